@@ -1,0 +1,192 @@
+// dpowb: the headless command-line front-end of DPO Workbench. Sub-commands live in cmd_*.cpp.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "cli.h"
+#include "common/error.h"
+
+namespace dpowb::cli {
+
+Args::Args(std::vector<std::string> argv, std::vector<std::string> flags) {
+    bool onlyPositional = false;
+    for (size_t i = 0; i < argv.size(); ++i) {
+        const std::string& a = argv[i];
+        if (onlyPositional || a.size() < 3 || a.compare(0, 2, "--") != 0) {
+            if (a == "--") {
+                onlyPositional = true;
+                continue;
+            }
+            positional_.push_back(a);
+            continue;
+        }
+        std::string name = a.substr(2);
+        std::string value;
+        bool hasValue = false;
+        if (auto eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            hasValue = true;
+        }
+        bool isFlag = false;
+        for (const auto& f : flags) isFlag |= (f == name);
+        if (isFlag) {
+            if (hasValue) throw UsageError{"option --" + name + " takes no value"};
+            options_[name] = "1";
+        } else {
+            if (!hasValue) {
+                if (i + 1 >= argv.size()) throw UsageError{"option --" + name + " needs a value"};
+                value = argv[++i];
+            }
+            options_[name] = value;
+        }
+    }
+}
+
+bool Args::has(const std::string& name) const {
+    read_[name] = true;
+    return options_.count(name) > 0;
+}
+
+std::optional<std::string> Args::get(const std::string& name) const {
+    read_[name] = true;
+    auto it = options_.find(name);
+    if (it == options_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+    return get(name).value_or(fallback);
+}
+
+std::string Args::require(const std::string& name) const {
+    auto v = get(name);
+    if (!v) throw UsageError{"missing required option --" + name};
+    return *v;
+}
+
+long long Args::getInt(const std::string& name, long long fallback) const {
+    auto v = get(name);
+    if (!v) return fallback;
+    try {
+        size_t used = 0;
+        long long x = std::stoll(*v, &used);
+        if (used != v->size()) throw std::invalid_argument("trailing");
+        return x;
+    } catch (const std::exception&) {
+        throw UsageError{"option --" + name + ": expected an integer, got \"" + *v + "\""};
+    }
+}
+
+double Args::getDouble(const std::string& name, double fallback) const {
+    auto v = get(name);
+    if (!v) return fallback;
+    try {
+        size_t used = 0;
+        double x = std::stod(*v, &used);
+        if (used != v->size()) throw std::invalid_argument("trailing");
+        return x;
+    } catch (const std::exception&) {
+        throw UsageError{"option --" + name + ": expected a number, got \"" + *v + "\""};
+    }
+}
+
+const std::string& Args::positional(size_t i, const char* what) const {
+    if (i >= positional_.size()) throw UsageError{std::string("missing argument ") + what};
+    return positional_[i];
+}
+
+std::vector<std::string> Args::unused() const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : options_)
+        if (!read_.count(k)) out.push_back("--" + k);
+    return out;
+}
+
+static std::map<std::string, Command>& registry() {
+    static std::map<std::string, Command> r;
+    return r;
+}
+
+void registerCommand(Command command) {
+    std::string name = command.name;
+    registry()[name] = std::move(command);
+}
+
+const std::map<std::string, Command>& commands() { return registry(); }
+
+std::atomic<bool>& interrupted() {
+    static std::atomic<bool> flag{false};
+    return flag;
+}
+
+bool stderrIsTerminal() { return isatty(STDERR_FILENO) && !std::getenv("DPOWB_NO_COLOR"); }
+
+}  // namespace dpowb::cli
+
+namespace {
+
+void onSigint(int) {
+    auto& flag = dpowb::cli::interrupted();
+    if (flag.load()) std::_Exit(130);  // second Ctrl-C: leave now
+    flag.store(true);
+}
+
+void printOverview() {
+    std::cout << "dpowb - DPO Workbench on the command line\n\n"
+                 "usage: dpowb COMMAND [ARGS...]   (dpowb COMMAND --help for details)\n\n"
+                 "commands:\n";
+    for (const auto& [name, cmd] : dpowb::cli::commands()) {
+        std::string pad(name.size() < 14 ? 14 - name.size() : 1, ' ');
+        std::cout << "  " << name << pad << cmd.summary << "\n";
+    }
+    std::cout << "\nexit codes: 0 ok, 1 bad input or failure, 2 usage error, 130 cancelled\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace dpowb::cli;
+    std::signal(SIGINT, onSigint);
+    if (argc < 2) {
+        printOverview();
+        return kUsage;
+    }
+    std::string name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") {
+        printOverview();
+        return kOk;
+    }
+    auto it = commands().find(name);
+    if (it == commands().end()) {
+        std::cerr << "dpowb: unknown command \"" << name << "\"; run dpowb --help for the list\n";
+        return kUsage;
+    }
+    const Command& cmd = it->second;
+    std::vector<std::string> rest(argv + 2, argv + argc);
+    for (const auto& a : rest) {
+        if (a == "--help" || a == "-h") {
+            std::cout << cmd.usage;
+            return kOk;
+        }
+    }
+    try {
+        Args args(rest, cmd.flags);
+        int rc = cmd.run(args);
+        return rc;
+    } catch (const UsageError& e) {
+        std::cerr << "dpowb " << name << ": " << e.message << "\n\n" << cmd.usage;
+        return kUsage;
+    } catch (const dpowb::Cancelled&) {
+        std::cerr << "dpowb " << name << ": cancelled\n";
+        return kCancelled;
+    } catch (const dpowb::InputError& e) {
+        std::cerr << e.what() << "\n";  // FILE:LINE: message, like a compiler
+        return kFailure;
+    } catch (const std::exception& e) {
+        std::cerr << "dpowb " << name << ": " << e.what() << "\n";
+        return kFailure;
+    }
+}

@@ -1,0 +1,39 @@
+// config.json of a Hugging Face model folder, for the architectures we implement.
+// Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace dpowb::model {
+
+struct ModelConfig {
+    std::string architecture;  // "llama" (llama, mistral, qwen2, ...) or "gpt2"
+    std::string modelType;     // config.json model_type, kept as given
+    int64_t vocabSize = 0;
+    int64_t hiddenSize = 0;
+    int64_t intermediateSize = 0;
+    int64_t numLayers = 0;
+    int64_t numHeads = 0;
+    int64_t numKvHeads = 0;
+    int64_t headDim = 0;
+    int64_t maxPositions = 0;
+    double normEps = 1e-6;      // rms_norm_eps or layer_norm_epsilon
+    double ropeTheta = 10000.0;
+    std::string ropeScalingJson;  // "" or the rope_scaling object (llama3 type supported)
+    bool tieWordEmbeddings = false;
+    bool attentionBias = false;  // q/k/v (and o for some) biases: Qwen 2
+    bool mlpBias = false;
+    std::string hiddenAct = "silu";
+    std::optional<int64_t> bosTokenId, eosTokenId, padTokenId;
+    std::string torchDtype = "float32";
+    std::string rawJson = "{}";  // the original config.json, for round trips
+
+    // Throws dpowb::Error naming the field (or the unsupported architecture).
+    static ModelConfig fromJson(const std::string& json, const std::string& fileForErrors = "config.json");
+    std::string toJson() const;  // a config.json transformers loads
+    int64_t parameterCount() const;
+};
+
+}  // namespace dpowb::model

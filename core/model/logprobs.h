@@ -1,0 +1,68 @@
+// Turning (prompt, response) into token ids and computing sequence log-probs exactly as
+// DPO.md defines them: the prompt is tokenized on its own, the response tokens are the suffix
+// of tokenizing prompt + response (chat template applied to the prompt with the generation
+// prompt), EOS appended; log-probs summed over response tokens only.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "common/message.h"
+#include "model/model.h"
+
+namespace dpowb::model {
+
+struct EncodeOptions {
+    int64_t maxLength = 1024;        // prompt + response
+    int64_t maxPromptLength = 512;
+    bool keepEnd = false;            // truncation mode for the prompt: keep_start (default) | keep_end
+    bool useChatTemplate = true;     // for message prompts (plain-text prompts never use it)
+    bool appendEos = true;
+};
+
+// One tokenized prompt with its two responses.
+struct EncodedPair {
+    std::vector<text::TokenId> prompt, chosen, rejected;
+    bool promptTruncated = false;
+    bool responseTruncated = false;  // some response tokens were cut by maxLength
+    bool emptyResponse = false;      // a response lost all its tokens: cannot train on it
+    bool promptNotPrefix = false;    // tokenizing prompt+response changed the prompt's tokens
+};
+
+// Text prompt (messages empty) or chat prompt (messages non-empty).
+EncodedPair encodePair(const Model& model, const std::string& prompt,
+                       const std::vector<Message>& messages, const std::string& chosen,
+                       const std::string& rejected, const EncodeOptions& options);
+// Pre-tokenized ids, used verbatim (no BOS/EOS added); truncated like the text form.
+EncodedPair encodePairIds(std::vector<text::TokenId> prompt, std::vector<text::TokenId> chosen,
+                          std::vector<text::TokenId> rejected, const EncodeOptions& options);
+
+// A padded batch of sequences (right padding). Rows: for a DPO batch of N pairs, rows
+// 0..N-1 are prompt+chosen and N..2N-1 prompt+rejected (one concatenated forward).
+struct SequenceBatch {
+    torch::Tensor inputIds;      // (B,T) int64, padded with padId
+    torch::Tensor attentionMask; // (B,T) int64, 1 = real token
+    torch::Tensor responseMask;  // (B,T) bool: position t is a response token (predicted by t-1)
+    torch::Tensor responseTokens;  // (B) int64, number of response tokens per row
+};
+
+SequenceBatch collatePairs(const std::vector<const EncodedPair*>& pairs, text::TokenId padId);
+// Single sequences (prompt, response), e.g. for SFT or scoring generated text.
+SequenceBatch collateSequences(const std::vector<std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>>& rows,
+                               text::TokenId padId);
+
+struct SequenceLogps {
+    torch::Tensor logps;       // (B) summed log-prob of the response tokens
+    torch::Tensor tokens;      // (B) response token counts
+    torch::Tensor meanLogits;  // (B) sum over response positions of the vocabulary-mean logit
+                               //     (divide the batch sum by the token sum for logits/*)
+};
+
+// One forward of `net` over the batch; gradients flow unless called under NoGradGuard.
+// Only response positions go through the LM head (hidden states are sliced first), and the
+// target log-prob is logit[target] - logsumexp(logits).
+SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch);
+
+}  // namespace dpowb::model

@@ -1,0 +1,70 @@
+// Importers and exporters of the public preference formats (DESIGN.md, "Public formats").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/progress.h"
+#include "store/types.h"
+
+namespace dpowb::store {
+
+class Project;
+
+// Names accepted by --format: auto, trl, trl-conversational, hh-rlhf, ultrafeedback, openai,
+// arena, llamafactory, pairs, csv.
+const std::vector<std::string>& importFormats();
+const std::vector<std::string>& exportFormats();  // trl, trl-conversational, pairs
+
+struct ImportOptions {
+    std::string format = "auto";
+    std::string split = "train";  // default split for records that carry none
+    std::string source;           // default: "import:<format>"
+    Progress progress;
+};
+
+struct ImportResult {
+    std::string format;     // the detected or given format
+    int64_t records = 0;    // records read
+    int64_t inserted = 0;   // new pairs
+    int64_t duplicates = 0; // skipped as already present (same content hash)
+    int64_t labelled = 0;   // pairs that arrived with a label
+};
+
+// Reads JSONL, .jsonl.gz or a JSON array file (or CSV). All-or-nothing: one transaction;
+// a malformed record throws InputError naming file, line and field, and the project is
+// unchanged. The search index is rebuilt after the commit.
+ImportResult importFile(Project& project, const std::string& path, const ImportOptions& options);
+
+// Detects the format from the first records; throws InputError when it cannot tell.
+std::string detectFormat(const std::string& path);
+
+// Parses without writing (import preview): at most `limit` records as pairs (+ their labels).
+struct PreviewRecord {
+    Pair pair;
+    std::optional<Verdict> verdict;
+};
+std::vector<PreviewRecord> previewFile(const std::string& path, const std::string& format,
+                                       int limit, std::string* detectedFormat = nullptr);
+
+struct ExportOptions {
+    std::string format = "trl";
+    std::string split;         // empty = all splits
+    bool labeledOnly = false;  // for `pairs`: only pairs with a current verdict
+};
+
+// Writes to a temporary file and renames it into place: a failed export leaves nothing.
+// Returns the number of records written.
+int64_t exportFile(Project& project, const std::string& path, const ExportOptions& options);
+
+// The bundled demo data set (DESIGN.md): movie-review sentence beginnings, positive chosen,
+// negative rejected; ~2,000 labelled train pairs, ~200 labelled test pairs, a few hundred
+// unlabelled pairs. Deterministic (fixed seed).
+ImportResult addDemoPairs(Project& project);
+
+// The demo's preference rule, for tests and the compare view: +1 when the text reads
+// positive, -1 negative, 0 undecided (by the demo's word lists).
+int demoSentiment(const std::string& text);
+
+}  // namespace dpowb::store

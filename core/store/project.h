@@ -1,0 +1,106 @@
+// The project file: one SQLite database per project (WAL, foreign keys on, busy timeout,
+// schema versioned with PRAGMA user_version and migrated forward on open).
+//
+// Threading: a Project is one connection and belongs to one thread. Another thread that
+// needs the same file opens its own Project on the same path (the GUI labels while the
+// trainer writes metrics). Writes are short transactions.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/progress.h"
+#include "store/types.h"
+
+namespace dpowb::store {
+
+class Project {
+public:
+    // Creates a new, empty project file; fails if the file exists.
+    static Project create(const std::string& path);
+    // Opens an existing project file, migrating its schema forward. Runs recorded as
+    // running whose process is gone (pid + host, heartbeat older than 30 s) are marked
+    // interrupted. Fails with a clear message if the file is not a project.
+    static Project open(const std::string& path);
+    // Opens if it exists, else creates.
+    static Project openOrCreate(const std::string& path);
+
+    Project(Project&&) noexcept;
+    Project& operator=(Project&&) noexcept;
+    ~Project();
+
+    const std::string& path() const;
+    static int schemaVersion();  // the version this build writes
+    // Changes whenever another connection (another thread, window or process) commits a
+    // change to the file (PRAGMA data_version): the GUI polls it to refresh.
+    int64_t dataVersion();
+
+    // ---- pairs ----
+    // Adds a pair unless one with the same content hash exists; returns the id either way.
+    // `inserted` (when given) tells which.
+    int64_t addPair(const Pair& pair, bool* inserted = nullptr);
+    std::optional<Pair> pair(int64_t id);
+    std::vector<Pair> pairs(const PairQuery& query);
+    std::vector<int64_t> pairIds(const PairQuery& query);  // ids only (lazy views)
+    int64_t countPairs(const PairQuery& query);
+    std::vector<std::string> sources();
+    // Replaces the editable text of a pair (keeps the id); used by the GUI's edit.
+    void updatePairMetadata(int64_t id, const std::string& metadataJson);
+    // Rebuild the full-text index (after a bulk import, outside its transaction).
+    void rebuildSearchIndex();
+
+    // ---- labels (append-only) ----
+    Label label(int64_t pairId, Verdict verdict, const LabelOptions& options = {});
+    // Reverts the latest label of the pair that is not already reverted; nullopt if none.
+    std::optional<Label> undo(int64_t pairId, const std::string& annotator = {});
+    std::vector<Label> history(int64_t pairId);  // oldest first
+    // Latest label rows across all pairs, newest first (GUI undo across pairs, activity).
+    std::vector<Label> recentLabels(int limit);
+    Stats stats();
+
+    // Pairs whose current verdict is a or b in the given split, with chosen/rejected resolved.
+    std::vector<TrainingPair> trainingPairs(const std::string& split);
+
+    // ---- runs, metrics, samples ----
+    int64_t createRun(const RunRecord& run);  // status running, pid/host/heartbeat filled
+    std::optional<RunRecord> run(int64_t id);
+    std::vector<RunRecord> runs();            // newest first
+    void updateRun(const RunRecord& run);      // all mutable fields
+    void setRunStatus(int64_t id, RunStatus status, const std::string& error = {});
+    void heartbeat(int64_t runId, int64_t step, int64_t totalSteps);
+    void addMetrics(const std::vector<MetricRow>& rows);  // one transaction
+    std::vector<MetricRow> metrics(int64_t runId);
+    int64_t addSample(const SampleRow& sample);
+    std::vector<SampleRow> samples(int64_t runId);
+    // Marks stale running runs interrupted (also done by open()); returns how many.
+    int markInterruptedRuns();
+
+    // ---- cached reference log-probs ----
+    std::optional<RefLogps> refLogps(const std::string& fingerprint, int64_t pairId,
+                                     const std::string& settingsKey);
+    void putRefLogps(const std::string& fingerprint, const std::string& settingsKey,
+                     const std::vector<std::pair<int64_t, RefLogps>>& values);  // one transaction
+
+    // ---- transactions for bulk work (importers) ----
+    class Transaction {
+    public:
+        explicit Transaction(Project& p);
+        ~Transaction();  // rolls back unless committed
+        void commit();
+
+    private:
+        Project* p_;
+        bool done_ = false;
+    };
+
+    struct Impl;
+    Impl& impl() { return *d_; }
+
+private:
+    explicit Project(std::unique_ptr<Impl> d);
+    std::unique_ptr<Impl> d_;
+};
+
+}  // namespace dpowb::store

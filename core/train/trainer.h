@@ -1,0 +1,121 @@
+// The DPO trainer's public face. Torch-free: the GUI includes this header; everything with
+// tensors stays in the .cpp files of core/train.
+//
+// A run: load policy (and reference), tokenize the pairs, optional SFT warm-up (the
+// reference), optional precomputed reference log-probs (cached in the project file), then
+// the DPO loop with evaluation, checkpoints and metrics; progress through TrainObserver;
+// cancellation through an atomic flag checked between steps.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "store/types.h"
+
+namespace dpowb::train {
+
+// Every option of `dpowb train`, named as in TRL where TRL has the knob.
+struct TrainConfig {
+    // data: exactly one of db / data
+    std::string db;    // project file: trains on verdict a/b pairs of split train, evals split test
+    std::string data;  // JSONL: TRL text pairs or pre-tokenized ids
+    std::string model = "builtin:tiny";
+    std::string ref;   // reference folder; "" = the initial policy
+    std::string out;   // "" = runs/<run-id>/ beside the project (or data) file
+    std::string metricsFile;  // --metrics FILE.jsonl
+    int64_t resumeRunId = 0;  // --resume RUN_ID
+
+    std::string loss = "sigmoid";  // sigmoid | ipo | hinge | robust
+    double beta = 0.1;
+    double labelSmoothing = 0.0;
+    bool referenceFree = false;
+    double rpoAlpha = 0.0;  // 0 = no SFT term
+    bool precomputeRef = false;
+    int64_t sftEpochs = 0;
+    std::string sftOn = "chosen";  // chosen | both
+
+    double lr = 1e-6;
+    double epochs = 1;
+    int64_t maxSteps = -1;  // -1 = from epochs
+    int64_t batchSize = 8;
+    int64_t gradAccum = 1;
+    int64_t maxLength = 1024;
+    int64_t maxPromptLength = 512;
+    std::string truncationMode = "keep_start";  // keep_start | keep_end
+    int64_t warmupSteps = 0;
+    double weightDecay = 0.0;
+    std::string lrSchedulerType = "linear";  // constant | linear | cosine
+    double maxGradNorm = 1.0;  // 0 = off
+    double adamBeta1 = 0.9, adamBeta2 = 0.999, adamEpsilon = 1e-8;
+
+    int64_t loraRank = 0;  // 0 = full fine-tuning
+    double loraAlpha = 16;
+    double loraDropout = 0.0;
+    std::string loraTargetModules = "q_proj,k_proj,v_proj,o_proj";
+
+    std::string dtype = "float32";  // float32 | bfloat16 | float16
+    std::string device = "auto";    // auto | cpu | cuda[:N]
+    uint64_t seed = 42;
+    int64_t loggingSteps = 10;
+    int64_t evalSteps = 0;       // 0 = at the end of each epoch only
+    int64_t saveSteps = 0;       // checkpoint every N steps (0 = at the end and on cancel)
+    std::string name;            // run name shown in the GUI
+
+    std::string toJson() const;
+    static TrainConfig fromJson(const std::string& json);  // missing keys keep defaults
+    // The demo preset used for builtin:tiny when options are left unset.
+    static TrainConfig demoPreset();
+    // Throws dpowb::Error on an invalid combination, saying what to change.
+    void validate() const;
+};
+
+// One logged point. `values` uses DPO.md's metric names (no eval_ prefix; split says which).
+struct MetricPoint {
+    int64_t step = 0;
+    int64_t totalSteps = 0;
+    double epoch = 0;
+    std::string split = "train";  // "train" | "eval" | "sft"
+    std::map<std::string, double> values;
+};
+
+enum class LogLevel { Info, Warning, Error };
+
+// Observer of a run. Called on the training thread; implementations must be cheap and
+// thread-safe with respect to their own consumers (the GUI queues to its thread).
+class TrainObserver {
+public:
+    virtual ~TrainObserver() = default;
+    virtual void onRunCreated(int64_t runId, const std::string& outputDir) {}
+    // Phases: "load", "tokenize", "sft", "reference", "train", "eval", "save".
+    virtual void onPhase(const std::string& phase, int64_t done, int64_t total) {}
+    // Every optimizer step (cheap summary: step, loss, accuracy, tokens/s, lr).
+    virtual void onStep(const MetricPoint& point) {}
+    // Every logging step (averaged over the interval) and every evaluation.
+    virtual void onMetrics(const MetricPoint& point) {}
+    virtual void onLog(LogLevel level, const std::string& message) {}
+};
+
+struct TrainResult {
+    int64_t runId = 0;
+    store::RunStatus status = store::RunStatus::Running;
+    std::string outputDir;
+    std::string referenceDir;  // where the reference model can be loaded from
+    std::string error;
+    int64_t steps = 0;
+    std::map<std::string, double> finalTrain, finalEval;
+};
+
+struct TrainControl {
+    std::atomic<bool> cancel{false};  // stop after the current step, write a checkpoint
+    std::atomic<bool> pause{false};   // hold between steps until cleared (or cancelled)
+};
+
+// Runs a whole training run synchronously on the calling thread. Never throws for run
+// failures: they come back as status Failed with the reason (and are recorded in the
+// project when there is one). Throws dpowb::Error only for invalid configuration.
+TrainResult runTraining(const TrainConfig& config, TrainObserver& observer, TrainControl& control);
+
+}  // namespace dpowb::train
