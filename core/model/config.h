@@ -24,7 +24,9 @@ struct ModelConfig {
     std::string ropeScalingJson;  // "" or the rope_scaling object (llama3 type supported)
     bool tieWordEmbeddings = false;
     bool attentionBias = false;  // q/k/v (and o for some) biases: Qwen 2
+    bool outputBias = false;     // o_proj bias (Llama's attention_bias covers q/k/v/o; Qwen 2 only q/k/v)
     bool mlpBias = false;
+    std::optional<int64_t> slidingWindow;  // Mistral: a query sees the last N keys only
     std::string hiddenAct = "silu";
     std::optional<int64_t> bosTokenId, eosTokenId, padTokenId;
     std::string torchDtype = "float32";
@@ -34,6 +36,7 @@ struct ModelConfig {
     static ModelConfig fromJson(const std::string& json, const std::string& fileForErrors = "config.json");
     std::string toJson() const;  // a config.json transformers loads
     int64_t parameterCount() const;
+    int64_t kvGroups() const { return numKvHeads > 0 ? numHeads / numKvHeads : 1; }
 };
 
 }  // namespace dpowb::model

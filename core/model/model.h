@@ -26,6 +26,7 @@ namespace dpowb::model {
 struct KVCache {
     std::vector<torch::Tensor> k, v;
     int64_t length = 0;  // positions already cached
+    torch::Tensor mask;  // (B, length) int64 key padding mask of the cached positions; undefined = all real
 };
 
 // A decoder-only language model. Concrete architectures (llama.cpp, gpt2.cpp) derive from it;
@@ -71,6 +72,7 @@ struct Model {
     std::string fingerprint;  // hex digest of config + weights (reference log-prob cache key)
     torch::Device device = torch::kCPU;
     torch::ScalarType dtype = torch::kFloat32;
+    std::vector<std::string> warnings;  // load-time notes for the user (unused tensors, no tokenizer, ...)
 };
 
 torch::Device resolveDevice(const std::string& device);  // "auto" -> CUDA when present
@@ -87,5 +89,16 @@ void saveModel(const Model& model, const std::string& folder);
 
 // The built-in tiny model: a small Llama with the byte tokenizer, created from a seed.
 std::shared_ptr<Model> builtinTiny(const LoadOptions& options = {}, uint64_t seed = 1234);
+ModelConfig builtinTinyConfig(int64_t vocabSize);
+
+// A network for `config` (float32, CPU, weights uninitialised in any useful sense): call
+// initializeWeights or load weights into it.
+std::shared_ptr<CausalLM> createModelNet(const ModelConfig& config);
+// Seeded initialisation as transformers does it: matrices and embeddings normal(0, std),
+// norm weights one, biases zero. The same seed gives the same weights on any device/dtype.
+void initializeWeights(CausalLM& net, uint64_t seed, double std = 0.02);
+// Hex digest (FNV-1a 64) of the config fields that matter and every parameter's bytes:
+// the key of cached reference log-probs. Recompute it after changing the weights.
+std::string fingerprintOf(const CausalLM& net);
 
 }  // namespace dpowb::model

@@ -1,0 +1,99 @@
+#include "model/architectures.h"
+
+namespace dpowb::model {
+
+namespace {
+
+std::string join(std::initializer_list<std::string> parts) {
+    std::string out;
+    for (const auto& p : parts) {
+        if (!out.empty()) out += '.';
+        out += p;
+    }
+    return out;
+}
+
+void llamaTable(const ModelConfig& c, std::vector<TensorSlot>& t) {
+    using namespace llama_names;
+    const int64_t C = c.hiddenSize, H = c.numHeads, K = c.numKvHeads, D = c.headDim, I = c.intermediateSize;
+    t.push_back({join({kModel, kEmbed, kWeight}), {c.vocabSize, C}});
+    for (int64_t l = 0; l < c.numLayers; ++l) {
+        const std::string layer = join({kModel, kLayers, std::to_string(l)});
+        const std::string attn = join({layer, kAttention});
+        auto proj = [&](const std::string& base, const char* name, int64_t out, int64_t in, bool bias) {
+            t.push_back({join({base, name, kWeight}), {out, in}});
+            if (bias) t.push_back({join({base, name, kBias}), {out}, TensorInit::Zeros});
+        };
+        proj(attn, kQ, H * D, C, c.attentionBias);
+        proj(attn, kK, K * D, C, c.attentionBias);
+        proj(attn, kV, K * D, C, c.attentionBias);
+        proj(attn, kO, C, H * D, c.outputBias);
+        const std::string mlp = join({layer, kMlp});
+        proj(mlp, kGate, I, C, c.mlpBias);
+        proj(mlp, kUp, I, C, c.mlpBias);
+        proj(mlp, kDown, C, I, c.mlpBias);
+        t.push_back({join({layer, kInputNorm, kWeight}), {C}, TensorInit::Ones});
+        t.push_back({join({layer, kPostAttentionNorm, kWeight}), {C}, TensorInit::Ones});
+    }
+    t.push_back({join({kModel, kFinalNorm, kWeight}), {C}, TensorInit::Ones});
+    if (!c.tieWordEmbeddings) t.push_back({join({kHead, kWeight}), {c.vocabSize, C}});
+}
+
+void gpt2Table(const ModelConfig& c, std::vector<TensorSlot>& t) {
+    using namespace gpt2_names;
+    const int64_t C = c.hiddenSize, I = c.intermediateSize;
+    t.push_back({join({kTransformer, kTokenEmbed, kWeight}), {c.vocabSize, C}});
+    t.push_back({join({kTransformer, kPositionEmbed, kWeight}), {c.maxPositions, C}});
+    for (int64_t l = 0; l < c.numLayers; ++l) {
+        const std::string layer = join({kTransformer, kLayers, std::to_string(l)});
+        // Conv1D layout: weights are stored (in, out).
+        auto conv = [&](const std::string& base, const char* name, int64_t in, int64_t out) {
+            t.push_back({join({base, name, kWeight}), {in, out}});
+            t.push_back({join({base, name, kBias}), {out}, TensorInit::Zeros});
+        };
+        auto norm = [&](const char* name) {
+            t.push_back({join({layer, name, kWeight}), {C}, TensorInit::Ones});
+            t.push_back({join({layer, name, kBias}), {C}, TensorInit::Zeros});
+        };
+        norm(kNorm1);
+        conv(join({layer, kAttention}), kQkv, C, 3 * C);
+        conv(join({layer, kAttention}), kProj, C, C);
+        norm(kNorm2);
+        conv(join({layer, kMlp}), kFc, C, I);
+        conv(join({layer, kMlp}), kProj, I, C);
+    }
+    t.push_back({join({kTransformer, kFinalNorm, kWeight}), {C}, TensorInit::Ones});
+    t.push_back({join({kTransformer, kFinalNorm, kBias}), {C}, TensorInit::Zeros});
+    if (!c.tieWordEmbeddings) t.push_back({join({kHead, kWeight}), {c.vocabSize, C}});
+}
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::vector<TensorSlot> tensorTable(const ModelConfig& config) {
+    std::vector<TensorSlot> t;
+    if (config.architecture == "gpt2") gpt2Table(config, t);
+    else llamaTable(config, t);
+    return t;
+}
+
+bool isNonParameterTensor(const ModelConfig& config, const std::string& name) {
+    if (config.architecture == "gpt2")
+        return endsWith(name, ".attn.bias") || endsWith(name, ".attn.masked_bias");
+    return endsWith(name, ".rotary_emb.inv_freq");
+}
+
+std::string canonicalTensorName(const ModelConfig& config, const std::string& name) {
+    if (config.architecture == "gpt2") {
+        const std::string prefix = std::string(gpt2_names::kTransformer) + ".";
+        const std::string head = std::string(gpt2_names::kHead) + ".";
+        if (name.compare(0, prefix.size(), prefix) != 0 && name.compare(0, head.size(), head) != 0)
+            return prefix + name;
+    }
+    return name;
+}
+
+}  // namespace dpowb::model

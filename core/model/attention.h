@@ -1,0 +1,33 @@
+// Attention pieces shared by the architectures (internal to core/model).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+
+#include "model/model.h"
+
+namespace dpowb::model::detail {
+
+// The additive attention bias for T new query positions after `past` cached ones:
+// (B,1,T,past+T) of `dtype`, 0 where query i may see key j (causal, key not padding, and
+// within the sliding window when there is one), the dtype's lowest value elsewhere.
+// A finite value instead of -inf keeps rows that see nothing (all-padding rows) free of NaN.
+// Updates cache->mask with the new positions' key mask.
+torch::Tensor attentionBias(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
+                            std::optional<int64_t> slidingWindow, torch::ScalarType dtype);
+
+// softmax(q·kᵀ/√D + bias)·v with q (B,H,T,D), k/v (B,K,S,D), H a multiple of K (grouped-query
+// attention: each KV head serves H/K query heads). Softmax in float32 (float64 for float64).
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias);
+
+// Appends the new keys/values of `layer` to the cache and returns the full ones.
+std::pair<torch::Tensor, torch::Tensor> extendCache(KVCache* cache, size_t layer, const torch::Tensor& k,
+                                                    const torch::Tensor& v);
+
+// float32 unless the input is float64: norms and softmax run at least in float32.
+inline torch::ScalarType computeType(const torch::Tensor& x) {
+    return x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+}
+
+}  // namespace dpowb::model::detail

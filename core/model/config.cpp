@@ -1,0 +1,271 @@
+// config.json <-> ModelConfig. Field names and defaults follow the transformers
+// configuration classes (LlamaConfig, MistralConfig, Qwen2Config, GPT2Config) so that a folder
+// written by save_pretrained reads the same way here as there.
+#include "model/config.h"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace dpowb::model {
+
+using nlohmann::json;
+
+namespace {
+
+struct Reader {
+    const json& j;
+    const std::string& file;
+
+    [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+        throw Error(file + ": field \"" + field + "\": " + what);
+    }
+    bool has(const char* k) const { return j.contains(k) && !j.at(k).is_null(); }
+
+    int64_t integer(const char* k, std::optional<int64_t> fallback = std::nullopt, bool positive = true) const {
+        if (!has(k)) {
+            if (fallback) return *fallback;
+            fail(k, "missing (required for this architecture)");
+        }
+        const json& v = j.at(k);
+        if (!v.is_number_integer()) fail(k, "expected an integer, got " + v.dump());
+        int64_t x = v.get<int64_t>();
+        if (positive && x <= 0) fail(k, "expected a positive integer, got " + v.dump());
+        return x;
+    }
+    double number(const char* k, double fallback) const {
+        if (!has(k)) return fallback;
+        const json& v = j.at(k);
+        if (!v.is_number()) fail(k, "expected a number, got " + v.dump());
+        return v.get<double>();
+    }
+    bool boolean(const char* k, bool fallback) const {
+        if (!has(k)) return fallback;
+        const json& v = j.at(k);
+        if (!v.is_boolean()) fail(k, "expected true or false, got " + v.dump());
+        return v.get<bool>();
+    }
+    std::string string(const char* k, const std::string& fallback) const {
+        if (!has(k)) return fallback;
+        const json& v = j.at(k);
+        if (!v.is_string()) fail(k, "expected a string, got " + v.dump());
+        return v.get<std::string>();
+    }
+    // Token ids may be an integer or (Llama 3.1: eos_token_id) a list; the first one is kept,
+    // the list survives in rawJson.
+    std::optional<int64_t> tokenId(const char* k) const {
+        if (!has(k)) return std::nullopt;
+        const json& v = j.at(k);
+        if (v.is_number_integer()) return v.get<int64_t>();
+        if (v.is_array() && !v.empty() && v.at(0).is_number_integer()) return v.at(0).get<int64_t>();
+        if (v.is_array() && v.empty()) return std::nullopt;
+        fail(k, "expected a token id (integer or list of integers), got " + v.dump());
+    }
+};
+
+void checkRopeScaling(const json& rs, const std::string& file) {
+    if (!rs.is_object()) throw Error(file + ": field \"rope_scaling\": expected an object or null");
+    std::string type;
+    if (rs.contains("rope_type") && rs.at("rope_type").is_string()) type = rs.at("rope_type").get<std::string>();
+    else if (rs.contains("type") && rs.at("type").is_string()) type = rs.at("type").get<std::string>();
+    if (type == "default") return;
+    auto needNumber = [&](const char* k) {
+        if (!rs.contains(k) || !rs.at(k).is_number())
+            throw Error(file + ": field \"rope_scaling." + std::string(k) + "\": expected a number");
+    };
+    if (type == "linear") {
+        needNumber("factor");
+        return;
+    }
+    if (type == "llama3") {
+        for (const char* k : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+            needNumber(k);
+        return;
+    }
+    throw Error(file + ": field \"rope_scaling\": type \"" + type +
+                "\" is not supported (supported: default, linear, llama3)");
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& file) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw Error(file + ": not valid JSON (" + std::string(e.what()) + ")");
+    }
+    if (!j.is_object()) throw Error(file + ": expected a JSON object");
+    Reader r{j, file};
+
+    ModelConfig c;
+    c.rawJson = j.dump();
+    c.modelType = r.string("model_type", "");
+    if (c.modelType.empty()) r.fail("model_type", "missing; cannot tell the architecture");
+    c.bosTokenId = r.tokenId("bos_token_id");
+    c.eosTokenId = r.tokenId("eos_token_id");
+    c.padTokenId = r.tokenId("pad_token_id");
+    c.torchDtype = r.string("torch_dtype", "float32");
+
+    if (c.modelType == "llama" || c.modelType == "mistral" || c.modelType == "qwen2") {
+        c.architecture = "llama";
+        c.vocabSize = r.integer("vocab_size");
+        c.hiddenSize = r.integer("hidden_size");
+        c.intermediateSize = r.integer("intermediate_size");
+        c.numLayers = r.integer("num_hidden_layers");
+        c.numHeads = r.integer("num_attention_heads");
+        c.numKvHeads = r.integer("num_key_value_heads", c.numHeads);
+        if (r.has("head_dim")) {
+            c.headDim = r.integer("head_dim");
+        } else {
+            if (c.hiddenSize % c.numHeads != 0)
+                r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hiddenSize) +
+                                                  " is not divisible by " + std::to_string(c.numHeads));
+            c.headDim = c.hiddenSize / c.numHeads;
+        }
+        if (c.numHeads % c.numKvHeads != 0)
+            r.fail("num_key_value_heads", std::to_string(c.numKvHeads) + " does not divide num_attention_heads " +
+                                              std::to_string(c.numHeads));
+        c.maxPositions = r.integer("max_position_embeddings", 2048);
+        c.normEps = r.number("rms_norm_eps", 1e-6);
+        c.ropeTheta = r.number("rope_theta", 10000.0);
+        if (r.has("rope_scaling")) {
+            checkRopeScaling(j.at("rope_scaling"), file);
+            c.ropeScalingJson = j.at("rope_scaling").dump();
+        }
+        c.hiddenAct = r.string("hidden_act", "silu");
+        if (c.hiddenAct != "silu" && c.hiddenAct != "swish")
+            r.fail("hidden_act", "\"" + c.hiddenAct + "\" is not supported (expected silu)");
+        c.hiddenAct = "silu";
+        if (c.modelType == "qwen2") {
+            // Qwen 2 always has q/k/v biases and no o_proj bias; its config has no switch for it.
+            c.attentionBias = true;
+            c.outputBias = false;
+            c.tieWordEmbeddings = r.boolean("tie_word_embeddings", false);
+            if (r.boolean("use_sliding_window", false))
+                r.fail("use_sliding_window", "sliding-window attention of Qwen 2 is not supported");
+        } else {
+            c.attentionBias = r.boolean("attention_bias", false);
+            c.outputBias = c.attentionBias;
+            c.mlpBias = r.boolean("mlp_bias", false);
+            c.tieWordEmbeddings = r.boolean("tie_word_embeddings", false);
+            if (c.modelType == "mistral" && r.has("sliding_window"))
+                c.slidingWindow = r.integer("sliding_window");
+        }
+        if (r.has("pretraining_tp") && r.integer("pretraining_tp") != 1)
+            r.fail("pretraining_tp", "only 1 is supported");
+    } else if (c.modelType == "gpt2") {
+        c.architecture = "gpt2";
+        c.vocabSize = r.integer("vocab_size", 50257);
+        c.hiddenSize = r.integer("n_embd", 768);
+        c.numLayers = r.integer("n_layer", 12);
+        c.numHeads = r.integer("n_head", 12);
+        c.numKvHeads = c.numHeads;
+        if (c.hiddenSize % c.numHeads != 0)
+            r.fail("n_head", "n_embd " + std::to_string(c.hiddenSize) + " is not divisible by " +
+                                 std::to_string(c.numHeads));
+        c.headDim = c.hiddenSize / c.numHeads;
+        c.intermediateSize = r.integer("n_inner", 4 * c.hiddenSize);
+        c.maxPositions = r.integer("n_positions", 1024);
+        c.normEps = r.number("layer_norm_epsilon", 1e-5);
+        c.hiddenAct = r.string("activation_function", "gelu_new");
+        if (c.hiddenAct != "gelu_new" && c.hiddenAct != "gelu_pytorch_tanh" && c.hiddenAct != "gelu")
+            r.fail("activation_function", "\"" + c.hiddenAct + "\" is not supported (gelu_new, gelu_pytorch_tanh, gelu)");
+        c.tieWordEmbeddings = r.boolean("tie_word_embeddings", true);
+        c.attentionBias = true;
+        c.outputBias = true;
+        c.mlpBias = true;
+        if (!r.boolean("scale_attn_weights", true)) r.fail("scale_attn_weights", "only true is supported");
+        if (r.boolean("scale_attn_by_inverse_layer_idx", false))
+            r.fail("scale_attn_by_inverse_layer_idx", "only false is supported");
+        if (r.boolean("reorder_and_upcast_attn", false)) r.fail("reorder_and_upcast_attn", "only false is supported");
+        if (!c.bosTokenId) c.bosTokenId = 50256;
+        if (!c.eosTokenId) c.eosTokenId = 50256;
+    } else {
+        throw Error(file + ": field \"model_type\": architecture \"" + c.modelType +
+                    "\" is not supported (supported: llama, mistral, qwen2, gpt2)");
+    }
+    return c;
+}
+
+std::string ModelConfig::toJson() const {
+    json j = json::object();
+    try {
+        json raw = json::parse(rawJson);
+        if (raw.is_object() && raw.value("model_type", std::string()) == modelType) j = raw;
+    } catch (const json::parse_error&) {
+    }
+    auto setToken = [&](const char* k, const std::optional<int64_t>& id) {
+        if (!id) {
+            j.erase(k);
+            return;
+        }
+        // Keep a list (Llama 3.1 eos) when its first entry is still ours.
+        if (j.contains(k) && j[k].is_array() && !j[k].empty() && j[k][0] == *id) return;
+        j[k] = *id;
+    };
+    j["model_type"] = modelType;
+    if (architecture == "gpt2") {
+        j["architectures"] = {"GPT2LMHeadModel"};
+        j["vocab_size"] = vocabSize;
+        j["n_embd"] = hiddenSize;
+        j["n_layer"] = numLayers;
+        j["n_head"] = numHeads;
+        j["n_inner"] = intermediateSize;
+        j["n_positions"] = maxPositions;
+        j["n_ctx"] = maxPositions;
+        j["layer_norm_epsilon"] = normEps;
+        j["activation_function"] = hiddenAct;
+    } else {
+        static const std::map<std::string, std::string> classes = {
+            {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}};
+        auto it = classes.find(modelType);
+        if (it != classes.end()) j["architectures"] = {it->second};
+        j["vocab_size"] = vocabSize;
+        j["hidden_size"] = hiddenSize;
+        j["intermediate_size"] = intermediateSize;
+        j["num_hidden_layers"] = numLayers;
+        j["num_attention_heads"] = numHeads;
+        j["num_key_value_heads"] = numKvHeads;
+        j["head_dim"] = headDim;
+        j["max_position_embeddings"] = maxPositions;
+        j["rms_norm_eps"] = normEps;
+        j["rope_theta"] = ropeTheta;
+        j["rope_scaling"] = ropeScalingJson.empty() ? json(nullptr) : json::parse(ropeScalingJson);
+        j["hidden_act"] = hiddenAct;
+        if (modelType != "qwen2") {
+            j["attention_bias"] = attentionBias;
+            j["mlp_bias"] = mlpBias;
+        }
+        if (modelType == "mistral") j["sliding_window"] = slidingWindow ? json(*slidingWindow) : json(nullptr);
+    }
+    j["tie_word_embeddings"] = tieWordEmbeddings;
+    setToken("bos_token_id", bosTokenId);
+    setToken("eos_token_id", eosTokenId);
+    setToken("pad_token_id", padTokenId);
+    j["torch_dtype"] = torchDtype;
+    return j.dump(2);
+}
+
+int64_t ModelConfig::parameterCount() const {
+    const int64_t C = hiddenSize, V = vocabSize, I = intermediateSize, L = numLayers;
+    int64_t n = V * C;  // token embeddings
+    if (architecture == "gpt2") {
+        n += maxPositions * C;
+        int64_t layer = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * I + I) + (I * C + C);
+        n += L * layer + 2 * C;
+    } else {
+        const int64_t H = numHeads, K = numKvHeads, D = headDim;
+        int64_t attn = C * H * D + 2 * C * K * D + H * D * C;
+        if (attentionBias) attn += H * D + 2 * K * D;
+        if (outputBias) attn += C;
+        int64_t mlp = 3 * C * I + (mlpBias ? 2 * I + C : 0);
+        n += L * (attn + mlp + 2 * C) + C;
+    }
+    if (!tieWordEmbeddings) n += V * C;
+    return n;
+}
+
+}  // namespace dpowb::model

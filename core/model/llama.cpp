@@ -1,0 +1,146 @@
+#include "model/llama.h"
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "model/architectures.h"
+#include "model/attention.h"
+
+namespace dpowb::model {
+
+namespace names = llama_names;
+
+RMSNormImpl::RMSNormImpl(int64_t size, double eps) : eps_(eps) {
+    weight = register_parameter(kWeight, torch::ones({size}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+    torch::Tensor h = x.to(detail::computeType(x));
+    h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+    return weight * h.to(x.scalar_type());
+}
+
+torch::Tensor ropeInverseFrequencies(const ModelConfig& c) {
+    const int64_t D = c.headDim;
+    torch::Tensor exponents = torch::arange(0, D, 2, torch::kInt64).to(torch::kFloat32) / double(D);
+    torch::Tensor invFreq = 1.0 / torch::pow(torch::tensor(c.ropeTheta, torch::kFloat32), exponents);
+    if (c.ropeScalingJson.empty()) return invFreq;
+    auto rs = nlohmann::json::parse(c.ropeScalingJson);
+    std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
+    if (type == "linear") return invFreq / rs.at("factor").get<double>();
+    if (type != "llama3") return invFreq;
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band in
+    // between interpolated smoothly.
+    const double factor = rs.at("factor").get<double>();
+    const double lowFreqFactor = rs.at("low_freq_factor").get<double>();
+    const double highFreqFactor = rs.at("high_freq_factor").get<double>();
+    const double oldContext = rs.at("original_max_position_embeddings").get<double>();
+    const double lowFreqWavelen = oldContext / lowFreqFactor;
+    const double highFreqWavelen = oldContext / highFreqFactor;
+    torch::Tensor wavelen = 2.0 * M_PI / invFreq;
+    torch::Tensor scaled = torch::where(wavelen > lowFreqWavelen, invFreq / factor, invFreq);
+    torch::Tensor smooth = (oldContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+    torch::Tensor smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
+    torch::Tensor medium = (wavelen >= highFreqWavelen) & (wavelen <= lowFreqWavelen);
+    return torch::where(medium, smoothed, scaled);
+}
+
+namespace {
+
+torch::Tensor rotateHalf(const torch::Tensor& x) {
+    const int64_t half = x.size(-1) / 2;
+    return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// x (B,N,T,D), cos/sin (T,D)
+torch::Tensor applyRope(const torch::Tensor& x, const RotaryTables& rope) {
+    return x * rope.cos + rotateHalf(x) * rope.sin;
+}
+
+}  // namespace
+
+LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& c, size_t layerIndex)
+    : H_(c.numHeads), K_(c.numKvHeads), D_(c.headDim), layer_(layerIndex) {
+    q = register_module(names::kQ, Linear(c.hiddenSize, H_ * D_, c.attentionBias));
+    k = register_module(names::kK, Linear(c.hiddenSize, K_ * D_, c.attentionBias));
+    v = register_module(names::kV, Linear(c.hiddenSize, K_ * D_, c.attentionBias));
+    o = register_module(names::kO, Linear(H_ * D_, c.hiddenSize, c.outputBias));
+}
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryTables& rope, const torch::Tensor& bias,
+                                          KVCache* cache) {
+    const int64_t B = x.size(0), T = x.size(1);
+    torch::Tensor qs = q->forward(x).view({B, T, H_, D_}).transpose(1, 2);  // (B,H,T,D)
+    torch::Tensor ks = k->forward(x).view({B, T, K_, D_}).transpose(1, 2);  // (B,K,T,D)
+    torch::Tensor vs = v->forward(x).view({B, T, K_, D_}).transpose(1, 2);  // (B,K,T,D)
+    qs = applyRope(qs, rope);
+    ks = applyRope(ks, rope);
+    std::tie(ks, vs) = detail::extendCache(cache, layer_, ks, vs);  // (B,K,S,D)
+    torch::Tensor out = detail::attend(qs, ks, vs, bias);             // (B,H,T,D)
+    return o->forward(out.transpose(1, 2).reshape({B, T, H_ * D_}));
+}
+
+LlamaMlpImpl::LlamaMlpImpl(const ModelConfig& c) {
+    gate = register_module(names::kGate, Linear(c.hiddenSize, c.intermediateSize, c.mlpBias));
+    up = register_module(names::kUp, Linear(c.hiddenSize, c.intermediateSize, c.mlpBias));
+    down = register_module(names::kDown, Linear(c.intermediateSize, c.hiddenSize, c.mlpBias));
+}
+
+torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
+    return down->forward(torch::silu(gate->forward(x)) * up->forward(x));
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& c, size_t layerIndex) {
+    attention = register_module(names::kAttention, LlamaAttention(c, layerIndex));
+    mlp = register_module(names::kMlp, LlamaMlp(c));
+    inputNorm = register_module(names::kInputNorm, RMSNorm(c.hiddenSize, c.normEps));
+    postAttentionNorm = register_module(names::kPostAttentionNorm, RMSNorm(c.hiddenSize, c.normEps));
+}
+
+torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const RotaryTables& rope, const torch::Tensor& bias,
+                                             KVCache* cache) {
+    torch::Tensor h = x + attention->forward(inputNorm->forward(x), rope, bias, cache);
+    return h + mlp->forward(postAttentionNorm->forward(h));
+}
+
+LlamaBodyImpl::LlamaBodyImpl(const ModelConfig& c) {
+    embed = register_module(names::kEmbed, torch::nn::Embedding(c.vocabSize, c.hiddenSize));
+    layerList = register_module(names::kLayers, torch::nn::ModuleList());
+    for (int64_t l = 0; l < c.numLayers; ++l) {
+        layers.push_back(LlamaDecoderLayer(c, size_t(l)));
+        layerList->push_back(layers.back());
+    }
+    norm = register_module(names::kFinalNorm, RMSNorm(c.hiddenSize, c.normEps));
+}
+
+LlamaForCausalLM::LlamaForCausalLM(ModelConfig config) : CausalLM(std::move(config)) {
+    body = register_module(names::kModel, LlamaBody(config_));
+    if (!config_.tieWordEmbeddings) head = register_module(names::kHead, Linear(config_.hiddenSize, config_.vocabSize, false));
+    invFreq_ = ropeInverseFrequencies(config_);
+}
+
+torch::Tensor LlamaForCausalLM::hidden(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache) {
+    TORCH_CHECK(ids.dim() == 2, "ids must be (B,T)");
+    const int64_t T = ids.size(1);
+    const int64_t past = cache ? cache->length : 0;
+    torch::Tensor x = body->embed->forward(ids);  // (B,T,C)
+
+    // Rotary tables in float32, then in the activations' type, as transformers does.
+    torch::Tensor positions = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kFloat32).device(ids.device()));
+    torch::Tensor freqs = torch::outer(positions, invFreq_.to(ids.device()));  // (T,D/2)
+    torch::Tensor emb = torch::cat({freqs, freqs}, -1);                        // (T,D)
+    RotaryTables rope{emb.cos().to(x.scalar_type()), emb.sin().to(x.scalar_type())};
+
+    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, config_.slidingWindow, x.scalar_type());
+    for (auto& layer : body->layers) x = layer->forward(x, rope, bias, cache);
+    if (cache) cache->length += T;
+    return body->norm->forward(x);
+}
+
+torch::Tensor LlamaForCausalLM::lmHead(const torch::Tensor& hidden) {
+    if (head) return head->forward(hidden);
+    return torch::nn::functional::linear(hidden, body->embed->weight);
+}
+
+}  // namespace dpowb::model
