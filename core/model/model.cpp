@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "model/architectures.h"
+#include "model/gpt2.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
 
@@ -95,6 +96,7 @@ void writeFileAtomic(const fs::path& p, const std::string& content) {
 
 std::shared_ptr<CausalLM> createNet(const ModelConfig& config) {
     if (config.architecture == "llama") return std::make_shared<LlamaForCausalLM>(config);
+    if (config.architecture == "gpt2") return std::make_shared<Gpt2ForCausalLM>(config);
     throw Error("architecture \"" + config.architecture + "\" (model_type \"" + config.modelType + "\") is not implemented");
 }
 

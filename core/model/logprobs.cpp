@@ -1,0 +1,187 @@
+#include "model/logprobs.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace dpowb::model {
+
+namespace {
+
+using Ids = std::vector<text::TokenId>;
+
+// The special tokens the tokenizer's post-processor puts before a sequence (e.g. BOS),
+// found by encoding a probe with and without them. Trailing ones (a post-processor EOS) are
+// left out: EOS is appended to responses explicitly.
+Ids leadingSpecials(const text::Tokenizer& tok) {
+    const Ids plain = tok.encode("a", false);
+    const Ids with = tok.encode("a", true);
+    if (plain.empty() || with.size() < plain.size()) return {};
+    auto at = std::search(with.begin(), with.end(), plain.begin(), plain.end());
+    if (at == with.end()) return {};
+    return Ids(with.begin(), at);
+}
+
+void truncatePair(EncodedPair& p, const EncodeOptions& o) {
+    if (o.maxLength <= 0) throw Error("max length must be positive, got " + std::to_string(o.maxLength));
+    if (o.maxPromptLength >= 0 && int64_t(p.prompt.size()) > o.maxPromptLength) {
+        const auto keep = size_t(o.maxPromptLength);
+        if (o.keepEnd) p.prompt.erase(p.prompt.begin(), p.prompt.end() - std::ptrdiff_t(keep));
+        else p.prompt.resize(keep);
+        p.promptTruncated = true;
+    }
+    const auto room = size_t(std::max<int64_t>(0, o.maxLength - int64_t(p.prompt.size())));
+    for (Ids* r : {&p.chosen, &p.rejected}) {
+        if (r->size() > room) {
+            r->resize(room);
+            p.responseTruncated = true;
+        }
+    }
+    p.emptyResponse = p.chosen.empty() || p.rejected.empty();
+}
+
+torch::Device deviceOf(const torch::nn::Module& net) {
+    for (const auto& p : net.parameters()) return p.device();
+    return torch::kCPU;
+}
+
+}  // namespace
+
+EncodedPair encodePair(const Model& model, const std::string& prompt, const std::vector<Message>& messages,
+                       const std::string& chosen, const std::string& rejected, const EncodeOptions& options) {
+    if (!model.tokenizer) throw Error(model.source + ": the model has no tokenizer; give pre-tokenized ids instead");
+    const text::Tokenizer& tok = *model.tokenizer;
+
+    std::string promptText;
+    std::string responseSuffix;
+    bool addLead = true;
+    if (!messages.empty()) {
+        if (options.useChatTemplate) {
+            if (!model.chatTemplate)
+                throw Error(model.source + ": the model has no chat template for a chat prompt; choose one by name "
+                                           "(e.g. chatml, llama3) or give a text prompt");
+            promptText = model.chatTemplate->apply(messages, /*addGenerationPrompt=*/true);
+            responseSuffix = model.chatTemplate->endOfTurn();
+            addLead = !model.chatTemplate->writesBos();
+        } else {
+            promptText = text::ChatTemplate::named("plain").apply(messages, true);
+        }
+    } else {
+        promptText = prompt;
+    }
+    const Ids lead = addLead ? leadingSpecials(tok) : Ids{};
+    auto withLead = [&](Ids ids) {
+        ids.insert(ids.begin(), lead.begin(), lead.end());
+        return ids;
+    };
+
+    EncodedPair p;
+    p.prompt = withLead(tok.encode(promptText, false));
+    const auto eos = tok.eosId();
+    auto response = [&](const std::string& text) {
+        const Ids full = withLead(tok.encode(promptText + text + responseSuffix, false));
+        Ids r;
+        if (full.size() >= p.prompt.size() && std::equal(p.prompt.begin(), p.prompt.end(), full.begin())) {
+            r.assign(full.begin() + std::ptrdiff_t(p.prompt.size()), full.end());
+        } else {
+            // A merge across the boundary changed the prompt's last tokens. Taking the suffix
+            // would mix two tokenizations; the response tokenized on its own keeps the text exact.
+            p.promptNotPrefix = true;
+            r = tok.encode(text + responseSuffix, false);
+        }
+        if (options.appendEos && eos && (r.empty() || r.back() != *eos)) r.push_back(*eos);
+        return r;
+    };
+    p.chosen = response(chosen);
+    p.rejected = response(rejected);
+    truncatePair(p, options);
+    return p;
+}
+
+EncodedPair encodePairIds(std::vector<text::TokenId> prompt, std::vector<text::TokenId> chosen,
+                          std::vector<text::TokenId> rejected, const EncodeOptions& options) {
+    EncodedPair p;
+    p.prompt = std::move(prompt);
+    p.chosen = std::move(chosen);
+    p.rejected = std::move(rejected);
+    truncatePair(p, options);
+    return p;
+}
+
+namespace {
+
+SequenceBatch collateRows(const std::vector<std::pair<const Ids*, const Ids*>>& rows, text::TokenId padId) {
+    const auto B = int64_t(rows.size());
+    int64_t T = 1;
+    for (const auto& [prompt, response] : rows) T = std::max<int64_t>(T, int64_t(prompt->size() + response->size()));
+    SequenceBatch b;
+    b.inputIds = torch::full({B, T}, int64_t(padId), torch::kInt64);
+    b.attentionMask = torch::zeros({B, T}, torch::kInt64);
+    b.responseMask = torch::zeros({B, T}, torch::kBool);
+    b.responseTokens = torch::zeros({B}, torch::kInt64);
+    auto ids = b.inputIds.accessor<int64_t, 2>();
+    auto attn = b.attentionMask.accessor<int64_t, 2>();
+    auto resp = b.responseMask.accessor<bool, 2>();
+    auto count = b.responseTokens.accessor<int64_t, 1>();
+    for (int64_t r = 0; r < B; ++r) {
+        const Ids& prompt = *rows[size_t(r)].first;
+        const Ids& response = *rows[size_t(r)].second;
+        const auto P = int64_t(prompt.size()), R = int64_t(response.size());
+        for (int64_t t = 0; t < P; ++t) ids[r][t] = prompt[size_t(t)];
+        for (int64_t t = 0; t < R; ++t) ids[r][P + t] = response[size_t(t)];
+        for (int64_t t = 0; t < P + R; ++t) attn[r][t] = 1;
+        // A token is scored from the logits of the position before it, so a response token at
+        // position 0 (empty prompt) has nothing to predict it and is not counted.
+        for (int64_t t = std::max<int64_t>(P, 1); t < P + R; ++t) {
+            resp[r][t] = true;
+            ++count[r];
+        }
+    }
+    return b;
+}
+
+}  // namespace
+
+SequenceBatch collatePairs(const std::vector<const EncodedPair*>& pairs, text::TokenId padId) {
+    std::vector<std::pair<const Ids*, const Ids*>> rows;
+    rows.reserve(pairs.size() * 2);
+    for (const EncodedPair* p : pairs) rows.emplace_back(&p->prompt, &p->chosen);
+    for (const EncodedPair* p : pairs) rows.emplace_back(&p->prompt, &p->rejected);
+    return collateRows(rows, padId);
+}
+
+SequenceBatch collateSequences(const std::vector<std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>>& rows,
+                               text::TokenId padId) {
+    std::vector<std::pair<const Ids*, const Ids*>> refs;
+    refs.reserve(rows.size());
+    for (const auto& [prompt, response] : rows) refs.emplace_back(&prompt, &response);
+    return collateRows(refs, padId);
+}
+
+SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch) {
+    const torch::Device dev = deviceOf(net);
+    const int64_t B = batch.inputIds.size(0), T = batch.inputIds.size(1);
+    torch::Tensor ids = batch.inputIds.to(dev);
+    torch::Tensor hidden = net.hidden(ids, batch.attentionMask.to(dev));  // (B,T,C)
+    const auto outType = hidden.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+
+    // Position t-1 predicts token t: only the rows' response positions reach the LM head.
+    torch::Tensor predicted = batch.responseMask.to(dev).narrow(1, 1, T - 1);            // (B,T-1)
+    torch::Tensor h = hidden.narrow(1, 0, T - 1).index({predicted});                     // (N,C)
+    torch::Tensor targets = ids.narrow(1, 1, T - 1).index({predicted});                  // (N)
+    torch::Tensor logits = net.lmHead(h).to(outType);                                    // (N,V)
+    torch::Tensor tokenLogps = logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch::logsumexp(logits, 1);
+    torch::Tensor rows = torch::arange(B, torch::TensorOptions().dtype(torch::kInt64).device(dev))
+                             .unsqueeze(1)
+                             .expand({B, T - 1})
+                             .index({predicted});  // (N) row of each scored token
+
+    SequenceLogps out;
+    auto zeros = torch::zeros({B}, torch::TensorOptions().dtype(outType).device(dev));
+    out.logps = zeros.index_add(0, rows, tokenLogps);
+    out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
+    out.tokens = predicted.sum(1);
+    return out;
+}
+
+}  // namespace dpowb::model
