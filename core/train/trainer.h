@@ -22,6 +22,7 @@ struct TrainConfig {
     // data: exactly one of db / data
     std::string db;    // project file: trains on verdict a/b pairs of split train, evals split test
     std::string data;  // JSONL: TRL text pairs or pre-tokenized ids
+    std::string evalData;  // with --data: JSONL evaluated every evalSteps (none by default)
     std::string model = "builtin:tiny";
     std::string ref;   // reference folder; "" = the initial policy
     std::string out;   // "" = runs/<run-id>/ beside the project (or data) file

@@ -1,0 +1,292 @@
+// dpowb train: a DPO run from the command line, with a progress line on a terminal.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "common/error.h"
+#include "train/trainer.h"
+
+namespace dpowb::cli {
+namespace {
+
+using train::TrainConfig;
+
+std::string fmt(double v, int precision = 4) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    return buf;
+}
+
+std::string duration(double seconds) {
+    if (!std::isfinite(seconds) || seconds < 0) return "?";
+    const auto s = int64_t(seconds + 0.5);
+    char buf[32];
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
+    else
+        std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
+    return buf;
+}
+
+std::string presetText() {
+    const TrainConfig p = TrainConfig::demoPreset();
+    std::ostringstream o;
+    o << "  --loss " << p.loss << " --beta " << fmt(p.beta) << " --sft-epochs " << p.sftEpochs << " --sft-on " << p.sftOn
+      << " --lr " << fmt(p.lr) << " --epochs " << fmt(p.epochs) << "\n  --batch-size " << p.batchSize << " --grad-accum "
+      << p.gradAccum << " --max-length " << p.maxLength << " --max-prompt-length " << p.maxPromptLength
+      << " --warmup-steps " << p.warmupSteps << "\n  --lr-scheduler-type " << p.lrSchedulerType << " --weight-decay "
+      << fmt(p.weightDecay) << " --max-grad-norm " << fmt(p.maxGradNorm) << (p.precomputeRef ? " --precompute-ref" : "")
+      << " --logging-steps " << p.loggingSteps << " --eval-steps " << p.evalSteps << "\n";
+    return o.str();
+}
+
+std::string usageText() {
+    const TrainConfig d;
+    std::ostringstream o;
+    o << "usage: dpowb train (--db PROJECT | --data FILE.jsonl) --model DIR|builtin:tiny [--out DIR] [options]\n\n"
+         "Runs DPO. With --db: the pairs of split train whose current verdict is a or b; split test is\n"
+         "evaluated. With --data: TRL lines {\"prompt\",\"chosen\",\"rejected\"} or pre-tokenized\n"
+         "{\"prompt_ids\",\"chosen_ids\",\"rejected_ids\"}; --eval-data FILE evaluates another file.\n"
+         "The trained policy goes to --out (default runs/<run-id>/ beside the project or data file) as a\n"
+         "model folder; with LoRA the merged model there and the adapter in --out/adapter/; after\n"
+         "--sft-epochs the reference in --out/reference/.\n\n"
+         "loss:\n"
+         "  --loss sigmoid|ipo|hinge|robust   (default " << d.loss << ")\n"
+         "  --beta B                          (default " << fmt(d.beta) << ")\n"
+         "  --label-smoothing E               cDPO / robust flip rate (default 0)\n"
+         "  --reference-free                  log pi_ref = 0\n"
+         "  --rpo-alpha A                     add A x NLL of the chosen responses (default 0 = off)\n"
+         "reference:\n"
+         "  --ref DIR                         reference model (default: the initial policy)\n"
+         "  --precompute-ref                  one pass of the reference first, cached in the project\n"
+         "  --sft-epochs N                    supervised warm-up first; it becomes the reference\n"
+         "  --sft-on chosen|both              responses the warm-up learns (default " << d.sftOn << ")\n"
+         "optimization:\n"
+         "  --lr LR (default " << fmt(d.lr) << ")  --epochs N (" << fmt(d.epochs) << ")  --max-steps N (-1: from epochs)\n"
+         "  --batch-size N (" << d.batchSize << ")  --grad-accum N (" << d.gradAccum << ")  --max-length N (" << d.maxLength
+      << ")  --max-prompt-length N (" << d.maxPromptLength << ")\n"
+         "  --truncation-mode keep_start|keep_end   --warmup-steps N (" << d.warmupSteps << ")  --weight-decay W (" << fmt(d.weightDecay)
+      << ")\n"
+         "  --lr-scheduler-type constant|linear|cosine (" << d.lrSchedulerType << ")  --max-grad-norm G (" << fmt(d.maxGradNorm)
+      << ", 0 = off)\n"
+         "  --adam-beta1 (" << fmt(d.adamBeta1) << ")  --adam-beta2 (" << fmt(d.adamBeta2) << ")  --adam-epsilon (" << fmt(d.adamEpsilon)
+      << ")\n"
+         "LoRA:\n"
+         "  --lora-rank R (0 = full fine-tuning)  --lora-alpha A (" << fmt(d.loraAlpha) << ")  --lora-dropout P\n"
+         "  --lora-target-modules LIST (" << d.loraTargetModules << ")\n"
+         "run:\n"
+         "  --dtype float32|bfloat16|float16  --device auto|cpu|cuda[:N]  --seed N (" << d.seed << ")\n"
+         "  --logging-steps N (" << d.loggingSteps << ")  --eval-steps N (0 = end of each epoch)  --save-steps N\n"
+         "  --metrics FILE.jsonl   one JSON object per logging step (DPO.md names, eval_ prefix)\n"
+         "  --resume RUN_ID        continue a cancelled or interrupted run from its checkpoint\n"
+         "  --name NAME            run name\n\n"
+         "With --model builtin:tiny, options left unset take the demo preset:\n"
+      << presetText()
+      << "\nCtrl-C stops after the current step, writes a checkpoint and exits 130.\n";
+    return o.str();
+}
+
+// Progress on stderr: one rewritten line on a terminal, plain lines otherwise.
+class CliObserver : public train::TrainObserver {
+public:
+    explicit CliObserver(bool terminal) : terminal_(terminal), start_(std::chrono::steady_clock::now()) {}
+
+    void onRunCreated(int64_t runId, const std::string& outputDir) override {
+        std::lock_guard<std::mutex> l(m_);
+        if (runId > 0) std::cerr << "run " << runId << ", output " << outputDir << "\n";
+        else std::cerr << "output " << outputDir << "\n";
+    }
+    void onPhase(const std::string& phase, int64_t done, int64_t total) override {
+        if (!terminal_ || phase == "train") return;
+        std::lock_guard<std::mutex> l(m_);
+        if (total > 0) line(phase + " " + std::to_string(done) + "/" + std::to_string(total));
+    }
+    void onStep(const train::MetricPoint& p) override {
+        std::lock_guard<std::mutex> l(m_);
+        if (trainStart_ < 0) {
+            trainStart_ = seconds();
+            firstStep_ = p.step - 1;
+        }
+        const double elapsed = seconds() - trainStart_;
+        const double rate = (p.step - firstStep_) > 0 ? elapsed / double(p.step - firstStep_) : 0;
+        eta_ = rate * double(p.totalSteps - p.step);
+        loss_ = p.values.count("loss") ? p.values.at("loss") : NAN;
+        tps_ = p.values.count("tokens_per_second") ? p.values.at("tokens_per_second") : 0;
+        if (!terminal_) return;
+        std::ostringstream o;
+        o << "step " << p.step << "/" << p.totalSteps << "  loss " << fmt(loss_) << "  acc " << fmt(acc_, 3) << "  margin "
+          << fmt(margin_) << "  " << int64_t(tps_) << " tok/s  ETA " << duration(eta_);
+        line(o.str());
+    }
+    void onMetrics(const train::MetricPoint& p) override {
+        std::lock_guard<std::mutex> l(m_);
+        auto get = [&](const char* k) { return p.values.count(k) ? p.values.at(k) : NAN; };
+        if (p.split == "train") {
+            acc_ = get("rewards/accuracies");
+            margin_ = get("rewards/margins");
+        }
+        std::ostringstream o;
+        if (p.split == "sft") {
+            o << "sft step " << p.step << "/" << p.totalSteps << "  loss " << fmt(get("loss"));
+        } else {
+            o << (p.split == "eval" ? "eval " : "") << "step " << p.step << "/" << p.totalSteps << "  epoch "
+              << fmt(p.epoch, 3) << "  loss " << fmt(get("loss")) << "  acc " << fmt(get("rewards/accuracies"), 3)
+              << "  margin " << fmt(get("rewards/margins")) << "  chosen " << fmt(get("rewards/chosen")) << "  rejected "
+              << fmt(get("rewards/rejected"));
+            if (p.split == "train") o << "  lr " << fmt(get("learning_rate"), 3) << "  " << int64_t(get("tokens_per_second")) << " tok/s";
+        }
+        // On a terminal, evaluations and SFT points stay as lines; train points only move the bar.
+        if (terminal_ && p.split == "train") return;
+        if (terminal_) clearLine();
+        std::cerr << o.str() << "\n";
+    }
+    void onLog(train::LogLevel level, const std::string& message) override {
+        std::lock_guard<std::mutex> l(m_);
+        if (terminal_) clearLine();
+        std::cerr << (level == train::LogLevel::Warning ? "warning: " : level == train::LogLevel::Error ? "error: " : "")
+                  << message << "\n";
+    }
+    void finish() {
+        std::lock_guard<std::mutex> l(m_);
+        if (terminal_) clearLine();
+    }
+
+private:
+    double seconds() const {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    }
+    void line(const std::string& s) {
+        std::string t = s.substr(0, 118);
+        std::cerr << "\r" << t << std::string(lineLength_ > t.size() ? lineLength_ - t.size() : 0, ' ') << std::flush;
+        lineLength_ = t.size();
+    }
+    void clearLine() {
+        if (lineLength_ == 0) return;
+        std::cerr << "\r" << std::string(lineLength_, ' ') << "\r";
+        lineLength_ = 0;
+    }
+
+    bool terminal_;
+    std::mutex m_;
+    std::chrono::steady_clock::time_point start_;
+    double trainStart_ = -1;
+    int64_t firstStep_ = 0;
+    double eta_ = 0, loss_ = NAN, tps_ = 0, acc_ = NAN, margin_ = NAN;
+    size_t lineLength_ = 0;
+};
+
+int runTrain(Args& args) {
+    if (!args.positional().empty()) throw UsageError{"unexpected argument \"" + args.positional()[0] + "\""};
+    const std::string model = args.get("model", "");
+    const bool resume = args.has("resume");
+    if (model.empty() && !resume) throw UsageError{"missing required option --model (a model folder or builtin:tiny)"};
+    TrainConfig c = model == "builtin:tiny" ? TrainConfig::demoPreset() : TrainConfig{};
+    c.model = model.empty() ? c.model : model;
+    c.db = args.get("db", "");
+    c.data = args.get("data", "");
+    c.evalData = args.get("eval-data", "");
+    if (!c.evalData.empty() && c.data.empty()) throw UsageError{"--eval-data goes with --data (a project evaluates its test split)"};
+    c.out = args.get("out", c.out);
+    c.ref = args.get("ref", c.ref);
+    c.metricsFile = args.get("metrics", c.metricsFile);
+    c.resumeRunId = args.getInt("resume", 0);
+    c.loss = args.get("loss", c.loss);
+    c.beta = args.getDouble("beta", c.beta);
+    c.labelSmoothing = args.getDouble("label-smoothing", c.labelSmoothing);
+    if (args.has("reference-free")) c.referenceFree = true, c.precomputeRef = false;
+    c.rpoAlpha = args.getDouble("rpo-alpha", c.rpoAlpha);
+    if (args.has("precompute-ref")) c.precomputeRef = true;
+    c.sftEpochs = args.getInt("sft-epochs", c.sftEpochs);
+    if (args.has("ref")) c.sftEpochs = args.getInt("sft-epochs", 0);  // an explicit reference replaces the warm-up
+    c.sftOn = args.get("sft-on", c.sftOn);
+    c.lr = args.getDouble("lr", c.lr);
+    c.epochs = args.getDouble("epochs", c.epochs);
+    c.maxSteps = args.getInt("max-steps", c.maxSteps);
+    c.batchSize = args.getInt("batch-size", c.batchSize);
+    c.gradAccum = args.getInt("grad-accum", c.gradAccum);
+    c.maxLength = args.getInt("max-length", c.maxLength);
+    c.maxPromptLength = args.getInt("max-prompt-length", std::min<long long>(c.maxPromptLength, c.maxLength - 1));
+    c.truncationMode = args.get("truncation-mode", c.truncationMode);
+    c.warmupSteps = args.getInt("warmup-steps", c.warmupSteps);
+    c.weightDecay = args.getDouble("weight-decay", c.weightDecay);
+    c.lrSchedulerType = args.get("lr-scheduler-type", c.lrSchedulerType);
+    c.maxGradNorm = args.getDouble("max-grad-norm", c.maxGradNorm);
+    c.adamBeta1 = args.getDouble("adam-beta1", c.adamBeta1);
+    c.adamBeta2 = args.getDouble("adam-beta2", c.adamBeta2);
+    c.adamEpsilon = args.getDouble("adam-epsilon", c.adamEpsilon);
+    c.loraRank = args.getInt("lora-rank", c.loraRank);
+    c.loraAlpha = args.getDouble("lora-alpha", c.loraAlpha);
+    c.loraDropout = args.getDouble("lora-dropout", c.loraDropout);
+    c.loraTargetModules = args.get("lora-target-modules", c.loraTargetModules);
+    c.dtype = args.get("dtype", c.dtype);
+    c.device = args.get("device", c.device);
+    const long long seed = args.getInt("seed", (long long)c.seed);
+    if (seed < 0) throw UsageError{"--seed must be 0 or positive"};
+    c.seed = uint64_t(seed);
+    c.loggingSteps = args.getInt("logging-steps", c.loggingSteps);
+    c.evalSteps = args.getInt("eval-steps", c.evalSteps);
+    c.saveSteps = args.getInt("save-steps", c.saveSteps);
+    c.name = args.get("name", c.name);
+    if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
+    if (c.db.empty() == c.data.empty()) throw UsageError{"give exactly one of --db PROJECT or --data FILE.jsonl"};
+
+    CliObserver observer(stderrIsTerminal());
+    train::TrainControl control;
+    // The SIGINT handler sets interrupted(); the trainer checks its own flag between steps.
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+        while (!done.load()) {
+            if (interrupted().load()) control.cancel.store(true);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+    train::TrainResult r;
+    try {
+        r = train::runTraining(c, observer, control);
+    } catch (...) {
+        done.store(true);
+        watcher.join();
+        throw;
+    }
+    done.store(true);
+    watcher.join();
+    observer.finish();
+
+    if (r.status == store::RunStatus::Cancelled) {
+        std::cerr << "cancelled at step " << r.steps << (r.runId > 0 ? "; resume with --resume " + std::to_string(r.runId) : "")
+                  << "\n";
+        return kCancelled;
+    }
+    if (r.status != store::RunStatus::Finished) {
+        std::cerr << "dpowb train: " << (r.error.empty() ? "the run failed" : r.error) << "\n";
+        return kFailure;
+    }
+    // stdout: one JSON object with where the models are and the final figures.
+    nlohmann::ordered_json out;
+    out["run_id"] = r.runId;
+    out["output_dir"] = r.outputDir;
+    out["reference_dir"] = r.referenceDir;
+    out["steps"] = r.steps;
+    for (const auto& [k, v] : r.finalTrain) out[k] = v;
+    for (const auto& [k, v] : r.finalEval) out["eval_" + k] = v;
+    std::cout << out.dump() << "\n";
+    return kOk;
+}
+
+const Registrar trainCommand{Command{
+    "train",
+    "run DPO on a project's labelled pairs or a JSONL file",
+    usageText(),
+    {"reference-free", "precompute-ref"},
+    runTrain,
+}};
+
+}  // namespace
+}  // namespace dpowb::cli

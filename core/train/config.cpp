@@ -1,0 +1,159 @@
+// TrainConfig: JSON round trip (stored with every run), validation, and the demo preset.
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "train/trainer.h"
+
+namespace dpowb::train {
+
+namespace {
+
+// One table drives both directions so that a field cannot be written but not read.
+template <class F>
+void forEachField(TrainConfig& c, F&& f) {
+    f("db", c.db);
+    f("data", c.data);
+    f("eval_data", c.evalData);
+    f("model", c.model);
+    f("ref", c.ref);
+    f("out", c.out);
+    f("metrics", c.metricsFile);
+    f("resume", c.resumeRunId);
+    f("loss_type", c.loss);
+    f("beta", c.beta);
+    f("label_smoothing", c.labelSmoothing);
+    f("reference_free", c.referenceFree);
+    f("rpo_alpha", c.rpoAlpha);
+    f("precompute_ref", c.precomputeRef);
+    f("sft_epochs", c.sftEpochs);
+    f("sft_on", c.sftOn);
+    f("learning_rate", c.lr);
+    f("num_train_epochs", c.epochs);
+    f("max_steps", c.maxSteps);
+    f("per_device_train_batch_size", c.batchSize);
+    f("gradient_accumulation_steps", c.gradAccum);
+    f("max_length", c.maxLength);
+    f("max_prompt_length", c.maxPromptLength);
+    f("truncation_mode", c.truncationMode);
+    f("warmup_steps", c.warmupSteps);
+    f("weight_decay", c.weightDecay);
+    f("lr_scheduler_type", c.lrSchedulerType);
+    f("max_grad_norm", c.maxGradNorm);
+    f("adam_beta1", c.adamBeta1);
+    f("adam_beta2", c.adamBeta2);
+    f("adam_epsilon", c.adamEpsilon);
+    f("lora_rank", c.loraRank);
+    f("lora_alpha", c.loraAlpha);
+    f("lora_dropout", c.loraDropout);
+    f("lora_target_modules", c.loraTargetModules);
+    f("dtype", c.dtype);
+    f("device", c.device);
+    f("seed", c.seed);
+    f("logging_steps", c.loggingSteps);
+    f("eval_steps", c.evalSteps);
+    f("save_steps", c.saveSteps);
+    f("name", c.name);
+}
+
+}  // namespace
+
+std::string TrainConfig::toJson() const {
+    nlohmann::ordered_json j;
+    TrainConfig copy = *this;
+    forEachField(copy, [&](const char* key, auto& value) { j[key] = value; });
+    return j.dump();
+}
+
+TrainConfig TrainConfig::fromJson(const std::string& json) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(json);
+    } catch (const std::exception& e) {
+        throw Error(std::string("training configuration: not valid JSON (") + e.what() + ")");
+    }
+    if (!j.is_object()) throw Error("training configuration: expected a JSON object");
+    TrainConfig c;
+    forEachField(c, [&](const char* key, auto& value) {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null()) return;
+        try {
+            it->get_to(value);
+        } catch (const std::exception&) {
+            throw Error(std::string("training configuration: field \"") + key + "\" has the wrong type (" +
+                        it->dump() + ")");
+        }
+    });
+    return c;
+}
+
+TrainConfig TrainConfig::demoPreset() {
+    TrainConfig c;
+    c.model = "builtin:tiny";
+    c.loss = "sigmoid";
+    c.beta = 0.1;
+    c.sftEpochs = 1;
+    c.sftOn = "both";  // DESIGN.md: a reference neutral about the preference rule
+    c.lr = 1e-3;
+    c.epochs = 1;
+    c.batchSize = 16;
+    c.gradAccum = 1;
+    c.maxLength = 128;
+    c.maxPromptLength = 64;
+    c.warmupSteps = 10;
+    c.lrSchedulerType = "cosine";
+    c.weightDecay = 0.0;
+    c.maxGradNorm = 1.0;
+    c.loggingSteps = 10;
+    c.evalSteps = 50;
+    c.precomputeRef = true;
+    c.name = "demo";
+    return c;
+}
+
+void TrainConfig::validate() const {
+    auto fail = [](const std::string& m) { throw Error("train: " + m); };
+    if (db.empty() == data.empty()) fail("give exactly one of --db PROJECT or --data FILE.jsonl");
+    if (model.empty()) fail("--model is required (a model folder or builtin:tiny)");
+    if (loss != "sigmoid" && loss != "robust" && loss != "hinge" && loss != "ipo")
+        fail("--loss \"" + loss + "\" is not one of sigmoid, robust, hinge, ipo");
+    if (!(beta > 0)) fail("--beta must be positive");
+    if (labelSmoothing < 0 || labelSmoothing > 1) fail("--label-smoothing must be in [0, 1]");
+    if (loss == "robust" && labelSmoothing >= 0.5) fail("--loss robust needs --label-smoothing below 0.5");
+    if ((loss == "hinge" || loss == "ipo") && labelSmoothing != 0)
+        fail("--label-smoothing applies to --loss sigmoid and robust only");
+    if (rpoAlpha < 0) fail("--rpo-alpha must be 0 (off) or positive");
+    if (referenceFree && (precomputeRef || !ref.empty()))
+        fail("--reference-free uses no reference: drop --precompute-ref and --ref");
+    if (sftEpochs < 0) fail("--sft-epochs must be 0 or more");
+    if (sftOn != "chosen" && sftOn != "both") fail("--sft-on must be chosen or both");
+    if (sftEpochs > 0 && !ref.empty()) fail("--sft-epochs makes the reference: drop --ref");
+    if (!(lr > 0)) fail("--lr must be positive");
+    if (!(epochs > 0) && maxSteps <= 0) fail("--epochs must be positive (or give --max-steps)");
+    if (maxSteps == 0 || maxSteps < -1) fail("--max-steps must be positive (or -1 for --epochs)");
+    if (batchSize < 1) fail("--batch-size must be at least 1");
+    if (gradAccum < 1) fail("--grad-accum must be at least 1");
+    if (maxLength < 2) fail("--max-length must be at least 2");
+    if (maxPromptLength < 0 || maxPromptLength >= maxLength)
+        fail("--max-prompt-length must be below --max-length (" + std::to_string(maxLength) + ")");
+    if (truncationMode != "keep_start" && truncationMode != "keep_end")
+        fail("--truncation-mode must be keep_start or keep_end");
+    if (warmupSteps < 0) fail("--warmup-steps must be 0 or more");
+    if (weightDecay < 0) fail("--weight-decay must be 0 or more");
+    if (lrSchedulerType != "constant" && lrSchedulerType != "linear" && lrSchedulerType != "cosine")
+        fail("--lr-scheduler-type must be constant, linear or cosine");
+    if (maxGradNorm < 0) fail("--max-grad-norm must be 0 (off) or positive");
+    if (adamBeta1 < 0 || adamBeta1 >= 1 || adamBeta2 < 0 || adamBeta2 >= 1)
+        fail("--adam-beta1 and --adam-beta2 must be in [0, 1)");
+    if (!(adamEpsilon > 0)) fail("--adam-epsilon must be positive");
+    if (loraRank < 0) fail("--lora-rank must be 0 (full fine-tuning) or positive");
+    if (loraRank > 0 && !(loraAlpha > 0)) fail("--lora-alpha must be positive");
+    if (loraDropout < 0 || loraDropout >= 1) fail("--lora-dropout must be in [0, 1)");
+    if (loraRank > 0 && loraTargetModules.empty()) fail("--lora-target-modules is empty");
+    if (dtype != "float32" && dtype != "bfloat16" && dtype != "float16")
+        fail("--dtype must be float32, bfloat16 or float16");
+    if (loggingSteps < 1) fail("--logging-steps must be at least 1");
+    if (evalSteps < 0) fail("--eval-steps must be 0 (end of each epoch) or positive");
+    if (saveSteps < 0) fail("--save-steps must be 0 (end and cancel only) or positive");
+}
+
+}  // namespace dpowb::train

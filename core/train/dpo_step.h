@@ -1,0 +1,77 @@
+// The pieces of one DPO optimizer step, public for the trainer, the tests and the benchmark:
+// the AdamW optimizer with HF's decay groups, the batched policy/reference log-probs, and the
+// forward/backward over the micro-batches of one step.
+//
+// Exposes LibTorch types: include only from .cpp files of core/train, tests and bench.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "model/logprobs.h"
+#include "model/model.h"
+#include "store/types.h"
+#include "train/losses.h"
+#include "train/trainer.h"
+
+namespace dpowb::train {
+
+// AdamW over the trainable parameters, in two groups as transformers does: weight decay on
+// matrices (embeddings included), none on biases and norm weights (every 1-D parameter).
+std::unique_ptr<torch::optim::AdamW> makeOptimizer(torch::nn::Module& net, const TrainConfig& config);
+void setLearningRate(torch::optim::Optimizer& optimizer, double lr);
+std::vector<torch::Tensor> trainableParameters(torch::nn::Module& net);
+// Clips the global L2 norm of the gradients to maxNorm (0 = no clipping) and returns the
+// norm before clipping (what TRL logs as grad_norm).
+double clipGradients(const std::vector<torch::Tensor>& params, double maxNorm);
+
+// Per-pair log-probs of a DPO batch: one concatenated forward of [chosen…; rejected…].
+struct PairLogps {
+    torch::Tensor chosen, rejected;              // (N) summed response log-probs
+    torch::Tensor chosenTokens, rejectedTokens;  // (N)
+    torch::Tensor chosenLogitSums, rejectedLogitSums;  // (N)
+    int64_t realTokens = 0;                      // non-padding tokens in the forward
+};
+PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId);
+
+// Where the reference log-probs of a batch come from.
+struct ReferenceSource {
+    model::CausalLM* net = nullptr;  // live reference (under no-grad); nullptr = use `cached`
+    bool adaptersOff = false;        // the policy itself with its LoRA adapters switched off
+    bool referenceFree = false;
+};
+
+// One micro-batch: its pairs and, when the reference was precomputed, their cached values.
+struct MicroBatch {
+    std::vector<const model::EncodedPair*> pairs;
+    std::vector<store::RefLogps> cached;  // same order as pairs; empty for a live reference
+};
+
+struct StepOutcome {
+    double loss = 0;          // pair-weighted mean over the step's micro-batches
+    int64_t pairs = 0;
+    int64_t realTokens = 0;   // policy forward tokens (for tokens_per_second)
+    bool finite = true;
+};
+
+// Forward + backward of every micro-batch of one optimizer step; gradients accumulate in the
+// policy's parameters (the caller zeroes them before and steps after). Each micro-batch's
+// loss is weighted by its share of the step's pairs, so k micro-batches give the gradient of
+// one batch k times larger. Metrics are added to `metrics` when given.
+StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& reference,
+                           const std::vector<MicroBatch>& microBatches, const LossOptions& options,
+                           text::TokenId padId, MetricAccumulator* metrics, bool backward = true);
+
+// Reference log-probs of the pairs, batch by batch under no-grad.
+std::vector<store::RefLogps> referenceLogps(model::CausalLM& net, bool adaptersOff,
+                                            const std::vector<const model::EncodedPair*>& pairs, int64_t batchSize,
+                                            text::TokenId padId, const Progress& progress = {});
+
+LossOptions lossOptionsOf(const TrainConfig& config);
+
+}  // namespace dpowb::train

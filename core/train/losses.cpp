@@ -1,0 +1,173 @@
+#include "train/losses.h"
+
+#include "common/error.h"
+
+namespace dpowb::train {
+
+LossType parseLossType(const std::string& name) {
+    if (name == "sigmoid") return LossType::Sigmoid;
+    if (name == "robust") return LossType::Robust;
+    if (name == "hinge") return LossType::Hinge;
+    if (name == "ipo") return LossType::Ipo;
+    throw Error("unknown loss \"" + name + "\": use sigmoid, robust, hinge or ipo");
+}
+
+const char* toString(LossType type) {
+    switch (type) {
+        case LossType::Sigmoid: return "sigmoid";
+        case LossType::Robust: return "robust";
+        case LossType::Hinge: return "hinge";
+        case LossType::Ipo: return "ipo";
+    }
+    return "sigmoid";
+}
+
+LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
+    TORCH_CHECK(in.policyChosen.dim() == 1 && in.policyChosen.sizes() == in.policyRejected.sizes(),
+                "dpoLoss: policy log-probs must be (N) tensors of the same size");
+    const double beta = options.beta;
+    const double eps = options.labelSmoothing;
+
+    torch::Tensor pc = in.policyChosen;
+    torch::Tensor pr = in.policyRejected;
+    torch::Tensor rc, rr;
+    if (options.referenceFree) {
+        rc = torch::zeros_like(pc);
+        rr = torch::zeros_like(pr);
+    } else {
+        TORCH_CHECK(in.refChosen.defined() && in.refRejected.defined(),
+                    "dpoLoss: reference log-probs are missing (or set referenceFree)");
+        rc = in.refChosen.to(pc.options()).detach();
+        rr = in.refRejected.to(pr.options()).detach();
+    }
+    if (options.type == LossType::Ipo) {
+        // IPO regularises per-token log-likelihood ratios (Azar et al.); TRL averages all four.
+        torch::Tensor nc = in.chosenTokens.to(pc.options()).clamp_min(1);
+        torch::Tensor nr = in.rejectedTokens.to(pr.options()).clamp_min(1);
+        pc = pc / nc;
+        pr = pr / nr;
+        rc = rc / nc;
+        rr = rr / nr;
+    }
+
+    torch::Tensor chosenRatio = pc - rc;
+    torch::Tensor rejectedRatio = pr - rr;
+    torch::Tensor delta = chosenRatio - rejectedRatio;  // Δ of DPO.md
+
+    torch::Tensor losses;
+    switch (options.type) {
+        case LossType::Sigmoid:
+            losses = -(1 - eps) * torch::log_sigmoid(beta * delta) - eps * torch::log_sigmoid(-beta * delta);
+            break;
+        case LossType::Robust:
+            if (eps >= 0.5) throw Error("robust loss needs --label-smoothing below 0.5");
+            losses = (-(1 - eps) * torch::log_sigmoid(beta * delta) + eps * torch::log_sigmoid(-beta * delta)) /
+                     (1 - 2 * eps);
+            break;
+        case LossType::Hinge:
+            losses = torch::relu(1 - beta * delta);
+            break;
+        case LossType::Ipo:
+            losses = (delta - 1 / (2 * beta)).pow(2);
+            break;
+    }
+
+    LossOutput out;
+    out.loss = losses.mean();
+    if (options.rpoAlpha > 0) {
+        // Token-weighted over the batch, like a cross-entropy over all chosen tokens (TRL's RPO).
+        torch::Tensor tokens = in.chosenTokens.to(in.policyChosen.options()).sum().clamp_min(1);
+        out.nll = -in.policyChosen.sum() / tokens;
+        out.loss = out.loss + options.rpoAlpha * out.nll;
+    }
+    out.losses = losses.detach();
+    out.chosenRewards = (beta * chosenRatio).detach();
+    out.rejectedRewards = (beta * rejectedRatio).detach();
+    return out;
+}
+
+namespace {
+double sumOf(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kDouble).sum().item<double>(); }
+}  // namespace
+
+void MetricAccumulator::add(const LossInputs& in, const LossOutput& out, const LossOptions& options) {
+    const int64_t n = out.chosenRewards.size(0);
+    if (n == 0) return;
+    pairs_ += n;
+    sums_["loss"] += out.loss.detach().to(torch::kCPU, torch::kDouble).item<double>() * double(n);
+    sums_["rewards/chosen"] += sumOf(out.chosenRewards);
+    sums_["rewards/rejected"] += sumOf(out.rejectedRewards);
+    sums_["rewards/margins"] += sumOf(out.chosenRewards - out.rejectedRewards);
+    sums_["rewards/accuracies"] += sumOf((out.chosenRewards > out.rejectedRewards).to(torch::kDouble));
+    torch::Tensor pc = in.policyChosen.detach(), pr = in.policyRejected.detach();
+    if (options.type == LossType::Ipo) {  // TRL reports the averaged log-probs for ipo
+        pc = pc / in.chosenTokens.to(pc.options()).clamp_min(1);
+        pr = pr / in.rejectedTokens.to(pr.options()).clamp_min(1);
+    }
+    sums_["logps/chosen"] += sumOf(pc);
+    sums_["logps/rejected"] += sumOf(pr);
+    if (in.chosenLogitSums.defined() && in.rejectedLogitSums.defined()) {
+        sums_["logits/chosen"] += sumOf(in.chosenLogitSums);
+        sums_["logits/rejected"] += sumOf(in.rejectedLogitSums);
+        chosenTokens_ += sumOf(in.chosenTokens);
+        rejectedTokens_ += sumOf(in.rejectedTokens);
+    }
+    if (out.nll.defined()) sums_["nll_loss"] += out.nll.detach().to(torch::kCPU, torch::kDouble).item<double>() * double(n);
+}
+
+void MetricAccumulator::addScalar(const std::string& name, double value) {
+    auto& s = scalars_[name];
+    s.first += value;
+    s.second += 1;
+}
+
+std::map<std::string, double> MetricAccumulator::mean() const {
+    std::map<std::string, double> m;
+    if (pairs_ > 0) {
+        for (const auto& [name, sum] : sums_) {
+            if (name == "logits/chosen")
+                m[name] = chosenTokens_ > 0 ? sum / chosenTokens_ : 0.0;
+            else if (name == "logits/rejected")
+                m[name] = rejectedTokens_ > 0 ? sum / rejectedTokens_ : 0.0;
+            else
+                m[name] = sum / double(pairs_);
+        }
+    }
+    for (const auto& [name, s] : scalars_)
+        if (s.second > 0) m[name] = s.first / s.second;
+    return m;
+}
+
+void MetricAccumulator::clear() {
+    pairs_ = 0;
+    chosenTokens_ = rejectedTokens_ = 0;
+    sums_.clear();
+    scalars_.clear();
+}
+
+std::map<std::string, double> MetricAccumulator::state() const {
+    std::map<std::string, double> s;
+    s[".pairs"] = double(pairs_);
+    s[".chosen_tokens"] = chosenTokens_;
+    s[".rejected_tokens"] = rejectedTokens_;
+    for (const auto& [k, v] : sums_) s["sum:" + k] = v;
+    for (const auto& [k, v] : scalars_) {
+        s["scalar_sum:" + k] = v.first;
+        s["scalar_count:" + k] = v.second;
+    }
+    return s;
+}
+
+void MetricAccumulator::restore(const std::map<std::string, double>& state) {
+    clear();
+    for (const auto& [k, v] : state) {
+        if (k == ".pairs") pairs_ = int64_t(v);
+        else if (k == ".chosen_tokens") chosenTokens_ = v;
+        else if (k == ".rejected_tokens") rejectedTokens_ = v;
+        else if (k.rfind("sum:", 0) == 0) sums_[k.substr(4)] = v;
+        else if (k.rfind("scalar_sum:", 0) == 0) scalars_[k.substr(11)].first = v;
+        else if (k.rfind("scalar_count:", 0) == 0) scalars_[k.substr(13)].second = v;
+    }
+}
+
+}  // namespace dpowb::train

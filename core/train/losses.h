@@ -1,0 +1,79 @@
+// The DPO family of losses and the metrics TRL reports, as tensor functions (DPO.md).
+//
+// Inputs are per-pair summed response log-probs of the policy and of the reference; the
+// functions do not run models. Everything here works on any device and dtype; the metrics
+// are accumulated in double on the host.
+//
+// Shapes: N pairs in the batch; every per-pair tensor is (N).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+namespace dpowb::train {
+
+enum class LossType { Sigmoid, Robust, Hinge, Ipo };
+
+// "sigmoid" | "robust" | "hinge" | "ipo"; throws dpowb::Error naming the accepted values.
+LossType parseLossType(const std::string& name);
+const char* toString(LossType type);
+
+struct LossOptions {
+    LossType type = LossType::Sigmoid;
+    double beta = 0.1;
+    double labelSmoothing = 0.0;  // cDPO's ε for sigmoid, the flip rate for robust
+    bool referenceFree = false;   // log π_ref ≡ 0
+    double rpoAlpha = 0.0;        // weight of the NLL term on the chosen responses (0 = off)
+};
+
+// Per-pair quantities of one batch.
+struct LossInputs {
+    torch::Tensor policyChosen, policyRejected;  // (N) summed response log-probs, with grad
+    torch::Tensor refChosen, refRejected;        // (N) summed; ignored when reference-free
+    torch::Tensor chosenTokens, rejectedTokens;  // (N) response token counts
+    // (N) sums over response positions of the vocabulary-mean logit (for logits/*); optional.
+    torch::Tensor chosenLogitSums, rejectedLogitSums;
+};
+
+struct LossOutput {
+    torch::Tensor loss;             // () mean over pairs (+ rpoAlpha · nll), differentiable
+    torch::Tensor losses;           // (N) per-pair preference loss, detached
+    torch::Tensor chosenRewards;    // (N) β·(logp_θ − logp_ref), detached (per-token for ipo)
+    torch::Tensor rejectedRewards;  // (N)
+    torch::Tensor nll;              // () mean per-token NLL of the chosen responses; undefined when rpoAlpha = 0
+};
+
+// The loss of DPO.md's table for the batch. For ipo the four log-probs are divided by their
+// token counts first, as TRL does, so the rewards are per-token too.
+LossOutput dpoLoss(const LossInputs& in, const LossOptions& options);
+
+// Sums of the per-batch metrics over a logging interval; mean() gives TRL's numbers.
+// Pair-weighted means for the per-pair metrics, token-weighted for logits/*.
+class MetricAccumulator {
+public:
+    // Adds one (micro-)batch; its loss (a mean over its pairs) counts once per pair.
+    void add(const LossInputs& in, const LossOutput& out, const LossOptions& options);
+    // Adds a scalar averaged over the calls that add it (grad_norm, tokens_per_second).
+    void addScalar(const std::string& name, double value);
+    bool empty() const { return pairs_ == 0 && scalars_.empty(); }
+    int64_t pairs() const { return pairs_; }
+    // DPO.md's names: loss, rewards/chosen, rewards/rejected, rewards/margins,
+    // rewards/accuracies, logps/chosen, logps/rejected, logits/chosen, logits/rejected,
+    // nll_loss (with RPO), and the added scalars.
+    std::map<std::string, double> mean() const;
+    void clear();
+
+    // Raw state, so that a checkpoint can carry a half-finished logging interval.
+    std::map<std::string, double> state() const;
+    void restore(const std::map<std::string, double>& state);
+
+private:
+    int64_t pairs_ = 0;
+    double chosenTokens_ = 0, rejectedTokens_ = 0;
+    std::map<std::string, double> sums_;  // pair-weighted sums (token-weighted for logits/*)
+    std::map<std::string, std::pair<double, double>> scalars_;  // sum, count
+};
+
+}  // namespace dpowb::train

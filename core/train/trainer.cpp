@@ -1,0 +1,1025 @@
+// runTraining: one DPO run from data to a saved model, as a record in the project file.
+//
+// Order of a run: data (project pairs or JSONL) -> run record -> policy -> tokenize -> SFT
+// warm-up (becomes the reference) -> reference (live, or precomputed and released) -> the
+// loop (steps, logging, evaluation, checkpoints) -> final model. Everything that can fail
+// for a user reason is reported as a failed run with the reason, never a crash.
+//
+// Reproducibility: on the CPU a seed fixes everything: the LoRA initialisation and dropout
+// (torch's default generator, saved in checkpoints) and the data order (our own generator,
+// derived from seed and epoch, so a resumed run only needs the step number).
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "model/lora.h"
+#include "store/project.h"
+#include "train/batching.h"
+#include "train/dpo_step.h"
+#include "train/schedule.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace dpowb::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t nowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string hostName() {
+    char buf[256] = {0};
+    if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+    return buf;
+}
+
+// ---------------------------------------------------------------- data
+
+struct RawPair {
+    int64_t pairId = 0;  // project id, or the 1-based line number of a data file
+    std::string prompt;
+    std::vector<Message> messages;
+    std::string chosen, rejected;
+    bool tokenized = false;
+    std::vector<text::TokenId> promptIds, chosenIds, rejectedIds;
+};
+
+struct Example {
+    int64_t pairId = 0;
+    model::EncodedPair enc;
+    int64_t length = 0;
+    store::RefLogps ref;
+};
+
+std::string assistantText(const json& v, const std::string& file, long line, const char* field) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_array()) {
+        std::string out;
+        for (const auto& m : v) {
+            if (!m.is_object() || !m.contains("content") || !m["content"].is_string())
+                throw InputError(file, line, std::string("field \"") + field + "\": expected a string or a list of {\"role\", \"content\"} messages");
+            out += m["content"].get<std::string>();
+        }
+        return out;
+    }
+    throw InputError(file, line, std::string("field \"") + field + "\": expected a string");
+}
+
+std::vector<text::TokenId> idList(const json& v, const std::string& file, long line, const char* field) {
+    if (!v.is_array()) throw InputError(file, line, std::string("field \"") + field + "\": expected a list of token ids");
+    std::vector<text::TokenId> ids;
+    for (const auto& x : v) {
+        if (!x.is_number_integer() || x.get<int64_t>() < 0)
+            throw InputError(file, line, std::string("field \"") + field + "\": expected non-negative integer token ids");
+        ids.push_back(text::TokenId(x.get<int64_t>()));
+    }
+    return ids;
+}
+
+// TRL text pairs (explicit or implicit prompt, plain or conversational) or pre-tokenized ids.
+std::vector<RawPair> readPairsFile(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw Error(path + ": cannot open the data file");
+    std::vector<RawPair> out;
+    std::string lineText;
+    long line = 0;
+    while (std::getline(in, lineText)) {
+        ++line;
+        if (lineText.find_first_not_of(" \t\r") == std::string::npos) continue;
+        json j;
+        try {
+            j = json::parse(lineText);
+        } catch (const std::exception&) {
+            throw InputError(path, line, "not a JSON object (each line must be one pair)");
+        }
+        if (!j.is_object()) throw InputError(path, line, "expected a JSON object");
+        RawPair p;
+        p.pairId = line;
+        if (j.contains("chosen_ids") || j.contains("prompt_ids")) {
+            for (const char* f : {"prompt_ids", "chosen_ids", "rejected_ids"})
+                if (!j.contains(f)) throw InputError(path, line, std::string("field \"") + f + "\" is missing");
+            p.tokenized = true;
+            p.promptIds = idList(j["prompt_ids"], path, line, "prompt_ids");
+            p.chosenIds = idList(j["chosen_ids"], path, line, "chosen_ids");
+            p.rejectedIds = idList(j["rejected_ids"], path, line, "rejected_ids");
+        } else {
+            for (const char* f : {"chosen", "rejected"})
+                if (!j.contains(f)) throw InputError(path, line, std::string("field \"") + f + "\" is missing");
+            p.chosen = assistantText(j["chosen"], path, line, "chosen");
+            p.rejected = assistantText(j["rejected"], path, line, "rejected");
+            if (j.contains("prompt")) {
+                const json& pr = j["prompt"];
+                if (pr.is_string()) {
+                    p.prompt = pr.get<std::string>();
+                } else if (pr.is_array()) {
+                    for (const auto& m : pr) {
+                        if (!m.is_object() || !m.contains("role") || !m.contains("content") || !m["role"].is_string() ||
+                            !m["content"].is_string())
+                            throw InputError(path, line, "field \"prompt\": expected {\"role\", \"content\"} messages");
+                        p.messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+                    }
+                } else {
+                    throw InputError(path, line, "field \"prompt\": expected a string or a list of messages");
+                }
+            } else {
+                // TRL's implicit prompt: the longest common prefix, cut back to a UTF-8 boundary.
+                size_t k = 0;
+                while (k < p.chosen.size() && k < p.rejected.size() && p.chosen[k] == p.rejected[k]) ++k;
+                while (k > 0 && k < p.chosen.size() && (static_cast<unsigned char>(p.chosen[k]) & 0xC0) == 0x80) --k;
+                p.prompt = p.chosen.substr(0, k);
+                p.chosen = p.chosen.substr(k);
+                p.rejected = p.rejected.substr(k);
+            }
+        }
+        out.push_back(std::move(p));
+    }
+    if (in.bad()) throw Error(path + ": read error");
+    return out;
+}
+
+std::vector<RawPair> fromProject(const std::vector<store::TrainingPair>& pairs) {
+    std::vector<RawPair> out;
+    for (const auto& t : pairs) {
+        RawPair p;
+        p.pairId = t.pairId;
+        p.prompt = t.prompt;
+        p.messages = t.promptMessages;
+        p.chosen = t.chosen;
+        p.rejected = t.rejected;
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------- checkpoints
+
+void writeJsonFile(const fs::path& path, const json& j) {
+    std::ofstream o(path);
+    o << j.dump(1) << "\n";
+    if (!o) throw Error(path.string() + ": cannot write");
+}
+
+json readJsonFile(const fs::path& path) {
+    std::ifstream i(path);
+    if (!i) throw Error(path.string() + ": cannot read");
+    try {
+        return json::parse(i);
+    } catch (const std::exception& e) {
+        throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
+    }
+}
+
+// Bumped when the checkpoint layout changes; an old checkpoint is refused, not misread.
+constexpr int kCheckpointVersion = 1;
+
+// RAII mixed precision on CUDA (LibTorch moved the autocast API in 2.4).
+class AutocastScope {
+public:
+    AutocastScope(bool enabled, torch::ScalarType dtype) : enabled_(enabled) {
+        if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_enabled(at::kCUDA, true);
+        at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+        at::autocast::set_enabled(true);
+        at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+    }
+    ~AutocastScope() {
+        if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+        at::autocast::set_enabled(false);
+#endif
+        at::autocast::clear_cache();
+    }
+
+private:
+    bool enabled_;
+};
+
+std::vector<std::string> splitList(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        auto b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
+        if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+    }
+    return out;
+}
+
+bool isOutOfMemory(const std::exception& e) {
+    const std::string m = e.what();
+    return m.find("out of memory") != std::string::npos || m.find("CUDA out of memory") != std::string::npos ||
+           m.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos;
+}
+
+class Run {
+public:
+    Run(TrainConfig config, TrainObserver& observer, TrainControl& control)
+        : cfg_(std::move(config)), obs_(observer), control_(control) {}
+
+    TrainResult execute();
+
+private:
+    void info(const std::string& m) { obs_.onLog(LogLevel::Info, m); }
+    void warn(const std::string& m) { obs_.onLog(LogLevel::Warning, m); }
+
+    void openProjectAndResume();
+    void loadData();
+    void createRunRecord();
+    void loadPolicy();
+    std::vector<Example> tokenize(const std::vector<RawPair>& raw, const char* what);
+    void sftWarmup();
+    void prepareReference();
+    void trainLoop();
+    void evaluate(int64_t step, double epoch);
+    void logMetrics(const MetricPoint& point);
+    void heartbeat(bool force = false);
+    void saveCheckpoint();
+    bool loadCheckpoint();
+    void saveFinalModel();
+    Progress progress(const char* phase);
+    std::vector<MicroBatch> microBatchesOf(const std::vector<std::vector<int64_t>>& batches,
+                                           const std::vector<Example>& pool) const;
+    void computeSchedule();
+    std::vector<std::vector<int64_t>> epochBatches(int64_t epoch) const;
+
+    TrainConfig cfg_;
+    TrainObserver& obs_;
+    TrainControl& control_;
+    TrainResult result_;
+
+    std::optional<store::Project> project_;
+    bool resuming_ = false;
+    std::vector<RawPair> rawTrain_, rawEval_;
+    std::string snapshotJson_ = "[]";
+    std::vector<Example> train_, eval_;
+
+    std::shared_ptr<model::Model> policy_;
+    std::shared_ptr<model::Model> reference_;  // separate reference network, when live
+    bool refAdaptersOff_ = false;              // LoRA: the policy with adapters off
+    bool refPrecomputed_ = false;
+    std::string referenceDir_;
+    model::LoraConfig lora_;
+    text::TokenId padId_ = 0;
+    model::EncodeOptions encode_;
+    bool autocast_ = false;
+    torch::ScalarType autocastType_ = torch::kBFloat16;
+
+    std::unique_ptr<torch::optim::AdamW> optimizer_;
+    std::vector<torch::Tensor> params_;
+    LossOptions lossOptions_;
+    MetricAccumulator interval_;
+    int64_t step_ = 0, totalSteps_ = 0, stepsPerEpoch_ = 0, microPerEpoch_ = 0;
+    std::ofstream metricsOut_;
+    Clock::time_point lastHeartbeat_{};
+    std::map<std::string, double> lastTrain_, lastEval_;
+};
+
+Progress Run::progress(const char* phase) {
+    Progress p;
+    std::string name = phase;
+    p.report = [this, name](int64_t done, int64_t total, const std::string&) { obs_.onPhase(name, done, total); };
+    p.cancel = &control_.cancel;
+    return p;
+}
+
+void Run::openProjectAndResume() {
+    if (cfg_.resumeRunId > 0 && cfg_.db.empty())
+        throw Error("--resume needs --db: runs and their checkpoints are recorded in a project");
+    if (cfg_.db.empty()) return;
+    project_.emplace(store::Project::open(cfg_.db));
+    if (cfg_.resumeRunId <= 0) return;
+    auto run = project_->run(cfg_.resumeRunId);
+    if (!run) throw Error(cfg_.db + ": no run " + std::to_string(cfg_.resumeRunId) + " to resume");
+    if (run->status == store::RunStatus::Running)
+        throw Error("run " + std::to_string(run->id) + " is still running (pid " + std::to_string(run->pid) + " on " +
+                    run->host + "); cancel it first");
+    if (run->status == store::RunStatus::Finished) throw Error("run " + std::to_string(run->id) + " already finished");
+    // The run continues with its own configuration; only where it writes metrics may change.
+    TrainConfig stored = TrainConfig::fromJson(run->configJson);
+    stored.db = cfg_.db;
+    stored.resumeRunId = run->id;
+    if (!cfg_.metricsFile.empty()) stored.metricsFile = cfg_.metricsFile;
+    stored.out = run->outputDir;
+    cfg_ = stored;
+    snapshotJson_ = run->snapshotJson;
+    result_.runId = run->id;
+    resuming_ = true;
+    if (!fs::exists(fs::path(cfg_.out) / "checkpoint" / "state.json"))
+        throw Error("run " + std::to_string(run->id) + " has no checkpoint in " + cfg_.out + "/checkpoint to resume from");
+}
+
+void Run::loadData() {
+    obs_.onPhase("load", 0, 0);
+    if (project_) {
+        if (resuming_) {
+            // The label snapshot decides the data, not the labels as they are now.
+            json snap = json::parse(snapshotJson_);
+            auto trainPairs = project_->trainingPairs("train");
+            auto testPairs = project_->trainingPairs("test");
+            std::map<int64_t, store::TrainingPair> byId;
+            for (auto& t : trainPairs) byId[t.pairId] = t;
+            std::set<int64_t> testIds;
+            for (auto& t : testPairs) testIds.insert(t.pairId), byId[t.pairId] = t;
+            std::vector<store::TrainingPair> tr, te;
+            for (const auto& row : snap) {
+                const int64_t id = row.at(0).get<int64_t>();
+                const std::string verdict = row.at(1).get<std::string>();
+                auto pair = project_->pair(id);
+                if (!pair) throw Error("run snapshot names pair " + std::to_string(id) + ", which is no longer in the project");
+                store::TrainingPair t;
+                t.pairId = id;
+                t.prompt = pair->prompt;
+                t.promptMessages = pair->promptMessages;
+                t.chosen = verdict == "a" ? pair->responseA : pair->responseB;
+                t.rejected = verdict == "a" ? pair->responseB : pair->responseA;
+                (pair->split == "test" ? te : tr).push_back(std::move(t));
+            }
+            rawTrain_ = fromProject(tr);
+            rawEval_ = fromProject(te);
+        } else {
+            auto tr = project_->trainingPairs("train");
+            auto te = project_->trainingPairs("test");
+            store::PairQuery q;
+            q.verdict = store::VerdictFilter::A;
+            auto aIds = project_->pairIds(q);
+            std::set<int64_t> chosenA(aIds.begin(), aIds.end());
+            json snap = json::array();
+            for (const auto* set : {&tr, &te})
+                for (const auto& t : *set) snap.push_back({t.pairId, chosenA.count(t.pairId) ? "a" : "b", t.labelId});
+            snapshotJson_ = snap.dump();
+            rawTrain_ = fromProject(tr);
+            rawEval_ = fromProject(te);
+        }
+        if (rawTrain_.empty())
+            throw Error(cfg_.db + ": no training pairs: label some pairs of split \"train\" a or b first");
+    } else {
+        rawTrain_ = readPairsFile(cfg_.data);
+        if (!cfg_.evalData.empty()) rawEval_ = readPairsFile(cfg_.evalData);
+        if (rawTrain_.empty()) throw Error(cfg_.data + ": no pairs in the file");
+        json snap = json::array();
+        for (const auto& p : rawTrain_) snap.push_back({p.pairId, "a", 0});
+        snapshotJson_ = snap.dump();
+    }
+    info("data: " + std::to_string(rawTrain_.size()) + " training pairs, " + std::to_string(rawEval_.size()) +
+         " evaluation pairs");
+}
+
+void Run::createRunRecord() {
+    if (resuming_) {
+        auto run = project_->run(result_.runId);
+        run->status = store::RunStatus::Running;
+        run->pid = int64_t(getpid());
+        run->host = hostName();
+        run->heartbeatAt = nowMs();
+        run->error.clear();
+        project_->updateRun(*run);
+        result_.outputDir = cfg_.out;
+        obs_.onRunCreated(result_.runId, cfg_.out);
+        return;
+    }
+    fs::path base = project_ ? fs::path(cfg_.db).parent_path() : fs::path(cfg_.data).parent_path();
+    if (project_) {
+        store::RunRecord r;
+        r.name = cfg_.name.empty() ? "run" : cfg_.name;
+        r.configJson = cfg_.toJson();
+        r.snapshotJson = snapshotJson_;
+        r.modelPath = cfg_.model;
+        r.referencePath = cfg_.ref.empty() ? cfg_.model : cfg_.ref;
+        r.outputDir = cfg_.out;
+        r.startedAt = nowMs();
+        r.pid = int64_t(getpid());
+        r.host = hostName();
+        result_.runId = project_->createRun(r);
+        if (cfg_.out.empty()) cfg_.out = (base / "runs" / std::to_string(result_.runId)).string();
+        auto stored = project_->run(result_.runId);
+        stored->outputDir = cfg_.out;
+        stored->configJson = cfg_.toJson();
+        project_->updateRun(*stored);
+    } else if (cfg_.out.empty()) {
+        char stamp[32];
+        std::time_t t = std::time(nullptr);
+        std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&t));
+        cfg_.out = (base / "runs" / stamp).string();
+    }
+    std::error_code ec;
+    fs::create_directories(cfg_.out, ec);
+    if (ec) throw Error(cfg_.out + ": cannot create the output folder (" + ec.message() + ")");
+    result_.outputDir = cfg_.out;
+    obs_.onRunCreated(result_.runId, cfg_.out);
+}
+
+void Run::loadPolicy() {
+    obs_.onPhase("load", 0, 0);
+    model::LoadOptions lo;
+    lo.device = cfg_.device;
+    const torch::Device device = model::resolveDevice(cfg_.device);
+    // On CUDA, bf16/fp16 means mixed precision: float32 master weights, autocast forwards.
+    if (device.is_cuda() && cfg_.dtype != "float32") {
+        lo.dtype = "float32";
+        autocast_ = true;
+        autocastType_ = cfg_.dtype == "float16" ? torch::kFloat16 : torch::kBFloat16;
+        if (cfg_.dtype == "float16") warn("float16 autocast runs without loss scaling; bfloat16 is the safer choice");
+    } else {
+        lo.dtype = cfg_.dtype;
+        if (cfg_.dtype == "bfloat16") warn("bfloat16 on the CPU trains in pure bfloat16 (no float32 master weights)");
+    }
+    policy_ = model::loadModel(cfg_.model, lo);
+    for (const auto& w : policy_->warnings) warn(w);
+    if (!policy_->tokenizer && !rawTrain_.empty() && !rawTrain_.front().tokenized)
+        throw Error(cfg_.model + " has no tokenizer.json: give pre-tokenized pairs (prompt_ids, chosen_ids, rejected_ids)");
+    if (policy_->tokenizer) {
+        if (auto p = policy_->tokenizer->padId()) padId_ = *p;
+        else if (auto e = policy_->tokenizer->eosId()) padId_ = *e;
+    } else if (policy_->config.padTokenId) {
+        padId_ = text::TokenId(*policy_->config.padTokenId);
+    }
+    torch::manual_seed(cfg_.seed);
+    info("policy: " + cfg_.model + " (" + std::to_string(policy_->config.parameterCount()) + " parameters) on " +
+         policy_->device.str());
+}
+
+std::vector<Example> Run::tokenize(const std::vector<RawPair>& raw, const char* what) {
+    std::vector<Example> out;
+    int64_t truncated = 0, dropped = 0, notPrefix = 0, done = 0;
+    for (const auto& r : raw) {
+        Example e;
+        e.pairId = r.pairId;
+        e.enc = r.tokenized ? model::encodePairIds(r.promptIds, r.chosenIds, r.rejectedIds, encode_)
+                            : model::encodePair(*policy_, r.prompt, r.messages, r.chosen, r.rejected, encode_);
+        if (++done % 256 == 0) obs_.onPhase("tokenize", done, int64_t(raw.size()));
+        if (e.enc.responseTruncated) ++truncated;
+        if (e.enc.promptNotPrefix) ++notPrefix;
+        if (e.enc.emptyResponse) {
+            ++dropped;
+            continue;
+        }
+        for (auto id : e.enc.prompt)
+            if (id >= policy_->config.vocabSize)
+                throw Error(std::string(what) + " pair " + std::to_string(r.pairId) + ": token id " + std::to_string(id) +
+                            " is outside the model's vocabulary (" + std::to_string(policy_->config.vocabSize) + ")");
+        e.length = int64_t(e.enc.prompt.size() + std::max(e.enc.chosen.size(), e.enc.rejected.size()));
+        out.push_back(std::move(e));
+    }
+    if (truncated > 0)
+        warn(std::string(what) + ": " + std::to_string(truncated) + " of " + std::to_string(raw.size()) +
+             " pairs had responses cut to --max-length " + std::to_string(cfg_.maxLength));
+    if (notPrefix > 0)
+        warn(std::string(what) + ": in " + std::to_string(notPrefix) +
+             " pairs the tokenized prompt is not a prefix of prompt + response; the responses were tokenized alone");
+    if (dropped > 0)
+        warn(std::string(what) + ": dropped " + std::to_string(dropped) +
+             " pairs whose response was truncated away entirely (prompt longer than --max-length allows)");
+    if (!raw.empty() && out.empty())
+        throw Error(std::string(what) + ": every pair lost its response to truncation (--max-length " +
+                    std::to_string(cfg_.maxLength) + ", --max-prompt-length " + std::to_string(cfg_.maxPromptLength) +
+                    "); the loss would sit at log 2. Raise --max-length or lower --max-prompt-length");
+    return out;
+}
+
+// Supervised warm-up on the responses (chosen, or both): the DPO paper's recipe when no SFT
+// model exists. The result is saved to --out/reference and becomes the reference.
+void Run::sftWarmup() {
+    referenceDir_ = (fs::path(cfg_.out) / "reference").string();
+    if (resuming_) return;  // the checkpoint holds the policy; the reference is on disk
+    std::vector<std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>> rows;
+    for (const auto& e : train_) {
+        rows.emplace_back(e.enc.prompt, e.enc.chosen);
+        if (cfg_.sftOn == "both") rows.emplace_back(e.enc.prompt, e.enc.rejected);
+    }
+    auto net = policy_->net;
+    net->train();
+    auto optimizer = makeOptimizer(*net, cfg_);
+    auto params = trainableParameters(*net);
+    const int64_t batches = (int64_t(rows.size()) + cfg_.batchSize - 1) / cfg_.batchSize;
+    const int64_t total = batches * cfg_.sftEpochs;
+    const int64_t warmup = std::min<int64_t>(cfg_.warmupSteps, total / 10);
+    info("SFT warm-up: " + std::to_string(cfg_.sftEpochs) + " epoch(s) on the " + cfg_.sftOn + " responses, " +
+         std::to_string(total) + " steps");
+    MetricAccumulator acc;
+    int64_t step = 0;
+    for (int64_t epoch = 0; epoch < cfg_.sftEpochs; ++epoch) {
+        std::vector<int64_t> lengths;
+        for (const auto& r : rows) lengths.push_back(int64_t(r.first.size() + r.second.size()));
+        auto order = lengthGroupedBatches(lengths, cfg_.batchSize, cfg_.seed ^ 0x5f7ULL, epoch);
+        for (const auto& b : order) {
+            if (control_.cancel.load()) throw Cancelled();
+            std::vector<std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>> chunk;
+            for (auto i : b) chunk.push_back(rows[size_t(i)]);
+            const double lr = cfg_.lr * lrMultiplier(cfg_.lrSchedulerType, step, warmup, total);
+            setLearningRate(*optimizer, lr);
+            optimizer->zero_grad();
+            model::SequenceBatch batch = model::collateSequences(chunk, padId_);
+            torch::Tensor loss;
+            {
+                AutocastScope ac(autocast_, autocastType_);
+                model::SequenceLogps s = model::sequenceLogps(*net, batch);
+                loss = -s.logps.sum() / s.tokens.sum().clamp_min(1).to(s.logps.options());
+            }
+            loss.backward();
+            const double norm = clipGradients(params, cfg_.maxGradNorm);
+            optimizer->step();
+            ++step;
+            const double value = loss.item<double>();
+            if (!std::isfinite(value)) throw Error("SFT warm-up: the loss became " + std::to_string(value) + " at step " + std::to_string(step) + "; lower --lr");
+            acc.addScalar("loss", value);
+            acc.addScalar("grad_norm", norm);
+            obs_.onPhase("sft", step, total);
+            if (step % cfg_.loggingSteps == 0 || step == total) {
+                MetricPoint mp;
+                mp.step = step;
+                mp.totalSteps = total;
+                mp.epoch = double(step) / double(batches);
+                mp.split = "sft";
+                mp.values = acc.mean();
+                mp.values["learning_rate"] = lr;
+                acc.clear();
+                logMetrics(mp);
+            }
+            heartbeat();
+        }
+    }
+    net->eval();
+    optimizer_.reset();
+    // Saved and loaded back, so that a resumed run and this one use the very same reference.
+    obs_.onPhase("save", 0, 0);
+    fs::remove_all(referenceDir_);
+    model::saveModel(*policy_, referenceDir_);
+    info("SFT reference saved to " + referenceDir_);
+}
+
+void Run::prepareReference() {
+    if (cfg_.referenceFree) return;
+    obs_.onPhase("reference", 0, 0);
+    model::LoadOptions lo;
+    lo.device = cfg_.device;
+    lo.dtype = autocast_ ? "float32" : cfg_.dtype;
+    std::string fingerprint;
+    if (cfg_.sftEpochs > 0) {
+        reference_ = model::loadModel(referenceDir_, lo);
+        fingerprint = reference_->fingerprint;
+        result_.referenceDir = referenceDir_;
+    } else if (!cfg_.ref.empty()) {
+        reference_ = model::loadModel(cfg_.ref, lo);
+        fingerprint = reference_->fingerprint;
+        result_.referenceDir = cfg_.ref;
+    } else if (cfg_.loraRank > 0) {
+        refAdaptersOff_ = true;  // the base network, adapters off: no second copy
+        fingerprint = policy_->fingerprint;
+        result_.referenceDir = cfg_.model;
+    } else {
+        reference_ = model::loadModel(cfg_.model, lo);
+        fingerprint = reference_->fingerprint;
+        result_.referenceDir = cfg_.model;
+    }
+    if (reference_) {
+        reference_->net->eval();
+        for (auto& p : reference_->net->parameters()) p.set_requires_grad(false);
+    }
+    if (project_) {
+        auto run = project_->run(result_.runId);
+        run->referencePath = result_.referenceDir;
+        project_->updateRun(*run);
+    }
+    if (!cfg_.precomputeRef) return;
+
+    // Keyed by the reference's weights and everything that changes the token ids.
+    const std::string settings = "max_length=" + std::to_string(cfg_.maxLength) +
+                                 ";max_prompt_length=" + std::to_string(cfg_.maxPromptLength) +
+                                 ";truncation=" + cfg_.truncationMode + ";template=" +
+                                 (policy_->chatTemplate ? policy_->chatTemplate->name() : std::string("none")) +
+                                 ";dtype=" + cfg_.dtype + ";v1";
+    int64_t reused = 0;
+    std::vector<Example*> missing;
+    for (auto* set : {&train_, &eval_})
+        for (auto& e : *set) {
+            std::optional<store::RefLogps> hit;
+            if (project_) hit = project_->refLogps(fingerprint, e.pairId, settings);
+            if (hit && hit->chosenTokens == int64_t(e.enc.chosen.size()) - (e.enc.prompt.empty() ? 1 : 0) &&
+                hit->rejectedTokens == int64_t(e.enc.rejected.size()) - (e.enc.prompt.empty() ? 1 : 0)) {
+                e.ref = *hit;
+                ++reused;
+            } else {
+                missing.push_back(&e);
+            }
+        }
+    if (!missing.empty()) {
+        std::vector<const model::EncodedPair*> pairs;
+        for (auto* e : missing) pairs.push_back(&e->enc);
+        model::CausalLM& net = refAdaptersOff_ ? *policy_->net : *reference_->net;
+        std::vector<store::RefLogps> values;
+        {
+            AutocastScope ac(autocast_, autocastType_);
+            values = referenceLogps(net, refAdaptersOff_, pairs, std::max<int64_t>(cfg_.batchSize, 16), padId_,
+                                    progress("reference"));
+        }
+        std::vector<std::pair<int64_t, store::RefLogps>> rows;
+        for (size_t i = 0; i < missing.size(); ++i) {
+            missing[i]->ref = values[i];
+            rows.emplace_back(missing[i]->pairId, values[i]);
+        }
+        if (project_) project_->putRefLogps(fingerprint, settings, rows);
+    }
+    info("reference log-probs precomputed: " + std::to_string(missing.size()) + " computed, " + std::to_string(reused) +
+         " from the project's cache");
+    refPrecomputed_ = true;
+    reference_.reset();  // released: training needs only the cached values
+}
+
+std::vector<std::vector<int64_t>> Run::epochBatches(int64_t epoch) const {
+    std::vector<int64_t> lengths;
+    for (const auto& e : train_) lengths.push_back(e.length);
+    return lengthGroupedBatches(lengths, cfg_.batchSize, cfg_.seed, epoch);
+}
+
+void Run::computeSchedule() {
+    microPerEpoch_ = (int64_t(train_.size()) + cfg_.batchSize - 1) / cfg_.batchSize;
+    stepsPerEpoch_ = (microPerEpoch_ + cfg_.gradAccum - 1) / cfg_.gradAccum;
+    totalSteps_ = cfg_.maxSteps > 0 ? cfg_.maxSteps : std::max<int64_t>(1, int64_t(std::ceil(cfg_.epochs * double(stepsPerEpoch_))));
+}
+
+std::vector<MicroBatch> Run::microBatchesOf(const std::vector<std::vector<int64_t>>& batches,
+                                            const std::vector<Example>& pool) const {
+    std::vector<MicroBatch> out;
+    for (const auto& b : batches) {
+        MicroBatch mb;
+        for (auto i : b) {
+            mb.pairs.push_back(&pool[size_t(i)].enc);
+            if (refPrecomputed_) mb.cached.push_back(pool[size_t(i)].ref);
+        }
+        out.push_back(std::move(mb));
+    }
+    return out;
+}
+
+void Run::logMetrics(const MetricPoint& point) {
+    obs_.onMetrics(point);
+    json values(point.values);
+    if (project_ && result_.runId > 0) {
+        store::MetricRow row;
+        row.runId = result_.runId;
+        row.step = point.step;
+        row.epoch = point.epoch;
+        row.split = point.split;
+        row.valuesJson = values.dump();
+        row.createdAt = nowMs();
+        project_->addMetrics({row});
+    }
+    if (metricsOut_.is_open()) {
+        json line = json::object();
+        line["step"] = point.step;
+        line["epoch"] = point.epoch;
+        const std::string prefix = point.split == "eval" ? "eval_" : point.split == "sft" ? "sft_" : "";
+        for (const auto& [k, v] : point.values) line[prefix + k] = v;
+        metricsOut_ << line.dump() << "\n";
+        metricsOut_.flush();
+    }
+}
+
+void Run::heartbeat(bool force) {
+    if (!project_ || result_.runId <= 0) return;
+    auto now = Clock::now();
+    if (!force && now - lastHeartbeat_ < std::chrono::seconds(3)) return;
+    lastHeartbeat_ = now;
+    project_->heartbeat(result_.runId, step_, totalSteps_);
+}
+
+void Run::evaluate(int64_t step, double epoch) {
+    if (eval_.empty()) return;
+    obs_.onPhase("eval", 0, int64_t(eval_.size()));
+    torch::NoGradGuard noGrad;
+    auto& net = *policy_->net;
+    net.eval();
+    MetricAccumulator acc;
+    std::vector<std::vector<int64_t>> chunks;
+    const int64_t bs = std::max<int64_t>(cfg_.batchSize, 16);
+    for (int64_t s = 0; s < int64_t(eval_.size()); s += bs) {
+        std::vector<int64_t> c;
+        for (int64_t i = s; i < std::min<int64_t>(s + bs, int64_t(eval_.size())); ++i) c.push_back(i);
+        chunks.push_back(std::move(c));
+    }
+    ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, cfg_.referenceFree};
+    if (refAdaptersOff_) ref.net = policy_->net.get();
+    for (const auto& mb : microBatchesOf(chunks, eval_)) {
+        if (control_.cancel.load()) break;
+        AutocastScope ac(autocast_, autocastType_);
+        accumulateStep(net, ref, {mb}, lossOptions_, padId_, &acc, /*backward=*/false);
+    }
+    net.train();
+    if (acc.pairs() == 0) return;
+    MetricPoint mp;
+    mp.step = step;
+    mp.totalSteps = totalSteps_;
+    mp.epoch = epoch;
+    mp.split = "eval";
+    mp.values = acc.mean();
+    lastEval_ = mp.values;
+    logMetrics(mp);
+}
+
+void Run::saveCheckpoint() {
+    obs_.onPhase("save", 0, 0);
+    const fs::path dir = fs::path(cfg_.out) / "checkpoint";
+    const fs::path tmp = fs::path(cfg_.out) / "checkpoint.tmp";
+    const fs::path old = fs::path(cfg_.out) / "checkpoint.old";
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    {
+        torch::serialize::OutputArchive a;
+        policy_->net->save(a);
+        a.save_to((tmp / "model.pt").string());
+    }
+    torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    {
+        torch::serialize::OutputArchive a;
+        auto gen = at::detail::getDefaultCPUGenerator();
+        torch::Tensor state;
+        {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            state = gen.get_state();
+        }
+        a.write("cpu_rng", state);
+        a.save_to((tmp / "rng.pt").string());
+    }
+    json st;
+    st["version"] = kCheckpointVersion;
+    st["step"] = step_;
+    st["total_steps"] = totalSteps_;
+    st["interval"] = interval_.state();
+    st["last_train"] = lastTrain_;
+    st["last_eval"] = lastEval_;
+    st["config"] = json::parse(cfg_.toJson());
+    writeJsonFile(tmp / "state.json", st);
+    // Swap in with renames so that a crash leaves either the old or the new checkpoint whole.
+    fs::remove_all(old);
+    if (fs::exists(dir)) fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old);
+}
+
+bool Run::loadCheckpoint() {
+    const fs::path dir = fs::path(cfg_.out) / "checkpoint";
+    json st = readJsonFile(dir / "state.json");
+    if (st.value("version", 0) != kCheckpointVersion)
+        throw Error((dir / "state.json").string() + ": checkpoint version " + std::to_string(st.value("version", 0)) +
+                    " is not the one this build writes (" + std::to_string(kCheckpointVersion) + ")");
+    {
+        torch::serialize::InputArchive a;
+        a.load_from((dir / "model.pt").string());
+        policy_->net->load(a);
+    }
+    torch::load(*optimizer_, (dir / "optimizer.pt").string());
+    {
+        torch::serialize::InputArchive a;
+        a.load_from((dir / "rng.pt").string());
+        torch::Tensor state;
+        a.read("cpu_rng", state);
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(state);
+    }
+    step_ = st.at("step").get<int64_t>();
+    interval_.restore(st.at("interval").get<std::map<std::string, double>>());
+    lastTrain_ = st.value("last_train", std::map<std::string, double>{});
+    lastEval_ = st.value("last_eval", std::map<std::string, double>{});
+    info("resuming run " + std::to_string(result_.runId) + " at step " + std::to_string(step_));
+    return true;
+}
+
+void Run::trainLoop() {
+    auto& net = *policy_->net;
+    net.train();
+    params_ = trainableParameters(net);
+    optimizer_ = makeOptimizer(net, cfg_);
+    lossOptions_ = lossOptionsOf(cfg_);
+    computeSchedule();
+    if (resuming_) loadCheckpoint();
+    if (!cfg_.metricsFile.empty()) {
+        metricsOut_.open(cfg_.metricsFile, resuming_ ? std::ios::app : std::ios::trunc);
+        if (!metricsOut_) throw Error(cfg_.metricsFile + ": cannot write the metrics file");
+    }
+    ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, cfg_.referenceFree};
+    if (refAdaptersOff_ && !refPrecomputed_) ref.net = &net;
+    if (refPrecomputed_) ref.net = nullptr;
+
+    info("training: " + std::to_string(train_.size()) + " pairs, " + std::to_string(totalSteps_) + " steps (" +
+         std::to_string(stepsPerEpoch_) + " per epoch), batch " + std::to_string(cfg_.batchSize) + " x " +
+         std::to_string(cfg_.gradAccum));
+    if (step_ == 0 && cfg_.evalSteps > 0) evaluate(0, 0.0);
+
+    int64_t cachedEpoch = -1;
+    std::vector<std::vector<int64_t>> epochOrder;
+    bool cancelled = false;
+    while (step_ < totalSteps_) {
+        while (control_.pause.load() && !control_.cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (control_.cancel.load()) {
+            cancelled = true;
+            break;
+        }
+        const auto t0 = Clock::now();
+        // The micro-batches of this step: position in the epoch follows from the step alone.
+        const int64_t epoch = step_ / stepsPerEpoch_;
+        const int64_t inEpoch = step_ % stepsPerEpoch_;
+        if (epoch != cachedEpoch) {
+            epochOrder = epochBatches(epoch);
+            cachedEpoch = epoch;
+        }
+        const int64_t first = inEpoch * cfg_.gradAccum;
+        const int64_t last = std::min<int64_t>(first + cfg_.gradAccum, microPerEpoch_);
+        std::vector<std::vector<int64_t>> batches(epochOrder.begin() + first, epochOrder.begin() + last);
+
+        const double lr = cfg_.lr * lrMultiplier(cfg_.lrSchedulerType, step_, cfg_.warmupSteps, totalSteps_);
+        setLearningRate(*optimizer_, lr);
+        optimizer_->zero_grad();
+        StepOutcome outcome;
+        {
+            AutocastScope ac(autocast_, autocastType_);
+            outcome = accumulateStep(net, ref, microBatchesOf(batches, train_), lossOptions_, padId_, &interval_);
+        }
+        if (!outcome.finite)
+            throw Error("the loss became NaN/inf at step " + std::to_string(step_ + 1) +
+                        "; lower --lr or --beta, or use float32");
+        const double gradNorm = clipGradients(params_, cfg_.maxGradNorm);
+        optimizer_->step();
+        ++step_;
+        const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        const double tps = seconds > 0 ? double(outcome.realTokens) / seconds : 0.0;
+        interval_.addScalar("grad_norm", gradNorm);
+        interval_.addScalar("tokens_per_second", tps);
+        const double epochPos = double(step_) / double(stepsPerEpoch_);
+
+        MetricPoint sp;
+        sp.step = step_;
+        sp.totalSteps = totalSteps_;
+        sp.epoch = epochPos;
+        sp.values = {{"loss", outcome.loss}, {"learning_rate", lr}, {"tokens_per_second", tps}, {"grad_norm", gradNorm}};
+        obs_.onStep(sp);
+
+        if (step_ % cfg_.loggingSteps == 0 || step_ == totalSteps_) {
+            MetricPoint mp = sp;
+            mp.values = interval_.mean();
+            mp.values["learning_rate"] = lr;
+            mp.values["epoch"] = epochPos;
+            interval_.clear();
+            lastTrain_ = mp.values;
+            logMetrics(mp);
+        }
+        const bool epochEnd = step_ % stepsPerEpoch_ == 0;
+        if ((cfg_.evalSteps > 0 && step_ % cfg_.evalSteps == 0) || (cfg_.evalSteps == 0 && epochEnd) ||
+            step_ == totalSteps_)
+            evaluate(step_, epochPos);
+        if (cfg_.saveSteps > 0 && step_ % cfg_.saveSteps == 0 && step_ < totalSteps_) saveCheckpoint();
+        heartbeat();
+        obs_.onPhase("train", step_, totalSteps_);
+    }
+    result_.steps = step_;
+    saveCheckpoint();
+    if (cancelled) throw Cancelled();
+}
+
+void Run::saveFinalModel() {
+    obs_.onPhase("save", 0, 0);
+    auto& net = *policy_->net;
+    net.eval();
+    if (cfg_.loraRank > 0) {
+        model::saveLoraAdapter(*policy_, lora_, (fs::path(cfg_.out) / "adapter").string());
+        model::mergeLora(net);
+    }
+    model::saveModel(*policy_, cfg_.out);
+}
+
+TrainResult Run::execute() {
+    try {
+        openProjectAndResume();
+        loadData();
+        createRunRecord();
+    } catch (const Cancelled&) {
+        result_.status = store::RunStatus::Cancelled;
+        return result_;
+    } catch (const std::exception& e) {
+        // Nothing recorded yet (or the record could not be made): report, leave the file alone.
+        result_.status = store::RunStatus::Failed;
+        result_.error = e.what();
+        if (project_ && result_.runId > 0) project_->setRunStatus(result_.runId, store::RunStatus::Failed, result_.error);
+        obs_.onLog(LogLevel::Error, result_.error);
+        return result_;
+    }
+    try {
+        heartbeat(true);
+        loadPolicy();
+        encode_.maxLength = cfg_.maxLength;
+        encode_.maxPromptLength = cfg_.maxPromptLength;
+        encode_.keepEnd = cfg_.truncationMode == "keep_end";
+        obs_.onPhase("tokenize", 0, int64_t(rawTrain_.size() + rawEval_.size()));
+        train_ = tokenize(rawTrain_, "train");
+        eval_ = tokenize(rawEval_, "eval");
+        rawTrain_.clear();
+        rawEval_.clear();
+
+        if (cfg_.sftEpochs > 0) {
+            sftWarmup();
+            if (!resuming_) {
+                // Continue DPO from the reference saved on disk (bit-identical to a resumed run).
+                model::LoadOptions lo;
+                lo.device = cfg_.device;
+                lo.dtype = autocast_ ? "float32" : cfg_.dtype;
+                policy_ = model::loadModel(referenceDir_, lo);
+            }
+        }
+        if (cfg_.loraRank > 0) {
+            lora_.rank = cfg_.loraRank;
+            lora_.alpha = cfg_.loraAlpha;
+            lora_.dropout = cfg_.loraDropout;
+            lora_.targetModules = splitList(cfg_.loraTargetModules);
+            lora_.seed = cfg_.seed;
+            torch::manual_seed(cfg_.seed);
+            const int n = model::applyLora(*policy_->net, lora_);
+            info("LoRA: " + std::to_string(n) + " adapted projections, rank " + std::to_string(cfg_.loraRank));
+        }
+        torch::manual_seed(cfg_.seed);
+        prepareReference();
+        trainLoop();
+        saveFinalModel();
+        result_.status = store::RunStatus::Finished;
+        result_.finalTrain = lastTrain_;
+        result_.finalEval = lastEval_;
+        if (project_) {
+            auto run = project_->run(result_.runId);
+            json summary;
+            summary["train"] = lastTrain_;
+            summary["eval"] = lastEval_;
+            summary["steps"] = step_;
+            run->summaryJson = summary.dump();
+            run->step = step_;
+            run->totalSteps = totalSteps_;
+            run->finishedAt = nowMs();
+            run->status = store::RunStatus::Finished;
+            project_->updateRun(*run);
+        }
+        info("finished: " + std::to_string(step_) + " steps; model saved to " + cfg_.out);
+    } catch (const Cancelled&) {
+        result_.status = store::RunStatus::Cancelled;
+        result_.steps = step_;
+        result_.finalTrain = lastTrain_;
+        result_.finalEval = lastEval_;
+        if (project_) {
+            heartbeat(true);
+            project_->setRunStatus(result_.runId, store::RunStatus::Cancelled);
+        }
+        info("cancelled at step " + std::to_string(step_) + (optimizer_ ? "; checkpoint in " + cfg_.out + "/checkpoint" : ""));
+    } catch (const std::exception& e) {
+        result_.status = store::RunStatus::Failed;
+        result_.steps = step_;
+        result_.error = isOutOfMemory(e) ? std::string("out of memory: lower --batch-size or --max-length, or use "
+                                                       "--lora-rank / --precompute-ref (") +
+                                               e.what() + ")"
+                                         : e.what();
+        // c10 errors carry a C++ backtrace after the first line; the record needs the reason.
+        if (auto nl = result_.error.find('\n'); nl != std::string::npos) result_.error.resize(nl);
+        if (project_) {
+            try {
+                project_->setRunStatus(result_.runId, store::RunStatus::Failed, result_.error);
+            } catch (const std::exception&) {
+            }
+        }
+        obs_.onLog(LogLevel::Error, result_.error);
+    }
+    return result_;
+}
+
+}  // namespace
+
+TrainResult runTraining(const TrainConfig& config, TrainObserver& observer, TrainControl& control) {
+    TrainConfig c = config;
+    if (c.resumeRunId <= 0) {
+        c.validate();
+    } else if (c.db.empty()) {
+        throw Error("train: --resume needs --db: runs and their checkpoints are recorded in a project");
+    }
+    Run run(c, observer, control);
+    return run.execute();
+}
+
+}  // namespace dpowb::train

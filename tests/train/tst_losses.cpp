@@ -1,0 +1,344 @@
+// The DPO losses and TRL's metrics against the formulas of DPO.md, evaluated here in double
+// precision on hand-picked log-probs; gradients against finite differences; the LR schedule
+// and the configuration round trip.
+#include <QtTest>
+
+#include <cmath>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "train/losses.h"
+#include "train/schedule.h"
+#include "train/trainer.h"
+
+using namespace dpowb::train;
+
+namespace {
+
+double logSigmoid(double x) { return x >= 0 ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x)); }
+
+// The four log-probs of 4 pairs, chosen so that some pairs are ranked right and some wrong.
+struct Case {
+    std::vector<double> pc{-12.5, -30.0, -7.25, -50.0};
+    std::vector<double> pr{-14.0, -28.5, -7.25, -61.0};
+    std::vector<double> rc{-13.0, -29.0, -8.0, -52.5};
+    std::vector<double> rr{-13.5, -29.5, -6.0, -60.0};
+    std::vector<double> nc{5, 12, 3, 20};
+    std::vector<double> nr{6, 10, 4, 25};
+};
+
+torch::Tensor T(const std::vector<double>& v) { return torch::tensor(v, torch::kDouble); }
+
+LossInputs inputsOf(const Case& c) {
+    LossInputs in;
+    in.policyChosen = T(c.pc).requires_grad_(true);
+    in.policyRejected = T(c.pr).requires_grad_(true);
+    in.refChosen = T(c.rc);
+    in.refRejected = T(c.rr);
+    in.chosenTokens = T(c.nc);
+    in.rejectedTokens = T(c.nr);
+    return in;
+}
+
+// Per-pair loss straight from DPO.md's table.
+double expectedPairLoss(LossType type, double beta, double eps, double pc, double pr, double rc, double rr,
+                        double nc, double nr) {
+    if (type == LossType::Ipo) {
+        pc /= nc, pr /= nr, rc /= nc, rr /= nr;
+    }
+    double d = (pc - rc) - (pr - rr);
+    switch (type) {
+        case LossType::Sigmoid: return -(1 - eps) * logSigmoid(beta * d) - eps * logSigmoid(-beta * d);
+        case LossType::Robust: return (-(1 - eps) * logSigmoid(beta * d) + eps * logSigmoid(-beta * d)) / (1 - 2 * eps);
+        case LossType::Hinge: return std::max(0.0, 1 - beta * d);
+        case LossType::Ipo: return std::pow(d - 1 / (2 * beta), 2);
+    }
+    return 0;
+}
+
+}  // namespace
+
+class TestLosses : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void lossAndMetrics_data();
+    void lossAndMetrics();
+    void gradientMatchesFiniteDifferences_data() { lossAndMetrics_data(); }
+    void gradientMatchesFiniteDifferences();
+    void sigmoidGradientMatchesClosedForm();
+    void policyEqualsReferenceGivesLog2();
+    void rpoAddsChosenNll();
+    void accumulatorWeightsPairsAndTokens();
+    void accumulatorStateRoundTrip();
+    void unknownLossIsRejected();
+    void schedule_data();
+    void schedule();
+    void configRoundTrip();
+    void configValidation_data();
+    void configValidation();
+};
+
+void TestLosses::lossAndMetrics_data() {
+    QTest::addColumn<int>("type");
+    QTest::addColumn<double>("beta");
+    QTest::addColumn<double>("eps");
+    QTest::addColumn<bool>("refFree");
+    QTest::newRow("sigmoid") << int(LossType::Sigmoid) << 0.1 << 0.0 << false;
+    QTest::newRow("sigmoid beta 0.5") << int(LossType::Sigmoid) << 0.5 << 0.0 << false;
+    QTest::newRow("cdpo") << int(LossType::Sigmoid) << 0.1 << 0.2 << false;
+    QTest::newRow("robust") << int(LossType::Robust) << 0.3 << 0.1 << false;
+    QTest::newRow("robust eps 0") << int(LossType::Robust) << 0.3 << 0.0 << false;
+    QTest::newRow("hinge") << int(LossType::Hinge) << 0.1 << 0.0 << false;
+    QTest::newRow("hinge large beta") << int(LossType::Hinge) << 2.0 << 0.0 << false;
+    QTest::newRow("ipo") << int(LossType::Ipo) << 0.1 << 0.0 << false;
+    QTest::newRow("ipo beta 1") << int(LossType::Ipo) << 1.0 << 0.0 << false;
+    QTest::newRow("sigmoid reference-free") << int(LossType::Sigmoid) << 0.1 << 0.0 << true;
+    QTest::newRow("ipo reference-free") << int(LossType::Ipo) << 0.5 << 0.0 << true;
+}
+
+void TestLosses::lossAndMetrics() {
+    QFETCH(int, type);
+    QFETCH(double, beta);
+    QFETCH(double, eps);
+    QFETCH(bool, refFree);
+    const auto lt = LossType(type);
+    Case c;
+    if (refFree) std::fill(c.rc.begin(), c.rc.end(), 0.0), std::fill(c.rr.begin(), c.rr.end(), 0.0);
+    LossInputs in = inputsOf(Case{});  // reference values must be ignored when reference-free
+    if (!refFree) in = inputsOf(c);
+    LossOptions opt{lt, beta, eps, refFree, 0.0};
+    LossOutput out = dpoLoss(in, opt);
+
+    const size_t n = c.pc.size();
+    double loss = 0, rch = 0, rrej = 0, acc = 0, lpc = 0, lpr = 0;
+    for (size_t i = 0; i < n; ++i) {
+        loss += expectedPairLoss(lt, beta, eps, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
+        double div_c = lt == LossType::Ipo ? c.nc[i] : 1, div_r = lt == LossType::Ipo ? c.nr[i] : 1;
+        double a = beta * (c.pc[i] - c.rc[i]) / div_c, b = beta * (c.pr[i] - c.rr[i]) / div_r;
+        rch += a, rrej += b, acc += (a > b) ? 1 : 0;
+        lpc += c.pc[i] / div_c, lpr += c.pr[i] / div_r;
+    }
+    QVERIFY(std::abs(out.loss.item<double>() - loss / n) < 1e-12);
+
+    MetricAccumulator m;
+    m.add(in, out, opt);
+    auto v = m.mean();
+    QVERIFY(std::abs(v.at("loss") - loss / n) < 1e-12);
+    QVERIFY(std::abs(v.at("rewards/chosen") - rch / n) < 1e-12);
+    QVERIFY(std::abs(v.at("rewards/rejected") - rrej / n) < 1e-12);
+    QVERIFY(std::abs(v.at("rewards/margins") - (rch - rrej) / n) < 1e-12);
+    QCOMPARE(v.at("rewards/accuracies"), acc / n);
+    QVERIFY(std::abs(v.at("logps/chosen") - lpc / n) < 1e-12);
+    QVERIFY(std::abs(v.at("logps/rejected") - lpr / n) < 1e-12);
+    QVERIFY(!v.count("nll_loss"));
+}
+
+void TestLosses::gradientMatchesFiniteDifferences() {
+    QFETCH(int, type);
+    QFETCH(double, beta);
+    QFETCH(double, eps);
+    QFETCH(bool, refFree);
+    LossOptions opt{LossType(type), beta, eps, refFree, 0.3};  // with the NLL term as well
+    Case c;
+    LossInputs in = inputsOf(c);
+    dpoLoss(in, opt).loss.backward();
+    const double h = 1e-6;
+    for (int side = 0; side < 2; ++side) {
+        torch::Tensor& x = side == 0 ? in.policyChosen : in.policyRejected;
+        torch::Tensor grad = x.grad().clone();
+        for (int64_t i = 0; i < x.size(0); ++i) {
+            torch::NoGradGuard ng;
+            double orig = x[i].item<double>();
+            x[i].fill_(orig + h);
+            double up = dpoLoss(in, opt).loss.item<double>();
+            x[i].fill_(orig - h);
+            double down = dpoLoss(in, opt).loss.item<double>();
+            x[i].fill_(orig);
+            double fd = (up - down) / (2 * h);
+            QVERIFY2(std::abs(fd - grad[i].item<double>()) < 1e-7,
+                     qPrintable(QString("side %1 pair %2: autograd %3, finite difference %4")
+                                    .arg(side).arg(i).arg(grad[i].item<double>()).arg(fd)));
+        }
+    }
+}
+
+void TestLosses::sigmoidGradientMatchesClosedForm() {
+    // DPO.md: dL/dlogp(y_w) = -β·σ(r̂(y_l) − r̂(y_w)) / N, and the opposite for y_l.
+    Case c;
+    LossInputs in = inputsOf(c);
+    const double beta = 0.25;
+    dpoLoss(in, LossOptions{LossType::Sigmoid, beta, 0.0, false, 0.0}).loss.backward();
+    const double n = double(c.pc.size());
+    for (size_t i = 0; i < c.pc.size(); ++i) {
+        double rw = beta * (c.pc[i] - c.rc[i]), rl = beta * (c.pr[i] - c.rr[i]);
+        double s = 1 / (1 + std::exp(-(rl - rw)));
+        QVERIFY(std::abs(in.policyChosen.grad()[i].item<double>() - (-beta * s / n)) < 1e-12);
+        QVERIFY(std::abs(in.policyRejected.grad()[i].item<double>() - (beta * s / n)) < 1e-12);
+    }
+}
+
+void TestLosses::policyEqualsReferenceGivesLog2() {
+    Case c;
+    LossInputs in = inputsOf(c);
+    in.refChosen = in.policyChosen.detach().clone();
+    in.refRejected = in.policyRejected.detach().clone();
+    LossOptions opt{LossType::Sigmoid, 0.1, 0.0, false, 0.0};
+    LossOutput out = dpoLoss(in, opt);
+    QVERIFY(std::abs(out.loss.item<double>() - std::log(2.0)) < 1e-15);
+    MetricAccumulator m;
+    m.add(in, out, opt);
+    QCOMPARE(m.mean().at("rewards/accuracies"), 0.0);  // strictly greater: ties are not right
+    QCOMPARE(m.mean().at("rewards/margins"), 0.0);
+}
+
+void TestLosses::rpoAddsChosenNll() {
+    Case c;
+    LossInputs in = inputsOf(c);
+    const double alpha = 0.7;
+    LossOptions plain{LossType::Sigmoid, 0.1, 0.0, false, 0.0};
+    LossOptions rpo{LossType::Sigmoid, 0.1, 0.0, false, alpha};
+    double tokens = 0, logp = 0;
+    for (size_t i = 0; i < c.pc.size(); ++i) tokens += c.nc[i], logp += c.pc[i];
+    LossOutput a = dpoLoss(in, plain), b = dpoLoss(in, rpo);
+    QVERIFY(!a.nll.defined());
+    QVERIFY(std::abs(b.nll.item<double>() - (-logp / tokens)) < 1e-12);
+    QVERIFY(std::abs(b.loss.item<double>() - (a.loss.item<double>() + alpha * (-logp / tokens))) < 1e-12);
+    MetricAccumulator m;
+    m.add(in, b, rpo);
+    QVERIFY(std::abs(m.mean().at("nll_loss") - (-logp / tokens)) < 1e-12);
+}
+
+void TestLosses::accumulatorWeightsPairsAndTokens() {
+    // Two batches of different sizes: pair-weighted means, token-weighted logits.
+    Case c;
+    LossOptions opt{LossType::Sigmoid, 0.1, 0.0, false, 0.0};
+    LossInputs a = inputsOf(c);
+    a.chosenLogitSums = T({1.0, 2.0, 3.0, 4.0});
+    a.rejectedLogitSums = T({-1.0, 0.5, 0.5, 2.0});
+    LossInputs b;
+    b.policyChosen = T({-3.0});
+    b.policyRejected = T({-9.0});
+    b.refChosen = T({-4.0});
+    b.refRejected = T({-8.0});
+    b.chosenTokens = T({2});
+    b.rejectedTokens = T({3});
+    b.chosenLogitSums = T({7.0});
+    b.rejectedLogitSums = T({-6.0});
+    MetricAccumulator m;
+    LossOutput oa = dpoLoss(a, opt), ob = dpoLoss(b, opt);
+    m.add(a, oa, opt);
+    m.add(b, ob, opt);
+    m.addScalar("grad_norm", 1.5);
+    m.addScalar("grad_norm", 2.5);
+    auto v = m.mean();
+    QCOMPARE(m.pairs(), int64_t(5));
+    double expectLoss = (oa.loss.item<double>() * 4 + ob.loss.item<double>()) / 5;
+    QVERIFY(std::abs(v.at("loss") - expectLoss) < 1e-12);
+    double accA = 0;
+    for (size_t i = 0; i < 4; ++i) accA += (c.pc[i] - c.rc[i]) > (c.pr[i] - c.rr[i]);
+    QCOMPARE(v.at("rewards/accuracies"), (accA + 1.0) / 5);  // pair b ranks right: +0.1 > -0.1
+    QVERIFY(std::abs(v.at("logits/chosen") - (10.0 + 7.0) / (40.0 + 2.0)) < 1e-12);
+    QVERIFY(std::abs(v.at("logits/rejected") - (2.0 - 6.0) / (45.0 + 3.0)) < 1e-12);
+    QCOMPARE(v.at("grad_norm"), 2.0);
+}
+
+void TestLosses::accumulatorStateRoundTrip() {
+    Case c;
+    LossOptions opt{LossType::Sigmoid, 0.1, 0.0, false, 0.5};
+    LossInputs in = inputsOf(c);
+    MetricAccumulator m;
+    m.add(in, dpoLoss(in, opt), opt);
+    m.addScalar("tokens_per_second", 123.0);
+    MetricAccumulator r;
+    r.restore(m.state());
+    QCOMPARE(r.mean(), m.mean());
+    QCOMPARE(r.pairs(), m.pairs());
+}
+
+void TestLosses::unknownLossIsRejected() {
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, parseLossType("kto"));
+    for (const char* name : {"sigmoid", "robust", "hinge", "ipo"}) QCOMPARE(toString(parseLossType(name)), name);
+}
+
+void TestLosses::schedule_data() {
+    QTest::addColumn<QString>("type");
+    QTest::addColumn<int>("warmup");
+    QTest::addColumn<int>("total");
+    QTest::newRow("constant") << "constant" << 0 << 10;
+    QTest::newRow("constant warmup") << "constant" << 4 << 10;
+    QTest::newRow("linear") << "linear" << 0 << 10;
+    QTest::newRow("linear warmup") << "linear" << 3 << 13;
+    QTest::newRow("cosine") << "cosine" << 0 << 20;
+    QTest::newRow("cosine warmup") << "cosine" << 5 << 25;
+}
+
+void TestLosses::schedule() {
+    QFETCH(QString, type);
+    QFETCH(int, warmup);
+    QFETCH(int, total);
+    const std::string t = type.toStdString();
+    // Warm-up: k/warmup, starting at 0 as in transformers' LambdaLR.
+    for (int k = 0; k < warmup; ++k) QCOMPARE(lrMultiplier(t, k, warmup, total), double(k) / warmup);
+    QCOMPARE(lrMultiplier(t, warmup, warmup, total), 1.0);
+    const int decay = total - warmup;
+    for (int k = warmup; k <= total; ++k) {
+        double p = double(k - warmup) / decay;
+        double expected = t == "constant" ? 1.0 : t == "linear" ? 1.0 - p : 0.5 * (1 + std::cos(M_PI * p));
+        QVERIFY(std::abs(lrMultiplier(t, k, warmup, total) - expected) < 1e-12);
+    }
+    if (t != "constant") QVERIFY(std::abs(lrMultiplier(t, total, warmup, total)) < 1e-12);
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, lrMultiplier("polynomial", 0, 0, 10));
+}
+
+void TestLosses::configRoundTrip() {
+    TrainConfig c = TrainConfig::demoPreset();
+    c.db = "x.db";
+    c.loss = "ipo";
+    c.beta = 0.37;
+    c.lr = 3.25e-5;
+    c.seed = 1234567890123ULL;
+    c.loraTargetModules = "c_attn";
+    c.referenceFree = true;
+    TrainConfig back = TrainConfig::fromJson(c.toJson());
+    QCOMPARE(back.toJson(), c.toJson());
+    QCOMPARE(back.seed, c.seed);
+    QCOMPARE(back.beta, 0.37);
+    // Missing keys keep the defaults.
+    TrainConfig partial = TrainConfig::fromJson(R"({"beta": 0.5})");
+    QCOMPARE(partial.beta, 0.5);
+    QCOMPARE(partial.batchSize, TrainConfig{}.batchSize);
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, TrainConfig::fromJson(R"({"beta": "high"})"));
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, TrainConfig::fromJson("[1,2"));
+}
+
+void TestLosses::configValidation_data() {
+    QTest::addColumn<QString>("json");
+    QTest::addColumn<bool>("valid");
+    QTest::newRow("ok") << R"({"db":"p.db"})" << true;
+    QTest::newRow("no data") << R"({})" << false;
+    QTest::newRow("both data") << R"({"db":"p.db","data":"d.jsonl"})" << false;
+    QTest::newRow("bad loss") << R"({"db":"p.db","loss_type":"kto"})" << false;
+    QTest::newRow("beta 0") << R"({"db":"p.db","beta":0})" << false;
+    QTest::newRow("robust eps .5") << R"({"db":"p.db","loss_type":"robust","label_smoothing":0.5})" << false;
+    QTest::newRow("hinge smoothing") << R"({"db":"p.db","loss_type":"hinge","label_smoothing":0.1})" << false;
+    QTest::newRow("cdpo ok") << R"({"db":"p.db","label_smoothing":0.1})" << true;
+    QTest::newRow("prompt too long") << R"({"db":"p.db","max_length":64,"max_prompt_length":64})" << false;
+    QTest::newRow("bad scheduler") << R"({"db":"p.db","lr_scheduler_type":"step"})" << false;
+    QTest::newRow("sft and ref") << R"({"db":"p.db","sft_epochs":1,"ref":"x"})" << false;
+    QTest::newRow("ref free + precompute") << R"({"db":"p.db","reference_free":true,"precompute_ref":true})" << false;
+    QTest::newRow("batch 0") << R"({"db":"p.db","per_device_train_batch_size":0})" << false;
+    QTest::newRow("lora dropout 1") << R"({"db":"p.db","lora_rank":4,"lora_dropout":1})" << false;
+}
+
+void TestLosses::configValidation() {
+    QFETCH(QString, json);
+    QFETCH(bool, valid);
+    TrainConfig c = TrainConfig::fromJson(json.toStdString());
+    if (valid)
+        c.validate();
+    else
+        QVERIFY_THROWS_EXCEPTION(dpowb::Error, c.validate());
+}
+
+QTEST_APPLESS_MAIN(TestLosses)
+#include "tst_losses.moc"
