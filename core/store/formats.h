@@ -22,6 +22,9 @@ struct ImportOptions {
     std::string split = "train";  // default split for records that carry none
     std::string source;           // default: "import:<format>"
     Progress progress;
+    // When false, the full-text index is not brought up to date after the commit (benchmarks
+    // time it separately; Project::updateSearchIndex() or the next open catches up).
+    bool updateSearchIndex = true;
 };
 
 struct ImportResult {
@@ -52,6 +55,7 @@ struct ExportOptions {
     std::string format = "trl";
     std::string split;         // empty = all splits
     bool labeledOnly = false;  // for `pairs`: only pairs with a current verdict
+    Progress progress;
 };
 
 // Writes to a temporary file and renames it into place: a failed export leaves nothing.

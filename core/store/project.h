@@ -50,6 +50,8 @@ public:
     void updatePairMetadata(int64_t id, const std::string& metadataJson);
     // Rebuild the full-text index (after a bulk import, outside its transaction).
     void rebuildSearchIndex();
+    // Adds the pairs not yet in the full-text index (cheap when few are missing).
+    void updateSearchIndex();
 
     // ---- labels (append-only) ----
     Label label(int64_t pairId, Verdict verdict, const LabelOptions& options = {});

@@ -1,0 +1,358 @@
+// dpowb commands on the project file: init, import, export, list, stats, label.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "common/error.h"
+#include "store/formats.h"
+#include "store/project.h"
+
+namespace dpowb::cli {
+namespace {
+
+using nlohmann::ordered_json;
+using namespace dpowb::store;
+
+void rejectUnknownOptions(const Args& args) {
+    auto unused = args.unused();
+    if (!unused.empty()) throw UsageError{"unknown option " + unused.front()};
+}
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+void removeProjectFiles(const std::string& path) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::remove((path + suffix).c_str());
+}
+
+Progress terminalProgress(const char* verb) {
+    Progress p;
+    p.cancel = &interrupted();
+    if (stderrIsTerminal()) {
+        p.report = [verb](int64_t done, int64_t total, const std::string&) {
+            if (total > 0 && done == total) std::fprintf(stderr, "\r\033[K");
+            else std::fprintf(stderr, "\r%s: %lld records", verb, static_cast<long long>(done));
+        };
+    }
+    return p;
+}
+
+std::string oneLine(const std::string& s, size_t max) {
+    std::string out;
+    for (char c : s) {
+        if (out.size() >= max) break;
+        out += (c == '\n' || c == '\t' || c == '\r') ? ' ' : c;
+    }
+    // Never cut a UTF-8 character in half.
+    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
+    return s.size() > max ? out + "..." : out;
+}
+
+std::optional<VerdictFilter> parseVerdictFilter(const std::string& v) {
+    if (v == "any") return VerdictFilter::Any;
+    if (v == "unlabelled" || v == "unlabeled" || v == "none") return VerdictFilter::Unlabelled;
+    if (v == "labelled" || v == "labeled") return VerdictFilter::Labelled;
+    auto verdict = parseVerdict(v);
+    if (!verdict) return std::nullopt;
+    switch (*verdict) {
+        case Verdict::A: return VerdictFilter::A;
+        case Verdict::B: return VerdictFilter::B;
+        case Verdict::Tie: return VerdictFilter::Tie;
+        case Verdict::BothBad: return VerdictFilter::BothBad;
+        case Verdict::Skip: return VerdictFilter::Skip;
+    }
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------- init
+
+int runInit(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    bool demo = args.has("demo");
+    rejectUnknownOptions(args);
+    if (args.positional().size() > 1) throw UsageError{"unexpected argument \"" + args.positional()[1] + "\""};
+    if (exists(db)) throw Error(db + ": already exists; not overwriting it (remove it or pick another name)");
+    try {
+        Project project = Project::create(db);
+        if (demo) {
+            ImportResult r = addDemoPairs(project);
+            std::cerr << "created " << db << " with " << r.inserted << " demo pairs (" << r.labelled << " labelled)\n";
+        } else {
+            std::cerr << "created " << db << "\n";
+        }
+    } catch (...) {
+        removeProjectFiles(db);  // nothing half-made stays behind
+        throw;
+    }
+    return kOk;
+}
+
+// ---------------------------------------------------------------- import
+
+int runImport(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    const std::string& file = args.positional(1, "FILE");
+    ImportOptions options;
+    options.format = args.get("format", "auto");
+    options.split = args.get("split", "train");
+    options.source = args.get("source", "");
+    bool json = args.has("json");
+    rejectUnknownOptions(args);
+    bool knownFormat = false;
+    for (const auto& f : importFormats()) knownFormat |= f == options.format;
+    if (!knownFormat) throw UsageError{"unknown --format \"" + options.format + "\""};
+    if (options.split.empty()) throw UsageError{"--split must not be empty"};
+    if (!exists(db)) throw Error(db + ": no such project file; create it first with: dpowb init " + db);
+    Project project = Project::open(db);
+    options.progress = terminalProgress("importing");
+    ImportResult r = importFile(project, file, options);
+    std::cerr << "imported " << file << " (format " << r.format << "): " << r.records << " records, " << r.inserted
+              << " new pairs, " << r.duplicates << " duplicates, " << r.labelled << " labelled\n";
+    if (json)
+        std::cout << ordered_json{{"format", r.format},
+                                  {"records", r.records},
+                                  {"inserted", r.inserted},
+                                  {"duplicates", r.duplicates},
+                                  {"labelled", r.labelled}}
+                         .dump()
+                  << "\n";
+    return kOk;
+}
+
+// ---------------------------------------------------------------- export
+
+int runExport(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    const std::string& file = args.positional(1, "FILE");
+    ExportOptions options;
+    options.format = args.get("format", "trl");
+    options.split = args.get("split", "");
+    options.labeledOnly = args.has("labeled-only") || args.has("labelled-only");
+    rejectUnknownOptions(args);
+    bool knownFormat = false;
+    for (const auto& f : exportFormats()) knownFormat |= f == options.format;
+    if (!knownFormat) throw UsageError{"unknown --format \"" + options.format + "\" (export writes trl, trl-conversational or pairs)"};
+    if (!exists(db)) throw Error(db + ": no such project file");
+    Project project = Project::open(db);
+    options.progress = terminalProgress("exporting");
+    int64_t n = exportFile(project, file, options);
+    std::cerr << "wrote " << n << " records to " << file << " (format " << options.format << ")\n";
+    return kOk;
+}
+
+// ---------------------------------------------------------------- list
+
+int runList(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    PairQuery q;
+    q.split = args.get("split", "");
+    q.source = args.get("source", "");
+    q.search = args.get("search", "");
+    std::string verdict = args.get("verdict", "any");
+    q.limit = args.getInt("limit", -1);
+    q.offset = args.getInt("offset", 0);
+    bool json = args.has("json");
+    rejectUnknownOptions(args);
+    auto filter = parseVerdictFilter(verdict);
+    if (!filter)
+        throw UsageError{"--verdict: expected a, b, tie, both_bad, skip, labelled, unlabelled or any, got \"" + verdict + "\""};
+    q.verdict = *filter;
+    if (q.limit < -1) throw UsageError{"--limit must be 0 or more"};
+    if (!exists(db)) throw Error(db + ": no such project file");
+    Project project = Project::open(db);
+    // Page through the pairs so that listing a million of them never holds them all.
+    const int64_t page = 2000;
+    int64_t remaining = q.limit;
+    PairQuery pq = q;
+    for (;;) {
+        pq.limit = remaining < 0 ? page : std::min(page, remaining);
+        if (pq.limit == 0) break;
+        auto pairs = project.pairs(pq);
+        for (const auto& p : pairs) {
+            if (json) {
+                ordered_json j;
+                j["id"] = p.id;
+                if (p.isChat()) {
+                    ordered_json msgs = ordered_json::array();
+                    for (const auto& m : p.promptMessages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+                    j["prompt"] = msgs;
+                } else {
+                    j["prompt"] = p.prompt;
+                }
+                j["response_a"] = p.responseA;
+                j["response_b"] = p.responseB;
+                j["label"] = p.verdict ? ordered_json(toString(*p.verdict)) : ordered_json(nullptr);
+                j["split"] = p.split;
+                j["source"] = p.source;
+                j["metadata"] = ordered_json::parse(p.metadataJson, nullptr, false);
+                std::cout << j.dump(-1, ' ', false, ordered_json::error_handler_t::replace) << "\n";
+            } else {
+                std::string prompt = p.isChat() ? p.promptMessages.back().content : p.prompt;
+                std::cout << p.id << "\t" << p.split << "\t" << (p.verdict ? toString(*p.verdict) : "-") << "\t"
+                          << oneLine(prompt, 60) << "\t" << oneLine(p.responseA, 40) << "\t" << oneLine(p.responseB, 40)
+                          << "\n";
+            }
+        }
+        if (int64_t(pairs.size()) < pq.limit) break;
+        pq.offset += int64_t(pairs.size());
+        if (remaining > 0) remaining -= int64_t(pairs.size());
+    }
+    return kOk;
+}
+
+// ---------------------------------------------------------------- stats
+
+int runStats(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    bool json = args.has("json");
+    rejectUnknownOptions(args);
+    if (!exists(db)) throw Error(db + ": no such project file");
+    Project project = Project::open(db);
+    Stats s = project.stats();
+    if (json) {
+        ordered_json j;
+        j["pairs"] = s.pairs;
+        j["labelled"] = s.labelled;
+        j["skipped"] = s.skipped;
+        j["unlabelled"] = s.unlabelled;
+        ordered_json split = ordered_json::object(), verdict = ordered_json::object(), source = ordered_json::object();
+        for (const auto& [k, n] : s.bySplit) split[k] = n;
+        for (const auto& [k, n] : s.byVerdict) verdict[k] = n;
+        for (const auto& [k, n] : s.bySource) source[k] = n;
+        j["by_split"] = split;
+        j["by_verdict"] = verdict;
+        j["by_source"] = source;
+        std::cout << j.dump() << "\n";
+        return kOk;
+    }
+    std::cout << "pairs       " << s.pairs << "\n"
+              << "labelled    " << s.labelled << "\n"
+              << "skipped     " << s.skipped << "\n"
+              << "unlabelled  " << s.unlabelled << "\n";
+    std::cout << "by split:  ";
+    for (const auto& [k, n] : s.bySplit) std::cout << " " << k << " " << n;
+    std::cout << "\nby verdict:";
+    for (const auto& [k, n] : s.byVerdict) std::cout << " " << k << " " << n;
+    std::cout << "\nby source: ";
+    for (const auto& [k, n] : s.bySource) std::cout << " " << (k.empty() ? "(none)" : k) << " " << n;
+    std::cout << "\n";
+    return kOk;
+}
+
+// ---------------------------------------------------------------- label
+
+int runLabel(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    const std::string& idText = args.positional(1, "PAIR_ID");
+    const std::string& verdictText = args.positional(2, "VERDICT");
+    LabelOptions options;
+    options.strength = int(args.getInt("strength", 1));
+    options.rationale = args.get("rationale", "");
+    options.annotator = args.get("annotator", "");
+    rejectUnknownOptions(args);
+    int64_t id = 0;
+    try {
+        size_t used = 0;
+        id = std::stoll(idText, &used);
+        if (used != idText.size() || id <= 0) throw std::invalid_argument("bad");
+    } catch (const std::exception&) {
+        throw UsageError{"PAIR_ID: expected a positive integer, got \"" + idText + "\""};
+    }
+    bool undo = verdictText == "undo";
+    auto verdict = parseVerdict(verdictText);
+    if (!undo && !verdict)
+        throw UsageError{"VERDICT: expected a, b, tie, both_bad (or both-bad), skip or undo, got \"" + verdictText + "\""};
+    if (options.strength < 1 || options.strength > 2) throw UsageError{"--strength: expected 1 or 2"};
+    if (!exists(db)) throw Error(db + ": no such project file");
+    Project project = Project::open(db);
+    if (!project.pair(id)) throw Error(db + ": no pair with id " + std::to_string(id));
+    if (undo) {
+        auto l = project.undo(id, options.annotator);
+        if (!l) throw Error("pair " + std::to_string(id) + " has no label to undo");
+        std::cout << id << " " << (l->verdict ? toString(*l->verdict) : "unlabelled") << "\n";
+    } else {
+        auto l = project.label(id, *verdict, options);
+        std::cout << id << " " << toString(*l.verdict) << "\n";
+    }
+    return kOk;
+}
+
+// ---------------------------------------------------------------- registration
+
+std::string formatList(const std::vector<std::string>& names) {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+    return s;
+}
+
+DPOWB_COMMAND({"init", "create a project file (--demo: with the bundled demo pairs)",
+               "usage: dpowb init DB [--demo]\n\n"
+               "Creates the project file DB (SQLite). Fails, touching nothing, if DB exists.\n\n"
+               "  --demo   fill it with the bundled demo set: movie-review sentence beginnings with a\n"
+               "           positive (preferred) and a negative continuation; 2,000 labelled train\n"
+               "           pairs, 200 labelled test pairs and 300 unlabelled pairs\n",
+               {"demo"},
+               runInit});
+
+DPOWB_COMMAND({"import", "import preference pairs from JSONL, .jsonl.gz, a JSON array or CSV",
+               "usage: dpowb import DB FILE [--format F] [--split S] [--source NAME] [--json]\n\n"
+               "Adds the pairs of FILE to the project DB in one transaction: a malformed record\n"
+               "fails the whole import with FILE:LINE and the field, and DB stays as it was.\n"
+               "Pairs already in the project (same prompt and responses) are skipped.\n\n"
+               "  --format F     " + formatList(importFormats()) + "\n"
+               "                 (default auto: detected from the first record; .csv files are CSV)\n"
+               "  --split S      split for records that carry none (default train)\n"
+               "  --source NAME  source recorded on the pairs (default import:FORMAT)\n"
+               "  --json         print the counts as JSON on stdout\n\n"
+               "Labelled formats (trl, trl-conversational, hh-rlhf, ultrafeedback, openai,\n"
+               "llamafactory) arrive with verdict a: chosen is stored as response A. Arena's winner\n"
+               "maps to a, b, tie or both_bad. pairs/csv take an optional label column.\n",
+               {"json"},
+               runImport});
+
+DPOWB_COMMAND({"export", "export pairs as TRL JSONL or the full-fidelity pairs format",
+               "usage: dpowb export DB FILE [--format F] [--split S] [--labeled-only]\n\n"
+               "  --format F       trl (default): {prompt, chosen, rejected} text\n"
+               "                   trl-conversational: the same keys as message lists\n"
+               "                   pairs: every pair with label, split, source and metadata;\n"
+               "                   export -> import -> export gives the same bytes\n"
+               "  --split S        only pairs of this split (default: all)\n"
+               "  --labeled-only   pairs: only pairs with a current verdict\n\n"
+               "trl and trl-conversational write the pairs whose current verdict is a or b.\n"
+               "FILE ending in .gz is compressed. The file appears only when complete.\n",
+               {"labeled-only", "labelled-only"},
+               runExport});
+
+DPOWB_COMMAND({"list", "list pairs with their ids",
+               "usage: dpowb list DB [--json] [--split S] [--verdict V] [--limit N] [--offset N]\n"
+               "                  [--source NAME] [--search TEXT]\n\n"
+               "One pair per line: ID, split, verdict, prompt, response A, response B (tab-separated,\n"
+               "shortened); --json writes one JSON object per pair instead.\n\n"
+               "  --verdict V   a, b, tie, both_bad, skip, labelled, unlabelled or any (default)\n"
+               "  --search T    full-text search in prompts and responses\n",
+               {"json"},
+               runList});
+
+DPOWB_COMMAND({"stats", "count pairs by label state, split and source",
+               "usage: dpowb stats DB [--json]\n\n"
+               "--json prints {\"pairs\", \"labelled\", \"skipped\", \"unlabelled\", \"by_split\",\n"
+               "\"by_verdict\", \"by_source\"}; labelled counts current verdicts a/b/tie/both_bad.\n",
+               {"json"},
+               runStats});
+
+DPOWB_COMMAND({"label", "label a pair (a, b, tie, both_bad, skip) or undo its last label",
+               "usage: dpowb label DB PAIR_ID VERDICT [--strength 1|2] [--rationale TEXT] [--annotator NAME]\n\n"
+               "VERDICT is a, b, tie, both_bad (both-bad), skip, or undo. Labels are appended to the\n"
+               "pair's history; undo appends a row that restores the verdict before the last label.\n"
+               "Prints the pair id and its verdict afterwards.\n",
+               {},
+               runLabel});
+
+}  // namespace
+}  // namespace dpowb::cli

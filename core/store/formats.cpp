@@ -1,0 +1,1048 @@
+// Importers and exporters of the public preference formats.
+//
+// Reading is in two layers: a container layer turns JSONL (plain or gzip), a JSON array file
+// or a CSV file into JSON objects with the line each started on; a format layer turns one
+// object into a pair (+ the label it arrived with). Every error names the file, the line and
+// the field. An import is one transaction, so a bad record leaves the project as it was.
+#include "store/formats.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "store/project_impl.h"
+
+namespace dpowb::store {
+
+using nlohmann::json;
+
+const std::vector<std::string>& importFormats() {
+    static const std::vector<std::string> f = {"auto",   "trl",   "trl-conversational", "hh-rlhf", "ultrafeedback",
+                                               "openai", "arena", "llamafactory",       "pairs",   "csv"};
+    return f;
+}
+
+const std::vector<std::string>& exportFormats() {
+    static const std::vector<std::string> f = {"trl", "trl-conversational", "pairs"};
+    return f;
+}
+
+namespace {
+
+// A record larger than this is not a preference pair; refusing it keeps memory bounded.
+constexpr size_t kMaxRecordBytes = size_t(32) << 20;
+
+std::string joinNames(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+// ---------------------------------------------------------------- UTF-8
+
+// Offset of the first byte that is not part of valid UTF-8 (overlongs, surrogates and
+// code points above U+10FFFF count as invalid), or npos.
+size_t invalidUtf8At(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    size_t n = s.size(), i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
+        else return i;
+        if (i + len > n) return i;
+        for (size_t k = 1; k < len; ++k) {
+            if ((p[i + k] & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += len;
+    }
+    return std::string_view::npos;
+}
+
+long lineAt(std::string_view text, size_t offset) {
+    long line = 1;
+    for (size_t i = 0; i < offset && i < text.size(); ++i) line += text[i] == '\n';
+    return line;
+}
+
+void checkUtf8(const std::string& file, long firstLine, std::string_view text) {
+    size_t bad = invalidUtf8At(text);
+    if (bad == std::string_view::npos) return;
+    long line = firstLine + lineAt(text, bad) - 1;
+    size_t lineStart = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    size_t column = (lineStart == std::string_view::npos || bad == 0) ? bad + 1 : bad - lineStart;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", unsigned(static_cast<unsigned char>(text[bad])));
+    throw InputError(file, line,
+                     "invalid UTF-8 (byte " + std::string(hex) + " at column " + std::to_string(column) +
+                         "); convert the file to UTF-8, e.g. with iconv");
+}
+
+// ---------------------------------------------------------------- reading bytes
+
+// Reads plain or gzip-compressed files alike (zlib passes plain files through).
+class ByteReader {
+public:
+    explicit ByteReader(const std::string& path) : path_(path) {
+        if (::access(path.c_str(), R_OK) != 0) throw Error(path + ": cannot read the file (" + std::strerror(errno) + ")");
+        f_ = gzopen(path.c_str(), "rb");
+        if (!f_) throw Error(path + ": cannot open the file");
+        gzbuffer(f_, 1 << 18);
+    }
+    ~ByteReader() {
+        if (f_) gzclose(f_);
+    }
+    ByteReader(const ByteReader&) = delete;
+    ByteReader& operator=(const ByteReader&) = delete;
+
+    // Appends up to `max` bytes; returns how many (0 at the end).
+    size_t read(std::string& out, size_t max) {
+        size_t old = out.size();
+        out.resize(old + max);
+        int got = gzread(f_, &out[old], unsigned(max));
+        if (got < 0) {
+            int err = 0;
+            const char* msg = gzerror(f_, &err);
+            out.resize(old);
+            throw Error(path_ + ": cannot read the file (" + (msg ? msg : "read error") +
+                        "); is the .gz file truncated?");
+        }
+        out.resize(old + size_t(got));
+        return size_t(got);
+    }
+
+private:
+    std::string path_;
+    gzFile f_ = nullptr;
+};
+
+// Splits a stream into lines without holding more than one record in memory.
+class LineReader {
+public:
+    explicit LineReader(const std::string& path) : path_(path), in_(path) {}
+
+    // The next line (without its end-of-line), or false at the end of the file.
+    bool next(std::string& line) {
+        line.clear();
+        for (;;) {
+            size_t nl = buf_.find('\n', pos_);
+            if (nl != std::string::npos) {
+                line.append(buf_, pos_, nl - pos_);
+                pos_ = nl + 1;
+                break;
+            }
+            line.append(buf_, pos_, std::string::npos);
+            buf_.clear();
+            pos_ = 0;
+            if (line.size() > kMaxRecordBytes) tooLong(lineNo_ + 1, line.size());
+            if (in_.read(buf_, 1 << 20) == 0) {
+                if (line.empty() && eofSeen_) return false;
+                eofSeen_ = true;
+                if (line.empty()) return false;
+                break;
+            }
+        }
+        ++lineNo_;
+        if (line.size() > kMaxRecordBytes) tooLong(lineNo_, line.size());
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return true;
+    }
+    long lineNumber() const { return lineNo_; }
+
+private:
+    [[noreturn]] void tooLong(long line, size_t size) {
+        throw InputError(path_, line,
+                         "record longer than " + std::to_string(kMaxRecordBytes >> 20) +
+                             " MiB; a preference pair is never this large (is this really a JSONL file?)");
+    }
+    std::string path_;
+    ByteReader in_;
+    std::string buf_;
+    size_t pos_ = 0;
+    long lineNo_ = 0;
+    bool eofSeen_ = false;
+};
+
+std::string readWhole(const std::string& path) {
+    ByteReader in(path);
+    std::string all;
+    while (in.read(all, 1 << 22) > 0) {
+    }
+    return all;
+}
+
+// First bytes of the (decompressed) file, for telling JSONL, JSON arrays and CSV apart.
+std::string peek(const std::string& path, size_t n) {
+    ByteReader in(path);
+    std::string s;
+    in.read(s, n);
+    return s;
+}
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+enum class Container { Jsonl, JsonArray, Csv };
+
+Container detectContainer(const std::string& path, const std::string& format) {
+    std::string head = peek(path, 4096);
+    size_t i = 0;
+    if (head.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;  // a UTF-8 byte-order mark
+    while (i < head.size() && std::isspace(static_cast<unsigned char>(head[i]))) ++i;
+    if (i == head.size() && head.size() < 4096) throw InputError(path, 1, "the file is empty: no records to import");
+    if (format == "csv" || endsWith(path, ".csv") || endsWith(path, ".csv.gz")) return Container::Csv;
+    if (head[i] == '[') return Container::JsonArray;
+    if (head[i] == '{') return Container::Jsonl;
+    throw InputError(path, lineAt(head, i),
+                     "expected JSON objects one per line (JSONL), a JSON array, or CSV (name it .csv or pass "
+                     "--format csv)");
+}
+
+// ---------------------------------------------------------------- records
+
+struct Record {
+    json value;
+    long line = 0;
+};
+
+std::string cleanJsonError(const std::string& what) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error ..." ->
+    // "column 5: syntax error ..."
+    auto col = what.find("column ");
+    if (col != std::string::npos) return what.substr(col);
+    auto close = what.find("] ");
+    return close == std::string::npos ? what : what.substr(close + 2);
+}
+
+json parseJson(const std::string& file, long line, std::string_view text) {
+    try {
+        return json::parse(text.begin(), text.end());
+    } catch (const json::parse_error& e) {
+        long at = line;
+        if (e.byte > 0) at = line + lineAt(text, e.byte - 1) - 1;
+        throw InputError(file, at, "invalid JSON: " + cleanJsonError(e.what()));
+    }
+}
+
+using RecordSink = std::function<bool(Record&)>;  // return false to stop early
+
+void readJsonl(const std::string& path, const RecordSink& sink) {
+    LineReader lines(path);
+    std::string line;
+    bool first = true;
+    while (lines.next(line)) {
+        std::string_view text(line);
+        if (first && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.remove_prefix(3);
+        first = false;
+        size_t b = 0;
+        while (b < text.size() && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
+        if (b == text.size()) continue;  // blank lines between records are harmless
+        checkUtf8(path, lines.lineNumber(), text);
+        Record r;
+        r.line = lines.lineNumber();
+        r.value = parseJson(path, r.line, text);
+        if (!r.value.is_object())
+            throw InputError(path, r.line, "expected a JSON object per line, got " + std::string(r.value.type_name()));
+        if (!sink(r)) return;
+    }
+}
+
+// Cuts a JSON array into its elements without parsing them, so each can be parsed alone and
+// its errors reported at its own line.
+void readJsonArray(const std::string& path, const RecordSink& sink) {
+    std::string all = readWhole(path);
+    checkUtf8(path, 1, all);
+    size_t i = all.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+    long line = 1;
+    auto skipSpace = [&]() {
+        while (i < all.size() && std::isspace(static_cast<unsigned char>(all[i]))) line += all[i++] == '\n';
+    };
+    skipSpace();
+    ++i;  // '['
+    skipSpace();
+    if (i < all.size() && all[i] == ']') throw InputError(path, line, "the JSON array is empty: no records to import");
+    for (;;) {
+        skipSpace();
+        if (i >= all.size()) throw InputError(path, line, "invalid JSON: the array is not closed with ']'");
+        size_t start = i;
+        long startLine = line;
+        int depth = 0;
+        bool inString = false;
+        for (; i < all.size(); ++i) {
+            char c = all[i];
+            if (c == '\n') ++line;
+            if (inString) {
+                if (c == '\\') {
+                    ++i;
+                    if (i < all.size() && all[i] == '\n') ++line;
+                } else if (c == '"') {
+                    inString = false;
+                }
+                continue;
+            }
+            if (c == '"') inString = true;
+            else if (c == '{' || c == '[') ++depth;
+            else if (c == '}' || c == ']') {
+                if (depth == 0) break;
+                --depth;
+            } else if (c == ',' && depth == 0) break;
+        }
+        if (i >= all.size()) throw InputError(path, startLine, "invalid JSON: the array is not closed with ']'");
+        std::string_view text(all.data() + start, i - start);
+        if (text.size() > kMaxRecordBytes)
+            throw InputError(path, startLine, "record longer than 32 MiB; a preference pair is never this large");
+        Record r;
+        r.line = startLine;
+        r.value = parseJson(path, startLine, text);
+        if (!r.value.is_object())
+            throw InputError(path, startLine,
+                             "expected each element of the array to be a JSON object, got " +
+                                 std::string(r.value.type_name()));
+        if (!sink(r)) return;
+        char c = all[i++];
+        if (c == ']') break;
+    }
+    skipSpace();
+    if (i < all.size()) throw InputError(path, line, "invalid JSON: unexpected text after the closing ']'");
+}
+
+// RFC 4180: comma-separated, fields optionally quoted with '"' (a quote inside is doubled),
+// quoted fields may span lines, CRLF or LF line ends. The header names the columns; each row
+// becomes an object of strings.
+void readCsv(const std::string& path, const RecordSink& sink) {
+    std::string all = readWhole(path);
+    checkUtf8(path, 1, all);
+    size_t i = all.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+    long line = 1;
+    auto readRow = [&](std::vector<std::string>& row, long& rowLine) -> bool {
+        row.clear();
+        if (i >= all.size()) return false;
+        rowLine = line;
+        std::string field;
+        for (;;) {
+            field.clear();
+            if (i < all.size() && all[i] == '"') {
+                ++i;
+                for (;;) {
+                    if (i >= all.size())
+                        throw InputError(path, rowLine, "CSV: a quoted field is not closed (a '\"' is missing)");
+                    char c = all[i++];
+                    if (c == '"') {
+                        if (i < all.size() && all[i] == '"') {
+                            field += '"';
+                            ++i;
+                            continue;
+                        }
+                        break;
+                    }
+                    if (c == '\n') ++line;
+                    field += c;
+                }
+                if (i < all.size() && all[i] != ',' && all[i] != '\n' && all[i] != '\r')
+                    throw InputError(path, line,
+                                     "CSV: unexpected text after a closing quote in column " +
+                                         std::to_string(row.size() + 1));
+            } else {
+                while (i < all.size() && all[i] != ',' && all[i] != '\n' && all[i] != '\r') {
+                    if (all[i] == '"')
+                        throw InputError(path, line,
+                                         "CSV: a '\"' inside an unquoted field in column " + std::to_string(row.size() + 1) +
+                                             "; quote the whole field and double the quotes inside it");
+                    field += all[i++];
+                }
+            }
+            row.push_back(field);
+            if (i >= all.size()) return true;
+            char c = all[i++];
+            if (c == ',') continue;
+            if (c == '\r' && i < all.size() && all[i] == '\n') ++i;
+            ++line;
+            return true;
+        }
+    };
+    std::vector<std::string> header, row;
+    long rowLine = 0;
+    if (!readRow(header, rowLine)) throw InputError(path, 1, "the file is empty: no records to import");
+    for (size_t c = 0; c < header.size(); ++c)
+        for (size_t d = 0; d < c; ++d)
+            if (header[c] == header[d]) throw InputError(path, 1, "CSV: the header names column \"" + header[c] + "\" twice");
+    bool any = false;
+    while (readRow(row, rowLine)) {
+        if (row.size() == 1 && row[0].empty()) continue;  // blank line
+        if (row.size() != header.size())
+            throw InputError(path, rowLine,
+                             "CSV: expected " + std::to_string(header.size()) + " fields as in the header, got " +
+                                 std::to_string(row.size()));
+        Record r;
+        r.line = rowLine;
+        r.value = json::object();
+        for (size_t c = 0; c < header.size(); ++c) r.value[header[c]] = row[c];
+        any = true;
+        if (!sink(r)) return;
+    }
+    if (!any) throw InputError(path, 2, "the CSV file has a header but no rows to import");
+}
+
+void readRecords(const std::string& path, Container container, const RecordSink& sink) {
+    switch (container) {
+        case Container::Jsonl: readJsonl(path, sink); break;
+        case Container::JsonArray: readJsonArray(path, sink); break;
+        case Container::Csv: readCsv(path, sink); break;
+    }
+}
+
+// ---------------------------------------------------------------- fields
+
+struct Ctx {
+    const std::string& file;
+    long line;
+    const std::string& format;
+    [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+        throw InputError(file, line, "field \"" + field + "\": " + what);
+    }
+};
+
+std::string describe(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::string: return "a string";
+        case json::value_t::array: return "a list";
+        case json::value_t::object: return "an object";
+        default: return "a number";
+    }
+}
+
+const json& need(const json& obj, const char* name, const Ctx& ctx) {
+    auto it = obj.find(name);
+    if (it == obj.end()) ctx.fail(name, "missing (format " + ctx.format + ")");
+    return *it;
+}
+
+std::string needString(const json& obj, const char* name, const Ctx& ctx) {
+    const json& v = need(obj, name, ctx);
+    if (!v.is_string()) ctx.fail(name, "expected a string, got " + describe(v));
+    return v.get<std::string>();
+}
+
+std::optional<std::string> optString(const json& obj, const char* name, const Ctx& ctx) {
+    auto it = obj.find(name);
+    if (it == obj.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string()) ctx.fail(name, "expected a string, got " + describe(*it));
+    return it->get<std::string>();
+}
+
+// Message content: a string, or OpenAI-style content parts whose text parts are joined.
+std::string messageContent(const json& v, const std::string& field, const Ctx& ctx) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_array()) {
+        std::string out;
+        for (size_t k = 0; k < v.size(); ++k) {
+            const json& part = v[k];
+            if (part.is_string()) {
+                out += part.get<std::string>();
+                continue;
+            }
+            if (!part.is_object() || !part.contains("text") || !part["text"].is_string())
+                ctx.fail(field + "[" + std::to_string(k) + "]", "expected a text part {\"type\": \"text\", \"text\": ...}");
+            out += part["text"].get<std::string>();
+        }
+        return out;
+    }
+    ctx.fail(field, "expected a string, got " + describe(v));
+}
+
+// A list of {"role", "content"} messages (or, for LLaMA-Factory, {"from", "value"}).
+std::vector<Message> needMessages(const json& v, const std::string& field, const Ctx& ctx) {
+    if (!v.is_array()) ctx.fail(field, "expected a list of {\"role\", \"content\"} messages, got " + describe(v));
+    std::vector<Message> out;
+    for (size_t k = 0; k < v.size(); ++k) {
+        std::string at = field + "[" + std::to_string(k) + "]";
+        const json& m = v[k];
+        if (!m.is_object()) ctx.fail(at, "expected a message object, got " + describe(m));
+        Message msg;
+        if (m.contains("role")) {
+            if (!m["role"].is_string()) ctx.fail(at + ".role", "expected a string, got " + describe(m["role"]));
+            msg.role = m["role"].get<std::string>();
+            if (!m.contains("content")) ctx.fail(at + ".content", "missing");
+            msg.content = m["content"].is_null() ? std::string() : messageContent(m["content"], at + ".content", ctx);
+        } else if (m.contains("from")) {
+            if (!m["from"].is_string()) ctx.fail(at + ".from", "expected a string, got " + describe(m["from"]));
+            std::string from = m["from"].get<std::string>();
+            msg.role = from == "human" ? "user" : from == "gpt" ? "assistant" : from;
+            if (!m.contains("value")) ctx.fail(at + ".value", "missing");
+            if (!m["value"].is_string()) ctx.fail(at + ".value", "expected a string, got " + describe(m["value"]));
+            msg.content = m["value"].get<std::string>();
+        } else {
+            ctx.fail(at, "expected a message with \"role\" and \"content\"");
+        }
+        out.push_back(std::move(msg));
+    }
+    return out;
+}
+
+// The response side of a conversation: one message is its content; several (a multi-turn
+// continuation) are kept in order, one paragraph each.
+std::string responseText(const std::vector<Message>& messages, size_t from) {
+    std::string out;
+    for (size_t k = from; k < messages.size(); ++k) {
+        if (k > from) out += "\n\n";
+        out += messages[k].content;
+    }
+    return out;
+}
+
+size_t commonMessagePrefix(const std::vector<Message>& a, const std::vector<Message>& b) {
+    size_t n = 0;
+    while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+    // Keep at least one message on each side as the response.
+    while (n > 0 && (n == a.size() || n == b.size())) --n;
+    return n;
+}
+
+// TRL's implicit prompt: the longest common prefix; a space right before the split point
+// goes with the responses.
+size_t commonTextPrefix(const std::string& a, const std::string& b) {
+    size_t n = 0;
+    while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+    if (n == a.size() || n == b.size()) return n;  // one contains the other: no split point
+    while (n > 0 && (static_cast<unsigned char>(a[n]) & 0xC0) == 0x80) --n;  // whole characters only
+    if (n > 0 && a[n - 1] == ' ') --n;
+    return n;
+}
+
+std::string stripOneLeadingSpace(std::string s) {
+    if (!s.empty() && s[0] == ' ') s.erase(0, 1);
+    return s;
+}
+
+struct Parsed {
+    Pair pair;
+    std::optional<Verdict> verdict;
+};
+
+// Extra keys of a record kept as metadata (scalars only; big nested values stay out).
+void keepScalars(const json& obj, const std::vector<const char*>& skip, json& meta) {
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+        bool skipped = false;
+        for (const char* s : skip) skipped |= it.key() == s;
+        if (!skipped && (it->is_primitive())) meta[it.key()] = *it;
+    }
+}
+
+// ---------------------------------------------------------------- formats
+
+Parsed fromTrl(const json& r, const Ctx& ctx) {
+    Parsed p;
+    const json& chosen = need(r, "chosen", ctx);
+    if (chosen.is_array()) ctx.fail("chosen", "expected a string, got a list (this is TRL conversational data: use --format trl-conversational)");
+    std::string c = needString(r, "chosen", ctx), rj = needString(r, "rejected", ctx);
+    if (auto prompt = optString(r, "prompt", ctx)) {
+        p.pair.prompt = *prompt;
+        p.pair.responseA = std::move(c);
+        p.pair.responseB = std::move(rj);
+    } else {
+        size_t n = commonTextPrefix(c, rj);
+        p.pair.prompt = c.substr(0, n);
+        p.pair.responseA = c.substr(n);
+        p.pair.responseB = rj.substr(n);
+    }
+    p.verdict = Verdict::A;
+    return p;
+}
+
+Parsed fromTrlConversational(const json& r, const Ctx& ctx) {
+    Parsed p;
+    auto chosen = needMessages(need(r, "chosen", ctx), "chosen", ctx);
+    auto rejected = needMessages(need(r, "rejected", ctx), "rejected", ctx);
+    if (r.contains("prompt") && !r["prompt"].is_null()) {
+        const json& pr = r["prompt"];
+        if (pr.is_string()) p.pair.promptMessages = {{"user", pr.get<std::string>()}};
+        else p.pair.promptMessages = needMessages(pr, "prompt", ctx);
+        p.pair.responseA = responseText(chosen, 0);
+        p.pair.responseB = responseText(rejected, 0);
+    } else {
+        size_t n = commonMessagePrefix(chosen, rejected);
+        p.pair.promptMessages.assign(chosen.begin(), chosen.begin() + long(n));
+        p.pair.responseA = responseText(chosen, n);
+        p.pair.responseB = responseText(rejected, n);
+    }
+    p.verdict = Verdict::A;
+    return p;
+}
+
+Parsed fromHhRlhf(const json& r, const Ctx& ctx) {
+    static const std::string marker = "\n\nAssistant:";
+    std::string c = needString(r, "chosen", ctx), rj = needString(r, "rejected", ctx);
+    size_t lcp = 0;
+    while (lcp < c.size() && lcp < rj.size() && c[lcp] == rj[lcp]) ++lcp;
+    size_t cut = std::string::npos;
+    for (size_t at = c.rfind(marker); at != std::string::npos; at = at ? c.rfind(marker, at - 1) : std::string::npos) {
+        if (at + marker.size() <= lcp) {
+            cut = at + marker.size();
+            break;
+        }
+        if (at == 0) break;
+    }
+    if (cut == std::string::npos)
+        ctx.fail("chosen", "no \"\\n\\nAssistant:\" turn shared with \"rejected\" (is this Anthropic hh-rlhf data?)");
+    Parsed p;
+    p.pair.prompt = c.substr(0, cut);
+    p.pair.responseA = stripOneLeadingSpace(c.substr(cut));
+    p.pair.responseB = stripOneLeadingSpace(rj.substr(cut));
+    p.verdict = Verdict::A;
+    return p;
+}
+
+Parsed fromUltraFeedback(const json& r, const Ctx& ctx) {
+    auto chosen = needMessages(need(r, "chosen", ctx), "chosen", ctx);
+    auto rejected = needMessages(need(r, "rejected", ctx), "rejected", ctx);
+    auto prompt = optString(r, "prompt", ctx);
+    Parsed p;
+    size_t n = commonMessagePrefix(chosen, rejected);
+    if (n == 0 && prompt) {
+        p.pair.promptMessages = {{"user", *prompt}};
+    } else {
+        p.pair.promptMessages.assign(chosen.begin(), chosen.begin() + long(n));
+    }
+    if (p.pair.promptMessages.empty()) ctx.fail("prompt", "missing, and chosen/rejected share no user turn");
+    p.pair.responseA = responseText(chosen, n);
+    p.pair.responseB = responseText(rejected, n);
+    json meta = json::object();
+    for (const char* k : {"prompt_id", "score_chosen", "score_rejected"})
+        if (r.contains(k)) {
+            if (!r[k].is_primitive()) ctx.fail(k, "expected a string or a number, got " + describe(r[k]));
+            meta[k] = r[k];
+        }
+    p.pair.metadataJson = meta.dump();
+    p.verdict = Verdict::A;
+    return p;
+}
+
+Parsed fromOpenAi(const json& r, const Ctx& ctx) {
+    const json& input = need(r, "input", ctx);
+    if (!input.is_object()) ctx.fail("input", "expected an object {\"messages\": [...]}, got " + describe(input));
+    if (!input.contains("messages")) ctx.fail("input.messages", "missing (format openai)");
+    Parsed p;
+    p.pair.promptMessages = needMessages(input["messages"], "input.messages", ctx);
+    auto preferred = needMessages(need(r, "preferred_output", ctx), "preferred_output", ctx);
+    auto nonPreferred = needMessages(need(r, "non_preferred_output", ctx), "non_preferred_output", ctx);
+    if (preferred.empty()) ctx.fail("preferred_output", "expected at least one assistant message");
+    if (nonPreferred.empty()) ctx.fail("non_preferred_output", "expected at least one assistant message");
+    p.pair.responseA = responseText(preferred, 0);
+    p.pair.responseB = responseText(nonPreferred, 0);
+    p.verdict = Verdict::A;
+    return p;
+}
+
+Parsed fromArena(const json& r, const Ctx& ctx) {
+    std::string winner = needString(r, "winner", ctx);
+    Parsed p;
+    if (winner == "model_a") p.verdict = Verdict::A;
+    else if (winner == "model_b") p.verdict = Verdict::B;
+    else if (winner == "tie") p.verdict = Verdict::Tie;
+    else if (winner == "tie (bothbad)") p.verdict = Verdict::BothBad;
+    else ctx.fail("winner", "expected \"model_a\", \"model_b\", \"tie\" or \"tie (bothbad)\", got \"" + winner + "\"");
+    auto a = needMessages(need(r, "conversation_a", ctx), "conversation_a", ctx);
+    auto b = needMessages(need(r, "conversation_b", ctx), "conversation_b", ctx);
+    size_t n = commonMessagePrefix(a, b);
+    if (n == 0) ctx.fail("conversation_a", "shares no opening user turn with conversation_b");
+    p.pair.promptMessages.assign(a.begin(), a.begin() + long(n));
+    p.pair.responseA = responseText(a, n);
+    p.pair.responseB = responseText(b, n);
+    json meta = json::object();
+    keepScalars(r, {"conversation_a", "conversation_b"}, meta);
+    needString(r, "model_a", ctx);
+    needString(r, "model_b", ctx);
+    p.pair.metadataJson = meta.dump();
+    return p;
+}
+
+Parsed fromLlamaFactory(const json& r, const Ctx& ctx) {
+    Parsed p;
+    if (auto system = optString(r, "system", ctx); system && !system->empty())
+        p.pair.promptMessages.push_back({"system", *system});
+    auto side = [&](const char* name) -> std::string {
+        const json& v = need(r, name, ctx);
+        if (v.is_string()) return v.get<std::string>();
+        if (v.is_object()) return responseText(needMessages(json::array({v}), name, ctx), 0);
+        ctx.fail(name, "expected a {\"from\": \"gpt\", \"value\": ...} message or a string, got " + describe(v));
+    };
+    if (r.contains("conversations")) {
+        auto conv = needMessages(r["conversations"], "conversations", ctx);
+        if (conv.empty()) ctx.fail("conversations", "expected at least one turn");
+        p.pair.promptMessages.insert(p.pair.promptMessages.end(), conv.begin(), conv.end());
+    } else if (r.contains("instruction")) {
+        if (r.contains("history")) {
+            const json& h = r["history"];
+            if (!h.is_array()) ctx.fail("history", "expected a list of [question, answer] pairs, got " + describe(h));
+            for (size_t k = 0; k < h.size(); ++k) {
+                if (!h[k].is_array() || h[k].size() != 2 || !h[k][0].is_string() || !h[k][1].is_string())
+                    ctx.fail("history[" + std::to_string(k) + "]", "expected [question, answer] strings");
+                p.pair.promptMessages.push_back({"user", h[k][0].get<std::string>()});
+                p.pair.promptMessages.push_back({"assistant", h[k][1].get<std::string>()});
+            }
+        }
+        std::string query = needString(r, "instruction", ctx);
+        if (auto input = optString(r, "input", ctx); input && !input->empty()) query += "\n" + *input;
+        p.pair.promptMessages.push_back({"user", query});
+    } else {
+        ctx.fail("conversations", "missing (format llamafactory needs \"conversations\" (sharegpt) or \"instruction\" (alpaca))");
+    }
+    p.pair.responseA = side("chosen");
+    p.pair.responseB = side("rejected");
+    p.verdict = Verdict::A;
+    return p;
+}
+
+// The full-fidelity layout (also the unlabelled-pairs layout, JSONL or CSV).
+Parsed fromPairs(const json& r, const Ctx& ctx, bool fromCsv) {
+    Parsed p;
+    p.pair.split.clear();  // the record's own split, else the import's default
+    const json& prompt = need(r, "prompt", ctx);
+    if (prompt.is_array()) p.pair.promptMessages = needMessages(prompt, "prompt", ctx);
+    else if (prompt.is_string()) p.pair.prompt = prompt.get<std::string>();
+    else ctx.fail("prompt", "expected a string or a list of messages, got " + describe(prompt));
+    p.pair.responseA = needString(r, "response_a", ctx);
+    p.pair.responseB = needString(r, "response_b", ctx);
+    if (auto label = optString(r, "label", ctx); label && !label->empty()) {
+        p.verdict = parseVerdict(*label);
+        if (!p.verdict) ctx.fail("label", "expected a, b, tie, both_bad or skip, got \"" + *label + "\"");
+    }
+    if (auto split = optString(r, "split", ctx); split && !split->empty()) p.pair.split = *split;
+    if (auto source = optString(r, "source", ctx); source && !source->empty()) p.pair.source = *source;
+    json meta = json::object();
+    if (r.contains("metadata") && !r["metadata"].is_null()) {
+        const json& m = r["metadata"];
+        if (m.is_object()) meta = m;
+        else if (fromCsv && m.is_string()) {
+            std::string text = m.get<std::string>();
+            if (!text.empty()) {
+                meta = json::parse(text, nullptr, false);
+                if (meta.is_discarded() || !meta.is_object()) ctx.fail("metadata", "expected a JSON object in the column");
+            }
+        } else ctx.fail("metadata", "expected an object, got " + describe(m));
+    }
+    if (fromCsv) keepScalars(r, {"prompt", "response_a", "response_b", "label", "split", "source", "metadata"}, meta);
+    p.pair.metadataJson = meta.dump();
+    return p;
+}
+
+Parsed fromCsvRecord(const json& r, const Ctx& ctx) {
+    if (r.contains("response_a") || r.contains("response_b")) return fromPairs(r, ctx, true);
+    if (r.contains("chosen") || r.contains("rejected")) {
+        Parsed p = fromTrl(r, ctx);
+        p.pair.split.clear();
+        json meta = json::object();
+        keepScalars(r, {"prompt", "chosen", "rejected", "split", "source"}, meta);
+        p.pair.metadataJson = meta.dump();
+        if (auto split = optString(r, "split", ctx); split && !split->empty()) p.pair.split = *split;
+        if (auto source = optString(r, "source", ctx); source && !source->empty()) p.pair.source = *source;
+        return p;
+    }
+    ctx.fail("response_a", "missing: a CSV file needs the columns prompt, response_a, response_b (optional label) or "
+                           "prompt, chosen, rejected");
+}
+
+std::string detectFromRecord(const json& r) {
+    auto has = [&](const char* k) { return r.contains(k); };
+    if (has("preferred_output") || has("non_preferred_output")) return "openai";
+    if (has("winner") || has("conversation_a")) return "arena";
+    if (has("conversations") || (has("instruction") && has("chosen"))) return "llamafactory";
+    if (has("response_a") || has("response_b")) return "pairs";
+    if (has("chosen") && has("rejected")) {
+        if (has("prompt_id") || has("score_chosen") || has("score_rejected")) return "ultrafeedback";
+        if (r["chosen"].is_array() || (has("prompt") && r["prompt"].is_array())) return "trl-conversational";
+        if (r["chosen"].is_string() && !has("prompt") && r["chosen"].get<std::string>().rfind("\n\nHuman:", 0) == 0)
+            return "hh-rlhf";
+        return "trl";
+    }
+    return "";
+}
+
+void checkFormatName(const std::string& format) {
+    for (const auto& f : importFormats())
+        if (f == format) return;
+    throw Error("unknown import format \"" + format + "\"; expected one of " + joinNames(importFormats()));
+}
+
+// Reads the file record by record in the given (or detected) format; `sink` gets each pair.
+using ParsedSink = std::function<bool(Parsed&, long line, const std::string& format)>;
+
+std::string parseFile(const std::string& path, const std::string& requested, const std::string& defaultSplit,
+                      const ParsedSink& sink) {
+    checkFormatName(requested);
+    Container container = detectContainer(path, requested);
+    std::string format = requested;
+    if (container == Container::Csv && format == "auto") format = "csv";
+    if (container == Container::Csv && format != "csv")
+        throw Error(path + ": a CSV file is read with --format csv (got --format " + format + ")");
+    bool sawRecord = false;
+    readRecords(path, container, [&](Record& r) {
+        if (format == "auto") {
+            format = detectFromRecord(r.value);
+            if (format.empty())
+                throw InputError(path, r.line,
+                                 "cannot tell the format from the fields of the first record; pass --format (one of " +
+                                     joinNames(importFormats()) + ")");
+        }
+        sawRecord = true;
+        Ctx ctx{path, r.line, format};
+        Parsed p;
+        if (format == "trl") p = fromTrl(r.value, ctx);
+        else if (format == "trl-conversational") p = fromTrlConversational(r.value, ctx);
+        else if (format == "hh-rlhf") p = fromHhRlhf(r.value, ctx);
+        else if (format == "ultrafeedback") p = fromUltraFeedback(r.value, ctx);
+        else if (format == "openai") p = fromOpenAi(r.value, ctx);
+        else if (format == "arena") p = fromArena(r.value, ctx);
+        else if (format == "llamafactory") p = fromLlamaFactory(r.value, ctx);
+        else if (format == "pairs") p = fromPairs(r.value, ctx, false);
+        else p = fromCsvRecord(r.value, ctx);
+        if (p.pair.split.empty() || (format != "pairs" && format != "csv")) p.pair.split = defaultSplit;
+        return sink(p, r.line, format);
+    });
+    if (!sawRecord) throw InputError(path, 1, "the file is empty: no records to import");
+    return format;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- import
+
+std::string detectFormat(const std::string& path) {
+    Container c = detectContainer(path, "auto");
+    if (c == Container::Csv) return "csv";
+    std::string format;
+    long line = 1;
+    readRecords(path, c, [&](Record& r) {
+        format = detectFromRecord(r.value);
+        line = r.line;
+        return false;
+    });
+    if (format.empty())
+        throw InputError(path, line,
+                         "cannot tell the format from the fields of the first record; pass --format (one of " +
+                             joinNames(importFormats()) + ")");
+    return format;
+}
+
+std::vector<PreviewRecord> previewFile(const std::string& path, const std::string& format, int limit,
+                                       std::string* detectedFormat) {
+    std::vector<PreviewRecord> out;
+    if (limit <= 0) return out;
+    std::string used = parseFile(path, format, "train", [&](Parsed& p, long, const std::string&) {
+        out.push_back({std::move(p.pair), p.verdict});
+        return int(out.size()) < limit;
+    });
+    if (detectedFormat) *detectedFormat = used;
+    return out;
+}
+
+ImportResult importFile(Project& project, const std::string& path, const ImportOptions& options) {
+    if (options.split.empty()) throw Error("the import split must not be empty");
+    auto& d = project.impl();
+    ImportResult result;
+    d.deferSearchIndex = !options.updateSearchIndex;
+    struct ResetDefer {
+        Project::Impl& d;
+        ~ResetDefer() { d.deferSearchIndex = false; }
+    } resetDefer{d};
+    Project::Transaction tx(project);
+    std::string defaultSource;
+    result.format = parseFile(path, options.format, options.split, [&](Parsed& p, long line, const std::string& format) {
+        if ((result.records & 1023) == 0) {
+            options.progress.throwIfCancelled();
+            options.progress(result.records, 0, "import");
+        }
+        if (p.pair.source.empty()) {
+            if (defaultSource.empty())
+                defaultSource = options.source.empty() ? "import:" + format : options.source;
+            p.pair.source = defaultSource;
+        }
+        bool inserted = false;
+        try {
+            d.insertPair(p.pair, p.verdict, "import", &inserted);
+        } catch (const SQLite::Exception& e) {
+            throw InputError(path, line, std::string("cannot store the record: ") + e.what());
+        }
+        ++result.records;
+        if (inserted) {
+            ++result.inserted;
+            if (p.verdict) ++result.labelled;
+        } else {
+            ++result.duplicates;
+        }
+        return true;
+    });
+    tx.commit();
+    options.progress(result.records, result.records, "import");
+    return result;
+}
+
+// ---------------------------------------------------------------- export
+
+namespace {
+
+// Output that becomes visible only when complete: a temporary file beside the target,
+// renamed over it at the end (gzip-compressed when the target ends in .gz).
+class AtomicWriter {
+public:
+    explicit AtomicWriter(const std::string& path) : path_(path) {
+        tmp_ = path + ".tmp-XXXXXX";
+        int fd = ::mkstemp(&tmp_[0]);
+        if (fd < 0) throw Error(path + ": cannot create the file (" + std::strerror(errno) + ")");
+        gz_ = endsWith(path, ".gz");
+        if (gz_) {
+            gzf_ = gzdopen(fd, "wb6");
+            if (!gzf_) {
+                ::close(fd);
+                throw Error(path + ": cannot open a gzip stream");
+            }
+        } else {
+            f_ = ::fdopen(fd, "wb");
+            if (!f_) {
+                ::close(fd);
+                throw Error(path + ": cannot open the file");
+            }
+        }
+    }
+    ~AtomicWriter() {
+        if (committed_) return;
+        if (gzf_) gzclose(gzf_);
+        if (f_) std::fclose(f_);
+        std::remove(tmp_.c_str());
+    }
+    void write(const std::string& s) {
+        bool ok = gz_ ? (s.empty() || gzwrite(gzf_, s.data(), unsigned(s.size())) == int(s.size()))
+                      : std::fwrite(s.data(), 1, s.size(), f_) == s.size();
+        if (!ok) throw Error(path_ + ": write failed (disk full?)");
+    }
+    void commit() {
+        bool ok = gz_ ? gzclose(gzf_) == Z_OK : (std::fflush(f_) == 0 && ::fsync(::fileno(f_)) == 0 && std::fclose(f_) == 0);
+        gzf_ = nullptr;
+        f_ = nullptr;
+        if (!ok) throw Error(path_ + ": write failed (disk full?)");
+        ::chmod(tmp_.c_str(), 0644);
+        if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+            throw Error(path_ + ": cannot move the finished file into place (" + std::strerror(errno) + ")");
+        committed_ = true;
+    }
+
+private:
+    std::string path_, tmp_;
+    bool gz_ = false;
+    bool committed_ = false;
+    gzFile gzf_ = nullptr;
+    FILE* f_ = nullptr;
+};
+
+using ojson = nlohmann::ordered_json;
+
+ojson messagesJson(const std::vector<Message>& messages) {
+    ojson arr = ojson::array();
+    for (const auto& m : messages) arr.push_back(ojson{{"role", m.role}, {"content", m.content}});
+    return arr;
+}
+
+std::string dumpLine(const ojson& j) {
+    return j.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+int64_t exportFile(Project& project, const std::string& path, const ExportOptions& options) {
+    const std::string& format = options.format;
+    bool known = false;
+    for (const auto& f : exportFormats()) known |= f == format;
+    if (!known) throw Error("unknown export format \"" + format + "\"; expected one of " + joinNames(exportFormats()));
+
+    auto& db = project.impl().db;
+    std::string sql =
+        "SELECT id, prompt, prompt_messages, response_a, response_b, current_verdict, split, source, metadata "
+        "FROM pairs WHERE 1";
+    if (format != "pairs") sql += " AND current_verdict IN ('a', 'b')";
+    else if (options.labeledOnly) sql += " AND current_verdict IS NOT NULL";
+    if (!options.split.empty()) sql += " AND split = ?";
+    sql += " ORDER BY id";
+
+    AtomicWriter out(path);
+    int64_t written = 0;
+    // One read transaction: the export is a consistent snapshot even while others write.
+    db.exec("BEGIN");
+    try {
+        SQLite::Statement st(db, sql);
+        if (!options.split.empty()) st.bind(1, options.split);
+        while (st.executeStep()) {
+            if ((written & 1023) == 0) {
+                options.progress.throwIfCancelled();
+                options.progress(written, 0, "export");
+            }
+            int64_t id = st.getColumn(0).getInt64();
+            bool chat = !st.getColumn(2).isNull();
+            std::vector<Message> messages;
+            std::string prompt;
+            if (chat) messages = messagesFromJson(st.getColumn(2).getString());
+            else prompt = st.getColumn(1).getString();
+            std::string a = st.getColumn(3).getString(), b = st.getColumn(4).getString();
+            std::optional<std::string> verdict;
+            if (!st.getColumn(5).isNull()) verdict = st.getColumn(5).getString();
+            ojson j;
+            if (format == "pairs") {
+                j["prompt"] = chat ? messagesJson(messages) : ojson(prompt);
+                j["response_a"] = a;
+                j["response_b"] = b;
+                j["label"] = verdict ? ojson(*verdict) : ojson(nullptr);
+                j["split"] = st.getColumn(6).getString();
+                j["source"] = st.getColumn(7).getString();
+                auto meta = ojson::parse(st.getColumn(8).getString(), nullptr, false);
+                j["metadata"] = meta.is_discarded() ? ojson::object() : meta;
+            } else {
+                bool aChosen = *verdict == "a";
+                const std::string& chosen = aChosen ? a : b;
+                const std::string& rejected = aChosen ? b : a;
+                if (format == "trl") {
+                    if (chat && !(messages.size() == 1 && messages[0].role == "user"))
+                        throw Error("pair " + std::to_string(id) +
+                                    " has a chat prompt of several messages, which TRL's standard format cannot "
+                                    "hold; export with --format trl-conversational or pairs");
+                    j["prompt"] = chat ? messages[0].content : prompt;
+                    j["chosen"] = chosen;
+                    j["rejected"] = rejected;
+                } else {
+                    j["prompt"] = chat ? messagesJson(messages) : messagesJson({{"user", prompt}});
+                    j["chosen"] = messagesJson({{"assistant", chosen}});
+                    j["rejected"] = messagesJson({{"assistant", rejected}});
+                }
+            }
+            out.write(dumpLine(j));
+            ++written;
+        }
+    } catch (...) {
+        db.tryExec("COMMIT");
+        throw;
+    }
+    db.exec("COMMIT");
+    out.commit();
+    options.progress(written, written, "export");
+    return written;
+}
+
+}  // namespace dpowb::store

@@ -1,0 +1,1117 @@
+// The project file. Schema history lives in migrations(); every open brings a file forward.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include "common/error.h"
+#include "store/project_impl.h"
+#include "store/sha256.h"
+
+namespace dpowb::store {
+
+namespace {
+
+// "DPOW": marks a SQLite file as a project, so that opening some other database fails clearly.
+constexpr int kApplicationId = 0x44504f57;
+constexpr int kBusyTimeoutMs = 10000;
+constexpr int64_t kStaleHeartbeatMs = 30000;
+
+bool fileExists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+void removeDatabaseFiles(const std::string& path) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::remove((path + suffix).c_str());
+}
+
+std::string hostName() {
+    char buf[256] = {0};
+    if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+    return buf;
+}
+
+bool processAlive(int64_t pid) {
+    if (pid <= 0) return false;
+    if (::kill(pid_t(pid), 0) == 0) return true;
+    return errno == EPERM;  // exists, owned by someone else
+}
+
+std::optional<Verdict> verdictColumn(const SQLite::Column& c) {
+    if (c.isNull()) return std::nullopt;
+    return parseVerdict(c.getString());
+}
+
+void bindOptionalVerdict(SQLite::Statement& st, int index, std::optional<Verdict> v) {
+    if (v)
+        st.bind(index, toString(*v));
+    else
+        st.bind(index);
+}
+
+void appendField(Sha256& h, std::string_view tag, std::string_view value) {
+    // Length-prefixed fields: no choice of separator can make two different pairs collide.
+    uint8_t len[8];
+    uint64_t n = value.size();
+    for (int i = 0; i < 8; ++i) len[i] = uint8_t(n >> (8 * i));
+    h.update(tag);
+    h.update(len, 8);
+    h.update(value);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- helpers shared by the store
+
+int64_t nowMillis() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string contentHash(const Pair& pair) {
+    Sha256 h;
+    if (pair.isChat()) {
+        appendField(h, "C", std::to_string(pair.promptMessages.size()));
+        for (const auto& m : pair.promptMessages) {
+            appendField(h, "r", m.role);
+            appendField(h, "c", m.content);
+        }
+    } else {
+        appendField(h, "P", pair.prompt);
+    }
+    appendField(h, "A", pair.responseA);
+    appendField(h, "B", pair.responseB);
+    return h.hexDigest();
+}
+
+std::string promptSearchText(const std::vector<Message>& messages) {
+    std::string out;
+    for (const auto& m : messages) {
+        if (!out.empty()) out += "\n\n";
+        out += m.content;
+    }
+    return out;
+}
+
+std::string messagesToJson(const std::vector<Message>& messages) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& m : messages) arr.push_back({{"role", m.role}, {"content", m.content}});
+    return arr.dump();
+}
+
+std::vector<Message> messagesFromJson(const std::string& json) {
+    std::vector<Message> out;
+    auto arr = nlohmann::json::parse(json);
+    for (const auto& m : arr) out.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
+    return out;
+}
+
+// ---------------------------------------------------------------- schema
+
+const std::vector<Migration>& migrations() {
+    static const std::vector<Migration> steps = {
+        {1, R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE pairs(
+  id INTEGER PRIMARY KEY,
+  prompt TEXT NOT NULL DEFAULT '',
+  prompt_messages TEXT,
+  response_a TEXT NOT NULL,
+  response_b TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  split TEXT NOT NULL DEFAULT 'train',
+  metadata TEXT NOT NULL DEFAULT '{}',
+  content_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  prompt_length INTEGER NOT NULL DEFAULT 0,
+  response_a_length INTEGER NOT NULL DEFAULT 0,
+  response_b_length INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX pairs_split ON pairs(split);
+CREATE INDEX pairs_source ON pairs(source);
+CREATE TABLE labels(
+  id INTEGER PRIMARY KEY,
+  pair_id INTEGER NOT NULL REFERENCES pairs(id) ON DELETE CASCADE,
+  verdict TEXT CHECK (verdict IN ('a', 'b', 'tie', 'both_bad', 'skip')),
+  strength INTEGER NOT NULL DEFAULT 1,
+  rationale TEXT NOT NULL DEFAULT '',
+  annotator TEXT NOT NULL DEFAULT '',
+  shown_left TEXT NOT NULL DEFAULT 'a' CHECK (shown_left IN ('a', 'b')),
+  created_at INTEGER NOT NULL,
+  reverts INTEGER REFERENCES labels(id),
+  prev_label_id INTEGER REFERENCES labels(id));
+CREATE INDEX labels_pair ON labels(pair_id, id);
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  config TEXT NOT NULL DEFAULT '{}',
+  snapshot TEXT NOT NULL DEFAULT '[]',
+  model_path TEXT NOT NULL DEFAULT '',
+  reference_path TEXT NOT NULL DEFAULT '',
+  output_dir TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '',
+  summary TEXT NOT NULL DEFAULT '{}',
+  started_at INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  heartbeat_at INTEGER NOT NULL DEFAULT 0,
+  pid INTEGER NOT NULL DEFAULT 0,
+  host TEXT NOT NULL DEFAULT '',
+  step INTEGER NOT NULL DEFAULT 0,
+  total_steps INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE metrics(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  epoch REAL NOT NULL DEFAULT 0,
+  split TEXT NOT NULL DEFAULT 'train',
+  values_json TEXT NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL);
+CREATE INDEX metrics_run ON metrics(run_id, step);
+CREATE TABLE samples(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+  pair_id INTEGER REFERENCES pairs(id) ON DELETE SET NULL,
+  step INTEGER NOT NULL DEFAULT 0,
+  model TEXT NOT NULL DEFAULT '',
+  prompt TEXT NOT NULL DEFAULT '',
+  completion TEXT NOT NULL DEFAULT '',
+  logp_policy REAL NOT NULL DEFAULT 0,
+  logp_reference REAL NOT NULL DEFAULT 0,
+  settings TEXT NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL);
+CREATE INDEX samples_run ON samples(run_id, id);
+CREATE TABLE ref_logps(
+  fingerprint TEXT NOT NULL,
+  settings_key TEXT NOT NULL,
+  pair_id INTEGER NOT NULL REFERENCES pairs(id) ON DELETE CASCADE,
+  chosen REAL NOT NULL,
+  rejected REAL NOT NULL,
+  chosen_tokens INTEGER NOT NULL,
+  rejected_tokens INTEGER NOT NULL,
+  PRIMARY KEY (fingerprint, settings_key, pair_id)) WITHOUT ROWID;
+)sql"},
+        // v2: the current verdict kept on the pair, so that filtering a million pairs by label
+        // state is an index lookup instead of a "latest label per pair" scan.
+        {2, R"sql(
+ALTER TABLE pairs ADD COLUMN current_verdict TEXT;
+ALTER TABLE pairs ADD COLUMN current_label_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pairs ADD COLUMN current_strength INTEGER NOT NULL DEFAULT 0;
+UPDATE pairs SET current_label_id = coalesce((
+  SELECT CASE WHEN l.reverts IS NULL THEN l.id
+              ELSE (SELECT r.prev_label_id FROM labels r WHERE r.id = l.reverts) END
+  FROM labels l WHERE l.pair_id = pairs.id ORDER BY l.id DESC LIMIT 1), 0);
+UPDATE pairs SET
+  current_verdict = (SELECT verdict FROM labels WHERE id = pairs.current_label_id),
+  current_strength = coalesce((SELECT strength FROM labels WHERE id = pairs.current_label_id), 0)
+  WHERE current_label_id <> 0;
+CREATE INDEX pairs_verdict ON pairs(current_verdict);
+CREATE INDEX pairs_split_verdict ON pairs(split, current_verdict);
+)sql"},
+        // v3: full-text search. External content (no second copy of the text); filled after
+        // each import commits, never by trigger (a trigger makes bulk imports ~10x slower).
+        {3, R"sql(
+CREATE VIRTUAL TABLE pairs_fts USING fts5(prompt, response_a, response_b,
+  content='pairs', content_rowid='id', tokenize='trigram');
+INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', '0')
+  ON CONFLICT(key) DO UPDATE SET value = '0';
+)sql"},
+    };
+    return steps;
+}
+
+void applyMigrations(SQLite::Database& db, int from, int to) {
+    for (const auto& m : migrations())
+        if (m.to > from && m.to <= to) db.exec(m.sql);
+    db.exec("PRAGMA user_version = " + std::to_string(to));
+}
+
+int Project::schemaVersion() { return migrations().back().to; }
+
+// ---------------------------------------------------------------- Impl
+
+Project::Impl::Impl(const std::string& p, int flags) : path(p), db(p, flags, kBusyTimeoutMs) {}
+
+void Project::Impl::beginWrite() {
+    if (writeDepth == 0) {
+        db.exec("BEGIN IMMEDIATE");
+        nextLabelId = 0;
+    }
+    ++writeDepth;
+}
+
+void Project::Impl::commitWrite() {
+    if (--writeDepth > 0) return;
+    db.exec("COMMIT");
+    if (pairsAdded && !deferSearchIndex) indexNewPairs();
+}
+
+void Project::Impl::rollbackWrite() noexcept {
+    if (writeDepth <= 0) return;
+    if (--writeDepth > 0) {
+        // An inner scope failed: the error unwinds through the outer scope, which rolls back.
+        return;
+    }
+    db.tryExec("ROLLBACK");
+    pairsAdded = false;
+}
+
+int64_t Project::Impl::insertPair(const Pair& pair, std::optional<Verdict> verdict,
+                                  const std::string& annotator, bool* inserted) {
+    if (!insertPairStmt_) {
+        insertPairStmt_ = std::make_unique<SQLite::Statement>(db, R"sql(
+INSERT INTO pairs(prompt, prompt_messages, response_a, response_b, source, split, metadata,
+  content_hash, created_at, prompt_length, response_a_length, response_b_length,
+  current_verdict, current_label_id, current_strength)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+ON CONFLICT(content_hash) DO NOTHING)sql");
+        insertLabelStmt_ = std::make_unique<SQLite::Statement>(db, R"sql(
+INSERT INTO labels(id, pair_id, verdict, strength, rationale, annotator, shown_left, created_at)
+VALUES (?1, ?2, ?3, 1, '', ?4, 'a', ?5))sql");
+        findHashStmt_ = std::make_unique<SQLite::Statement>(db, "SELECT id FROM pairs WHERE content_hash = ?");
+    }
+    if (writeDepth == 0) throw Error("internal: insertPair outside a write transaction");
+    if (verdict && nextLabelId == 0)
+        nextLabelId = db.execAndGet("SELECT coalesce(max(id), 0) + 1 FROM labels").getInt64();
+
+    std::string hash = contentHash(pair);
+    std::string promptText = pair.isChat() ? promptSearchText(pair.promptMessages) : pair.prompt;
+    int64_t now = nowMillis();
+    auto& st = *insertPairStmt_;
+    st.reset();
+    st.bindNoCopy(1, promptText);
+    std::string messagesJson;
+    if (pair.isChat()) {
+        messagesJson = messagesToJson(pair.promptMessages);
+        st.bindNoCopy(2, messagesJson);
+    } else {
+        st.bind(2);
+    }
+    st.bindNoCopy(3, pair.responseA);
+    st.bindNoCopy(4, pair.responseB);
+    st.bindNoCopy(5, pair.source);
+    st.bindNoCopy(6, pair.split);
+    static const std::string kEmptyObject = "{}";
+    st.bindNoCopy(7, pair.metadataJson.empty() ? kEmptyObject : pair.metadataJson);
+    st.bindNoCopy(8, hash);
+    st.bind(9, now);
+    st.bind(10, int64_t(promptText.size()));
+    st.bind(11, int64_t(pair.responseA.size()));
+    st.bind(12, int64_t(pair.responseB.size()));
+    bindOptionalVerdict(st, 13, verdict);
+    st.bind(14, verdict ? nextLabelId : int64_t(0));
+    st.bind(15, verdict ? 1 : 0);
+    st.exec();
+    if (db.getChanges() == 0) {
+        if (inserted) *inserted = false;
+        auto& f = *findHashStmt_;
+        f.reset();
+        f.bind(1, hash);
+        if (!f.executeStep()) throw Error("internal: duplicate pair vanished");
+        return f.getColumn(0).getInt64();
+    }
+    int64_t id = db.getLastInsertRowid();
+    pairsAdded = true;
+    if (inserted) *inserted = true;
+    if (verdict) {
+        auto& l = *insertLabelStmt_;
+        l.reset();
+        l.bind(1, nextLabelId);
+        l.bind(2, id);
+        l.bind(3, toString(*verdict));
+        l.bind(4, annotator);
+        l.bind(5, now);
+        l.exec();
+        ++nextLabelId;
+    }
+    return id;
+}
+
+void Project::Impl::indexNewPairs() {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+        int64_t upto = std::stoll(
+            db.execAndGet("SELECT coalesce((SELECT value FROM meta WHERE key = 'fts_indexed_upto'), '0')")
+                .getString());
+        SQLite::Statement ins(db,
+                              "INSERT INTO pairs_fts(rowid, prompt, response_a, response_b) "
+                              "SELECT id, prompt, response_a, response_b FROM pairs WHERE id > ?");
+        ins.bind(1, upto);
+        ins.exec();
+        db.exec(
+            "INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', "
+            "(SELECT coalesce(max(id), 0) FROM pairs)) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        db.exec("COMMIT");
+        pairsAdded = false;
+    } catch (...) {
+        db.tryExec("ROLLBACK");
+        throw;
+    }
+}
+
+// ---------------------------------------------------------------- open / create
+
+Project::Project(std::unique_ptr<Impl> d) : d_(std::move(d)) {}
+Project::Project(Project&&) noexcept = default;
+Project& Project::operator=(Project&&) noexcept = default;
+Project::~Project() = default;
+
+namespace {
+
+void configureConnection(SQLite::Database& db) {
+    db.exec("PRAGMA foreign_keys = ON");
+    db.exec("PRAGMA synchronous = NORMAL");  // safe with WAL: a crash loses at most the last commit
+}
+
+void bringForward(Project::Impl& d, bool fresh) {
+    auto& db = d.db;
+    int version = db.execAndGet("PRAGMA user_version").getInt();
+    int appId = db.execAndGet("PRAGMA application_id").getInt();
+    int tables = db.execAndGet("SELECT count(*) FROM sqlite_master").getInt();
+    if (!fresh && appId != kApplicationId && (tables > 0 || version > 0))
+        throw Error(d.path + ": not a DPO Workbench project (a SQLite file of some other program)");
+    if (!fresh && tables == 0 && version == 0)
+        throw Error(d.path + ": not a DPO Workbench project (an empty database); create one with dpowb init");
+    if (version > Project::schemaVersion())
+        throw Error(d.path + ": written by a newer DPO Workbench (schema " + std::to_string(version) +
+                    ", this build reads up to " + std::to_string(Project::schemaVersion()) + "); update the program");
+    if (version < Project::schemaVersion()) {
+        db.exec("BEGIN IMMEDIATE");
+        try {
+            // Re-read under the write lock: another process may have migrated meanwhile.
+            version = db.execAndGet("PRAGMA user_version").getInt();
+            if (version < Project::schemaVersion()) {
+                applyMigrations(db, version, Project::schemaVersion());
+                db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+            }
+            db.exec("COMMIT");
+        } catch (...) {
+            db.tryExec("ROLLBACK");
+            throw;
+        }
+    }
+    // Catch the search index up with pairs added by a process that stopped before doing it.
+    auto upto = db.execAndGet("SELECT coalesce((SELECT value FROM meta WHERE key = 'fts_indexed_upto'), '0')")
+                    .getString();
+    auto maxId = db.execAndGet("SELECT coalesce(max(id), 0) FROM pairs").getInt64();
+    if (std::stoll(upto) < maxId) d.indexNewPairs();
+}
+
+std::unique_ptr<Project::Impl> openImpl(const std::string& path, bool fresh) {
+    int flags = SQLite::OPEN_READWRITE | (fresh ? SQLite::OPEN_CREATE : 0);
+    std::unique_ptr<Project::Impl> d;
+    try {
+        d = std::make_unique<Project::Impl>(path, flags);
+        configureConnection(d->db);
+        // WAL lets the GUI read while a training thread writes; it needs no transaction open.
+        auto mode = d->db.execAndGet("PRAGMA journal_mode = WAL").getString();
+        if (mode != "wal") throw Error(path + ": cannot switch the project file to WAL mode (got " + mode + ")");
+        bringForward(*d, fresh);
+    } catch (const Error&) {
+        throw;
+    } catch (const SQLite::Exception& e) {
+        std::string what = e.what();
+        if (e.getErrorCode() == SQLITE_NOTADB)
+            throw Error(path + ": not a DPO Workbench project (" + what + ")");
+        throw Error(path + ": " + what);
+    }
+    return d;
+}
+
+}  // namespace
+
+Project Project::create(const std::string& path) {
+    if (fileExists(path)) throw Error(path + ": already exists; not overwriting it");
+    try {
+        return Project(openImpl(path, true));
+    } catch (...) {
+        removeDatabaseFiles(path);
+        throw;
+    }
+}
+
+Project Project::open(const std::string& path) {
+    if (!fileExists(path)) throw Error(path + ": no such project file");
+    Project p(openImpl(path, false));
+    p.markInterruptedRuns();
+    return p;
+}
+
+Project Project::openOrCreate(const std::string& path) {
+    return fileExists(path) ? open(path) : create(path);
+}
+
+const std::string& Project::path() const { return d_->path; }
+
+int64_t Project::dataVersion() { return d_->db.execAndGet("PRAGMA data_version").getInt64(); }
+
+// ---------------------------------------------------------------- transactions
+
+Project::Transaction::Transaction(Project& p) : p_(&p) { p_->d_->beginWrite(); }
+Project::Transaction::~Transaction() {
+    if (!done_) p_->d_->rollbackWrite();
+}
+void Project::Transaction::commit() {
+    done_ = true;
+    p_->d_->commitWrite();
+}
+
+// ---------------------------------------------------------------- pairs
+
+int64_t Project::addPair(const Pair& pair, bool* inserted) {
+    WriteScope tx(*d_);
+    int64_t id = d_->insertPair(pair, pair.verdict, "import", inserted);
+    tx.commit();
+    return id;
+}
+
+namespace {
+
+constexpr const char* kPairColumns =
+    "id, prompt, prompt_messages, response_a, response_b, source, split, metadata, content_hash, "
+    "created_at, current_verdict, current_strength";
+
+Pair readPair(SQLite::Statement& st) {
+    Pair p;
+    p.id = st.getColumn(0).getInt64();
+    if (st.getColumn(2).isNull())
+        p.prompt = st.getColumn(1).getString();
+    else
+        p.promptMessages = messagesFromJson(st.getColumn(2).getString());
+    p.responseA = st.getColumn(3).getString();
+    p.responseB = st.getColumn(4).getString();
+    p.source = st.getColumn(5).getString();
+    p.split = st.getColumn(6).getString();
+    p.metadataJson = st.getColumn(7).getString();
+    p.contentHash = st.getColumn(8).getString();
+    p.createdAt = st.getColumn(9).getInt64();
+    p.verdict = verdictColumn(st.getColumn(10));
+    p.labelStrength = st.getColumn(11).getInt();
+    return p;
+}
+
+// Builds "WHERE ..." for a query; values are bound in order by bindQuery().
+std::string whereClause(const PairQuery& q, std::vector<std::string>& binds) {
+    std::vector<std::string> conds;
+    if (!q.split.empty()) {
+        conds.push_back("split = ?");
+        binds.push_back(q.split);
+    }
+    if (!q.source.empty()) {
+        conds.push_back("source = ?");
+        binds.push_back(q.source);
+    }
+    switch (q.verdict) {
+        case VerdictFilter::Any: break;
+        case VerdictFilter::Unlabelled: conds.push_back("current_verdict IS NULL"); break;
+        case VerdictFilter::A: conds.push_back("current_verdict = 'a'"); break;
+        case VerdictFilter::B: conds.push_back("current_verdict = 'b'"); break;
+        case VerdictFilter::Tie: conds.push_back("current_verdict = 'tie'"); break;
+        case VerdictFilter::BothBad: conds.push_back("current_verdict = 'both_bad'"); break;
+        case VerdictFilter::Skip: conds.push_back("current_verdict = 'skip'"); break;
+        case VerdictFilter::Labelled:
+            conds.push_back("current_verdict IN ('a', 'b', 'tie', 'both_bad')");
+            break;
+    }
+    if (!q.search.empty()) {
+        // The trigram tokenizer matches substrings of three characters or more; shorter
+        // queries fall back to a scan.
+        size_t chars = 0;
+        for (unsigned char c : q.search) chars += (c & 0xC0) != 0x80;
+        if (chars >= 3) {
+            std::string phrase = "\"";
+            for (char c : q.search) phrase += (c == '"') ? std::string("\"\"") : std::string(1, c);
+            phrase += "\"";
+            conds.push_back("id IN (SELECT rowid FROM pairs_fts WHERE pairs_fts MATCH ?)");
+            binds.push_back(phrase);
+        } else {
+            conds.push_back("(instr(prompt, ?) > 0 OR instr(response_a, ?) > 0 OR instr(response_b, ?) > 0)");
+            for (int i = 0; i < 3; ++i) binds.push_back(q.search);
+        }
+    }
+    std::string where;
+    for (size_t i = 0; i < conds.size(); ++i) where += (i ? " AND " : " WHERE ") + conds[i];
+    return where;
+}
+
+std::string orderClause(PairQuery::Order o) {
+    switch (o) {
+        case PairQuery::Order::Id: return " ORDER BY id";
+        case PairQuery::Order::IdDesc: return " ORDER BY id DESC";
+        case PairQuery::Order::Length:
+            return " ORDER BY prompt_length + response_a_length + response_b_length, id";
+        case PairQuery::Order::LengthDesc:
+            return " ORDER BY prompt_length + response_a_length + response_b_length DESC, id";
+        case PairQuery::Order::Created: return " ORDER BY created_at, id";
+        case PairQuery::Order::CreatedDesc: return " ORDER BY created_at DESC, id DESC";
+        case PairQuery::Order::Verdict: return " ORDER BY current_verdict, id";
+    }
+    return " ORDER BY id";
+}
+
+std::string limitClause(const PairQuery& q) {
+    if (q.limit < 0 && q.offset <= 0) return "";
+    return " LIMIT " + std::to_string(q.limit < 0 ? -1 : q.limit) + " OFFSET " + std::to_string(std::max<int64_t>(0, q.offset));
+}
+
+}  // namespace
+
+std::optional<Pair> Project::pair(int64_t id) {
+    SQLite::Statement st(d_->db, std::string("SELECT ") + kPairColumns + " FROM pairs WHERE id = ?");
+    st.bind(1, id);
+    if (!st.executeStep()) return std::nullopt;
+    return readPair(st);
+}
+
+std::vector<Pair> Project::pairs(const PairQuery& query) {
+    std::vector<std::string> binds;
+    std::string sql = std::string("SELECT ") + kPairColumns + " FROM pairs" + whereClause(query, binds) +
+                      orderClause(query.order) + limitClause(query);
+    SQLite::Statement st(d_->db, sql);
+    for (size_t i = 0; i < binds.size(); ++i) st.bind(int(i + 1), binds[i]);
+    std::vector<Pair> out;
+    while (st.executeStep()) out.push_back(readPair(st));
+    return out;
+}
+
+std::vector<int64_t> Project::pairIds(const PairQuery& query) {
+    std::vector<std::string> binds;
+    std::string sql =
+        "SELECT id FROM pairs" + whereClause(query, binds) + orderClause(query.order) + limitClause(query);
+    SQLite::Statement st(d_->db, sql);
+    for (size_t i = 0; i < binds.size(); ++i) st.bind(int(i + 1), binds[i]);
+    std::vector<int64_t> out;
+    while (st.executeStep()) out.push_back(st.getColumn(0).getInt64());
+    return out;
+}
+
+int64_t Project::countPairs(const PairQuery& query) {
+    std::vector<std::string> binds;
+    std::string sql = "SELECT count(*) FROM (SELECT id FROM pairs" + whereClause(query, binds) + limitClause(query) + ")";
+    SQLite::Statement st(d_->db, sql);
+    for (size_t i = 0; i < binds.size(); ++i) st.bind(int(i + 1), binds[i]);
+    st.executeStep();
+    return st.getColumn(0).getInt64();
+}
+
+std::vector<std::string> Project::sources() {
+    SQLite::Statement st(d_->db, "SELECT DISTINCT source FROM pairs ORDER BY source");
+    std::vector<std::string> out;
+    while (st.executeStep()) out.push_back(st.getColumn(0).getString());
+    return out;
+}
+
+void Project::updatePairMetadata(int64_t id, const std::string& metadataJson) {
+    auto parsed = nlohmann::json::parse(metadataJson, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object())
+        throw Error("pair metadata must be a JSON object");
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db, "UPDATE pairs SET metadata = ? WHERE id = ?");
+    st.bind(1, parsed.dump());
+    st.bind(2, id);
+    if (st.exec() == 0) throw Error("no pair with id " + std::to_string(id));
+    tx.commit();
+}
+
+void Project::rebuildSearchIndex() {
+    WriteScope tx(*d_);
+    d_->db.exec("INSERT INTO pairs_fts(pairs_fts) VALUES ('rebuild')");
+    d_->db.exec(
+        "INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', (SELECT coalesce(max(id), 0) FROM pairs)) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    d_->pairsAdded = false;
+    tx.commit();
+}
+
+void Project::updateSearchIndex() { d_->indexNewPairs(); }
+
+// ---------------------------------------------------------------- labels
+
+namespace {
+
+Label readLabel(SQLite::Statement& st) {
+    Label l;
+    l.id = st.getColumn(0).getInt64();
+    l.pairId = st.getColumn(1).getInt64();
+    l.verdict = verdictColumn(st.getColumn(2));
+    l.strength = st.getColumn(3).getInt();
+    l.rationale = st.getColumn(4).getString();
+    l.annotator = st.getColumn(5).getString();
+    std::string left = st.getColumn(6).getString();
+    l.shownLeft = left.empty() ? 'a' : left[0];
+    l.createdAt = st.getColumn(7).getInt64();
+    l.reverts = st.getColumn(8).isNull() ? 0 : st.getColumn(8).getInt64();
+    return l;
+}
+
+constexpr const char* kLabelColumns =
+    "id, pair_id, verdict, strength, rationale, annotator, shown_left, created_at, reverts";
+
+std::string defaultAnnotator(const std::string& given) {
+    if (!given.empty()) return given;
+    const char* user = std::getenv("USER");
+    return user && *user ? user : "unknown";
+}
+
+int64_t currentLabelId(SQLite::Database& db, int64_t pairId) {
+    SQLite::Statement st(db, "SELECT current_label_id FROM pairs WHERE id = ?");
+    st.bind(1, pairId);
+    if (!st.executeStep()) throw Error("no pair with id " + std::to_string(pairId));
+    return st.getColumn(0).getInt64();
+}
+
+}  // namespace
+
+Label Project::label(int64_t pairId, Verdict verdict, const LabelOptions& options) {
+    if (options.shownLeft != 'a' && options.shownLeft != 'b') throw Error("shownLeft must be 'a' or 'b'");
+    WriteScope tx(*d_);
+    int64_t previous = currentLabelId(d_->db, pairId);
+    Label l;
+    l.pairId = pairId;
+    l.verdict = verdict;
+    l.strength = options.strength;
+    l.rationale = options.rationale;
+    l.annotator = defaultAnnotator(options.annotator);
+    l.shownLeft = options.shownLeft;
+    l.createdAt = nowMillis();
+    SQLite::Statement ins(d_->db,
+                          "INSERT INTO labels(pair_id, verdict, strength, rationale, annotator, shown_left, "
+                          "created_at, reverts, prev_label_id) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)");
+    ins.bind(1, pairId);
+    ins.bind(2, toString(verdict));
+    ins.bind(3, l.strength);
+    ins.bind(4, l.rationale);
+    ins.bind(5, l.annotator);
+    ins.bind(6, std::string(1, l.shownLeft));
+    ins.bind(7, l.createdAt);
+    if (previous) ins.bind(8, previous); else ins.bind(8);
+    ins.exec();
+    l.id = d_->db.getLastInsertRowid();
+    d_->nextLabelId = 0;  // a bulk insert in the same transaction must re-read max(id)
+    SQLite::Statement up(d_->db,
+                         "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ? WHERE id = ?");
+    up.bind(1, toString(verdict));
+    up.bind(2, l.id);
+    up.bind(3, l.strength);
+    up.bind(4, pairId);
+    up.exec();
+    tx.commit();
+    return l;
+}
+
+std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator) {
+    WriteScope tx(*d_);
+    int64_t current = currentLabelId(d_->db, pairId);
+    if (current == 0) return std::nullopt;
+    // The label before the one undone becomes current again (or none).
+    SQLite::Statement prev(d_->db,
+                           "SELECT l.prev_label_id, p.verdict, coalesce(p.strength, 0) FROM labels l "
+                           "LEFT JOIN labels p ON p.id = l.prev_label_id WHERE l.id = ?");
+    prev.bind(1, current);
+    if (!prev.executeStep()) throw Error("project is inconsistent: label " + std::to_string(current) + " is missing");
+    int64_t restored = prev.getColumn(0).isNull() ? 0 : prev.getColumn(0).getInt64();
+    std::optional<Verdict> restoredVerdict = verdictColumn(prev.getColumn(1));
+    int restoredStrength = prev.getColumn(2).getInt();
+
+    Label l;
+    l.pairId = pairId;
+    l.verdict = restoredVerdict;
+    l.strength = 0;
+    l.annotator = defaultAnnotator(annotator);
+    l.shownLeft = 'a';
+    l.createdAt = nowMillis();
+    l.reverts = current;
+    SQLite::Statement ins(d_->db,
+                          "INSERT INTO labels(pair_id, verdict, strength, rationale, annotator, shown_left, "
+                          "created_at, reverts, prev_label_id) VALUES (?, ?, 0, '', ?, 'a', ?, ?, ?)");
+    ins.bind(1, pairId);
+    bindOptionalVerdict(ins, 2, restoredVerdict);
+    ins.bind(3, l.annotator);
+    ins.bind(4, l.createdAt);
+    ins.bind(5, current);
+    ins.bind(6, current);
+    ins.exec();
+    l.id = d_->db.getLastInsertRowid();
+    d_->nextLabelId = 0;
+    SQLite::Statement up(d_->db,
+                         "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ? WHERE id = ?");
+    bindOptionalVerdict(up, 1, restoredVerdict);
+    up.bind(2, restored);
+    up.bind(3, restoredStrength);
+    up.bind(4, pairId);
+    up.exec();
+    tx.commit();
+    return l;
+}
+
+std::vector<Label> Project::history(int64_t pairId) {
+    SQLite::Statement st(d_->db, std::string("SELECT ") + kLabelColumns + " FROM labels WHERE pair_id = ? ORDER BY id");
+    st.bind(1, pairId);
+    std::vector<Label> out;
+    while (st.executeStep()) out.push_back(readLabel(st));
+    return out;
+}
+
+std::vector<Label> Project::recentLabels(int limit) {
+    SQLite::Statement st(d_->db, std::string("SELECT ") + kLabelColumns + " FROM labels ORDER BY id DESC LIMIT ?");
+    st.bind(1, limit);
+    std::vector<Label> out;
+    while (st.executeStep()) out.push_back(readLabel(st));
+    return out;
+}
+
+Stats Project::stats() {
+    Stats s;
+    // One snapshot for all the counts, so that they add up even while another thread writes.
+    d_->db.exec(d_->writeDepth ? "SAVEPOINT stats" : "BEGIN");
+    try {
+        int64_t byVerdict[5] = {0, 0, 0, 0, 0};
+        SQLite::Statement v(d_->db, "SELECT current_verdict, count(*) FROM pairs GROUP BY current_verdict");
+        while (v.executeStep()) {
+            int64_t n = v.getColumn(1).getInt64();
+            s.pairs += n;
+            auto verdict = verdictColumn(v.getColumn(0));
+            if (!verdict) {
+                s.unlabelled += n;
+                continue;
+            }
+            byVerdict[int(*verdict)] += n;
+            if (isLabelled(*verdict)) s.labelled += n; else s.skipped += n;
+        }
+        for (Verdict x : {Verdict::A, Verdict::B, Verdict::Tie, Verdict::BothBad, Verdict::Skip})
+            s.byVerdict.emplace_back(toString(x), byVerdict[int(x)]);
+        s.bySplit = {{"train", 0}, {"test", 0}};
+        SQLite::Statement sp(d_->db, "SELECT split, count(*) FROM pairs GROUP BY split ORDER BY split");
+        while (sp.executeStep()) {
+            std::string name = sp.getColumn(0).getString();
+            int64_t n = sp.getColumn(1).getInt64();
+            bool known = false;
+            for (auto& [k, c] : s.bySplit)
+                if (k == name) c = n, known = true;
+            if (!known) s.bySplit.emplace_back(name, n);
+        }
+        SQLite::Statement so(d_->db, "SELECT source, count(*) FROM pairs GROUP BY source ORDER BY source");
+        while (so.executeStep()) s.bySource.emplace_back(so.getColumn(0).getString(), so.getColumn(1).getInt64());
+    } catch (...) {
+        d_->db.tryExec(d_->writeDepth ? "RELEASE stats" : "COMMIT");
+        throw;
+    }
+    d_->db.exec(d_->writeDepth ? "RELEASE stats" : "COMMIT");
+    return s;
+}
+
+std::vector<TrainingPair> Project::trainingPairs(const std::string& split) {
+    SQLite::Statement st(d_->db,
+                         "SELECT id, prompt, prompt_messages, response_a, response_b, current_verdict, "
+                         "current_label_id FROM pairs WHERE current_verdict IN ('a', 'b') AND split = ? ORDER BY id");
+    st.bind(1, split);
+    std::vector<TrainingPair> out;
+    while (st.executeStep()) {
+        TrainingPair t;
+        t.pairId = st.getColumn(0).getInt64();
+        if (st.getColumn(2).isNull())
+            t.prompt = st.getColumn(1).getString();
+        else
+            t.promptMessages = messagesFromJson(st.getColumn(2).getString());
+        bool aChosen = st.getColumn(5).getString() == "a";
+        t.chosen = st.getColumn(aChosen ? 3 : 4).getString();
+        t.rejected = st.getColumn(aChosen ? 4 : 3).getString();
+        t.labelId = st.getColumn(6).getInt64();
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------- runs, metrics, samples
+
+namespace {
+
+constexpr const char* kRunColumns =
+    "id, name, status, config, snapshot, model_path, reference_path, output_dir, error, summary, "
+    "started_at, finished_at, heartbeat_at, pid, host, step, total_steps";
+
+RunRecord readRun(SQLite::Statement& st) {
+    RunRecord r;
+    r.id = st.getColumn(0).getInt64();
+    r.name = st.getColumn(1).getString();
+    r.status = parseRunStatus(st.getColumn(2).getString()).value_or(RunStatus::Failed);
+    r.configJson = st.getColumn(3).getString();
+    r.snapshotJson = st.getColumn(4).getString();
+    r.modelPath = st.getColumn(5).getString();
+    r.referencePath = st.getColumn(6).getString();
+    r.outputDir = st.getColumn(7).getString();
+    r.error = st.getColumn(8).getString();
+    r.summaryJson = st.getColumn(9).getString();
+    r.startedAt = st.getColumn(10).getInt64();
+    r.finishedAt = st.getColumn(11).getInt64();
+    r.heartbeatAt = st.getColumn(12).getInt64();
+    r.pid = st.getColumn(13).getInt64();
+    r.host = st.getColumn(14).getString();
+    r.step = st.getColumn(15).getInt64();
+    r.totalSteps = st.getColumn(16).getInt64();
+    return r;
+}
+
+bool isFinal(RunStatus s) { return s != RunStatus::Running; }
+
+}  // namespace
+
+int64_t Project::createRun(const RunRecord& run) {
+    WriteScope tx(*d_);
+    int64_t now = nowMillis();
+    SQLite::Statement st(d_->db,
+                         "INSERT INTO runs(name, status, config, snapshot, model_path, reference_path, output_dir, "
+                         "error, summary, started_at, finished_at, heartbeat_at, pid, host, step, total_steps) "
+                         "VALUES (?, 'running', ?, ?, ?, ?, ?, '', ?, ?, 0, ?, ?, ?, ?, ?)");
+    st.bind(1, run.name);
+    st.bind(2, run.configJson);
+    st.bind(3, run.snapshotJson);
+    st.bind(4, run.modelPath);
+    st.bind(5, run.referencePath);
+    st.bind(6, run.outputDir);
+    st.bind(7, run.summaryJson);
+    st.bind(8, run.startedAt ? run.startedAt : now);
+    st.bind(9, now);
+    st.bind(10, int64_t(::getpid()));
+    st.bind(11, hostName());
+    st.bind(12, run.step);
+    st.bind(13, run.totalSteps);
+    st.exec();
+    int64_t id = d_->db.getLastInsertRowid();
+    tx.commit();
+    return id;
+}
+
+std::optional<RunRecord> Project::run(int64_t id) {
+    SQLite::Statement st(d_->db, std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?");
+    st.bind(1, id);
+    if (!st.executeStep()) return std::nullopt;
+    return readRun(st);
+}
+
+std::vector<RunRecord> Project::runs() {
+    SQLite::Statement st(d_->db, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id DESC");
+    std::vector<RunRecord> out;
+    while (st.executeStep()) out.push_back(readRun(st));
+    return out;
+}
+
+void Project::updateRun(const RunRecord& run) {
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db,
+                         "UPDATE runs SET name = ?, status = ?, config = ?, snapshot = ?, model_path = ?, "
+                         "reference_path = ?, output_dir = ?, error = ?, summary = ?, started_at = ?, "
+                         "finished_at = ?, heartbeat_at = ?, pid = ?, host = ?, step = ?, total_steps = ? WHERE id = ?");
+    st.bind(1, run.name);
+    st.bind(2, toString(run.status));
+    st.bind(3, run.configJson);
+    st.bind(4, run.snapshotJson);
+    st.bind(5, run.modelPath);
+    st.bind(6, run.referencePath);
+    st.bind(7, run.outputDir);
+    st.bind(8, run.error);
+    st.bind(9, run.summaryJson);
+    st.bind(10, run.startedAt);
+    st.bind(11, run.finishedAt ? run.finishedAt : (isFinal(run.status) ? nowMillis() : 0));
+    st.bind(12, run.heartbeatAt);
+    st.bind(13, run.pid);
+    st.bind(14, run.host);
+    st.bind(15, run.step);
+    st.bind(16, run.totalSteps);
+    st.bind(17, run.id);
+    if (st.exec() == 0) throw Error("no run with id " + std::to_string(run.id));
+    tx.commit();
+}
+
+void Project::setRunStatus(int64_t id, RunStatus status, const std::string& error) {
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db,
+                         "UPDATE runs SET status = ?, error = ?, finished_at = ?, heartbeat_at = ? WHERE id = ?");
+    int64_t now = nowMillis();
+    st.bind(1, toString(status));
+    st.bind(2, error);
+    st.bind(3, isFinal(status) ? now : int64_t(0));
+    st.bind(4, now);
+    st.bind(5, id);
+    if (st.exec() == 0) throw Error("no run with id " + std::to_string(id));
+    tx.commit();
+}
+
+void Project::heartbeat(int64_t runId, int64_t step, int64_t totalSteps) {
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db, "UPDATE runs SET heartbeat_at = ?, step = ?, total_steps = ? WHERE id = ?");
+    st.bind(1, nowMillis());
+    st.bind(2, step);
+    st.bind(3, totalSteps);
+    st.bind(4, runId);
+    st.exec();
+    tx.commit();
+}
+
+void Project::addMetrics(const std::vector<MetricRow>& rows) {
+    if (rows.empty()) return;
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db,
+                         "INSERT INTO metrics(run_id, step, epoch, split, values_json, created_at) VALUES (?, ?, ?, ?, ?, ?)");
+    int64_t now = nowMillis();
+    for (const auto& r : rows) {
+        st.reset();
+        st.bind(1, r.runId);
+        st.bind(2, r.step);
+        st.bind(3, r.epoch);
+        st.bind(4, r.split);
+        st.bind(5, r.valuesJson);
+        st.bind(6, r.createdAt ? r.createdAt : now);
+        st.exec();
+    }
+    tx.commit();
+}
+
+std::vector<MetricRow> Project::metrics(int64_t runId) {
+    SQLite::Statement st(d_->db,
+                         "SELECT run_id, step, epoch, split, values_json, created_at FROM metrics WHERE run_id = ? "
+                         "ORDER BY step, id");
+    st.bind(1, runId);
+    std::vector<MetricRow> out;
+    while (st.executeStep()) {
+        MetricRow r;
+        r.runId = st.getColumn(0).getInt64();
+        r.step = st.getColumn(1).getInt64();
+        r.epoch = st.getColumn(2).getDouble();
+        r.split = st.getColumn(3).getString();
+        r.valuesJson = st.getColumn(4).getString();
+        r.createdAt = st.getColumn(5).getInt64();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+int64_t Project::addSample(const SampleRow& s) {
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db,
+                         "INSERT INTO samples(run_id, pair_id, step, model, prompt, completion, logp_policy, "
+                         "logp_reference, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (s.runId) st.bind(1, s.runId); else st.bind(1);
+    if (s.pairId) st.bind(2, s.pairId); else st.bind(2);
+    st.bind(3, s.step);
+    st.bind(4, s.model);
+    st.bind(5, s.prompt);
+    st.bind(6, s.completion);
+    st.bind(7, s.logpPolicy);
+    st.bind(8, s.logpReference);
+    st.bind(9, s.settingsJson);
+    st.bind(10, s.createdAt ? s.createdAt : nowMillis());
+    st.exec();
+    int64_t id = d_->db.getLastInsertRowid();
+    tx.commit();
+    return id;
+}
+
+std::vector<SampleRow> Project::samples(int64_t runId) {
+    SQLite::Statement st(d_->db,
+                         "SELECT id, coalesce(run_id, 0), coalesce(pair_id, 0), step, model, prompt, completion, "
+                         "logp_policy, logp_reference, settings, created_at FROM samples "
+                         "WHERE coalesce(run_id, 0) = ? ORDER BY id");
+    st.bind(1, runId);
+    std::vector<SampleRow> out;
+    while (st.executeStep()) {
+        SampleRow s;
+        s.id = st.getColumn(0).getInt64();
+        s.runId = st.getColumn(1).getInt64();
+        s.pairId = st.getColumn(2).getInt64();
+        s.step = st.getColumn(3).getInt64();
+        s.model = st.getColumn(4).getString();
+        s.prompt = st.getColumn(5).getString();
+        s.completion = st.getColumn(6).getString();
+        s.logpPolicy = st.getColumn(7).getDouble();
+        s.logpReference = st.getColumn(8).getDouble();
+        s.settingsJson = st.getColumn(9).getString();
+        s.createdAt = st.getColumn(10).getInt64();
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+int Project::markInterruptedRuns() {
+    int64_t now = nowMillis();
+    std::string host = hostName();
+    std::vector<int64_t> stale;
+    {
+        SQLite::Statement st(d_->db, "SELECT id, pid, host FROM runs WHERE status = 'running' AND heartbeat_at < ?");
+        st.bind(1, now - kStaleHeartbeatMs);
+        while (st.executeStep()) {
+            int64_t pid = st.getColumn(1).getInt64();
+            // A process on this host that still exists may be a run that is merely slow (a long
+            // evaluation between heartbeats): never touch it. Another host cannot be checked;
+            // its stale heartbeat is all there is to go on.
+            if (st.getColumn(2).getString() == host && processAlive(pid)) continue;
+            stale.push_back(st.getColumn(0).getInt64());
+        }
+    }
+    if (stale.empty()) return 0;
+    WriteScope tx(*d_);
+    SQLite::Statement up(d_->db,
+                         "UPDATE runs SET status = 'interrupted', finished_at = ?, "
+                         "error = 'the process stopped without finishing the run' "
+                         "WHERE id = ? AND status = 'running' AND heartbeat_at < ?");
+    int changed = 0;
+    for (int64_t id : stale) {
+        up.reset();
+        up.bind(1, now);
+        up.bind(2, id);
+        up.bind(3, now - kStaleHeartbeatMs);
+        changed += up.exec();
+    }
+    tx.commit();
+    return changed;
+}
+
+// ---------------------------------------------------------------- reference log-probs
+
+std::optional<RefLogps> Project::refLogps(const std::string& fingerprint, int64_t pairId,
+                                          const std::string& settingsKey) {
+    SQLite::Statement st(d_->db,
+                         "SELECT chosen, rejected, chosen_tokens, rejected_tokens FROM ref_logps "
+                         "WHERE fingerprint = ? AND settings_key = ? AND pair_id = ?");
+    st.bind(1, fingerprint);
+    st.bind(2, settingsKey);
+    st.bind(3, pairId);
+    if (!st.executeStep()) return std::nullopt;
+    RefLogps r;
+    r.chosen = st.getColumn(0).getDouble();
+    r.rejected = st.getColumn(1).getDouble();
+    r.chosenTokens = st.getColumn(2).getInt64();
+    r.rejectedTokens = st.getColumn(3).getInt64();
+    return r;
+}
+
+void Project::putRefLogps(const std::string& fingerprint, const std::string& settingsKey,
+                          const std::vector<std::pair<int64_t, RefLogps>>& values) {
+    if (values.empty()) return;
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db,
+                         "INSERT INTO ref_logps(fingerprint, settings_key, pair_id, chosen, rejected, chosen_tokens, "
+                         "rejected_tokens) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(fingerprint, settings_key, pair_id) "
+                         "DO UPDATE SET chosen = excluded.chosen, rejected = excluded.rejected, "
+                         "chosen_tokens = excluded.chosen_tokens, rejected_tokens = excluded.rejected_tokens");
+    for (const auto& [pairId, v] : values) {
+        st.reset();
+        st.bind(1, fingerprint);
+        st.bind(2, settingsKey);
+        st.bind(3, pairId);
+        st.bind(4, v.chosen);
+        st.bind(5, v.rejected);
+        st.bind(6, v.chosenTokens);
+        st.bind(7, v.rejectedTokens);
+        st.exec();
+    }
+    tx.commit();
+}
+
+}  // namespace dpowb::store

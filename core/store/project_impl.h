@@ -1,0 +1,76 @@
+// Internals of store::Project shared by the files of core/store (importers use the prepared
+// insert statements directly). Not a public header: nothing outside core/store includes it.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "store/project.h"
+
+namespace dpowb::store {
+
+int64_t nowMillis();
+// Digest of the canonical serialization of prompt (text or messages) + responses A and B.
+std::string contentHash(const Pair& pair);
+// The searchable text of a chat prompt: the message contents, one paragraph each.
+std::string promptSearchText(const std::vector<Message>& messages);
+std::string messagesToJson(const std::vector<Message>& messages);
+std::vector<Message> messagesFromJson(const std::string& json);
+
+// One schema step: the SQL that takes a file from version `to - 1` to version `to`.
+struct Migration {
+    int to;
+    const char* sql;
+};
+const std::vector<Migration>& migrations();
+// Applies the steps after `from` up to `to` in the caller's transaction (tests build old
+// files with it).
+void applyMigrations(SQLite::Database& db, int from, int to);
+
+struct Project::Impl {
+    Impl(const std::string& path, int flags);
+
+    std::string path;
+    SQLite::Database db;
+    int writeDepth = 0;        // nesting of write transactions on this connection
+    bool pairsAdded = false;   // pairs inserted since the search index last caught up
+    bool deferSearchIndex = false;  // set by an import that leaves the index to a later call
+    int64_t nextLabelId = 0;   // valid inside a write transaction that inserts labels (bulk)
+
+    // Inserts a pair (and, when `verdict` is given, its first label by `annotator`) unless a
+    // pair with the same content exists. Must run inside a write transaction.
+    int64_t insertPair(const Pair& pair, std::optional<Verdict> verdict, const std::string& annotator,
+                       bool* inserted);
+    // Adds the pairs inserted since the last call to the full-text index (own transaction).
+    void indexNewPairs();
+
+    void beginWrite();
+    void commitWrite();
+    void rollbackWrite() noexcept;
+
+private:
+    std::unique_ptr<SQLite::Statement> insertPairStmt_, insertLabelStmt_, findHashStmt_;
+};
+
+// RAII write transaction (BEGIN IMMEDIATE at the outermost level, so that two connections
+// never both hold a read snapshot and then race to upgrade it to a write lock).
+class WriteScope {
+public:
+    explicit WriteScope(Project::Impl& d) : d_(d) { d_.beginWrite(); }
+    ~WriteScope() {
+        if (!done_) d_.rollbackWrite();
+    }
+    void commit() {
+        d_.commitWrite();
+        done_ = true;
+    }
+
+private:
+    Project::Impl& d_;
+    bool done_ = false;
+};
+
+}  // namespace dpowb::store

@@ -1,0 +1,573 @@
+// Importers and exporters: golden files in every public format, round trips, malformed
+// inputs (each with its FILE:LINE error and the project left unchanged), and the demo set.
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "store/formats.h"
+#include "store/project.h"
+
+using namespace dpowb;
+using namespace dpowb::store;
+
+namespace {
+
+std::string dataFile(const char* name) { return std::string(DPOWB_TEST_DATA) + "/store/" + name; }
+
+std::string readBytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The prompt as one string: text as it is, chat as "role: content" lines.
+std::string render(const Pair& p) {
+    if (!p.isChat()) return p.prompt;
+    std::string out;
+    for (const auto& m : p.promptMessages) out += (out.empty() ? "" : "\n") + m.role + ": " + m.content;
+    return out;
+}
+
+std::string verdictName(const std::optional<Verdict>& v) { return v ? toString(*v) : "none"; }
+
+// Everything an export must carry over, pair by pair in id order.
+std::vector<std::string> content(Project& p) {
+    std::vector<std::string> out;
+    for (const auto& x : p.pairs({}))
+        out.push_back(render(x) + "\x1f" + x.responseA + "\x1f" + x.responseB + "\x1f" + verdictName(x.verdict) + "\x1f" +
+                      x.split + "\x1f" + x.source + "\x1f" + x.metadataJson + "\x1f" + (x.isChat() ? "chat" : "text"));
+    return out;
+}
+
+// Training view (prompt, chosen, rejected); a chat prompt of one user message reads as text,
+// which is what the TRL standard format makes of it.
+std::vector<std::string> training(Project& p) {
+    std::vector<std::string> out;
+    for (const auto& split : {"train", "test"})
+        for (const auto& t : p.trainingPairs(split)) {
+            std::string prompt = t.prompt;
+            if (t.promptMessages.size() == 1 && t.promptMessages[0].role == "user") prompt = t.promptMessages[0].content;
+            else
+                for (const auto& m : t.promptMessages) prompt += m.role + ": " + m.content + "\n";
+            out.push_back(std::string(split) + "\x1f" + prompt + "\x1f" + t.chosen + "\x1f" + t.rejected);
+        }
+    return out;
+}
+
+// Every row of the tables an import writes, for "unchanged" checks.
+std::string snapshot(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    std::string out;
+    for (const char* sql : {"SELECT * FROM pairs ORDER BY id", "SELECT * FROM labels ORDER BY id", "SELECT * FROM meta ORDER BY key"}) {
+        SQLite::Statement st(db, sql);
+        while (st.executeStep()) {
+            for (int c = 0; c < st.getColumnCount(); ++c) out += st.getColumn(c).getString() + "|";
+            out += "\n";
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+class TestFormats : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir dir_;
+    int counter_ = 0;
+    std::string fresh() { return dir_.filePath(QString("p%1.dpowb").arg(++counter_)).toStdString(); }
+    std::string tmp(const char* name) { return dir_.filePath(QString("%1-%2").arg(++counter_).arg(name)).toStdString(); }
+
+private Q_SLOTS:
+    void golden_data();
+    void golden();
+    void goldenDetails();
+    void roundTrip_data();
+    void roundTrip();
+    void pairsExportIsByteIdentical();
+    void exportFilters();
+    void exportGzipAndNoPartialFile();
+    void malformed_data();
+    void malformed();
+    void fiftyMegabyteLine();
+    void duplicatesAreCounted();
+    void cancelLeavesProjectUnchanged();
+    void previewReadsWithoutWriting();
+    void realFileShapes();
+    void demoSet();
+};
+
+void TestFormats::golden_data() {
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QString>("detected");
+    QTest::addColumn<int>("records");
+    QTest::addColumn<QString>("prompt");
+    QTest::addColumn<QString>("a");
+    QTest::addColumn<QString>("b");
+    QTest::addColumn<QString>("verdict");
+    QTest::newRow("trl") << "trl.jsonl" << "trl" << 3 << "The capital of France is" << " Paris." << " Lyon." << "a";
+    QTest::newRow("trl gz") << "trl.jsonl.gz" << "trl" << 3 << "The capital of France is" << " Paris." << " Lyon." << "a";
+    // TRL's implicit prompt: the common prefix, the space before the split going to the responses.
+    QTest::newRow("trl implicit") << "trl-implicit.jsonl" << "trl" << 2 << "The sky is blue because"
+                                  << " of Rayleigh scattering." << " it reflects the sea." << "a";
+    QTest::newRow("trl conversational") << "trl-conversational.jsonl" << "trl-conversational" << 2
+                                        << "system: You are terse.\nuser: What is 2+2?" << "4"
+                                        << "Let me think about it for a while: 5." << "a";
+    QTest::newRow("hh-rlhf") << "hh-rlhf.jsonl" << "hh-rlhf" << 2 << "\n\nHuman: How do I boil an egg?\n\nAssistant:"
+                             << "Put it in boiling water for about nine minutes." << "Why would you want to?" << "a";
+    QTest::newRow("ultrafeedback") << "ultrafeedback.jsonl" << "ultrafeedback" << 2
+                                   << "user: Explain photosynthesis in one sentence."
+                                   << "Plants turn light, water and carbon dioxide into sugar and oxygen."
+                                   << "It is a plant thing." << "a";
+    QTest::newRow("openai") << "openai.jsonl" << "openai" << 2
+                            << "user: Hello, can you tell me how cold San Francisco is today?"
+                            << "Today in San Francisco, it is not quite cold as expected. Morning clouds will give away "
+                               "to sunshine, with a high near 68°F (20°C) and a low around 57°F (14°C)."
+                            << "It is not particularly cold in San Francisco today." << "a";
+    QTest::newRow("arena") << "arena.jsonl" << "arena" << 4 << "user: What is the boiling point of water?"
+                           << "100 °C at sea level." << "Hot." << "a";
+    QTest::newRow("llamafactory sharegpt") << "llamafactory-sharegpt.json" << "llamafactory" << 2
+                                           << "system: You are a helpful assistant.\nuser: Give me a name for a cat."
+                                           << "How about Miso?" << "Cat." << "a";
+    QTest::newRow("llamafactory alpaca") << "llamafactory-alpaca.json" << "llamafactory" << 2
+                                         << "user: Summarize the text.\nThe quick brown fox jumps over the lazy dog."
+                                         << "A fox jumps over a dog." << "Foxes are mammals." << "a";
+    QTest::newRow("pairs") << "pairs.jsonl" << "pairs" << 6 << "Which is the better opening line?"
+                           << "It was a bright cold day in April." << "Once upon a time." << "a";
+    QTest::newRow("csv") << "pairs.csv" << "csv" << 3 << "Which reply is kinder?" << "Take your time, there is no rush."
+                         << "Hurry up." << "a";
+    QTest::newRow("csv trl columns") << "trl.csv" << "csv" << 1 << "The best season is" << " autumn." << " whatever."
+                                     << "a";
+}
+
+void TestFormats::golden() {
+    QFETCH(QString, file);
+    QFETCH(QString, detected);
+    QFETCH(int, records);
+    QFETCH(QString, prompt);
+    QFETCH(QString, a);
+    QFETCH(QString, b);
+    QFETCH(QString, verdict);
+    std::string path = dataFile(file.toUtf8().constData());
+    QCOMPARE(QString::fromStdString(detectFormat(path)), detected);
+    Project p = Project::create(fresh());
+    ImportResult r = importFile(p, path, {});
+    QCOMPARE(QString::fromStdString(r.format), detected);
+    QCOMPARE(r.records, int64_t(records));
+    QCOMPARE(r.inserted, int64_t(records));
+    QCOMPARE(r.duplicates, int64_t(0));
+    auto first = p.pair(1);
+    QVERIFY(first);
+    QCOMPARE(QString::fromStdString(render(*first)), prompt);
+    QCOMPARE(QString::fromStdString(first->responseA), a);
+    QCOMPARE(QString::fromStdString(first->responseB), b);
+    QCOMPARE(QString::fromStdString(verdictName(first->verdict)), verdict);
+    QCOMPARE(first->source, detected == "pairs" ? std::string("handwritten") : "import:" + detected.toStdString());
+    // Imported labels are attributed to the import.
+    if (first->verdict) QCOMPARE(p.history(1).front().annotator, std::string("import"));
+    // An explicit --format gives the same result as auto.
+    Project q = Project::create(fresh());
+    ImportOptions opt;
+    opt.format = detected.toStdString();
+    importFile(q, path, opt);
+    QCOMPARE(content(q), content(p));
+}
+
+void TestFormats::goldenDetails() {
+    {
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("trl-implicit.jsonl"), {});
+        QCOMPARE(p.pair(2)->prompt, std::string("Café"));  // split on a whole character
+        QCOMPARE(p.pair(2)->responseB, std::string(" noir."));
+    }
+    {
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("trl-conversational.jsonl"), {});
+        auto implicit = p.pair(2);  // no prompt key: the shared opening messages
+        QCOMPARE(render(*implicit), std::string("user: What do I do when I have a hole in my trousers?"));
+        QCOMPARE(implicit->responseA, std::string("Fix the hole."));
+        QCOMPARE(implicit->responseB, std::string("Take them off."));
+    }
+    {
+        // hh-rlhf: the prompt ends at the last "\n\nAssistant:" both transcripts share.
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("hh-rlhf.jsonl"), {});
+        auto second = p.pair(2);
+        QCOMPARE(second->prompt, std::string("\n\nHuman: Name a colour.\n\nAssistant: Blue.\n\nHuman: Another one?\n\nAssistant:"));
+        QCOMPARE(second->responseA, std::string("Green."));
+        QCOMPARE(second->responseB, std::string("No."));
+    }
+    {
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("ultrafeedback.jsonl"), {});
+        auto meta = nlohmann::json::parse(p.pair(1)->metadataJson);
+        QCOMPARE(meta["prompt_id"].get<std::string>(), std::string("a1b2"));
+        QCOMPARE(meta["score_chosen"].get<double>(), 9.0);
+        QCOMPARE(meta["score_rejected"].get<double>(), 3.5);
+    }
+    {
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("openai.jsonl"), {});
+        QCOMPARE(render(*p.pair(2)), std::string("system: Answer in French.\nuser: Good morning"));
+        QCOMPARE(p.pair(2)->responseA, std::string("Bonjour"));  // from content parts
+    }
+    {
+        // Arena's winner becomes the verdict; the models are kept in the metadata.
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("arena.jsonl"), {});
+        QCOMPARE(verdictName(p.pair(1)->verdict), std::string("a"));
+        QCOMPARE(verdictName(p.pair(2)->verdict), std::string("b"));
+        QCOMPARE(verdictName(p.pair(3)->verdict), std::string("tie"));
+        QCOMPARE(verdictName(p.pair(4)->verdict), std::string("both_bad"));
+        auto meta = nlohmann::json::parse(p.pair(2)->metadataJson);
+        QCOMPARE(meta["model_a"].get<std::string>(), std::string("alpha-7b"));
+        QCOMPARE(meta["model_b"].get<std::string>(), std::string("beta-13b"));
+        QCOMPARE(meta["question_id"].get<std::string>(), std::string("q2"));
+        QCOMPARE(p.stats().labelled, int64_t(4));
+    }
+    {
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("llamafactory-sharegpt.json"), {});
+        QCOMPARE(render(*p.pair(2)), std::string("user: Count to three.\nassistant: One, two, three.\nuser: Now backwards."));
+        importFile(p, dataFile("llamafactory-alpaca.json"), {});
+        QCOMPARE(render(*p.pair(4)), std::string("user: What is the square root of 81?"));  // empty input adds nothing
+    }
+    {
+        Project p = Project::create(fresh());
+        importFile(p, dataFile("pairs.jsonl"), {});
+        QCOMPARE(verdictName(p.pair(2)->verdict), std::string("tie"));
+        QCOMPARE(p.pair(2)->split, std::string("test"));
+        QVERIFY(p.pair(2)->isChat());
+        QCOMPARE(verdictName(p.pair(3)->verdict), std::string("none"));
+        QCOMPARE(verdictName(p.pair(4)->verdict), std::string("both_bad"));
+        QCOMPARE(verdictName(p.pair(5)->verdict), std::string("skip"));
+        QCOMPARE(p.pair(6)->prompt, std::string("Tabs\tand \"quotes\" and emoji 🎬"));
+        QCOMPARE(nlohmann::json::parse(p.pair(1)->metadataJson)["batch"].get<int>(), 3);
+        Stats s = p.stats();
+        QCOMPARE(s.labelled, int64_t(4));
+        QCOMPARE(s.skipped, int64_t(1));
+        QCOMPARE(s.unlabelled, int64_t(1));
+    }
+    {
+        // CSV: quoted commas, doubled quotes, a field over two lines, CRLF, an empty label,
+        // extra columns as metadata.
+        Project p = Project::create(fresh());
+        ImportOptions opt;
+        opt.split = "test";
+        importFile(p, dataFile("pairs.csv"), opt);
+        QCOMPARE(p.pair(2)->responseA, std::string("A reply with a comma, and \"quotes\""));
+        QCOMPARE(p.pair(2)->responseB, std::string("A reply\nover two lines"));
+        QCOMPARE(verdictName(p.pair(2)->verdict), std::string("b"));
+        QCOMPARE(verdictName(p.pair(3)->verdict), std::string("none"));
+        QCOMPARE(p.pair(3)->prompt, std::string("Unlabelled one"));
+        QCOMPARE(p.pair(3)->split, std::string("test"));  // --split for records without one
+        QCOMPARE(nlohmann::json::parse(p.pair(1)->metadataJson)["topic"].get<std::string>(), std::string("tone"));
+    }
+}
+
+void TestFormats::roundTrip_data() {
+    QTest::addColumn<QString>("file");
+    for (const char* f : {"trl.jsonl", "trl.jsonl.gz", "trl-implicit.jsonl", "trl-conversational.jsonl", "hh-rlhf.jsonl",
+                          "ultrafeedback.jsonl", "openai.jsonl", "arena.jsonl", "llamafactory-sharegpt.json",
+                          "llamafactory-alpaca.json", "pairs.jsonl", "pairs.csv", "trl.csv"})
+        QTest::newRow(f) << QString(f);
+}
+
+void TestFormats::roundTrip() {
+    QFETCH(QString, file);
+    std::string path = dataFile(file.toUtf8().constData());
+    Project original = Project::create(fresh());
+    importFile(original, path, {});
+
+    // pairs: everything survives.
+    std::string pairsFile = tmp("export.jsonl");
+    ExportOptions po;
+    po.format = "pairs";
+    QCOMPARE(exportFile(original, pairsFile, po), original.countPairs({}));
+    Project viaPairs = Project::create(fresh());
+    importFile(viaPairs, pairsFile, {});
+    QCOMPARE(content(viaPairs), content(original));
+
+    // trl-conversational: every a/b pair, as chosen/rejected.
+    std::string convFile = tmp("conv.jsonl");
+    ExportOptions co;
+    co.format = "trl-conversational";
+    int64_t written = exportFile(original, convFile, co);
+    QCOMPARE(size_t(written), training(original).size());
+    if (written > 0) {
+        Project viaConv = Project::create(fresh());
+        importFile(viaConv, convFile, {});
+        auto want = training(original);
+        auto got = training(viaConv);
+        // Re-imported data lands in the default split; compare the text only.
+        auto strip = [](std::vector<std::string> v) {
+            std::multiset<std::string> s;
+            for (auto& x : v) s.insert(x.substr(x.find('\x1f')));
+            return s;
+        };
+        QCOMPARE(strip(got), strip(want));
+    }
+
+    // trl (standard): possible when every prompt is text or one user message.
+    bool plain = true;
+    for (const auto& p : original.pairs({})) plain &= !p.isChat() || (p.promptMessages.size() == 1 && p.promptMessages[0].role == "user");
+    if (plain && written > 0) {
+        std::string trlFile = tmp("trl.jsonl");
+        ExportOptions to;
+        to.format = "trl";
+        exportFile(original, trlFile, to);
+        ImportOptions io;
+        io.format = "trl";
+        Project viaTrl = Project::create(fresh());
+        importFile(viaTrl, trlFile, io);
+        std::multiset<std::string> a, b;
+        for (auto& x : training(original)) a.insert(x.substr(x.find('\x1f')));
+        for (auto& x : training(viaTrl)) b.insert(x.substr(x.find('\x1f')));
+        QCOMPARE(b, a);
+    }
+}
+
+void TestFormats::pairsExportIsByteIdentical() {
+    Project a = Project::create(fresh());
+    for (const char* f : {"pairs.jsonl", "arena.jsonl", "trl-conversational.jsonl", "ultrafeedback.jsonl", "pairs.csv"})
+        importFile(a, dataFile(f), {});
+    a.label(1, Verdict::B);  // a later label: the export carries the current one
+    ExportOptions po;
+    po.format = "pairs";
+    std::string first = tmp("first.jsonl"), second = tmp("second.jsonl");
+    exportFile(a, first, po);
+    Project b = Project::create(fresh());
+    importFile(b, first, {});
+    exportFile(b, second, po);
+    QCOMPARE(readBytes(second), readBytes(first));
+    QVERIFY(readBytes(first).size() > 100);
+}
+
+void TestFormats::exportFilters() {
+    Project p = Project::create(fresh());
+    importFile(p, dataFile("pairs.jsonl"), {});  // labels a, tie, none, both_bad, skip, b
+    auto lines = [&](const ExportOptions& o) {
+        std::string out = tmp("f.jsonl");
+        int64_t n = exportFile(p, out, o);
+        std::string text = readBytes(out);
+        // One line per record, or the count is wrong.
+        return int64_t(std::count(text.begin(), text.end(), '\n')) == n ? n : int64_t(-1);
+    };
+    ExportOptions o;
+    o.format = "trl";
+    QCOMPARE(lines(o), int64_t(2));  // verdict a or b only
+    o.split = "test";
+    QCOMPARE(lines(o), int64_t(0));
+    o.format = "pairs";
+    QCOMPARE(lines(o), int64_t(2));
+    o.split.clear();
+    o.labeledOnly = true;
+    QCOMPARE(lines(o), int64_t(5));
+    o.labeledOnly = false;
+    QCOMPARE(lines(o), int64_t(6));
+    // b-labelled pair: chosen is response B.
+    std::string out = tmp("b.jsonl");
+    ExportOptions t;
+    t.format = "trl";
+    exportFile(p, out, t);
+    std::istringstream in(readBytes(out));
+    std::string line;
+    std::getline(in, line);
+    std::getline(in, line);
+    auto j = nlohmann::json::parse(line);
+    QCOMPARE(j["chosen"].get<std::string>(), std::string("b"));
+    QCOMPARE(j["rejected"].get<std::string>(), std::string("line one\nline two"));
+    // A multi-message chat prompt cannot go into TRL's standard format: a clear error, no file.
+    Project chat = Project::create(fresh());
+    importFile(chat, dataFile("trl-conversational.jsonl"), {});
+    std::string refused = tmp("refused.jsonl");
+    QVERIFY_THROWS_EXCEPTION(Error, exportFile(chat, refused, t));
+    QVERIFY(!QFile::exists(QString::fromStdString(refused)));
+    QVERIFY_THROWS_EXCEPTION(Error, exportFile(chat, refused, ExportOptions{"csv", "", false, {}}));
+}
+
+void TestFormats::exportGzipAndNoPartialFile() {
+    Project p = Project::create(fresh());
+    importFile(p, dataFile("trl.jsonl"), {});
+    std::string gz = tmp("out.jsonl.gz");
+    exportFile(p, gz, {});
+    QVERIFY(readBytes(gz).compare(0, 2, "\x1f\x8b") == 0);
+    Project q = Project::create(fresh());
+    QCOMPARE(importFile(q, gz, {}).inserted, int64_t(3));
+    QCOMPARE(content(q), content(p));
+    // Into a folder that does not exist: an error, nothing written.
+    QVERIFY_THROWS_EXCEPTION(Error, exportFile(p, dir_.filePath("no/such/dir/x.jsonl").toStdString(), {}));
+    QCOMPARE(QDir(dir_.path()).entryList({"*.tmp-*"}, QDir::Files).size(), 0);
+}
+
+void TestFormats::malformed_data() {
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QString>("format");
+    QTest::addColumn<int>("line");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("bad json") << "bad-json.jsonl" << "auto" << 2 << "invalid JSON";
+    QTest::newRow("missing field") << "missing-field.jsonl" << "auto" << 3 << "field \"rejected\": missing";
+    QTest::newRow("wrong type") << "wrong-type.jsonl" << "auto" << 2 << "field \"chosen\": expected a string, got a number";
+    QTest::newRow("invalid utf-8") << "invalid-utf8.jsonl" << "auto" << 2 << "invalid UTF-8 (byte 0xFF at column 17)";
+    QTest::newRow("empty file") << "empty.jsonl" << "auto" << 1 << "empty";
+    QTest::newRow("bad label") << "bad-label.jsonl" << "auto" << 1 << "field \"label\": expected a, b, tie";
+    QTest::newRow("bad winner") << "bad-winner.jsonl" << "auto" << 1 << "field \"winner\"";
+    QTest::newRow("bad csv quote") << "bad-quote.csv" << "auto" << 3 << "CSV: unexpected text after a closing quote";
+    QTest::newRow("array element") << "array-missing.json" << "auto" << 3 << "field \"rejected\": missing";
+    QTest::newRow("wrong format") << "trl-conversational.jsonl" << "trl" << 1 << "use --format trl-conversational";
+    QTest::newRow("hh without turns") << "trl.jsonl" << "hh-rlhf" << 1 << "field \"chosen\": no \"\\n\\nAssistant:\"";
+    QTest::newRow("not a known layout") << "llamafactory-alpaca.json" << "openai" << 2 << "field \"input\": expected an object";
+}
+
+void TestFormats::malformed() {
+    QFETCH(QString, file);
+    QFETCH(QString, format);
+    QFETCH(int, line);
+    QFETCH(QString, message);
+    std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    importFile(p, dataFile("pairs.jsonl"), {});
+    std::string before = snapshot(dbPath);
+    SQLite::Database observer(dbPath, SQLite::OPEN_READONLY);
+    int64_t version = observer.execAndGet("PRAGMA data_version").getInt64();
+
+    std::string path = dataFile(file.toUtf8().constData());
+    ImportOptions opt;
+    opt.format = format.toStdString();
+    try {
+        importFile(p, path, opt);
+        QFAIL("the import succeeded");
+    } catch (const InputError& e) {
+        std::string what = e.what();
+        std::string where = path + ":" + std::to_string(line) + ": ";
+        QVERIFY2(what.rfind(where, 0) == 0, what.c_str());
+        QVERIFY2(what.find(message.toStdString()) != std::string::npos, what.c_str());
+        QVERIFY2(what.find('\n') == std::string::npos, "the error is one line");
+        QCOMPARE(e.line(), long(line));
+    }
+    QCOMPARE(observer.execAndGet("PRAGMA data_version").getInt64(), version);  // nothing committed
+    QCOMPARE(snapshot(dbPath), before);
+    QCOMPARE(p.countPairs({}), int64_t(6));
+}
+
+void TestFormats::fiftyMegabyteLine() {
+    std::string path = tmp("huge.jsonl");
+    {
+        std::ofstream out(path, std::ios::binary);
+        out << "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"b\"}\n";
+        out << "{\"prompt\": \"" << std::string(50u << 20, 'x') << "\", \"chosen\": \"a\", \"rejected\": \"b\"}\n";
+    }
+    std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    std::string before = snapshot(dbPath);
+    try {
+        importFile(p, path, {});
+        QFAIL("a 50 MB record was accepted");
+    } catch (const InputError& e) {
+        QCOMPARE(e.line(), 2L);
+        QVERIFY2(std::string(e.what()).find("longer than 32 MiB") != std::string::npos, e.what());
+    }
+    QCOMPARE(snapshot(dbPath), before);
+    QFile::remove(QString::fromStdString(path));
+}
+
+void TestFormats::duplicatesAreCounted() {
+    Project p = Project::create(fresh());
+    importFile(p, dataFile("trl.jsonl"), {});
+    p.label(1, Verdict::B);
+    ImportResult again = importFile(p, dataFile("trl.jsonl.gz"), {});  // same content
+    QCOMPARE(again.records, int64_t(3));
+    QCOMPARE(again.inserted, int64_t(0));
+    QCOMPARE(again.duplicates, int64_t(3));
+    QCOMPARE(verdictName(p.pair(1)->verdict), std::string("b"));  // a re-import does not relabel
+}
+
+void TestFormats::cancelLeavesProjectUnchanged() {
+    std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    std::string before = snapshot(dbPath);
+    std::atomic<bool> cancel{true};
+    ImportOptions opt;
+    opt.progress.cancel = &cancel;
+    QVERIFY_THROWS_EXCEPTION(Cancelled, importFile(p, dataFile("pairs.jsonl"), opt));
+    QCOMPARE(snapshot(dbPath), before);
+}
+
+void TestFormats::previewReadsWithoutWriting() {
+    std::string detected;
+    auto records = previewFile(dataFile("arena.jsonl"), "auto", 3, &detected);
+    QCOMPARE(detected, std::string("arena"));
+    QCOMPARE(records.size(), size_t(3));
+    QCOMPARE(verdictName(records[1].verdict), std::string("b"));
+}
+
+void TestFormats::realFileShapes() {
+    // torchtune's hh_rlhf_tiny.json layout: a JSON array on one line, message lists, no prompt.
+    std::string path = tmp("tiny.json");
+    {
+        std::ofstream out(path);
+        out << R"([{"chosen":[{"content":"Q?","role":"user"},{"content":"Yes.","role":"assistant"}],)"
+            << R"("rejected":[{"content":"Q?","role":"user"},{"content":"No.","role":"assistant"}]}])";
+    }
+    QCOMPARE(detectFormat(path), std::string("trl-conversational"));
+    Project p = Project::create(fresh());
+    importFile(p, path, {});
+    QCOMPARE(render(*p.pair(1)), std::string("user: Q?"));
+    QCOMPARE(p.pair(1)->responseA, std::string("Yes."));
+}
+
+void TestFormats::demoSet() {
+    Project p = Project::create(fresh());
+    ImportResult r = addDemoPairs(p);
+    QCOMPARE(r.inserted, int64_t(2500));
+    Stats s = p.stats();
+    QCOMPARE(s.pairs, int64_t(2500));
+    QCOMPARE(s.labelled, int64_t(2200));
+    QCOMPARE(s.unlabelled, int64_t(300));
+    for (const auto& [k, n] : s.bySplit) QCOMPARE(n, k == "test" ? int64_t(200) : int64_t(2300));
+    // The rule holds on every labelled pair: chosen reads positive, rejected negative.
+    auto words = [](const std::string& t) {
+        std::istringstream in(t);
+        std::string w;
+        int n = 0;
+        while (in >> w) ++n;
+        return n;
+    };
+    for (const char* split : {"train", "test"})
+        for (const auto& t : p.trainingPairs(split)) {
+            QCOMPARE(demoSentiment(t.chosen), 1);
+            QCOMPARE(demoSentiment(t.rejected), -1);
+            QVERIFY2(words(t.chosen) >= 5 && words(t.chosen) <= 12, t.chosen.c_str());
+            QVERIFY2(words(t.rejected) >= 5 && words(t.rejected) <= 12, t.rejected.c_str());
+            QVERIFY2(words(t.prompt) >= 4 && words(t.prompt) <= 10, t.prompt.c_str());
+        }
+    PairQuery q;
+    q.verdict = VerdictFilter::Unlabelled;
+    int aPositive = 0;
+    for (const auto& x : p.pairs(q)) {
+        QCOMPARE(demoSentiment(x.responseA) * demoSentiment(x.responseB), -1);
+        aPositive += demoSentiment(x.responseA) > 0;
+        QCOMPARE(x.source, std::string("demo"));
+    }
+    QVERIFY(aPositive > 100 && aPositive < 200);  // sides are mixed, not always A
+    QCOMPARE(p.history(1).front().annotator, std::string("demo"));
+    // Deterministic: a second project holds the same pairs in the same order.
+    Project again = Project::create(fresh());
+    addDemoPairs(again);
+    QCOMPARE(content(again), content(p));
+    QCOMPARE(demoSentiment("What a wonderful, brilliant film"), 1);
+    QCOMPARE(demoSentiment("dull and boring"), -1);
+    QCOMPARE(demoSentiment("a film"), 0);
+}
+
+QTEST_GUILESS_MAIN(TestFormats)
+#include "tst_formats.moc"
