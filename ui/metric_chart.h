@@ -1,0 +1,85 @@
+// One live line chart: raw points are buffered per series and applied on flush(), which
+// the owner calls from a timer, so a burst of points costs one replace() per series.
+//
+// Smoothing is an exponential moving average applied when the series is redrawn (the raw
+// points stay untouched). Axes follow the data until the user zooms (rubber band, wheel)
+// or pans (middle button or Ctrl+drag, arrow keys); resetZoom() (also double-click or
+// Home) returns to autoscaling. Hovering a line shows the nearest logged value.
+#pragma once
+
+#include <QChartView>
+#include <QPen>
+#include <QPointF>
+#include <QString>
+#include <QVector>
+
+QT_BEGIN_NAMESPACE
+class QLineSeries;
+class QValueAxis;
+QT_END_NAMESPACE
+
+namespace dpowb::ui {
+
+class MetricChart : public QChartView {
+    Q_OBJECT
+public:
+    explicit MetricChart(const QString& title, QWidget* parent = nullptr);
+
+    const QString& title() const { return title_; }
+
+    // Returns the new series' index. `markers`: draw the points (sparse eval series).
+    int addSeries(const QString& name, const QPen& pen, bool markers = false);
+    void removeAllSeries();
+    int seriesCount() const { return static_cast<int>(series_.size()); }
+    QString seriesName(int index) const;
+
+    // Buffered until the next flush(). Points are expected in increasing x.
+    void appendPoints(int index, const QVector<QPointF>& points);
+    void setPoints(int index, const QVector<QPointF>& points);
+    const QVector<QPointF>& rawPoints(int index) const;
+    // What the chart shows now (after the last flush, smoothing applied).
+    int shownPointCount(int index) const;
+    QVector<QPointF> shownPoints(int index) const;
+
+    // 0 = raw, up to 0.99 = very smooth (weight of the previous smoothed value).
+    void setSmoothing(double weight);
+    double smoothing() const { return smoothing_; }
+
+    // Applies buffered points (one replace() per changed series) and rescales the axes
+    // unless the user has zoomed. Returns true when anything changed.
+    bool flush();
+    void resetZoom();
+    bool isZoomed() const { return zoomed_; }
+
+    // Exposed for tests: the text the hover tooltip shows for a point near `value`.
+    QString hoverText(int index, const QPointF& value) const;
+
+protected:
+    void wheelEvent(QWheelEvent* event) override;
+    void mousePressEvent(QMouseEvent* event) override;
+    void mouseMoveEvent(QMouseEvent* event) override;
+    void mouseReleaseEvent(QMouseEvent* event) override;
+    void mouseDoubleClickEvent(QMouseEvent* event) override;
+    void keyPressEvent(QKeyEvent* event) override;
+
+private:
+    struct Series {
+        QLineSeries* line = nullptr;
+        QVector<QPointF> raw;
+        bool dirty = false;
+    };
+    QVector<QPointF> smoothed(const QVector<QPointF>& raw) const;
+    void rescale();
+
+    QString title_;
+    QValueAxis* axisX_ = nullptr;
+    QValueAxis* axisY_ = nullptr;
+    std::vector<Series> series_;
+    double smoothing_ = 0.0;
+    bool zoomed_ = false;
+    bool panning_ = false;
+    QPointF pressPos_;
+    QPointF panLast_;
+};
+
+}  // namespace dpowb::ui

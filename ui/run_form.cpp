@@ -1,0 +1,836 @@
+#include "run_form.h"
+
+#include <QButtonGroup>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDirIterator>
+#include <QDoubleSpinBox>
+#include <QDoubleValidator>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLocale>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QVBoxLayout>
+#include <algorithm>
+#include <climits>
+#include <cmath>
+
+#include "common/error.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
+
+namespace dpowb::model {
+// Declared in model/model.h, which carries LibTorch; the GUI needs only this torch-free part.
+ModelConfig builtinTinyConfig(int64_t vocabSize);
+}  // namespace dpowb::model
+
+namespace dpowb::ui {
+
+namespace {
+
+constexpr const char* kBuiltin = "builtin:tiny";
+
+QString formatBytes(double bytes) { return QLocale().formattedDataSize(static_cast<qint64>(bytes), 1); }
+
+QString formatCount(qint64 n) {
+    if (n >= 1'000'000'000) return QStringLiteral("%1 B").arg(n / 1e9, 0, 'f', 2);
+    if (n >= 1'000'000) return QStringLiteral("%1 M").arg(n / 1e6, 0, 'f', 1);
+    if (n >= 1'000) return QStringLiteral("%1 k").arg(n / 1e3, 0, 'f', 1);
+    return QString::number(n);
+}
+
+double dtypeBytes(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
+
+QString readChatTemplate(const QDir& dir) {
+    QString source, bos;
+    QFile cfg(dir.filePath("tokenizer_config.json"));
+    if (cfg.open(QIODevice::ReadOnly)) {
+        const QJsonObject o = QJsonDocument::fromJson(cfg.readAll()).object();
+        const QJsonValue t = o.value("chat_template");
+        if (t.isString()) {
+            source = t.toString();
+        } else if (t.isArray()) {
+            // Several named templates: the "default" one is what chat formatting uses.
+            for (const QJsonValue& entry : t.toArray()) {
+                const QJsonObject e = entry.toObject();
+                if (source.isEmpty() || e.value("name").toString() == QLatin1String("default"))
+                    source = e.value("template").toString();
+            }
+        }
+        const QJsonValue b = o.value("bos_token");
+        bos = b.isString() ? b.toString() : b.toObject().value("content").toString();
+    }
+    if (source.isEmpty()) {
+        QFile jinja(dir.filePath("chat_template.jinja"));
+        if (jinja.open(QIODevice::ReadOnly)) source = QString::fromUtf8(jinja.readAll());
+    }
+    if (source.isEmpty()) return QObject::tr("none (prompts used as plain text)");
+    try {
+        return QString::fromStdString(text::ChatTemplate::detect(source.toStdString(), bos.toStdString()).name());
+    } catch (const std::exception& e) {
+        return QObject::tr("not recognised: %1").arg(QString::fromUtf8(e.what()));
+    }
+}
+
+// CUDA devices as the NVIDIA driver lists them, without loading any GPU library.
+QStringList cudaDevices() {
+    QStringList out;
+    QDir gpus(QStringLiteral("/proc/driver/nvidia/gpus"));
+    const QStringList entries = gpus.entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);
+    for (int i = 0; i < entries.size(); ++i) {
+        QString model;
+        QFile info(gpus.filePath(entries[i] + "/information"));
+        if (info.open(QIODevice::ReadOnly)) {
+            for (const QByteArray& line : info.readAll().split('\n'))
+                if (line.startsWith("Model:")) model = QString::fromUtf8(line.mid(6)).trimmed();
+        }
+        out << (model.isEmpty() ? QStringLiteral("cuda:%1").arg(i) : QStringLiteral("cuda:%1 — %2").arg(i).arg(model));
+    }
+    return out;
+}
+
+QLineEdit* numberEdit(QWidget* parent) {
+    auto* e = new QLineEdit(parent);
+    auto* v = new QDoubleValidator(e);
+    v->setNotation(QDoubleValidator::ScientificNotation);
+    v->setLocale(QLocale::c());
+    e->setValidator(v);
+    return e;
+}
+
+QString numberText(double v) { return QString::number(v, 'g', 6); }
+
+bool parseNumber(const QLineEdit* e, double* out) {
+    bool ok = false;
+    const double v = QLocale::c().toDouble(e->text().trimmed(), &ok);
+    if (ok) *out = v;
+    return ok;
+}
+
+QSpinBox* spin(QWidget* parent, int lo, int hi) {
+    auto* s = new QSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setGroupSeparatorShown(true);
+    return s;
+}
+
+QDoubleSpinBox* dspin(QWidget* parent, double lo, double hi, int decimals, double step) {
+    auto* s = new QDoubleSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setDecimals(decimals);
+    s->setSingleStep(step);
+    return s;
+}
+
+void setCombo(QComboBox* box, const QString& value) {
+    int i = box->findData(value);
+    if (i < 0) i = box->findText(value);
+    if (i >= 0) {
+        box->setCurrentIndex(i);
+    } else if (box->isEditable()) {
+        box->setEditText(value);
+    }
+}
+
+QString comboValue(const QComboBox* box) {
+    if (box->isEditable()) {
+        const int i = box->findText(box->currentText());
+        if (i >= 0 && box->itemData(i).isValid()) return box->itemData(i).toString();
+        return box->currentText().section(QStringLiteral(" — "), 0, 0).trimmed();
+    }
+    const QVariant d = box->currentData();
+    return d.isValid() ? d.toString() : box->currentText();
+}
+
+}  // namespace
+
+QString ModelInfo::summary() const {
+    if (!ok) return error;
+    QStringList lines;
+    lines << QObject::tr("%1 (%2) · %3 parameters · %4 layers, hidden %5")
+                 .arg(QString::fromStdString(config.architecture), QString::fromStdString(config.modelType),
+                      formatCount(parameters))
+                 .arg(config.numLayers)
+                 .arg(config.hiddenSize);
+    QString files = weightBytes > 0 ? QObject::tr("weights %1 on disk").arg(formatBytes(double(weightBytes)))
+                                    : QObject::tr("weights created from a seed");
+    lines << QObject::tr("%1 · tokenizer: %2 · chat template: %3")
+                 .arg(files, tokenizer ? QObject::tr("yes") : QObject::tr("MISSING"), chatTemplate);
+    return lines.join('\n');
+}
+
+ModelInfo inspectModel(const QString& folderOrBuiltin) {
+    ModelInfo info;
+    try {
+        if (folderOrBuiltin == QLatin1String(kBuiltin)) {
+            info.config = model::builtinTinyConfig(text::Tokenizer::byteLevel()->vocabSize());
+            info.tokenizer = true;
+            info.chatTemplate = QObject::tr("none (byte tokenizer, plain prompts)");
+        } else {
+            const QFileInfo fi(folderOrBuiltin);
+            if (folderOrBuiltin.trimmed().isEmpty()) {
+                info.error = QObject::tr("Choose a model folder (a Hugging Face folder with config.json).");
+                return info;
+            }
+            if (!fi.isDir()) {
+                info.error = QObject::tr("%1: not a folder").arg(folderOrBuiltin);
+                return info;
+            }
+            const QDir dir(folderOrBuiltin);
+            QFile cfg(dir.filePath("config.json"));
+            if (!cfg.open(QIODevice::ReadOnly)) {
+                info.error = QObject::tr("%1: no config.json — choose a Hugging Face model folder").arg(folderOrBuiltin);
+                return info;
+            }
+            info.config = model::ModelConfig::fromJson(cfg.readAll().toStdString(), cfg.fileName().toStdString());
+            for (const QFileInfo& f : dir.entryInfoList({"*.safetensors"}, QDir::Files)) info.weightBytes += f.size();
+            if (info.weightBytes == 0) {
+                info.error = QObject::tr("%1: no model.safetensors (pickle .bin checkpoints are not read; "
+                                         "save the model with safe_serialization=True)")
+                                 .arg(folderOrBuiltin);
+                return info;
+            }
+            info.tokenizer = QFileInfo(dir.filePath("tokenizer.json")).isFile();
+            if (!info.tokenizer) {
+                info.error = QObject::tr("%1: no tokenizer.json — copy the tokenizer files into the folder").arg(folderOrBuiltin);
+                return info;
+            }
+            info.chatTemplate = readChatTemplate(dir);
+        }
+        info.parameters = info.config.parameterCount();
+        info.ok = true;
+    } catch (const std::exception& e) {
+        info.ok = false;
+        info.error = QString::fromUtf8(e.what());
+    }
+    return info;
+}
+
+qint64 loraParameterCount(const model::ModelConfig& m, const train::TrainConfig& c) {
+    if (c.loraRank <= 0) return 0;
+    const qint64 h = m.hiddenSize, inter = m.intermediateSize;
+    const qint64 hd = m.headDim > 0 ? m.headDim : (m.numHeads > 0 ? h / m.numHeads : 0);
+    const qint64 q = m.numHeads * hd, kv = (m.numKvHeads > 0 ? m.numKvHeads : m.numHeads) * hd;
+    qint64 perLayer = 0;
+    // A rank-r adapter on an (in → out) projection adds r·(in + out) parameters.
+    for (const QString& raw : QString::fromStdString(c.loraTargetModules).split(',', Qt::SkipEmptyParts)) {
+        const QString t = raw.trimmed();
+        qint64 in = 0, out = 0;
+        if (t == "q_proj") in = h, out = q;
+        else if (t == "k_proj" || t == "v_proj") in = h, out = kv;
+        else if (t == "o_proj") in = q, out = h;
+        else if (t == "gate_proj" || t == "up_proj") in = h, out = inter;
+        else if (t == "down_proj") in = inter, out = h;
+        else if (t == "c_attn") in = h, out = 3 * h;  // GPT-2
+        else if (t == "c_fc") in = h, out = inter;
+        else if (t == "c_proj") in = h, out = h;
+        perLayer += c.loraRank * (in + out);
+    }
+    return perLayer * m.numLayers;
+}
+
+MemoryEstimate estimateMemory(const model::ModelConfig& m, const train::TrainConfig& c) {
+    MemoryEstimate e;
+    const double b = dtypeBytes(c.dtype);
+    const double params = static_cast<double>(m.parameterCount());
+    e.weights = params * b;
+    if (c.loraRank > 0) {
+        // Frozen base weights; gradients and AdamW's two moments only for the adapters. The
+        // reference is the same network with the adapters switched off: no second copy.
+        e.trainableParameters = loraParameterCount(m, c);
+        const double lora = static_cast<double>(e.trainableParameters) * b;
+        e.weights += lora;
+        e.gradients = lora;
+        e.optimizer = 2 * lora;
+    } else {
+        e.trainableParameters = static_cast<qint64>(params);
+        e.gradients = params * b;
+        e.optimizer = 2 * params * b;
+        // A precomputed reference is released before training starts.
+        if (!c.referenceFree && !c.precomputeRef) e.reference = params * b;
+    }
+    // Activations kept for the backward pass, per layer and token, after Korthikanti et al.
+    // (2022): h·(34 + 5·a·s/h) bytes in 16-bit; chosen and rejected rows go in one batch.
+    const double s = static_cast<double>(m.maxPositions > 0 ? std::min<int64_t>(c.maxLength, m.maxPositions) : c.maxLength);
+    const double rows = 2.0 * static_cast<double>(c.batchSize);
+    const double h = static_cast<double>(m.hiddenSize), a = static_cast<double>(std::max<int64_t>(1, m.numHeads));
+    const double perLayer = rows * s * (34.0 * h + 5.0 * a * s) * (b / 2.0);
+    // Logits and their log-softmax in float32 over the whole vocabulary.
+    const double logits = rows * s * static_cast<double>(m.vocabSize) * 4.0 * 2.0;
+    e.activations = perLayer * static_cast<double>(m.numLayers) + logits;
+    return e;
+}
+
+RunForm::RunForm(QWidget* parent) : QWidget(parent) {
+    buildUi();
+    applyPreset(Preset::Demo);
+}
+
+void RunForm::buildUi() {
+    auto* outer = new QVBoxLayout(this);
+    outer->setContentsMargins(0, 0, 0, 0);
+
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    auto* body = new QWidget(scroll);
+    auto* col = new QVBoxLayout(body);
+    col->setContentsMargins(4, 4, 4, 4);
+    scroll->setWidget(body);
+    outer->addWidget(scroll, 1);
+
+    auto addGroup = [&](const QString& title) {
+        auto* box = new QGroupBox(title, body);
+        auto* form = new QFormLayout(box);
+        form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+        form->setLabelAlignment(Qt::AlignRight);
+        col->addWidget(box);
+        return form;
+    };
+
+    // ---- run and model ----
+    QFormLayout* f = addGroup(tr("Run"));
+    preset_ = new QComboBox(body);
+    preset_->setObjectName("preset");
+    preset_->addItem(tr("Demo: built-in tiny model"), int(Preset::Demo));
+    preset_->addItem(tr("LoRA on a real model"), int(Preset::LoraRealModel));
+    preset_->addItem(tr("Full fine-tune of a real model"), int(Preset::FullFineTune));
+    auto* applyPresetButton = new QPushButton(tr("Apply"), body);
+    applyPresetButton->setObjectName("applyPreset");
+    auto* presetRow = new QHBoxLayout;
+    presetRow->addWidget(preset_, 1);
+    presetRow->addWidget(applyPresetButton);
+    f->addRow(tr("Preset"), presetRow);
+    connect(applyPresetButton, &QPushButton::clicked, this,
+            [this] { applyPreset(static_cast<Preset>(preset_->currentData().toInt())); });
+    name_ = new QLineEdit(body);
+    name_->setObjectName("name");
+    name_->setPlaceholderText(tr("shown in the runs list"));
+    f->addRow(tr("Name"), name_);
+
+    builtin_ = new QRadioButton(tr("Built-in tiny model"), body);
+    builtin_->setObjectName("builtin");
+    folder_ = new QRadioButton(tr("Model folder"), body);
+    folder_->setObjectName("modelFolder");
+    auto* group = new QButtonGroup(this);
+    group->addButton(builtin_);
+    group->addButton(folder_);
+    modelPath_ = new QLineEdit(body);
+    modelPath_->setObjectName("modelPath");
+    modelPath_->setPlaceholderText(tr("Hugging Face folder: config.json, model.safetensors, tokenizer.json"));
+    browseModel_ = new QPushButton(tr("Browse…"), body);
+    auto* modelRow = new QHBoxLayout;
+    modelRow->addWidget(folder_);
+    modelRow->addWidget(modelPath_, 1);
+    modelRow->addWidget(browseModel_);
+    f->addRow(tr("Policy"), builtin_);
+    f->addRow(QString(), modelRow);
+    modelInfoLabel_ = new QLabel(body);
+    modelInfoLabel_->setObjectName("modelInfo");
+    modelInfoLabel_->setWordWrap(true);
+    modelInfoLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    f->addRow(QString(), modelInfoLabel_);
+    connect(builtin_, &QRadioButton::toggled, this, [this] { modelChanged(); });
+    connect(modelPath_, &QLineEdit::editingFinished, this, [this] {
+        if (!modelPath_->text().isEmpty()) folder_->setChecked(true);
+        modelChanged();
+    });
+    connect(browseModel_, &QPushButton::clicked, this, [this] {
+        const QString dir = pickFolder(tr("Choose a model folder"), modelPath_->text());
+        if (dir.isEmpty()) return;
+        modelPath_->setText(dir);
+        folder_->setChecked(true);
+        modelChanged();
+    });
+
+    auto folderRow = [&](QLineEdit* edit, const QString& title, const QString& placeholder) {
+        edit->setPlaceholderText(placeholder);
+        auto* row = new QHBoxLayout;
+        auto* browse = new QPushButton(tr("Browse…"), body);
+        row->addWidget(edit, 1);
+        row->addWidget(browse);
+        connect(browse, &QPushButton::clicked, this, [this, edit, title] {
+            const QString dir = pickFolder(title, edit->text());
+            if (!dir.isEmpty()) edit->setText(dir);
+        });
+        return row;
+    };
+    refPath_ = new QLineEdit(body);
+    refPath_->setObjectName("ref");
+    f->addRow(tr("Reference"), folderRow(refPath_, tr("Choose the reference model folder"),
+                                         tr("empty: the initial policy")));
+    outPath_ = new QLineEdit(body);
+    outPath_->setObjectName("out");
+    f->addRow(tr("Output"), folderRow(outPath_, tr("Choose the output folder"),
+                                      tr("empty: runs/<run id>/ beside the project")));
+    dataFile_ = new QLineEdit(body);
+    dataFile_->setObjectName("dataFile");
+    dataFile_->setPlaceholderText(tr("empty: the project's labelled pairs"));
+    auto* dataRow = new QHBoxLayout;
+    auto* browseData = new QPushButton(tr("Browse…"), body);
+    dataRow->addWidget(dataFile_, 1);
+    dataRow->addWidget(browseData);
+    connect(browseData, &QPushButton::clicked, this, [this] {
+        const QString file = QFileDialog::getOpenFileName(this, tr("Training pairs (JSONL)"), dataFile_->text(),
+                                                          tr("JSON lines (*.jsonl *.jsonl.gz);;All files (*)"));
+        if (!file.isEmpty()) dataFile_->setText(file);
+        updateStart();
+    });
+    connect(dataFile_, &QLineEdit::textChanged, this, [this] { updateStart(); });
+    f->addRow(tr("Data"), dataRow);
+    evalDataFile_ = new QLineEdit(body);
+    evalDataFile_->setObjectName("evalDataFile");
+    evalDataFile_->setPlaceholderText(tr("with a JSONL file: optional JSONL evaluated every eval interval"));
+    f->addRow(tr("Eval data"), evalDataFile_);
+    metricsFile_ = new QLineEdit(body);
+    metricsFile_->setObjectName("metricsFile");
+    metricsFile_->setPlaceholderText(tr("optional: also write metrics to a JSONL file"));
+    f->addRow(tr("Metrics file"), metricsFile_);
+
+    // ---- loss ----
+    f = addGroup(tr("Loss and reference"));
+    loss_ = new QComboBox(body);
+    loss_->setObjectName("loss");
+    loss_->addItem(tr("sigmoid (DPO)"), "sigmoid");
+    loss_->addItem(tr("ipo"), "ipo");
+    loss_->addItem(tr("hinge (SLiC)"), "hinge");
+    loss_->addItem(tr("robust"), "robust");
+    f->addRow(tr("Loss"), loss_);
+    beta_ = dspin(body, 0.001, 100, 3, 0.05);
+    beta_->setObjectName("beta");
+    f->addRow(tr("β"), beta_);
+    labelSmoothing_ = dspin(body, 0, 0.49, 3, 0.05);
+    labelSmoothing_->setObjectName("labelSmoothing");
+    f->addRow(tr("Label smoothing"), labelSmoothing_);
+    referenceFree_ = new QCheckBox(tr("Reference-free (log π_ref ≡ 0)"), body);
+    f->addRow(QString(), referenceFree_);
+    rpoAlpha_ = dspin(body, 0, 100, 3, 0.1);
+    rpoAlpha_->setToolTip(tr("Weight of an SFT term on the chosen response (RPO); 0 = off"));
+    f->addRow(tr("RPO α"), rpoAlpha_);
+    precomputeRef_ = new QCheckBox(tr("Precompute reference log-probs (then free the reference)"), body);
+    precomputeRef_->setObjectName("precomputeRef");
+    f->addRow(QString(), precomputeRef_);
+    sftEpochs_ = spin(body, 0, 1000);
+    sftEpochs_->setObjectName("sftEpochs");
+    sftEpochs_->setSpecialValueText(tr("no warm-up"));
+    sftOn_ = new QComboBox(body);
+    sftOn_->addItem(tr("chosen responses"), "chosen");
+    sftOn_->addItem(tr("both responses"), "both");
+    auto* sftRow = new QHBoxLayout;
+    sftRow->addWidget(sftEpochs_);
+    sftRow->addWidget(new QLabel(tr("epochs on"), body));
+    sftRow->addWidget(sftOn_, 1);
+    f->addRow(tr("SFT warm-up"), sftRow);
+
+    // ---- optimisation ----
+    f = addGroup(tr("Optimisation"));
+    lr_ = numberEdit(body);
+    lr_->setObjectName("lr");
+    scheduler_ = new QComboBox(body);
+    scheduler_->addItems({"constant", "linear", "cosine"});
+    warmup_ = spin(body, 0, 1'000'000);
+    auto* lrRow = new QHBoxLayout;
+    lrRow->addWidget(lr_, 1);
+    lrRow->addWidget(scheduler_);
+    lrRow->addWidget(new QLabel(tr("warm-up"), body));
+    lrRow->addWidget(warmup_);
+    f->addRow(tr("Learning rate"), lrRow);
+    epochs_ = dspin(body, 0, 10000, 2, 1);
+    epochs_->setObjectName("epochs");
+    maxSteps_ = spin(body, -1, INT_MAX);
+    maxSteps_->setObjectName("maxSteps");
+    maxSteps_->setSpecialValueText(tr("from epochs"));
+    auto* lenRow = new QHBoxLayout;
+    lenRow->addWidget(epochs_);
+    lenRow->addWidget(new QLabel(tr("max steps"), body));
+    lenRow->addWidget(maxSteps_, 1);
+    f->addRow(tr("Epochs"), lenRow);
+    batch_ = spin(body, 1, 4096);
+    batch_->setObjectName("batchSize");
+    gradAccum_ = spin(body, 1, 4096);
+    gradAccum_->setObjectName("gradAccum");
+    auto* batchRow = new QHBoxLayout;
+    batchRow->addWidget(batch_);
+    batchRow->addWidget(new QLabel(tr("× accumulation"), body));
+    batchRow->addWidget(gradAccum_);
+    f->addRow(tr("Batch size"), batchRow);
+    maxLength_ = spin(body, 2, 1'000'000);
+    maxLength_->setObjectName("maxLength");
+    maxPromptLength_ = spin(body, 0, 1'000'000);
+    maxPromptLength_->setObjectName("maxPromptLength");
+    truncation_ = new QComboBox(body);
+    truncation_->addItems({"keep_start", "keep_end"});
+    auto* lengthRow = new QHBoxLayout;
+    lengthRow->addWidget(maxLength_);
+    lengthRow->addWidget(new QLabel(tr("prompt"), body));
+    lengthRow->addWidget(maxPromptLength_);
+    lengthRow->addWidget(truncation_);
+    f->addRow(tr("Max length"), lengthRow);
+    weightDecay_ = dspin(body, 0, 10, 4, 0.01);
+    maxGradNorm_ = dspin(body, 0, 1e6, 3, 0.5);
+    maxGradNorm_->setSpecialValueText(tr("off"));
+    auto* regRow = new QHBoxLayout;
+    regRow->addWidget(weightDecay_);
+    regRow->addWidget(new QLabel(tr("max grad norm"), body));
+    regRow->addWidget(maxGradNorm_);
+    f->addRow(tr("Weight decay"), regRow);
+    adamBeta1_ = numberEdit(body);
+    adamBeta2_ = numberEdit(body);
+    adamEpsilon_ = numberEdit(body);
+    auto* adamRow = new QHBoxLayout;
+    adamRow->addWidget(new QLabel(tr("β₁"), body));
+    adamRow->addWidget(adamBeta1_);
+    adamRow->addWidget(new QLabel(tr("β₂"), body));
+    adamRow->addWidget(adamBeta2_);
+    adamRow->addWidget(new QLabel(tr("ε"), body));
+    adamRow->addWidget(adamEpsilon_);
+    f->addRow(tr("AdamW"), adamRow);
+
+    // ---- LoRA ----
+    f = addGroup(tr("LoRA"));
+    loraRank_ = spin(body, 0, 4096);
+    loraRank_->setObjectName("loraRank");
+    loraRank_->setSpecialValueText(tr("off (full fine-tuning)"));
+    loraAlpha_ = dspin(body, 0, 10000, 1, 1);
+    loraDropout_ = dspin(body, 0, 0.99, 2, 0.05);
+    auto* loraRow = new QHBoxLayout;
+    loraRow->addWidget(loraRank_, 1);
+    loraRow->addWidget(new QLabel(tr("α"), body));
+    loraRow->addWidget(loraAlpha_);
+    loraRow->addWidget(new QLabel(tr("dropout"), body));
+    loraRow->addWidget(loraDropout_);
+    f->addRow(tr("Rank"), loraRow);
+    loraTargets_ = new QLineEdit(body);
+    f->addRow(tr("Target modules"), loraTargets_);
+
+    // ---- hardware and logging ----
+    f = addGroup(tr("Hardware and logging"));
+    dtype_ = new QComboBox(body);
+    dtype_->addItems({"float32", "bfloat16", "float16"});
+    device_ = new QComboBox(body);
+    device_->setObjectName("device");
+    device_->setEditable(true);
+    device_->addItem(tr("auto (CUDA when present)"), "auto");
+    device_->addItem("cpu", "cpu");
+    for (const QString& d : cudaDevices()) device_->addItem(d, d.section(QStringLiteral(" — "), 0, 0));
+    auto* hwRow = new QHBoxLayout;
+    hwRow->addWidget(dtype_);
+    hwRow->addWidget(new QLabel(tr("device"), body));
+    hwRow->addWidget(device_, 1);
+    f->addRow(tr("Precision"), hwRow);
+    seed_ = spin(body, 0, INT_MAX);
+    seed_->setGroupSeparatorShown(false);
+    f->addRow(tr("Seed"), seed_);
+    loggingSteps_ = spin(body, 1, 1'000'000);
+    loggingSteps_->setObjectName("loggingSteps");
+    evalSteps_ = spin(body, 0, 1'000'000);
+    evalSteps_->setObjectName("evalSteps");
+    evalSteps_->setSpecialValueText(tr("each epoch"));
+    saveSteps_ = spin(body, 0, 1'000'000);
+    saveSteps_->setSpecialValueText(tr("end only"));
+    auto* logRow = new QHBoxLayout;
+    logRow->addWidget(loggingSteps_);
+    logRow->addWidget(new QLabel(tr("eval every"), body));
+    logRow->addWidget(evalSteps_);
+    logRow->addWidget(new QLabel(tr("save every"), body));
+    logRow->addWidget(saveSteps_);
+    f->addRow(tr("Log every"), logRow);
+    col->addStretch(1);
+
+    // ---- what will happen ----
+    dataLabel_ = new QLabel(this);
+    dataLabel_->setObjectName("dataSummary");
+    dataLabel_->setWordWrap(true);
+    memoryLabel_ = new QLabel(this);
+    memoryLabel_->setObjectName("memoryEstimate");
+    memoryLabel_->setWordWrap(true);
+    blockerLabel_ = new QLabel(this);
+    blockerLabel_->setObjectName("startBlocker");
+    blockerLabel_->setWordWrap(true);
+    blockerLabel_->setStyleSheet("color: #b02020;");
+    start_ = new QPushButton(tr("Start training"), this);
+    start_->setObjectName("start");
+    start_->setDefault(true);
+    outer->addWidget(dataLabel_);
+    outer->addWidget(memoryLabel_);
+    outer->addWidget(blockerLabel_);
+    outer->addWidget(start_);
+    connect(start_, &QPushButton::clicked, this, [this] {
+        if (startBlocker().isEmpty()) Q_EMIT startRequested(config());
+    });
+
+    // Anything that changes the estimate or validity re-evaluates both.
+    const auto refresh = [this] {
+        if (applying_) return;
+        updateEstimate();
+        updateStart();
+    };
+    for (QSpinBox* s : {sftEpochs_, warmup_, maxSteps_, batch_, gradAccum_, maxLength_, maxPromptLength_,
+                        loraRank_, seed_, loggingSteps_, evalSteps_, saveSteps_})
+        connect(s, &QSpinBox::valueChanged, this, refresh);
+    for (QDoubleSpinBox* s : {beta_, labelSmoothing_, rpoAlpha_, epochs_, weightDecay_, maxGradNorm_, loraAlpha_, loraDropout_})
+        connect(s, &QDoubleSpinBox::valueChanged, this, refresh);
+    for (QComboBox* c : {loss_, sftOn_, scheduler_, truncation_, dtype_, device_})
+        connect(c, &QComboBox::currentIndexChanged, this, refresh);
+    for (QCheckBox* c : {referenceFree_, precomputeRef_}) connect(c, &QCheckBox::toggled, this, refresh);
+    for (QLineEdit* e : {lr_, adamBeta1_, adamBeta2_, adamEpsilon_, loraTargets_, refPath_})
+        connect(e, &QLineEdit::textChanged, this, refresh);
+}
+
+QString RunForm::pickFolder(const QString& title, const QString& current) {
+    return QFileDialog::getExistingDirectory(this, title, current.isEmpty() ? QDir::homePath() : current);
+}
+
+train::TrainConfig RunForm::config() const {
+    train::TrainConfig c;
+    c.name = name_->text().trimmed().toStdString();
+    c.model = builtin_->isChecked() ? std::string(kBuiltin) : modelPath_->text().trimmed().toStdString();
+    c.ref = refPath_->text().trimmed().toStdString();
+    c.out = outPath_->text().trimmed().toStdString();
+    c.data = dataFile_->text().trimmed().toStdString();
+    if (!c.data.empty()) c.evalData = evalDataFile_->text().trimmed().toStdString();
+    c.metricsFile = metricsFile_->text().trimmed().toStdString();
+    c.loss = comboValue(loss_).toStdString();
+    c.beta = beta_->value();
+    c.labelSmoothing = labelSmoothing_->value();
+    c.referenceFree = referenceFree_->isChecked();
+    c.rpoAlpha = rpoAlpha_->value();
+    c.precomputeRef = precomputeRef_->isChecked();
+    c.sftEpochs = sftEpochs_->value();
+    c.sftOn = comboValue(sftOn_).toStdString();
+    // An unparsable number leaves NaN, which validate() rejects with the option's name.
+    auto number = [](const QLineEdit* e) {
+        double v = std::nan("");
+        parseNumber(e, &v);
+        return v;
+    };
+    c.lr = number(lr_);
+    c.lrSchedulerType = scheduler_->currentText().toStdString();
+    c.warmupSteps = warmup_->value();
+    c.epochs = epochs_->value();
+    c.maxSteps = maxSteps_->value();
+    c.batchSize = batch_->value();
+    c.gradAccum = gradAccum_->value();
+    c.maxLength = maxLength_->value();
+    c.maxPromptLength = maxPromptLength_->value();
+    c.truncationMode = truncation_->currentText().toStdString();
+    c.weightDecay = weightDecay_->value();
+    c.maxGradNorm = maxGradNorm_->value();
+    c.adamBeta1 = number(adamBeta1_);
+    c.adamBeta2 = number(adamBeta2_);
+    c.adamEpsilon = number(adamEpsilon_);
+    c.loraRank = loraRank_->value();
+    c.loraAlpha = loraAlpha_->value();
+    c.loraDropout = loraDropout_->value();
+    c.loraTargetModules = loraTargets_->text().remove(' ').toStdString();
+    c.dtype = dtype_->currentText().toStdString();
+    c.device = comboValue(device_).toStdString();
+    c.seed = static_cast<uint64_t>(seed_->value());
+    c.loggingSteps = loggingSteps_->value();
+    c.evalSteps = evalSteps_->value();
+    c.saveSteps = saveSteps_->value();
+    return c;
+}
+
+void RunForm::setConfig(const train::TrainConfig& c) {
+    applying_ = true;
+    name_->setText(QString::fromStdString(c.name));
+    const bool builtin = c.model == kBuiltin;
+    builtin_->setChecked(builtin);
+    folder_->setChecked(!builtin);
+    if (!builtin) modelPath_->setText(QString::fromStdString(c.model));
+    refPath_->setText(QString::fromStdString(c.ref));
+    outPath_->setText(QString::fromStdString(c.out));
+    dataFile_->setText(QString::fromStdString(c.data));
+    evalDataFile_->setText(QString::fromStdString(c.evalData));
+    metricsFile_->setText(QString::fromStdString(c.metricsFile));
+    setCombo(loss_, QString::fromStdString(c.loss));
+    beta_->setValue(c.beta);
+    labelSmoothing_->setValue(c.labelSmoothing);
+    referenceFree_->setChecked(c.referenceFree);
+    rpoAlpha_->setValue(c.rpoAlpha);
+    precomputeRef_->setChecked(c.precomputeRef);
+    sftEpochs_->setValue(static_cast<int>(c.sftEpochs));
+    setCombo(sftOn_, QString::fromStdString(c.sftOn));
+    lr_->setText(numberText(c.lr));
+    setCombo(scheduler_, QString::fromStdString(c.lrSchedulerType));
+    warmup_->setValue(static_cast<int>(c.warmupSteps));
+    epochs_->setValue(c.epochs);
+    maxSteps_->setValue(static_cast<int>(c.maxSteps));
+    batch_->setValue(static_cast<int>(c.batchSize));
+    gradAccum_->setValue(static_cast<int>(c.gradAccum));
+    maxLength_->setValue(static_cast<int>(c.maxLength));
+    maxPromptLength_->setValue(static_cast<int>(c.maxPromptLength));
+    setCombo(truncation_, QString::fromStdString(c.truncationMode));
+    weightDecay_->setValue(c.weightDecay);
+    maxGradNorm_->setValue(c.maxGradNorm);
+    adamBeta1_->setText(numberText(c.adamBeta1));
+    adamBeta2_->setText(numberText(c.adamBeta2));
+    adamEpsilon_->setText(numberText(c.adamEpsilon));
+    loraRank_->setValue(static_cast<int>(c.loraRank));
+    loraAlpha_->setValue(c.loraAlpha);
+    loraDropout_->setValue(c.loraDropout);
+    loraTargets_->setText(QString::fromStdString(c.loraTargetModules));
+    setCombo(dtype_, QString::fromStdString(c.dtype));
+    setCombo(device_, QString::fromStdString(c.device));
+    seed_->setValue(static_cast<int>(std::min<uint64_t>(c.seed, INT_MAX)));
+    loggingSteps_->setValue(static_cast<int>(c.loggingSteps));
+    evalSteps_->setValue(static_cast<int>(c.evalSteps));
+    saveSteps_->setValue(static_cast<int>(c.saveSteps));
+    applying_ = false;
+    modelChanged();
+}
+
+void RunForm::applyPreset(Preset preset) {
+    preset_->setCurrentIndex(preset_->findData(int(preset)));
+    train::TrainConfig c;
+    const train::TrainConfig current = config();
+    switch (preset) {
+    case Preset::Demo:
+        c = train::TrainConfig::demoPreset();
+        break;
+    case Preset::LoraRealModel:
+        // Adapters learn at a higher rate than full weights; the reference is the base
+        // network with the adapters off, so precomputing it only saves its forward passes.
+        c.model = current.model == kBuiltin ? std::string() : current.model;
+        c.name = "lora";
+        c.loraRank = 16;
+        c.loraAlpha = 32;
+        c.loraDropout = 0.05;
+        c.lr = 5e-6;
+        c.batchSize = 4;
+        c.gradAccum = 4;
+        c.maxLength = 1024;
+        c.maxPromptLength = 512;
+        c.warmupSteps = 10;
+        c.lrSchedulerType = "cosine";
+        c.dtype = "bfloat16";
+        c.precomputeRef = true;
+        c.loggingSteps = 5;
+        break;
+    case Preset::FullFineTune:
+        c.model = current.model == kBuiltin ? std::string() : current.model;
+        c.name = "full";
+        c.loraRank = 0;
+        c.lr = 5e-7;
+        c.batchSize = 2;
+        c.gradAccum = 8;
+        c.maxLength = 1024;
+        c.maxPromptLength = 512;
+        c.warmupSteps = 10;
+        c.lrSchedulerType = "linear";
+        c.dtype = "bfloat16";
+        // The reference's log-probs are computed once and the second copy of the weights freed.
+        c.precomputeRef = true;
+        c.loggingSteps = 5;
+        break;
+    }
+    c.data = current.data;
+    c.evalData = current.evalData;
+    c.device = current.device;
+    if (preset != Preset::Demo && c.model.empty()) {
+        // Keep the folder the user typed even when the built-in model was selected.
+        c.model = modelPath_->text().trimmed().toStdString();
+        if (c.model.empty()) c.model = "";
+    }
+    setConfig(c);
+    if (preset != Preset::Demo && modelPath_->text().isEmpty()) {
+        folder_->setChecked(true);
+        modelChanged();
+    }
+}
+
+void RunForm::modelChanged() {
+    if (applying_) return;
+    modelPath_->setEnabled(folder_->isChecked());
+    browseModel_->setEnabled(true);
+    modelInfo_ = inspectModel(builtin_->isChecked() ? QString::fromLatin1(kBuiltin) : modelPath_->text().trimmed());
+    modelInfoLabel_->setText(modelInfo_.summary());
+    modelInfoLabel_->setStyleSheet(modelInfo_.ok ? QString() : QStringLiteral("color: #b02020;"));
+    updateEstimate();
+    updateStart();
+}
+
+void RunForm::updateEstimate() {
+    if (!modelInfo_.ok) {
+        memoryLabel_->setText(tr("Memory: choose a valid model to see an estimate."));
+        return;
+    }
+    const train::TrainConfig c = config();
+    const MemoryEstimate e = estimateMemory(modelInfo_.config, c);
+    QString text = tr("Memory ≈ %1: weights %2 · gradients %3 · optimizer %4")
+                       .arg(formatBytes(e.total()), formatBytes(e.weights), formatBytes(e.gradients),
+                            formatBytes(e.optimizer));
+    if (e.reference > 0) text += tr(" · reference %1").arg(formatBytes(e.reference));
+    text += tr(" · activations ≤ %1 (%2 × 2 sequences of %3 tokens)")
+                .arg(formatBytes(e.activations))
+                .arg(c.batchSize)
+                .arg(c.maxLength);
+    text += tr(". Trains %1 of %2 parameters.").arg(formatCount(e.trainableParameters), formatCount(modelInfo_.parameters));
+    memoryLabel_->setText(text);
+}
+
+void RunForm::setDataSummary(const DataSummary& s) {
+    data_ = s;
+    if (!s.error.isEmpty()) {
+        dataLabel_->setText(s.error);
+    } else {
+        dataLabel_->setText(tr("Trains on <b>%1</b> labelled train pairs, evaluates on <b>%2</b> test pairs. "
+                               "Not used: %3 ties, %4 both bad, %5 skipped, %6 unlabelled.")
+                                .arg(s.trainPairs)
+                                .arg(s.testPairs)
+                                .arg(s.ties)
+                                .arg(s.bothBad)
+                                .arg(s.skipped)
+                                .arg(s.unlabelled));
+    }
+    updateStart();
+}
+
+void RunForm::setRunning(bool running) {
+    running_ = running;
+    updateStart();
+}
+
+QString RunForm::startBlocker() const {
+    if (running_) return tr("A run is in progress.");
+    if (!modelInfo_.ok) return modelInfo_.error;
+    train::TrainConfig c = config();
+    if (c.data.empty()) {
+        if (!data_.error.isEmpty()) return data_.error;
+        if (data_.trainPairs == 0)
+            return tr("No labelled train pairs: label some pairs A or B (ties, both-bad and skips are not trained on).");
+        c.db = "project";
+    } else if (!QFileInfo(QString::fromStdString(c.data)).isFile()) {
+        return tr("%1: no such file").arg(QString::fromStdString(c.data));
+    }
+    try {
+        c.validate();
+    } catch (const std::exception& e) {
+        return QString::fromUtf8(e.what());
+    }
+    return {};
+}
+
+void RunForm::updateStart() {
+    if (applying_) return;
+    const QString blocker = startBlocker();
+    start_->setEnabled(blocker.isEmpty());
+    blockerLabel_->setText(running_ ? QString() : blocker);
+    blockerLabel_->setVisible(!blockerLabel_->text().isEmpty());
+}
+
+}  // namespace dpowb::ui

@@ -1,0 +1,151 @@
+// The form that configures a training run: every option of `dpowb train`, presets that
+// fill it, the model folder checked as soon as it is chosen, what the run will train on,
+// and an estimate of the memory it needs.
+#pragma once
+
+#include <QString>
+#include <QWidget>
+#include <optional>
+
+#include "model/config.h"
+#include "train/trainer.h"
+#include "train_metatypes.h"
+
+QT_BEGIN_NAMESPACE
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QRadioButton;
+class QSpinBox;
+QT_END_NAMESPACE
+
+namespace dpowb::ui {
+
+// What a model folder (or builtin:tiny) holds, read without loading any weights.
+struct ModelInfo {
+    bool ok = false;
+    QString error;          // why the folder cannot be trained (when !ok)
+    model::ModelConfig config;
+    qint64 parameters = 0;
+    qint64 weightBytes = 0;  // size of the safetensors files on disk
+    bool tokenizer = false;  // tokenizer.json present
+    QString chatTemplate;    // recognised template name, or a note saying why none
+    QString summary() const;
+};
+ModelInfo inspectModel(const QString& folderOrBuiltin);
+
+// Peak memory of a run in bytes, by part. Activations are an upper bound at max length.
+struct MemoryEstimate {
+    double weights = 0, gradients = 0, optimizer = 0, reference = 0, activations = 0;
+    qint64 trainableParameters = 0;
+    double total() const { return weights + gradients + optimizer + reference + activations; }
+};
+MemoryEstimate estimateMemory(const model::ModelConfig& model, const train::TrainConfig& config);
+// Parameters the LoRA adapters add for the given target modules (0 for rank 0).
+qint64 loraParameterCount(const model::ModelConfig& model, const train::TrainConfig& config);
+
+// What the project's current labels give the trainer.
+struct DataSummary {
+    qint64 trainPairs = 0, testPairs = 0;  // verdict a/b per split
+    qint64 ties = 0, bothBad = 0, skipped = 0, unlabelled = 0;
+    QString error;
+};
+
+class RunForm : public QWidget {
+    Q_OBJECT
+public:
+    enum class Preset { Demo, LoraRealModel, FullFineTune };
+
+    explicit RunForm(QWidget* parent = nullptr);
+
+    // The configuration the form describes; `db` is left for the caller (the project path).
+    train::TrainConfig config() const;
+    void setConfig(const train::TrainConfig& config);
+    void applyPreset(Preset preset);
+
+    void setDataSummary(const DataSummary& summary);
+    // While a run is going the form stays editable but Start is disabled.
+    void setRunning(bool running);
+
+    const ModelInfo& modelInfo() const { return modelInfo_; }
+    QString startBlocker() const;  // why Start is disabled ("" when it is not)
+
+    QPushButton* startButton() const { return start_; }
+    QComboBox* presetBox() const { return preset_; }
+
+Q_SIGNALS:
+    void startRequested(const dpowb::train::TrainConfig& config);
+
+private:
+    void buildUi();
+    void modelChanged();
+    void updateEstimate();
+    void updateStart();
+    QString pickFolder(const QString& title, const QString& current);
+
+    // data and model
+    QLineEdit* name_;
+    QComboBox* preset_;
+    QRadioButton* builtin_;
+    QRadioButton* folder_;
+    QLineEdit* modelPath_;
+    QPushButton* browseModel_;
+    QLabel* modelInfoLabel_;
+    QLineEdit* refPath_;
+    QLineEdit* outPath_;
+    QLineEdit* dataFile_;
+    QLineEdit* evalDataFile_;
+    QLineEdit* metricsFile_;
+    // loss
+    QComboBox* loss_;
+    QDoubleSpinBox* beta_;
+    QDoubleSpinBox* labelSmoothing_;
+    QCheckBox* referenceFree_;
+    QDoubleSpinBox* rpoAlpha_;
+    QCheckBox* precomputeRef_;
+    QSpinBox* sftEpochs_;
+    QComboBox* sftOn_;
+    // optimisation
+    QLineEdit* lr_;
+    QComboBox* scheduler_;
+    QSpinBox* warmup_;
+    QDoubleSpinBox* weightDecay_;
+    QDoubleSpinBox* maxGradNorm_;
+    QLineEdit* adamBeta1_;
+    QLineEdit* adamBeta2_;
+    QLineEdit* adamEpsilon_;
+    QDoubleSpinBox* epochs_;
+    QSpinBox* maxSteps_;
+    QSpinBox* batch_;
+    QSpinBox* gradAccum_;
+    QSpinBox* maxLength_;
+    QSpinBox* maxPromptLength_;
+    QComboBox* truncation_;
+    // LoRA
+    QSpinBox* loraRank_;
+    QDoubleSpinBox* loraAlpha_;
+    QDoubleSpinBox* loraDropout_;
+    QLineEdit* loraTargets_;
+    // hardware and logging
+    QComboBox* dtype_;
+    QComboBox* device_;
+    QSpinBox* seed_;
+    QSpinBox* loggingSteps_;
+    QSpinBox* evalSteps_;
+    QSpinBox* saveSteps_;
+
+    QLabel* dataLabel_;
+    QLabel* memoryLabel_;
+    QLabel* blockerLabel_;
+    QPushButton* start_;
+
+    ModelInfo modelInfo_;
+    DataSummary data_;
+    bool running_ = false;
+    bool applying_ = false;  // setConfig in progress: no per-field reactions
+};
+
+}  // namespace dpowb::ui

@@ -1,0 +1,735 @@
+#include "train_view.h"
+
+#include <QCloseEvent>
+#include <QDesktopServices>
+#include <QDir>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QSlider>
+#include <QSplitter>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTextStream>
+#include <QThread>
+#include <QTimer>
+#include <QUrl>
+#include <QVBoxLayout>
+#include <algorithm>
+#include <climits>
+#include <set>
+
+#include "chart_grid.h"
+#include "run_form.h"
+#include "runs_model.h"
+#include "train_worker.h"
+
+namespace dpowb::ui {
+
+namespace {
+
+QString formatDuration(qint64 ms) {
+    const qint64 s = ms / 1000;
+    if (s >= 3600) return QStringLiteral("%1:%2:%3").arg(s / 3600).arg(s / 60 % 60, 2, 10, QChar('0')).arg(s % 60, 2, 10, QChar('0'));
+    return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
+}
+
+QString phaseTitle(const QString& phase) {
+    if (phase == QLatin1String("load")) return QObject::tr("Loading the model");
+    if (phase == QLatin1String("tokenize")) return QObject::tr("Tokenizing pairs");
+    if (phase == QLatin1String("sft")) return QObject::tr("SFT warm-up of the reference");
+    if (phase == QLatin1String("reference")) return QObject::tr("Computing reference log-probs");
+    if (phase == QLatin1String("train")) return QObject::tr("Training");
+    if (phase == QLatin1String("eval")) return QObject::tr("Evaluating");
+    if (phase == QLatin1String("save")) return QObject::tr("Saving");
+    return phase;
+}
+
+// CSV fields: quoted only when they need it.
+QString csvField(const QString& s) {
+    if (!s.contains(',') && !s.contains('"') && !s.contains('\n')) return s;
+    QString q = s;
+    q.replace('"', QStringLiteral("\"\""));
+    return '"' + q + '"';
+}
+
+}  // namespace
+
+TrainView::TrainView(const QString& projectPath, QWidget* parent)
+    : QWidget(parent), projectPath_(projectPath) {
+    registerTrainMetaTypes();
+    buildUi();
+    openProject();
+    poll_ = new QTimer(this);
+    poll_->setInterval(1000);
+    connect(poll_, &QTimer::timeout, this, [this] {
+        if (!project_) return;
+        try {
+            const int64_t v = project_->dataVersion();
+            if (v == dataVersion_) return;
+            dataVersion_ = v;
+        } catch (const std::exception&) {
+            return;
+        }
+        refreshRuns();
+        refreshDataSummary();
+    });
+    poll_->start();
+}
+
+TrainView::~TrainView() {
+    // The window may be destroyed without a close event (e.g. at the end of a test).
+    if (thread_) {
+        if (control_) TrainWorker::stop(*control_);
+        thread_->quit();
+        thread_->wait();
+    }
+}
+
+void TrainView::buildUi() {
+    auto* split = new QSplitter(Qt::Horizontal, this);
+    auto* outer = new QHBoxLayout(this);
+    outer->setContentsMargins(4, 4, 4, 4);
+    outer->addWidget(split);
+
+    // ---- left: the form and the history ----
+    tabs_ = new QTabWidget(split);
+    form_ = new RunForm(tabs_);
+    tabs_->addTab(form_, tr("New run"));
+    connect(form_, &RunForm::startRequested, this, [this](const train::TrainConfig& c) { startRun(c); });
+
+    auto* history = new QWidget(tabs_);
+    auto* hl = new QVBoxLayout(history);
+    hl->setContentsMargins(2, 2, 2, 2);
+    runsModel_ = new RunsModel(this);
+    runsTable_ = new QTableView(history);
+    runsTable_->setObjectName("runs");
+    runsTable_->setModel(runsModel_);
+    runsTable_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    runsTable_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    runsTable_->verticalHeader()->hide();
+    runsTable_->horizontalHeader()->setStretchLastSection(true);
+    runsTable_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    runsTable_->setWordWrap(false);
+    runsTable_->setAlternatingRowColors(true);
+    hl->addWidget(new QLabel(tr("Select runs to overlay their curves (Ctrl/Shift for several)."), history));
+    hl->addWidget(runsTable_, 1);
+    auto* hb = new QHBoxLayout;
+    resume_ = new QPushButton(tr("Resume"), history);
+    resume_->setToolTip(tr("Continue an interrupted or cancelled run from its checkpoint"));
+    openOutput_ = new QPushButton(tr("Open output folder"), history);
+    auto* csv = new QPushButton(tr("Export metrics CSV…"), history);
+    hb->addWidget(resume_);
+    hb->addWidget(openOutput_);
+    hb->addStretch(1);
+    hb->addWidget(csv);
+    hl->addLayout(hb);
+    tabs_->addTab(history, tr("Runs"));
+    connect(runsTable_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+        rebuildCharts();
+        updateButtons();
+    });
+    connect(resume_, &QPushButton::clicked, this, [this] { resumeSelected(); });
+    connect(openOutput_, &QPushButton::clicked, this, [this] { openSelectedOutput(); });
+    connect(csv, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export metrics"), QDir::homePath() + "/metrics.csv",
+                                                          tr("CSV (*.csv)"));
+        QString error;
+        if (!path.isEmpty() && !exportMetricsCsv(path, &error)) showError(error);
+    });
+
+    // ---- right: status, controls, charts ----
+    auto* right = new QWidget(split);
+    auto* rl = new QVBoxLayout(right);
+    rl->setContentsMargins(4, 0, 0, 0);
+    auto* statusRow = new QHBoxLayout;
+    phase_ = new QLabel(tr("No run"), right);
+    phase_->setObjectName("phase");
+    QFont bold = phase_->font();
+    bold.setBold(true);
+    phase_->setFont(bold);
+    status_ = new QLabel(right);
+    status_->setObjectName("status");
+    status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    progress_ = new QProgressBar(right);
+    progress_->setRange(0, 1);
+    progress_->setValue(0);
+    progress_->setMaximumWidth(260);
+    progress_->setTextVisible(true);
+    pause_ = new QPushButton(tr("Pause"), right);
+    pause_->setObjectName("pause");
+    stop_ = new QPushButton(tr("Stop"), right);
+    stop_->setObjectName("stop");
+    statusRow->addWidget(phase_);
+    statusRow->addWidget(status_, 1);
+    statusRow->addWidget(progress_);
+    statusRow->addWidget(pause_);
+    statusRow->addWidget(stop_);
+    rl->addLayout(statusRow);
+    connect(pause_, &QPushButton::clicked, this, [this] { setPaused(!paused_); });
+    connect(stop_, &QPushButton::clicked, this, [this] { requestStop(); });
+
+    error_ = new QLabel(right);
+    error_->setObjectName("error");
+    error_->setWordWrap(true);
+    error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    error_->setStyleSheet("QLabel { background: #fde8e8; color: #8a1010; border: 1px solid #e0a0a0; padding: 4px; }");
+    error_->hide();
+    rl->addWidget(error_);
+
+    auto* tools = new QHBoxLayout;
+    smoothingLabel_ = new QLabel(right);
+    smoothing_ = new QSlider(Qt::Horizontal, right);
+    smoothing_->setObjectName("smoothing");
+    smoothing_->setRange(0, 99);
+    smoothing_->setMaximumWidth(180);
+    smoothing_->setToolTip(tr("Exponential moving average of the plotted values (hover shows the raw value)"));
+    auto* resetZoom = new QPushButton(tr("Reset zoom"), right);
+    auto* png = new QPushButton(tr("Export PNG…"), right);
+    auto* svg = new QPushButton(tr("Export SVG…"), right);
+    tools->addWidget(new QLabel(tr("Smoothing"), right));
+    tools->addWidget(smoothing_);
+    tools->addWidget(smoothingLabel_);
+    tools->addStretch(1);
+    tools->addWidget(resetZoom);
+    tools->addWidget(png);
+    tools->addWidget(svg);
+    rl->addLayout(tools);
+
+    charts_ = new ChartGrid(right);
+    rl->addWidget(charts_, 1);
+    connect(smoothing_, &QSlider::valueChanged, this, [this](int v) {
+        smoothingLabel_->setText(QString::number(v / 100.0, 'f', 2));
+        charts_->setSmoothing(v / 100.0);
+    });
+    smoothing_->setValue(0);
+    smoothingLabel_->setText(QStringLiteral("0.00"));
+    connect(resetZoom, &QPushButton::clicked, charts_, &ChartGrid::resetZoom);
+    connect(png, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export charts"), QDir::homePath() + "/training.png",
+                                                          tr("PNG image (*.png)"));
+        QString error;
+        if (!path.isEmpty() && !charts_->exportPng(path, &error)) showError(error);
+    });
+    connect(svg, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export charts"), QDir::homePath() + "/training.svg",
+                                                          tr("SVG drawing (*.svg)"));
+        QString error;
+        if (!path.isEmpty() && !charts_->exportSvg(path, &error)) showError(error);
+    });
+
+    log_ = new QPlainTextEdit(right);
+    log_->setObjectName("log");
+    log_->setReadOnly(true);
+    log_->setMaximumBlockCount(2000);
+    log_->setMaximumHeight(90);
+    log_->setPlaceholderText(tr("Trainer messages"));
+    rl->addWidget(log_);
+
+    split->addWidget(tabs_);
+    split->addWidget(right);
+    split->setStretchFactor(0, 0);
+    split->setStretchFactor(1, 1);
+    split->setSizes({430, 1000});
+    updateButtons();
+}
+
+void TrainView::setProjectPath(const QString& projectPath) {
+    if (projectPath == projectPath_ && project_) return;
+    projectPath_ = projectPath;
+    openProject();
+    if (!running_) {
+        charts_->clear();
+        shownRuns_.clear();
+        liveRunId_ = 0;
+    }
+}
+
+void TrainView::openProject() {
+    project_.reset();
+    projectError_.clear();
+    dataVersion_ = -1;
+    if (projectPath_.isEmpty()) {
+        projectError_ = tr("No project is open.");
+    } else {
+        try {
+            project_.emplace(store::Project::open(projectPath_.toStdString()));
+            dataVersion_ = project_->dataVersion();
+        } catch (const std::exception& e) {
+            projectError_ = QString::fromUtf8(e.what());
+        }
+    }
+    refresh();
+}
+
+void TrainView::refresh() {
+    refreshRuns();
+    refreshDataSummary();
+}
+
+void TrainView::refreshRuns() {
+    if (!project_) {
+        runsModel_->setRuns({});
+        return;
+    }
+    const QList<qint64> selected = selectedRunIds();
+    std::vector<store::RunRecord> runs;
+    try {
+        runs = project_->runs();
+    } catch (const std::exception& e) {
+        appendLog(int(train::LogLevel::Warning), tr("Could not read the runs: %1").arg(QString::fromUtf8(e.what())));
+        return;
+    }
+    const bool sameRows = [&] {
+        if (static_cast<int>(runs.size()) != runsModel_->rowCount()) return false;
+        for (size_t i = 0; i < runs.size(); ++i)
+            if (runsModel_->runAt(static_cast<int>(i))->id != runs[i].id) return false;
+        return true;
+    }();
+    runsModel_->setRuns(std::move(runs));
+    if (!sameRows) {
+        // A reset drops the selection: put it back without redrawing the charts.
+        QItemSelectionModel* sel = runsTable_->selectionModel();
+        const QSignalBlocker block(sel);
+        for (qint64 id : selected) {
+            const int row = runsModel_->rowOf(id);
+            if (row >= 0)
+                sel->select(runsModel_->index(row, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+        }
+        runsTable_->viewport()->update();
+        if (selectedRunIds() != selected) rebuildCharts();
+    }
+    updateButtons();
+}
+
+void TrainView::refreshDataSummary() {
+    DataSummary s;
+    if (!project_) {
+        s.error = projectError_;
+        form_->setDataSummary(s);
+        return;
+    }
+    try {
+        const store::Stats st = project_->stats();
+        for (const auto& [verdict, n] : st.byVerdict) {
+            if (verdict == "tie") s.ties = n;
+            else if (verdict == "both_bad") s.bothBad = n;
+            else if (verdict == "skip") s.skipped = n;
+        }
+        s.unlabelled = st.unlabelled;
+        // Counting (not loading) the trainable pairs keeps this cheap on large projects.
+        for (const char* split : {"train", "test"}) {
+            qint64 n = 0;
+            for (store::VerdictFilter v : {store::VerdictFilter::A, store::VerdictFilter::B}) {
+                store::PairQuery q;
+                q.split = split;
+                q.verdict = v;
+                n += project_->countPairs(q);
+            }
+            (std::string(split) == "train" ? s.trainPairs : s.testPairs) = n;
+        }
+    } catch (const std::exception& e) {
+        s.error = QString::fromUtf8(e.what());
+    }
+    form_->setDataSummary(s);
+}
+
+QList<qint64> TrainView::selectedRunIds() const {
+    QList<qint64> ids;
+    for (const QModelIndex& i : runsTable_->selectionModel()->selectedRows())
+        ids << runsModel_->data(i, RunsModel::RunIdRole).toLongLong();
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+QString TrainView::runLabel(qint64 runId) const {
+    if (runId == liveRunId_ && !liveName_.isEmpty()) return QStringLiteral("#%1 %2").arg(runId).arg(liveName_);
+    const int row = runsModel_->rowOf(runId);
+    const store::RunRecord* r = runsModel_->runAt(row);
+    if (r && !r->name.empty()) return QStringLiteral("#%1 %2").arg(runId).arg(QString::fromStdString(r->name));
+    return QStringLiteral("#%1").arg(runId);
+}
+
+void TrainView::showRuns(const QList<qint64>& runIds) {
+    QItemSelectionModel* sel = runsTable_->selectionModel();
+    {
+        const QSignalBlocker block(sel);
+        sel->clearSelection();
+        for (qint64 id : runIds) {
+            const int row = runsModel_->rowOf(id);
+            if (row >= 0)
+                sel->select(runsModel_->index(row, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+        }
+    }
+    runsTable_->viewport()->update();
+    rebuildCharts();
+    updateButtons();
+}
+
+void TrainView::rebuildCharts() {
+    QList<qint64> wanted;
+    // The live run (or the one that just ended) stays on screen with the selected ones.
+    if (liveRunId_ != 0) wanted << liveRunId_;
+    for (qint64 id : selectedRunIds())
+        if (!wanted.contains(id)) wanted << id;
+    if (wanted == shownRuns_) return;
+    shownRuns_ = wanted;
+    charts_->clear();
+    for (qint64 id : wanted) charts_->addRun(id, runLabel(id));
+    if (!project_) return;
+    for (qint64 id : wanted) {
+        try {
+            charts_->setRunRows(id, project_->metrics(id));
+        } catch (const std::exception& e) {
+            appendLog(int(train::LogLevel::Warning), tr("Could not read the metrics of run %1: %2").arg(id).arg(QString::fromUtf8(e.what())));
+        }
+    }
+}
+
+void TrainView::updateButtons() {
+    form_->setRunning(running_);
+    pause_->setEnabled(running_ && !stopping_);
+    pause_->setText(paused_ ? tr("Resume") : tr("Pause"));
+    stop_->setEnabled(running_ && !stopping_);
+    const QList<qint64> ids = selectedRunIds();
+    const store::RunRecord* run = ids.size() == 1 ? runsModel_->runAt(runsModel_->rowOf(ids.first())) : nullptr;
+    resume_->setEnabled(!running_ && run &&
+                        (run->status == store::RunStatus::Interrupted || run->status == store::RunStatus::Cancelled));
+    openOutput_->setEnabled(run && !run->outputDir.empty());
+}
+
+void TrainView::setConfirmHandler(std::function<bool(const QString&)> handler) { confirm_ = std::move(handler); }
+
+bool TrainView::ask(const QString& question) {
+    if (confirm_) return confirm_(question);
+    return QMessageBox::question(this, tr("Training"), question, QMessageBox::Yes | QMessageBox::No,
+                                 QMessageBox::No) == QMessageBox::Yes;
+}
+
+void TrainView::showError(const QString& message) {
+    error_->setText(message);
+    error_->setVisible(!message.isEmpty());
+}
+
+QString TrainView::statusText() const { return status_->text(); }
+QString TrainView::phaseText() const { return phase_->text(); }
+QString TrainView::errorText() const { return error_->isVisible() ? error_->text() : QString(); }
+
+void TrainView::appendLog(int level, const QString& message) {
+    const QString prefix = level == int(train::LogLevel::Error)     ? tr("error: ")
+                           : level == int(train::LogLevel::Warning) ? tr("warning: ")
+                                                                    : QString();
+    log_->appendPlainText(prefix + message);
+}
+
+bool TrainView::startRun(train::TrainConfig config) {
+    if (running_) {
+        showError(tr("A run is already in progress."));
+        return false;
+    }
+    if (config.data.empty()) {
+        if (!project_) {
+            showError(projectError_.isEmpty() ? tr("No project is open.") : projectError_);
+            return false;
+        }
+        config.db = projectPath_.toStdString();
+    }
+    // A resumed run takes its stored configuration; the trainer checks it against the record.
+    if (config.resumeRunId <= 0) {
+        try {
+            config.validate();
+        } catch (const std::exception& e) {
+            showError(QString::fromUtf8(e.what()));
+            return false;
+        }
+    }
+    showError({});
+    log_->clear();
+    lastResult_.reset();
+    lastStep_.reset();
+    liveRunId_ = 0;
+    liveName_ = QString::fromStdString(config.name);
+    liveOutputDir_.clear();
+    paused_ = false;
+    stopping_ = false;
+    running_ = true;
+    trainClock_.invalidate();
+    elapsed_.start();
+    phase_->setText(tr("Starting"));
+    status_->clear();
+    progress_->setRange(0, 0);  // busy until the first report
+    shownRuns_.clear();
+    charts_->clear();
+
+    control_ = std::make_shared<train::TrainControl>();
+    auto* worker = new TrainWorker(std::move(config), control_);
+    auto* thread = new QThread(this);
+    thread->setObjectName("trainer");
+    worker->moveToThread(thread);
+    // Worker → GUI: queued (the worker lives in the other thread), values only.
+    connect(thread, &QThread::started, worker, &TrainWorker::run);
+    connect(worker, &TrainWorker::runCreated, this, &TrainView::onRunCreated);
+    connect(worker, &TrainWorker::phase, this, &TrainView::onPhase);
+    connect(worker, &TrainWorker::step, this, &TrainView::onStep);
+    connect(worker, &TrainWorker::metrics, this, &TrainView::onMetrics);
+    connect(worker, &TrainWorker::log, this, &TrainView::appendLog);
+    connect(worker, &TrainWorker::finished, this, &TrainView::onFinished);
+    connect(worker, &TrainWorker::finished, thread, &QThread::quit);
+    connect(thread, &QThread::finished, worker, &QObject::deleteLater);
+    connect(thread, &QThread::finished, thread, &QObject::deleteLater);
+    thread_ = thread;
+    thread->start();
+    updateButtons();
+    Q_EMIT runStarted();
+    return true;
+}
+
+void TrainView::setPaused(bool paused) {
+    if (!running_ || stopping_ || !control_) return;
+    paused_ = paused;
+    TrainWorker::pause(*control_, paused);
+    if (paused) {
+        phase_->setText(tr("Paused"));
+    } else {
+        phase_->setText(tr("Training"));
+    }
+    updateButtons();
+}
+
+bool TrainView::requestStop() {
+    if (!running_ || stopping_ || !control_) return false;
+    if (!ask(tr("Stop the training run? The trainer finishes the current step, writes a checkpoint "
+                "and records the run as cancelled; it can be resumed later.")))
+        return false;
+    stopping_ = true;
+    TrainWorker::stop(*control_);
+    phase_->setText(tr("Stopping: writing a checkpoint…"));
+    updateButtons();
+    return true;
+}
+
+bool TrainView::confirmClose() {
+    if (!running_) return true;
+    if (!ask(tr("A training run is in progress. Stop it (a checkpoint is written) and close?"))) return false;
+    stopping_ = true;
+    if (control_) TrainWorker::stop(*control_);
+    phase_->setText(tr("Stopping: writing a checkpoint…"));
+    if (thread_) {
+        thread_->quit();
+        thread_->wait();
+    }
+    return true;
+}
+
+bool TrainView::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == window() && event->type() == QEvent::Close && running_) {
+        if (!confirmClose()) {
+            event->ignore();
+            return true;
+        }
+    }
+    return QWidget::eventFilter(watched, event);
+}
+
+void TrainView::showEvent(QShowEvent* event) {
+    // Self-contained: whatever window holds the view, closing it asks about a live run.
+    if (!filterInstalled_ && window() != this) {
+        window()->installEventFilter(this);
+        filterInstalled_ = true;
+    }
+    QWidget::showEvent(event);
+}
+
+void TrainView::onRunCreated(qint64 runId, const QString& outputDir) {
+    liveRunId_ = runId;
+    liveOutputDir_ = outputDir;
+    appendLog(int(train::LogLevel::Info), tr("Run #%1 → %2").arg(runId).arg(outputDir));
+    refreshRuns();
+    shownRuns_.clear();  // force the rebuild with the live run first
+    rebuildCharts();
+}
+
+void TrainView::onPhase(const QString& phase, qint64 done, qint64 total) {
+    if (paused_ || stopping_) return;
+    QString text = phaseTitle(phase);
+    if (phase != QLatin1String("train")) {
+        if (total > 0) {
+            text += QStringLiteral(" %1 / %2").arg(done).arg(total);
+            progress_->setRange(0, static_cast<int>(std::min<qint64>(total, INT_MAX)));
+            progress_->setValue(static_cast<int>(std::min<qint64>(done, INT_MAX)));
+        } else {
+            progress_->setRange(0, 0);
+        }
+    }
+    phase_->setText(text);
+}
+
+void TrainView::onStep(const train::MetricPoint& point) {
+    lastStep_ = point;
+    if (!trainClock_.isValid()) {
+        trainClock_.start();
+        trainClockStep_ = point.step;
+    }
+    if (!paused_ && !stopping_) phase_->setText(phaseTitle(QStringLiteral("train")));
+    QStringList parts;
+    parts << (point.totalSteps > 0 ? tr("step %1 / %2").arg(point.step).arg(point.totalSteps)
+                                   : tr("step %1").arg(point.step));
+    parts << tr("epoch %1").arg(point.epoch, 0, 'f', 2);
+    const auto tps = point.values.find("tokens_per_second");
+    if (tps != point.values.end()) parts << tr("%1 tok/s").arg(QLocale().toString(tps->second, 'f', 0));
+    const auto loss = point.values.find("loss");
+    if (loss != point.values.end()) parts << tr("loss %1").arg(loss->second, 0, 'g', 4);
+    parts << tr("elapsed %1").arg(formatDuration(elapsed_.elapsed()));
+    const qint64 doneSinceClock = point.step - trainClockStep_;
+    if (point.totalSteps > 0 && doneSinceClock > 0) {
+        const double perStep = double(trainClock_.elapsed()) / double(doneSinceClock);
+        parts << tr("ETA %1").arg(formatDuration(static_cast<qint64>(perStep * double(point.totalSteps - point.step))));
+    }
+    status_->setText(parts.join(QStringLiteral(" · ")));
+    if (point.totalSteps > 0) {
+        progress_->setRange(0, static_cast<int>(std::min<int64_t>(point.totalSteps, INT_MAX)));
+        progress_->setValue(static_cast<int>(std::min<int64_t>(point.step, INT_MAX)));
+    }
+}
+
+void TrainView::onMetrics(const train::MetricPoint& point) {
+    if (liveRunId_ == 0) return;
+    charts_->addPoint(liveRunId_, QString::fromStdString(point.split), double(point.step), point.values);
+}
+
+void TrainView::onFinished(const train::TrainResult& result) {
+    running_ = false;
+    paused_ = false;
+    stopping_ = false;
+    lastResult_ = result;
+    if (result.runId != 0 && liveRunId_ == 0) liveRunId_ = result.runId;
+    charts_->flush();
+    const QString dir = QString::fromStdString(result.outputDir);
+    switch (result.status) {
+    case store::RunStatus::Finished:
+        phase_->setText(tr("Finished"));
+        progress_->setRange(0, 1);
+        progress_->setValue(1);
+        appendLog(int(train::LogLevel::Info), tr("Finished after %1 steps; model in %2").arg(result.steps).arg(dir));
+        break;
+    case store::RunStatus::Cancelled:
+        phase_->setText(tr("Stopped"));
+        appendLog(int(train::LogLevel::Info), tr("Stopped at step %1; checkpoint in %2").arg(result.steps).arg(dir));
+        break;
+    case store::RunStatus::Failed:
+        phase_->setText(tr("Failed"));
+        progress_->setRange(0, 1);
+        progress_->setValue(0);
+        showError(tr("The run failed: %1").arg(QString::fromStdString(result.error)));
+        appendLog(int(train::LogLevel::Error), QString::fromStdString(result.error));
+        break;
+    default:
+        phase_->setText(QString::fromLatin1(store::toString(result.status)));
+        break;
+    }
+    if (thread_) thread_->quit();
+    refresh();
+    updateButtons();
+    Q_EMIT runFinished(result);
+}
+
+void TrainView::resumeSelected() {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() != 1) return;
+    const store::RunRecord* run = runsModel_->runAt(runsModel_->rowOf(ids.first()));
+    if (!run) return;
+    train::TrainConfig config;
+    try {
+        config = train::TrainConfig::fromJson(run->configJson);
+    } catch (const std::exception& e) {
+        showError(tr("Run %1 cannot be resumed: %2").arg(run->id).arg(QString::fromUtf8(e.what())));
+        return;
+    }
+    config.resumeRunId = run->id;
+    config.data.clear();  // runs and their checkpoints are recorded in the project
+    config.evalData.clear();
+    config.db = projectPath_.toStdString();
+    startRun(config);
+}
+
+void TrainView::openSelectedOutput() {
+    const QList<qint64> ids = selectedRunIds();
+    const store::RunRecord* run = ids.size() == 1 ? runsModel_->runAt(runsModel_->rowOf(ids.first())) : nullptr;
+    if (!run) return;
+    const QString dir = QString::fromStdString(run->outputDir);
+    if (!QFileInfo(dir).isDir()) {
+        showError(tr("%1: the output folder does not exist (the run wrote no checkpoint)").arg(dir));
+        return;
+    }
+    QDesktopServices::openUrl(QUrl::fromLocalFile(dir));
+}
+
+bool TrainView::exportMetricsCsv(const QString& path, QString* error) {
+    if (!project_) {
+        if (error) *error = projectError_;
+        return false;
+    }
+    QList<qint64> ids = shownRuns_;
+    if (ids.isEmpty()) {
+        if (error) *error = tr("No run is shown: select runs in the list first.");
+        return false;
+    }
+    struct Row {
+        qint64 run;
+        store::MetricRow row;
+        QJsonObject values;
+    };
+    std::vector<Row> rows;
+    std::set<QString> keys;
+    try {
+        for (qint64 id : ids) {
+            for (store::MetricRow& m : project_->metrics(id)) {
+                QJsonObject v = QJsonDocument::fromJson(QByteArray::fromStdString(m.valuesJson)).object();
+                for (auto it = v.begin(); it != v.end(); ++it) keys.insert(it.key());
+                rows.push_back({id, std::move(m), std::move(v)});
+            }
+        }
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromUtf8(e.what());
+        return false;
+    }
+    // Written whole or not at all.
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Text)) {
+        if (error) *error = tr("%1: %2").arg(path, file.errorString());
+        return false;
+    }
+    QTextStream out(&file);
+    out << "run_id,step,epoch,split";
+    for (const QString& k : keys) out << ',' << csvField(k);
+    out << '\n';
+    for (const Row& r : rows) {
+        out << r.run << ',' << r.row.step << ',' << QString::number(r.row.epoch, 'g', 10) << ','
+            << csvField(QString::fromStdString(r.row.split));
+        for (const QString& k : keys) {
+            out << ',';
+            const QJsonValue v = r.values.value(k);
+            if (v.isDouble()) out << QString::number(v.toDouble(), 'g', 10);
+        }
+        out << '\n';
+    }
+    out.flush();
+    if (!file.commit()) {
+        if (error) *error = tr("%1: %2").arg(path, file.errorString());
+        return false;
+    }
+    return true;
+}
+
+}  // namespace dpowb::ui

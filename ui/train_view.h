@@ -1,0 +1,156 @@
+// The Train page: configure a run, start it on a worker thread, watch it live, compare
+// past runs.
+//
+// Left: the run form and the runs history of the project. Right: status line, progress,
+// Pause/Resume and Stop, and the charts (the live run plus the runs selected in the
+// history, overlaid). The view owns its own connection to the project file (the trainer
+// opens another one on its thread) and notices other writers through dataVersion().
+#pragma once
+
+#include <QElapsedTimer>
+#include <QPointer>
+#include <QString>
+#include <QWidget>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "store/project.h"
+#include "train/trainer.h"
+#include "train_metatypes.h"
+
+QT_BEGIN_NAMESPACE
+class QLabel;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QSlider;
+class QTabWidget;
+class QTableView;
+class QThread;
+class QTimer;
+QT_END_NAMESPACE
+
+namespace dpowb::ui {
+
+class ChartGrid;
+class RunForm;
+class RunsModel;
+class TrainWorker;
+
+class TrainView : public QWidget {
+    Q_OBJECT
+public:
+    explicit TrainView(const QString& projectPath, QWidget* parent = nullptr);
+    ~TrainView() override;
+
+    // Switches to another project file. A run in progress keeps going on its own file.
+    void setProjectPath(const QString& projectPath);
+    QString projectPath() const { return projectPath_; }
+
+    // Starts a run (the form's Start calls this with the form's configuration). Returns
+    // false, showing why, when it cannot start.
+    bool startRun(train::TrainConfig config);
+    bool isRunning() const { return running_; }
+    void setPaused(bool paused);
+    // Asks (through the confirm handler), then tells the trainer to stop after the current
+    // step; it writes a checkpoint and records the run cancelled. Returns false if declined.
+    bool requestStop();
+    // For the window's close: asks when a run is going, then stops it and waits for the
+    // thread. Returns false when the user wants to keep the window open.
+    bool confirmClose();
+
+    // Questions to the user go through this (tests answer them without a dialog).
+    void setConfirmHandler(std::function<bool(const QString& question)> handler);
+
+    // Runs the charts show besides the live run (as selected in the history).
+    void showRuns(const QList<qint64>& runIds);
+    bool exportMetricsCsv(const QString& path, QString* error = nullptr);
+
+    // For tests and the main window.
+    RunForm* form() const { return form_; }
+    ChartGrid* charts() const { return charts_; }
+    RunsModel* runsModel() const { return runsModel_; }
+    QTableView* runsTable() const { return runsTable_; }
+    QString statusText() const;
+    QString phaseText() const;
+    QString errorText() const;
+    QPushButton* pauseButton() const { return pause_; }
+    QPushButton* stopButton() const { return stop_; }
+    QProgressBar* progressBar() const { return progress_; }
+    qint64 liveRunId() const { return liveRunId_; }
+    const std::optional<train::TrainResult>& lastResult() const { return lastResult_; }
+    // Re-reads runs and label counts now (the view also polls for changes).
+    void refresh();
+
+Q_SIGNALS:
+    void runStarted();
+    void runFinished(const dpowb::train::TrainResult& result);
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+    void showEvent(QShowEvent* event) override;
+
+private:
+    void buildUi();
+    void openProject();
+    void refreshRuns();
+    void refreshDataSummary();
+    void rebuildCharts();
+    QList<qint64> selectedRunIds() const;
+    void updateButtons();
+    void showError(const QString& message);
+    bool ask(const QString& question);
+    void appendLog(int level, const QString& message);
+    QString runLabel(qint64 runId) const;
+
+    void onRunCreated(qint64 runId, const QString& outputDir);
+    void onPhase(const QString& phase, qint64 done, qint64 total);
+    void onStep(const train::MetricPoint& point);
+    void onMetrics(const train::MetricPoint& point);
+    void onFinished(const train::TrainResult& result);
+    void resumeSelected();
+    void openSelectedOutput();
+
+    QString projectPath_;
+    std::optional<store::Project> project_;
+    QString projectError_;
+    int64_t dataVersion_ = -1;
+
+    RunForm* form_ = nullptr;
+    RunsModel* runsModel_ = nullptr;
+    QTableView* runsTable_ = nullptr;
+    QTabWidget* tabs_ = nullptr;
+    ChartGrid* charts_ = nullptr;
+    QLabel* status_ = nullptr;
+    QLabel* phase_ = nullptr;
+    QLabel* error_ = nullptr;
+    QProgressBar* progress_ = nullptr;
+    QPushButton* pause_ = nullptr;
+    QPushButton* stop_ = nullptr;
+    QPushButton* resume_ = nullptr;
+    QPushButton* openOutput_ = nullptr;
+    QSlider* smoothing_ = nullptr;
+    QLabel* smoothingLabel_ = nullptr;
+    QPlainTextEdit* log_ = nullptr;
+    QTimer* poll_ = nullptr;
+
+    QPointer<QThread> thread_;
+    std::shared_ptr<train::TrainControl> control_;
+    bool running_ = false;
+    bool paused_ = false;
+    bool stopping_ = false;
+    qint64 liveRunId_ = 0;
+    QString liveName_;
+    QString liveOutputDir_;
+    QElapsedTimer elapsed_;
+    QElapsedTimer trainClock_;   // since the first optimizer step seen
+    qint64 trainClockStep_ = 0;  // the step trainClock_ started at
+    std::optional<train::MetricPoint> lastStep_;
+    std::optional<train::TrainResult> lastResult_;
+    QList<qint64> shownRuns_;    // what the charts hold, live run first
+    std::function<bool(const QString&)> confirm_;
+    bool filterInstalled_ = false;
+};
+
+}  // namespace dpowb::ui
