@@ -38,13 +38,15 @@ struct Segment {
 // non-overlapping matches, then the single_word / lstrip / rstrip rules.
 class AddedTokenMatcher {
 public:
-    void add(const AddedToken* t) {
-        if (t->content.empty()) return;
-        auto& bucket = byFirst_[static_cast<unsigned char>(t->content[0])];
-        bucket.push_back(t);
+    // `pattern` is the text to find: the content itself, or for a `normalized` token its content
+    // after the normalizer, since it is matched against normalized text.
+    void add(const AddedToken* t, std::string pattern) {
+        if (pattern.empty()) return;
+        auto& bucket = byFirst_[static_cast<unsigned char>(pattern[0])];
+        bucket.push_back(Entry{std::move(pattern), t});
         // Longest first, so the first hit at a position is the longest one there.
         std::stable_sort(bucket.begin(), bucket.end(),
-                         [](const AddedToken* a, const AddedToken* b) { return a->content.size() > b->content.size(); });
+                         [](const Entry& a, const Entry& b) { return a.pattern.size() > b.pattern.size(); });
         any_ = true;
     }
 
@@ -56,27 +58,28 @@ public:
         }
         size_t startOffset = 0, pos = 0;
         while (pos < text.size()) {
-            const AddedToken* hit = nullptr;
+            const Entry* hit = nullptr;
             size_t at = pos;
             for (; at < text.size() && !hit; ++at) {
                 const auto& bucket = byFirst_[static_cast<unsigned char>(text[at])];
-                for (const AddedToken* t : bucket) {
-                    if (text.compare(at, t->content.size(), t->content) == 0) {
-                        hit = t;
+                for (const Entry& e : bucket) {
+                    if (text.compare(at, e.pattern.size(), e.pattern) == 0) {
+                        hit = &e;
                         break;
                     }
                 }
                 if (hit) break;
             }
             if (!hit) break;
-            size_t start = at, stop = at + hit->content.size();
+            const AddedToken* token = hit->token;
+            size_t start = at, stop = at + hit->pattern.size();
             pos = stop;
-            if (hit->singleWord && !(boundaryBefore(text, start) && boundaryAfter(text, stop))) continue;
-            if (hit->lstrip) start = std::max(spaceStartAtEnd(text.substr(0, start)), startOffset);
-            if (hit->rstrip) stop += spaceLengthAtStart(text.substr(stop));
+            if (token->singleWord && !(boundaryBefore(text, start) && boundaryAfter(text, stop))) continue;
+            if (token->lstrip) start = std::max(spaceStartAtEnd(text.substr(0, start)), startOffset);
+            if (token->rstrip) stop += spaceLengthAtStart(text.substr(stop));
             if (start < startOffset) continue;  // inside whitespace a previous rstrip took
             if (startOffset < start) out.push_back({startOffset, start, -1});
-            out.push_back({start, stop, hit->id});
+            out.push_back({start, stop, token->id});
             startOffset = stop;
         }
         if (startOffset < text.size()) out.push_back({startOffset, text.size(), -1});
@@ -115,7 +118,11 @@ private:
         return end;
     }
 
-    std::array<std::vector<const AddedToken*>, 256> byFirst_;
+    struct Entry {
+        std::string pattern;
+        const AddedToken* token;
+    };
+    std::array<std::vector<Entry>, 256> byFirst_;
     bool any_ = false;
 };
 
@@ -355,7 +362,15 @@ private:
             addedById_[added_[k].id] = k;
             addedByContent_[added_[k].content] = added_[k].id;
         }
-        for (const auto& t : added_) (t.normalized && normalizer_ ? normalizedMatcher_ : rawMatcher_).add(&t);
+        for (const auto& t : added_) {
+            if (t.normalized && normalizer_) {
+                std::string pattern = t.content;
+                normalizer_->apply(pattern);
+                normalizedMatcher_.add(&t, std::move(pattern));
+            } else {
+                rawMatcher_.add(&t, t.content);
+            }
+        }
     }
 
     void loadModel(const json& m) {

@@ -134,6 +134,10 @@ bool isAlphanumeric(char32_t c) {
 bool isWordChar(char32_t c) {
     if (c < 0x80) return c == '_' || isAlphanumeric(c);
     if (isAlphanumeric(c)) return true;
+    // Symbols with the Alphabetic property: circled, parenthesized and squared Latin letters.
+    if ((c >= 0x24B6 && c <= 0x24E9) || (c >= 0x1F130 && c <= 0x1F149) || (c >= 0x1F150 && c <= 0x1F169) ||
+        (c >= 0x1F170 && c <= 0x1F189))
+        return true;
     auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
     return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_ME || cat == UTF8PROC_CATEGORY_PC ||
            c == 0x200C || c == 0x200D;

@@ -1,0 +1,163 @@
+#include "text/chat_template.h"
+
+#include "common/error.h"
+#include "text/unicode.h"
+
+namespace dpowb::text {
+
+namespace {
+
+// Python's str.strip(), which Jinja's `trim` filter and `.strip()` call.
+bool pyspace(char32_t c) { return unicode::isWhitespace(c) || (c >= 0x1C && c <= 0x1F); }
+
+std::string strip(const std::string& s) {
+    size_t i = 0, begin = s.size(), end = 0;
+    while (i < s.size()) {
+        size_t at = i;
+        if (!pyspace(unicode::next(s, i))) {
+            if (begin == s.size()) begin = at;
+            end = i;
+        }
+    }
+    return begin >= end ? std::string() : s.substr(begin, end - begin);
+}
+
+bool has(const std::string& s, const char* marker) { return s.find(marker) != std::string::npos; }
+
+// The Llama 2 / Mistral / Gemma templates refuse conversations whose user and assistant
+// turns do not alternate; so do we, with the same rule.
+void requireAlternation(const std::vector<Message>& msgs, size_t first, const std::string& name) {
+    for (size_t k = first; k < msgs.size(); ++k) {
+        bool user = msgs[k].role == "user";
+        bool expectUser = (k - first) % 2 == 0;
+        if (user != expectUser || (!user && msgs[k].role != "assistant"))
+            throw Error(name + " chat template: message " + std::to_string(k + 1) + " has role \"" + msgs[k].role +
+                        "\"; roles must alternate user/assistant/user/... (after an optional system message)");
+    }
+}
+
+const char* kLlama3Bos = "<|begin_of_text|>";
+const char* kGemmaBos = "<bos>";
+const char* kSentencePieceBos = "<s>";
+const char* kSentencePieceEos = "</s>";
+
+}  // namespace
+
+const std::vector<std::string>& ChatTemplate::names() {
+    static const std::vector<std::string> n{"chatml", "llama3", "llama2", "mistral", "zephyr", "gemma", "plain"};
+    return n;
+}
+
+ChatTemplate ChatTemplate::named(const std::string& name) {
+    ChatTemplate t;
+    t.name_ = name;
+    if (name == "chatml") {
+        t.endOfTurn_ = "<|im_end|>";
+    } else if (name == "llama3") {
+        t.bos_ = kLlama3Bos;
+        t.writesBos_ = true;
+        t.endOfTurn_ = "<|eot_id|>";
+    } else if (name == "llama2" || name == "mistral") {
+        t.bos_ = kSentencePieceBos;
+        t.writesBos_ = true;
+        t.endOfTurn_ = kSentencePieceEos;
+    } else if (name == "zephyr") {
+        t.endOfTurn_ = kSentencePieceEos;
+    } else if (name == "gemma") {
+        t.bos_ = kGemmaBos;
+        t.writesBos_ = true;
+        t.endOfTurn_ = "<end_of_turn>";
+    } else if (name == "plain") {
+        t.endOfTurn_.clear();
+    } else {
+        std::string list;
+        for (const auto& n : names()) list += (list.empty() ? "" : ", ") + n;
+        throw Error("unknown chat template \"" + name + "\" (known: " + list + ")");
+    }
+    return t;
+}
+
+ChatTemplate ChatTemplate::detect(const std::string& src, const std::string& bosToken) {
+    std::string name;
+    if (src.empty())
+        throw Error("the tokenizer has no chat template; choose one by name (" + std::string("chatml, llama3, llama2, mistral, zephyr, gemma, plain") + ")");
+    if (has(src, "<|im_start|>")) name = "chatml";
+    else if (has(src, "<|start_header_id|>")) name = "llama3";
+    else if (has(src, "[INST]")) name = has(src, "<<SYS>>") ? "llama2" : "mistral";
+    else if (has(src, "<start_of_turn>")) name = "gemma";
+    else if (has(src, "<|user|>") && (has(src, "</s>") || has(src, "eos_token")) && !has(src, "<|end|>")) name = "zephyr";
+    if (name.empty()) {
+        std::string head = src.substr(0, 80);
+        for (char& c : head)
+            if (c == '\n' || c == '\r') c = ' ';
+        throw Error("chat template not recognised (it starts \"" + head +
+                    "\"); choose one by name: chatml, llama3, llama2, mistral, zephyr, gemma, plain");
+    }
+    ChatTemplate t = named(name);
+    if (!bosToken.empty() && t.writesBos_) t.bos_ = bosToken;
+    return t;
+}
+
+std::string ChatTemplate::apply(const std::vector<Message>& messages, bool addGenerationPrompt) const {
+    std::string out;
+    if (name_ == "chatml") {
+        for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+        if (addGenerationPrompt) out += "<|im_start|>assistant\n";
+    } else if (name_ == "llama3") {
+        for (size_t k = 0; k < messages.size(); ++k) {
+            if (k == 0) out += bos_;
+            out += "<|start_header_id|>" + messages[k].role + "<|end_header_id|>\n\n" + strip(messages[k].content) + "<|eot_id|>";
+        }
+        if (addGenerationPrompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    } else if (name_ == "llama2") {
+        size_t first = 0;
+        std::string system;
+        bool hasSystem = !messages.empty() && messages[0].role == "system";
+        if (hasSystem) system = messages[0].content, first = 1;
+        requireAlternation(messages, first, name_);
+        for (size_t k = first; k < messages.size(); ++k) {
+            std::string content = messages[k].content;
+            if (k == first && hasSystem) content = "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + content;
+            if (messages[k].role == "user") out += bos_ + "[INST] " + strip(content) + " [/INST]";
+            else out += " " + strip(content) + " " + kSentencePieceEos;
+        }
+        // The template ends a user turn with [/INST], where the reply begins: no prompt to add.
+    } else if (name_ == "mistral") {
+        out += bos_;
+        requireAlternation(messages, 0, name_);
+        for (const auto& m : messages) {
+            if (m.role == "user") out += "[INST] " + m.content + " [/INST]";
+            else out += m.content + kSentencePieceEos;
+        }
+    } else if (name_ == "zephyr") {
+        for (size_t k = 0; k < messages.size(); ++k) {
+            const auto& m = messages[k];
+            if (m.role == "user" || m.role == "system" || m.role == "assistant")
+                out += "<|" + m.role + "|>\n" + m.content + kSentencePieceEos + "\n";
+            if (k + 1 == messages.size() && addGenerationPrompt) out += "<|assistant|>\n";
+        }
+    } else if (name_ == "gemma") {
+        // Gemma has no system role; as its later templates do, a system message becomes a
+        // prefix of the first user turn.
+        size_t first = 0;
+        std::string prefix;
+        if (!messages.empty() && messages[0].role == "system") prefix = messages[0].content + "\n\n", first = 1;
+        requireAlternation(messages, first, name_);
+        out += bos_;
+        for (size_t k = first; k < messages.size(); ++k) {
+            const auto& m = messages[k];
+            std::string role = m.role == "assistant" ? "model" : m.role;
+            out += "<start_of_turn>" + role + "\n" + (k == first ? prefix : std::string()) + strip(m.content) + "<end_of_turn>\n";
+        }
+        if (addGenerationPrompt) out += "<start_of_turn>model\n";
+    } else {  // plain: the contents, one blank line apart, for models trained without a template
+        for (size_t k = 0; k < messages.size(); ++k) {
+            if (k) out += "\n\n";
+            out += messages[k].content;
+        }
+        if (addGenerationPrompt && !messages.empty()) out += "\n\n";
+    }
+    return out;
+}
+
+}  // namespace dpowb::text
