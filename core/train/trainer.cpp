@@ -721,7 +721,8 @@ void Run::evaluate(int64_t step, double epoch) {
         chunks.push_back(std::move(c));
     }
     ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, cfg_.referenceFree};
-    if (refAdaptersOff_) ref.net = policy_->net.get();
+    if (refAdaptersOff_ && !refPrecomputed_) ref.net = policy_->net.get();
+    if (refPrecomputed_) ref.net = nullptr;
     for (const auto& mb : microBatchesOf(chunks, eval_)) {
         if (control_.cancel.load()) break;
         AutocastScope ac(autocast_, autocastType_);
