@@ -152,8 +152,8 @@ std::string fingerprintOf(const CausalLM& net) {
 
 std::shared_ptr<CausalLM> createModelNet(const ModelConfig& config) { return createNet(config); }
 
-static void loadWeights(CausalLM& net, const Checkpoint& ckpt, torch::Device device, torch::ScalarType dtype,
-                 std::vector<std::string>* warnings) {
+static void loadWeights(CausalLM& net, const Checkpoint& ckpt, const std::string& folder, torch::Device device,
+                        torch::ScalarType dtype, std::vector<std::string>* warnings) {
     const ModelConfig& config = net.config();
     auto params = parameterMap(net);
     std::map<std::string, std::string> byCanonical;  // our name -> checkpoint name
@@ -165,7 +165,7 @@ static void loadWeights(CausalLM& net, const Checkpoint& ckpt, torch::Device dev
     for (const TensorSlot& slot : tensorTable(config)) {
         auto it = byCanonical.find(slot.name);
         if (it == byCanonical.end())
-            throw Error("checkpoint: tensor \"" + slot.name + "\" is missing (config.json's " + config.modelType +
+            throw Error(folder + ": tensor \"" + slot.name + "\" is missing (config.json's " + config.modelType +
                         " architecture needs it" +
                         (slot.name.rfind("lm_head", 0) == 0 ? "; set tie_word_embeddings to true if the head is tied"
                                                             : std::string()) +
@@ -214,7 +214,7 @@ std::shared_ptr<Model> loadModel(const std::string& folderOrBuiltin, const LoadO
 
     Checkpoint ckpt = Checkpoint::open(dir.string());
     model->net = createNet(model->config);
-    loadWeights(*model->net, ckpt, model->device, model->dtype, &model->warnings);
+    loadWeights(*model->net, ckpt, folderOrBuiltin, model->device, model->dtype, &model->warnings);
     model->net->eval();
 
     if (fs::exists(dir / "tokenizer.json")) {
