@@ -1,0 +1,389 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFutureWatcher>
+#include <QHBoxLayout>
+#include <QInputDialog>
+#include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSettings>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTimer>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include "help_overlay.h"
+#include "import_dialog.h"
+#include "label_view.h"
+#include "pair_view.h"
+#include "project_context.h"
+#include "store/formats.h"
+#include "store/project.h"
+
+namespace dpowb::ui {
+
+namespace {
+
+constexpr int kMaxRecent = 8;
+const QString kProjectFilter = QStringLiteral("DPO Workbench projects (*.db *.dpowb);;All files (*)");
+
+struct CounterResult {
+    qint64 labelled = -1, pairs = -1;
+    QString error;
+};
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    setWindowTitle(tr("DPO Workbench"));
+    setWindowIcon(QIcon(QStringLiteral(":/icons/dpo-workbench.svg")));
+    context_ = new ProjectContext(this);
+
+    auto* central = new QWidget(this);
+    auto* lay = new QHBoxLayout(central);
+    lay->setContentsMargins(0, 0, 0, 0);
+    lay->setSpacing(0);
+    sidebar_ = new QListWidget(central);
+    sidebar_->setObjectName(QStringLiteral("sidebar"));
+    sidebar_->setFixedWidth(118);
+    sidebar_->setFocusPolicy(Qt::NoFocus);
+    pages_ = new QStackedWidget(central);
+    lay->addWidget(sidebar_);
+    lay->addWidget(pages_, 1);
+    setCentralWidget(central);
+    connect(sidebar_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
+
+    labelView_ = new LabelView(context_, this);
+    connect(labelView_, &LabelView::statusMessage, this,
+            [this](const QString& text) { statusBar()->showMessage(text, 5000); });
+
+    pathLabel_ = new QLabel(this);
+    pathLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    counterLabel_ = new QLabel(this);
+    counterLabel_->setStyleSheet(QStringLiteral("font-weight:600; padding-right:8px;"));
+    statusBar()->addPermanentWidget(pathLabel_);
+    statusBar()->addPermanentWidget(counterLabel_);
+
+    counterDebounce_ = new QTimer(this);
+    counterDebounce_->setSingleShot(true);
+    counterDebounce_->setInterval(150);
+    connect(counterDebounce_, &QTimer::timeout, this, &MainWindow::refreshCounter);
+    connect(context_, &ProjectContext::opened, this, &MainWindow::onProjectOpened);
+    connect(context_, &ProjectContext::localChange, counterDebounce_, qOverload<>(&QTimer::start));
+    connect(context_, &ProjectContext::externalChange, counterDebounce_, qOverload<>(&QTimer::start));
+
+    buildMenus();
+    addPage(tr("Label"), labelView_);
+    restoreLayout();
+}
+
+MainWindow::~MainWindow() = default;
+
+QString MainWindow::demoProjectPath() {
+    // The same place scripts/run.sh --headless uses, so the CLI and the GUI share the demo.
+    QString dir = qEnvironmentVariable("DPOWB_DEMO_DIR");
+    if (dir.isEmpty())
+        dir = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + QStringLiteral("/dpo-workbench");
+    return QDir(dir).filePath(QStringLiteral("demo.db"));
+}
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&New Project…"), QKeySequence::New, this, &MainWindow::newProject);
+    file->addAction(tr("&Open Project…"), QKeySequence::Open, this, &MainWindow::chooseProject);
+    recentMenu_ = file->addMenu(tr("Open &Recent"));
+    file->addAction(tr("Open the &Demo Project"), this, &MainWindow::openDemoProject);
+    file->addSeparator();
+    QAction* importAction = file->addAction(tr("&Import…"), QKeySequence(Qt::CTRL | Qt::Key_I), this,
+                                            &MainWindow::importPairs);
+    QAction* exportAction = file->addAction(tr("&Export…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E),
+                                            this, &MainWindow::exportPairs);
+    file->addSeparator();
+    file->addAction(tr("&Preferences…"), this, &MainWindow::editPreferences);
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    importAction->setEnabled(false);
+    exportAction->setEnabled(false);
+    connect(context_, &ProjectContext::opened, this, [importAction, exportAction] {
+        importAction->setEnabled(true);
+        exportAction->setEnabled(true);
+    });
+    rebuildRecentMenu();
+
+    viewMenu_ = menuBar()->addMenu(tr("&View"));
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&Keyboard Shortcuts"), QKeySequence::HelpContents, this, [this] {
+        showPage(tr("Label"));
+        labelView_->showHelp();
+    });
+    help->addAction(tr("&About"), this, [this] {
+        QMessageBox::about(this, tr("About DPO Workbench"),
+                           tr("<b>DPO Workbench</b> %1<br>Label preference pairs, train DPO, and compare "
+                              "the policy with its reference — on your own machine.")
+                               .arg(QApplication::applicationVersion()));
+    });
+}
+
+void MainWindow::addPage(const QString& name, QWidget* page) {
+    pages_->addWidget(page);
+    sidebar_->addItem(name);
+    // One page needs no navigation: the sidebar appears once Train or Compare exist.
+    sidebar_->setVisible(sidebar_->count() > 1);
+    if (sidebar_->currentRow() < 0) sidebar_->setCurrentRow(0);
+    const int n = sidebar_->count();
+    QAction* go = viewMenu_->addAction(name, this, [this, n] { sidebar_->setCurrentRow(n - 1); });
+    if (n <= 9) go->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_0 + n)));
+}
+
+void MainWindow::showPage(const QString& name) {
+    for (int i = 0; i < sidebar_->count(); ++i)
+        if (sidebar_->item(i)->text() == name) sidebar_->setCurrentRow(i);
+}
+
+bool MainWindow::openProject(const QString& path, bool quiet) {
+    try {
+        context_->open(QFileInfo(path).absoluteFilePath());
+    } catch (const std::exception& e) {
+        if (!quiet)
+            QMessageBox::warning(this, tr("Open project"),
+                                 tr("Could not open %1:\n%2").arg(path, QString::fromStdString(e.what())));
+        statusBar()->showMessage(QString::fromStdString(e.what()));
+        return false;
+    }
+    return true;
+}
+
+void MainWindow::onProjectOpened(const QString& path) {
+    setWindowTitle(tr("%1 — DPO Workbench").arg(QFileInfo(path).fileName()));
+    pathLabel_->setText(QDir::toNativeSeparators(path));
+    rememberRecent(path);
+    refreshCounter();
+}
+
+void MainWindow::openDemoProject() {
+    const QString path = demoProjectPath();
+    if (QFileInfo::exists(path)) {
+        if (openProject(path)) Q_EMIT demoReady(path);
+        return;
+    }
+    statusBar()->showMessage(tr("Creating the demo project…"));
+    QDir().mkpath(QFileInfo(path).absolutePath());
+    auto* watcher = new QFutureWatcher<QString>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, path] {
+        watcher->deleteLater();
+        const QString error = watcher->result();
+        if (!error.isEmpty()) {
+            QMessageBox::warning(this, tr("Demo project"), tr("Could not create the demo project:\n%1").arg(error));
+            return;
+        }
+        if (openProject(path)) Q_EMIT demoReady(path);
+    });
+    watcher->setFuture(QtConcurrent::run([p = path.toStdString()]() -> QString {
+        // Built under a temporary name and renamed, so an interrupted start leaves no
+        // half-filled demo behind.
+        const std::string tmp = p + ".part";
+        try {
+            std::remove(tmp.c_str());
+            {
+                auto project = store::Project::create(tmp);
+                store::addDemoPairs(project);
+            }
+            for (const char* ext : {"-wal", "-shm"}) std::remove((tmp + ext).c_str());
+            if (std::rename(tmp.c_str(), p.c_str()) != 0) return QStringLiteral("cannot rename %1").arg(QString::fromStdString(tmp));
+        } catch (const std::exception& e) {
+            std::remove(tmp.c_str());
+            return QString::fromStdString(e.what());
+        }
+        return QString();
+    }));
+}
+
+void MainWindow::openLastOrOfferDemo() {
+    QSettings settings;
+    const QStringList recent = settings.value(QStringLiteral("recentProjects")).toStringList();
+    if (!recent.isEmpty() && QFileInfo::exists(recent.front()) && openProject(recent.front(), true)) return;
+    if (!settings.value(QStringLiteral("offeredDemo")).toBool() || recent.isEmpty()) {
+        settings.setValue(QStringLiteral("offeredDemo"), true);
+        const auto answer = QMessageBox::question(
+            this, tr("Welcome to DPO Workbench"),
+            tr("No project is open. Create the demo project (about 2,600 movie-review pairs, most "
+               "already labelled) to try labelling and training?\n\nIt goes to %1.")
+                .arg(QDir::toNativeSeparators(demoProjectPath())),
+            QMessageBox::Yes | QMessageBox::No, QMessageBox::Yes);
+        if (answer == QMessageBox::Yes) openDemoProject();
+    }
+}
+
+void MainWindow::newProject() {
+    const QString path = QFileDialog::getSaveFileName(this, tr("New project"), QDir::homePath(), kProjectFilter);
+    if (path.isEmpty()) return;
+    if (QFileInfo::exists(path)) {
+        QMessageBox::warning(this, tr("New project"),
+                             tr("%1 already exists. Open it with File › Open, or choose another name.").arg(path));
+        return;
+    }
+    try {
+        store::Project::create(path.toStdString());
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("New project"), QString::fromStdString(e.what()));
+        return;
+    }
+    openProject(path);
+}
+
+void MainWindow::chooseProject() {
+    const QString start = context_->isOpen() ? QFileInfo(context_->path()).absolutePath() : QDir::homePath();
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open project"), start, kProjectFilter);
+    if (!path.isEmpty()) openProject(path);
+}
+
+void MainWindow::importPairs() {
+    if (!context_->isOpen()) return;
+    ImportDialog dialog(context_->path(), this);
+    connect(&dialog, &ImportDialog::importFinished, this, [this](bool ok, const QString& message) {
+        statusBar()->showMessage(message, 8000);
+        if (ok) context_->checkExternalChanges();  // the import committed on its own connection
+    });
+    dialog.exec();
+}
+
+void MainWindow::exportPairs() {
+    if (!context_->isOpen()) return;
+    QStringList formats;
+    for (const auto& f : store::exportFormats()) formats << QString::fromStdString(f);
+    bool ok = false;
+    const QString format = QInputDialog::getItem(
+        this, tr("Export"),
+        tr("Format (trl: labelled pairs as chosen/rejected; pairs: everything, with labels):"), formats, 0,
+        false, &ok);
+    if (!ok) return;
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export pairs"),
+                                                      QFileInfo(context_->path()).absolutePath() +
+                                                          QStringLiteral("/export-%1.jsonl").arg(format),
+                                                      tr("JSON Lines (*.jsonl);;All files (*)"));
+    if (path.isEmpty()) return;
+    statusBar()->showMessage(tr("Exporting…"));
+    auto* watcher = new QFutureWatcher<QString>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher] {
+        watcher->deleteLater();
+        statusBar()->showMessage(watcher->result(), 8000);
+    });
+    watcher->setFuture(QtConcurrent::run([db = context_->path().toStdString(), file = path.toStdString(),
+                                          fmt = format.toStdString(), path]() -> QString {
+        try {
+            auto project = store::Project::open(db);
+            store::ExportOptions options;
+            options.format = fmt;
+            const int64_t n = store::exportFile(project, file, options);
+            return tr("Exported %L1 records to %2").arg(n).arg(path);
+        } catch (const std::exception& e) {
+            return tr("Export failed: %1").arg(QString::fromStdString(e.what()));
+        }
+    }));
+}
+
+void MainWindow::editPreferences() {
+    bool ok = false;
+    QString label = tr("Annotator name recorded with every label:");
+    if (!qEnvironmentVariable("DPOWB_ANNOTATOR").isEmpty())
+        label += tr("\n(DPOWB_ANNOTATOR is set and takes precedence while it is.)");
+    const QString name = QInputDialog::getText(this, tr("Preferences"), label, QLineEdit::Normal,
+                                               context_->annotator(), &ok);
+    if (ok) context_->setAnnotatorPreference(name);
+}
+
+void MainWindow::rememberRecent(const QString& path) {
+    QSettings settings;
+    QStringList recent = settings.value(QStringLiteral("recentProjects")).toStringList();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > kMaxRecent) recent.removeLast();
+    settings.setValue(QStringLiteral("recentProjects"), recent);
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+    recentMenu_->clear();
+    const QStringList recent = QSettings().value(QStringLiteral("recentProjects")).toStringList();
+    for (const QString& path : recent)
+        recentMenu_->addAction(QDir::toNativeSeparators(path), this, [this, path] { openProject(path); });
+    recentMenu_->setEnabled(!recent.isEmpty());
+}
+
+QString MainWindow::counterText() const { return counterLabel_->text(); }
+
+void MainWindow::refreshCounter() {
+    if (!context_->isOpen()) {
+        counterLabel_->clear();
+        return;
+    }
+    const quint64 generation = ++counterGeneration_;
+    auto* watcher = new QFutureWatcher<CounterResult>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, generation] {
+        watcher->deleteLater();
+        if (generation != counterGeneration_) return;
+        const CounterResult r = watcher->result();
+        if (!r.error.isEmpty()) {
+            statusBar()->showMessage(r.error, 5000);
+            return;
+        }
+        counterLabel_->setText(tr("%L1 labelled of %L2").arg(r.labelled).arg(r.pairs));
+        Q_EMIT counterUpdated(counterLabel_->text());
+    });
+    watcher->setFuture(QtConcurrent::run([path = context_->path().toStdString()] {
+        CounterResult r;
+        try {
+            auto project = store::Project::open(path);
+            const store::Stats s = project.stats();
+            r.labelled = s.labelled;
+            r.pairs = s.pairs;
+        } catch (const std::exception& e) {
+            r.error = QString::fromStdString(e.what());
+        }
+        return r;
+    }));
+}
+
+void MainWindow::restoreLayout() {
+    QSettings s;
+    if (!restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray())) resize(1440, 900);
+    restoreState(s.value(QStringLiteral("window/state")).toByteArray());
+    labelView_->mainSplitter()->restoreState(s.value(QStringLiteral("label/browserSplit")).toByteArray());
+    labelView_->rightSplitter()->restoreState(s.value(QStringLiteral("label/historySplit")).toByteArray());
+    labelView_->pairView()->splitter()->restoreState(s.value(QStringLiteral("label/promptSplit")).toByteArray());
+}
+
+void MainWindow::saveLayout() {
+    QSettings s;
+    s.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    s.setValue(QStringLiteral("window/state"), saveState());
+    s.setValue(QStringLiteral("label/browserSplit"), labelView_->mainSplitter()->saveState());
+    s.setValue(QStringLiteral("label/historySplit"), labelView_->rightSplitter()->saveState());
+    s.setValue(QStringLiteral("label/promptSplit"), labelView_->pairView()->splitter()->saveState());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    if (labelView_->hasUnsavedWork()) {
+        const auto answer = QMessageBox::question(
+            this, tr("Unsaved rationale"),
+            tr("A rationale you typed has not been saved with a label. Close anyway and lose it?"),
+            QMessageBox::Discard | QMessageBox::Cancel, QMessageBox::Cancel);
+        if (answer != QMessageBox::Discard) {
+            event->ignore();
+            return;
+        }
+    }
+    saveLayout();
+    event->accept();
+}
+
+}  // namespace dpowb::ui

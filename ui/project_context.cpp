@@ -1,0 +1,95 @@
+#include "project_context.h"
+
+#include <QSettings>
+
+#include "common/error.h"
+
+namespace dpowb::ui {
+
+ProjectContext::ProjectContext(QObject* parent) : QObject(parent) {
+    poll_.setInterval(1000);
+    connect(&poll_, &QTimer::timeout, this, &ProjectContext::checkExternalChanges);
+}
+
+ProjectContext::~ProjectContext() = default;
+
+void ProjectContext::open(const QString& path) {
+    auto project = std::make_unique<store::Project>(store::Project::open(path.toStdString()));
+    close();
+    project_ = std::move(project);
+    path_ = path;
+    lastVersion_ = project_->dataVersion();
+    poll_.start();
+    Q_EMIT opened(path_);
+}
+
+void ProjectContext::close() {
+    if (!project_) return;
+    poll_.stop();
+    project_.reset();
+    path_.clear();
+    Q_EMIT closed();
+}
+
+store::Project& ProjectContext::project() {
+    if (!project_) throw Error("no project is open");
+    return *project_;
+}
+
+QString ProjectContext::annotatorPreference() {
+    return QSettings().value(QStringLiteral("annotator")).toString();
+}
+
+void ProjectContext::setAnnotatorPreference(const QString& name) {
+    QSettings().setValue(QStringLiteral("annotator"), name.trimmed());
+}
+
+QString ProjectContext::annotator() const {
+    const QString env = qEnvironmentVariable("DPOWB_ANNOTATOR").trimmed();
+    if (!env.isEmpty()) return env;
+    const QString pref = annotatorPreference();
+    if (!pref.isEmpty()) return pref;
+    QString user = qEnvironmentVariable("USER");
+    if (user.isEmpty()) user = qEnvironmentVariable("USERNAME");
+    return user.isEmpty() ? QStringLiteral("anonymous") : user;
+}
+
+quint64 ProjectContext::sideSeed() const {
+    // FNV-1a of the annotator name: stable across sessions, different between annotators.
+    quint64 h = 1469598103934665603ull;
+    for (char c : annotator().toUtf8()) {
+        h ^= quint8(c);
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+char ProjectContext::shownLeftFor(qint64 pairId) const {
+    // splitmix64 of (seed, id): consecutive ids give independent sides.
+    quint64 z = sideSeed() + quint64(pairId) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (z & 1) ? 'b' : 'a';
+}
+
+void ProjectContext::notifyLocalChange() {
+    if (project_) lastVersion_ = project_->dataVersion();
+    Q_EMIT localChange();
+}
+
+void ProjectContext::checkExternalChanges() {
+    if (!project_) return;
+    qint64 v = 0;
+    try {
+        v = project_->dataVersion();
+    } catch (const std::exception&) {
+        return;  // a busy file: try again on the next tick
+    }
+    if (v != lastVersion_) {
+        lastVersion_ = v;
+        Q_EMIT externalChange();
+    }
+}
+
+}  // namespace dpowb::ui

@@ -1,0 +1,62 @@
+// The project the window has open, shared by every page of the main window.
+//
+// It owns the GUI thread's store::Project connection. Work that takes long (loading a
+// million ids, stats, import, export) opens its own connection on path() in a worker thread;
+// one connection never crosses threads. Changes committed by any other connection (a worker
+// of this window, a second window, the CLI, the trainer) are noticed by polling
+// Project::dataVersion() once a second and announced as externalChange().
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <QTimer>
+
+#include <memory>
+
+#include "store/project.h"
+
+namespace dpowb::ui {
+
+class ProjectContext : public QObject {
+    Q_OBJECT
+public:
+    explicit ProjectContext(QObject* parent = nullptr);
+    ~ProjectContext() override;
+
+    // Opens an existing project (throws dpowb::Error with a readable message).
+    void open(const QString& path);
+    void close();
+    bool isOpen() const { return project_ != nullptr; }
+    store::Project& project();  // only while open, GUI thread only
+    QString path() const { return path_; }
+
+    // Who labels: DPOWB_ANNOTATOR, else the preference, else $USER.
+    QString annotator() const;
+    void setAnnotatorPreference(const QString& name);  // "" = back to the default
+    static QString annotatorPreference();
+
+    // A per-annotator seed that decides which response of a pair is shown on the left.
+    quint64 sideSeed() const;
+    // 'a' or 'b': deterministic for (pair, annotator), about half of each.
+    char shownLeftFor(qint64 pairId) const;
+
+    // This window wrote something through project(): pages refresh what they show.
+    void notifyLocalChange();
+    // Checks data_version now (the timer does it every second).
+    void checkExternalChanges();
+    void setPollInterval(int ms) { poll_.setInterval(ms); }
+
+Q_SIGNALS:
+    void opened(const QString& path);
+    void closed();
+    void localChange();
+    void externalChange();
+
+private:
+    std::unique_ptr<store::Project> project_;
+    QString path_;
+    qint64 lastVersion_ = 0;
+    QTimer poll_;
+};
+
+}  // namespace dpowb::ui
