@@ -7,6 +7,7 @@
 //                    [--lora-rank R] [--precompute-ref] [--peak]
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>

@@ -105,7 +105,8 @@ TrainConfig TrainConfig::demoPreset() {
     c.maxGradNorm = 1.0;
     c.loggingSteps = 10;
     c.evalSteps = 50;
-    c.precomputeRef = true;
+    // Not --precompute-ref: for a single epoch its extra pass costs what it saves.
+    c.precomputeRef = false;
     c.name = "demo";
     return c;
 }
