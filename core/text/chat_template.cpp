@@ -41,6 +41,35 @@ const char* kGemmaBos = "<bos>";
 const char* kSentencePieceBos = "<s>";
 const char* kSentencePieceEos = "</s>";
 
+// The system prompt a ChatML template writes when there is no system message: a complete
+// string literal '<|im_start|>system\n...<|im_end|>\n' in the source (Qwen2.5, SmolLM2).
+// Templates that only concatenate messages[0].content (Qwen3) have none.
+std::string defaultSystemPrompt(const std::string& src) {
+    const std::string open = "<|im_start|>system\\n";
+    const std::string close = "<|im_end|>";
+    size_t pos = 0;
+    while ((pos = src.find(open, pos)) != std::string::npos) {
+        size_t start = pos + open.size();
+        size_t quote = src.find_first_of("'\"", start);
+        pos = start;
+        if (quote == std::string::npos) break;
+        std::string literal = src.substr(start, quote - start);
+        size_t end = literal.find(close);
+        if (end == std::string::npos || end == 0) continue;
+        std::string raw = literal.substr(0, end), out;
+        for (size_t i = 0; i < raw.size(); ++i) {
+            if (raw[i] != '\\' || i + 1 == raw.size()) {
+                out += raw[i];
+                continue;
+            }
+            char e = raw[++i];
+            out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+        }
+        return out;
+    }
+    return {};
+}
+
 }  // namespace
 
 const std::vector<std::string>& ChatTemplate::names() {
@@ -81,6 +110,9 @@ ChatTemplate ChatTemplate::detect(const std::string& src, const std::string& bos
     std::string name;
     if (src.empty())
         throw Error("the tokenizer has no chat template; choose one by name (" + std::string("chatml, llama3, llama2, mistral, zephyr, gemma, plain") + ")");
+    if (has(src, "Cutting Knowledge Date"))
+        throw Error("the Llama 3.1+ chat template (with its dated system header) is not supported; "
+                    "choose the Llama 3 format by name (llama3) if that is acceptable");
     if (has(src, "<|im_start|>")) name = "chatml";
     else if (has(src, "<|start_header_id|>")) name = "llama3";
     else if (has(src, "[INST]")) name = has(src, "<<SYS>>") ? "llama2" : "mistral";
@@ -95,12 +127,15 @@ ChatTemplate ChatTemplate::detect(const std::string& src, const std::string& bos
     }
     ChatTemplate t = named(name);
     if (!bosToken.empty() && t.writesBos_) t.bos_ = bosToken;
+    if (name == "chatml") t.defaultSystem_ = defaultSystemPrompt(src);
     return t;
 }
 
 std::string ChatTemplate::apply(const std::vector<Message>& messages, bool addGenerationPrompt) const {
     std::string out;
     if (name_ == "chatml") {
+        if (!defaultSystem_.empty() && (messages.empty() || messages[0].role != "system"))
+            out += "<|im_start|>system\n" + defaultSystem_ + "<|im_end|>\n";
         for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
         if (addGenerationPrompt) out += "<|im_start|>assistant\n";
     } else if (name_ == "llama3") {

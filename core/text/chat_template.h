@@ -34,6 +34,9 @@ private:
     std::string bos_;
     bool writesBos_ = false;
     std::string endOfTurn_;
+    // ChatML templates that insert a system prompt when the conversation has none (Qwen2.5,
+    // SmolLM2) carry it here, read from the Jinja source.
+    std::string defaultSystem_;
 };
 
 }  // namespace dpowb::text

@@ -236,14 +236,19 @@ public:
                 ids.push_back(seg.id);
                 continue;
             }
+            // Empty pieces vanish before the pre-tokenizer sees them, as in the Hugging Face
+            // library (so Metaspace does not turn an empty text into "▁").
+            if (seg.end == seg.start) continue;
             std::string normalized(text.substr(seg.start, seg.end - seg.start));
             if (normalizer_) normalizer_->apply(normalized);
+            if (normalized.empty()) continue;
             normalizedMatcher_.split(normalized, inner);
             for (const Segment& s : inner) {
                 if (s.id >= 0) {
                     ids.push_back(s.id);
                     continue;
                 }
+                if (s.end == s.start) continue;
                 pieces.clear();
                 pieces.push_back(Piece{normalized.substr(s.start, s.end - s.start), seg.start == 0 && s.start == 0});
                 if (preTokenizer_) preTokenizer_->apply(pieces);

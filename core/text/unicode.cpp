@@ -169,6 +169,10 @@ std::string lowercase(std::string_view s) {
     size_t i = 0;
     while (i < s.size()) {
         char32_t c = next(s, i);
+        if (c == 0x130) {  // the one character whose full lower case is two characters
+            out += "i\xCC\x87";
+            continue;
+        }
         append(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
     }
     return out;

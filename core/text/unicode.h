@@ -42,7 +42,8 @@ bool isWordChar(char32_t c);
 
 enum class Form { NFC, NFD, NFKC, NFKD };
 std::string normalize(std::string_view s, Form form);
-// Per-character full lower-casing (simple mappings from utf8proc).
+// Per-character lower-casing as Rust's char::to_lowercase (utf8proc's simple mappings plus
+// the one multi-character mapping, U+0130).
 std::string lowercase(std::string_view s);
 
 // GPT-2's reversible byte -> printable character map used by the ByteLevel pre-tokenizer and
