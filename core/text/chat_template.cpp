@@ -22,6 +22,15 @@ std::string strip(const std::string& s) {
     return begin >= end ? std::string() : s.substr(begin, end - begin);
 }
 
+// Python's str.strip(chars) / lstrip / rstrip for ASCII `chars`.
+std::string trimChars(const std::string& s, const char* chars, bool left, bool right) {
+    size_t b = 0, e = s.size();
+    if (left) b = s.find_first_not_of(chars);
+    if (b == std::string::npos) return {};
+    if (right) e = s.find_last_not_of(chars) + 1;
+    return s.substr(b, e - b);
+}
+
 bool has(const std::string& s, const char* marker) { return s.find(marker) != std::string::npos; }
 
 // The Llama 2 / Mistral / Gemma templates refuse conversations whose user and assistant
@@ -73,14 +82,14 @@ std::string defaultSystemPrompt(const std::string& src) {
 }  // namespace
 
 const std::vector<std::string>& ChatTemplate::names() {
-    static const std::vector<std::string> n{"chatml", "llama3", "llama2", "mistral", "zephyr", "gemma", "plain"};
+    static const std::vector<std::string> n{"chatml", "qwen3", "llama3", "llama2", "mistral", "zephyr", "gemma", "plain"};
     return n;
 }
 
 ChatTemplate ChatTemplate::named(const std::string& name) {
     ChatTemplate t;
     t.name_ = name;
-    if (name == "chatml") {
+    if (name == "chatml" || name == "qwen3") {
         t.endOfTurn_ = "<|im_end|>";
     } else if (name == "llama3") {
         t.bos_ = kLlama3Bos;
@@ -109,11 +118,11 @@ ChatTemplate ChatTemplate::named(const std::string& name) {
 ChatTemplate ChatTemplate::detect(const std::string& src, const std::string& bosToken) {
     std::string name;
     if (src.empty())
-        throw Error("the tokenizer has no chat template; choose one by name (" + std::string("chatml, llama3, llama2, mistral, zephyr, gemma, plain") + ")");
+        throw Error("the tokenizer has no chat template; choose one by name (" + std::string("chatml, qwen3, llama3, llama2, mistral, zephyr, gemma, plain") + ")");
     if (has(src, "Cutting Knowledge Date"))
         throw Error("the Llama 3.1+ chat template (with its dated system header) is not supported; "
                     "choose the Llama 3 format by name (llama3) if that is acceptable");
-    if (has(src, "<|im_start|>")) name = "chatml";
+    if (has(src, "<|im_start|>")) name = has(src, "<think>") ? "qwen3" : "chatml";
     else if (has(src, "<|start_header_id|>")) name = "llama3";
     else if (has(src, "[INST]")) name = has(src, "<<SYS>>") ? "llama2" : "mistral";
     else if (has(src, "<start_of_turn>")) name = "gemma";
@@ -123,20 +132,52 @@ ChatTemplate ChatTemplate::detect(const std::string& src, const std::string& bos
         for (char& c : head)
             if (c == '\n' || c == '\r') c = ' ';
         throw Error("chat template not recognised (it starts \"" + head +
-                    "\"); choose one by name: chatml, llama3, llama2, mistral, zephyr, gemma, plain");
+                    "\"); choose one by name: chatml, qwen3, llama3, llama2, mistral, zephyr, gemma, plain");
     }
     ChatTemplate t = named(name);
     if (!bosToken.empty() && t.writesBos_) t.bos_ = bosToken;
     if (name == "chatml") t.defaultSystem_ = defaultSystemPrompt(src);
+    t.alwaysGenerationPrompt_ = !has(src, "add_generation_prompt") && (name == "chatml" || name == "llama3");
     return t;
 }
 
 std::string ChatTemplate::apply(const std::vector<Message>& messages, bool addGenerationPrompt) const {
+    addGenerationPrompt = addGenerationPrompt || alwaysGenerationPrompt_;
     std::string out;
     if (name_ == "chatml") {
         if (!defaultSystem_.empty() && (messages.empty() || messages[0].role != "system"))
             out += "<|im_start|>system\n" + defaultSystem_ + "<|im_end|>\n";
         for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+        if (addGenerationPrompt) out += "<|im_start|>assistant\n";
+    } else if (name_ == "qwen3") {
+        // Qwen3's template: assistant turns after the last user message carry a <think> block
+        // (empty when the content has none); earlier ones lose their reasoning.
+        size_t lastQuery = messages.empty() ? 0 : messages.size() - 1;  // the template's default
+        for (size_t k = messages.size(); k-- > 0;)
+            if (messages[k].role == "user") {
+                lastQuery = k;
+                break;
+            }
+        for (size_t k = 0; k < messages.size(); ++k) {
+            const auto& m = messages[k];
+            if (m.role != "assistant") {
+                out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+                continue;
+            }
+            std::string content = m.content, reasoning;
+            if (auto close = content.find("</think>"); close != std::string::npos) {
+                std::string before = trimChars(content.substr(0, close), "\n", false, true);
+                if (auto open = before.rfind("<think>"); open != std::string::npos) before = before.substr(open + 7);
+                reasoning = trimChars(before, "\n", true, false);
+                content = trimChars(content.substr(content.rfind("</think>") + 8), "\n", true, false);
+            }
+            if (k > lastQuery && (k + 1 == messages.size() || !reasoning.empty()))
+                out += "<|im_start|>assistant\n<think>\n" + trimChars(reasoning, "\n", true, true) + "\n</think>\n\n" +
+                       trimChars(content, "\n", true, false);
+            else
+                out += "<|im_start|>assistant\n" + content;
+            out += "<|im_end|>\n";
+        }
         if (addGenerationPrompt) out += "<|im_start|>assistant\n";
     } else if (name_ == "llama3") {
         for (size_t k = 0; k < messages.size(); ++k) {

