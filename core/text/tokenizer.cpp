@@ -201,7 +201,9 @@ public:
         if (!cfg.is_object()) throw Error(where + ": expected a JSON object");
         bos_ = specialFromConfig(cfg, "bos_token", where);
         eos_ = specialFromConfig(cfg, "eos_token", where);
-        pad_ = specialFromConfig(cfg, "pad_token", where);
+        // transformers would add a missing pad token to the vocabulary; a model has no embedding
+        // for it, so it is left unknown here rather than refusing the folder.
+        pad_ = specialFromConfig(cfg, "pad_token", where, /*mustExist=*/false);
         if (auto it = cfg.find("chat_template"); it != cfg.end() && !it->is_null()) {
             if (it->is_string()) {
                 chatTemplate_ = it->get<std::string>();
@@ -435,7 +437,8 @@ private:
         model_ = std::make_unique<BpeModel>(std::move(vocab), merges, opt);
     }
 
-    std::optional<TokenId> specialFromConfig(const json& cfg, const char* key, const std::string& where) const {
+    std::optional<TokenId> specialFromConfig(const json& cfg, const char* key, const std::string& where,
+                                             bool mustExist = true) const {
         auto it = cfg.find(key);
         if (it == cfg.end() || it->is_null()) return std::nullopt;
         std::string text;
@@ -443,6 +446,7 @@ private:
         else if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) text = (*it)["content"].get<std::string>();
         else throw Error(where + ": " + key + ": expected a string or {\"content\": ...}");
         auto id = tokenToId(text);
+        if (!id && !mustExist) return std::nullopt;
         if (!id) throw Error(where + ": " + key + " \"" + text + "\" is not a token of tokenizer.json");
         return id;
     }

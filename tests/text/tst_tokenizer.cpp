@@ -281,6 +281,12 @@ private Q_SLOTS:
         } catch (const dpowb::Error& e) {
             QVERIFY2(QString(e.what()).contains("bos_token \"<nope>\" is not a token"), e.what());
         }
+        // A pad token outside the vocabulary is left unknown instead.
+        writeTemp(dir, "tokenizer_config.json", R"({"bos_token": {"content": "<|bos|>"}, "pad_token": "[PAD]"})");
+        auto u = Tokenizer::fromDir(dir.path().toStdString());
+        QCOMPARE(u->bosId().value_or(-1), 256);
+        QVERIFY(!u->padId());
+        QVERIFY(!u->eosId());
     }
 
     // A pattern with catastrophic backtracking hits PCRE2's match limit: an error, not a hang
