@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -213,12 +214,16 @@ UPDATE pairs SET
   WHERE current_label_id <> 0;
 CREATE INDEX pairs_verdict ON pairs(current_verdict);
 CREATE INDEX pairs_split_verdict ON pairs(split, current_verdict);
+DROP INDEX pairs_split;
 )sql"},
         // v3: full-text search. External content (no second copy of the text); filled after
         // each import commits, never by trigger (a trigger makes bulk imports ~10x slower).
+        // Words (unicode61, accents folded) rather than trigrams: the index builds ~7x faster
+        // (100k pairs of 1 KB: seconds, not half a minute) and word-prefix search is what a
+        // search box needs.
         {3, R"sql(
 CREATE VIRTUAL TABLE pairs_fts USING fts5(prompt, response_a, response_b,
-  content='pairs', content_rowid='id', tokenize='trigram');
+  content='pairs', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
 INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', '0')
   ON CONFLICT(key) DO UPDATE SET value = '0';
 )sql"},
@@ -367,6 +372,9 @@ namespace {
 void configureConnection(SQLite::Database& db) {
     db.exec("PRAGMA foreign_keys = ON");
     db.exec("PRAGMA synchronous = NORMAL");  // safe with WAL: a crash loses at most the last commit
+    // Bulk imports touch four indexes at random places; a 64 MB page cache keeps them in memory
+    // instead of spilling pages to the WAL mid-transaction.
+    db.exec("PRAGMA cache_size = -65536");
 }
 
 void bringForward(Project::Impl& d, bool fresh) {
@@ -520,17 +528,29 @@ std::string whereClause(const PairQuery& q, std::vector<std::string>& binds) {
             break;
     }
     if (!q.search.empty()) {
-        // The trigram tokenizer matches substrings of three characters or more; shorter
-        // queries fall back to a scan.
-        size_t chars = 0;
-        for (unsigned char c : q.search) chars += (c & 0xC0) != 0x80;
-        if (chars >= 3) {
-            std::string phrase = "\"";
-            for (char c : q.search) phrase += (c == '"') ? std::string("\"\"") : std::string(1, c);
-            phrase += "\"";
+        // Every word of the query must start a word of the pair (search as you type); the
+        // user's text is always quoted, never FTS syntax.
+        std::string match;
+        std::string word;
+        auto flush = [&]() {
+            bool hasWordChar = false;
+            for (unsigned char c : word) hasWordChar |= std::isalnum(c) || c >= 0x80;
+            if (hasWordChar) {
+                std::string quoted = "\"";
+                for (char c : word) quoted += (c == '"') ? std::string("\"\"") : std::string(1, c);
+                match += (match.empty() ? "" : " AND ") + quoted + "\"*";
+            }
+            word.clear();
+        };
+        for (char c : q.search) {
+            if (std::isspace(static_cast<unsigned char>(c))) flush();
+            else word += c;
+        }
+        flush();
+        if (!match.empty()) {
             conds.push_back("id IN (SELECT rowid FROM pairs_fts WHERE pairs_fts MATCH ?)");
-            binds.push_back(phrase);
-        } else {
+            binds.push_back(match);
+        } else {  // only punctuation: the index has no words for it, so scan
             conds.push_back("(instr(prompt, ?) > 0 OR instr(response_a, ?) > 0 OR instr(response_b, ?) > 0)");
             for (int i = 0; i < 3; ++i) binds.push_back(q.search);
         }

@@ -294,9 +294,15 @@ void TestProject::search() {
     QCOMPARE(p.countPairs(q), int64_t(2));
     q.search = "crème";  // non-ASCII substring
     QCOMPARE(p.pairIds(q), std::vector<int64_t>{2});
-    q.search = "nit";  // added in a transaction: indexed after its commit
+    q.search = "igni";  // added in a transaction: indexed after its commit; word prefixes match
     QCOMPARE(p.pairIds(q), std::vector<int64_t>{3});
-    q.search = "No";  // shorter than a trigram: a scan
+    q.search = "creme";  // accents folded
+    QCOMPARE(p.pairIds(q), std::vector<int64_t>{2});
+    q.search = "nition";  // not the start of a word
+    QCOMPARE(p.countPairs(q), int64_t(0));
+    q.search = "about  tell";  // every word, in any order
+    QCOMPARE(p.countPairs(q), int64_t(2));
+    q.search = "about volc";
     QCOMPARE(p.pairIds(q), std::vector<int64_t>{1});
     q.search = "\"quoted\" OR x";  // user text is a phrase, never FTS syntax
     QCOMPARE(p.countPairs(q), int64_t(0));
