@@ -216,16 +216,17 @@ void BpeModel::tokenizeUncached(std::string_view word, std::vector<TokenId>& out
     if (symbols.empty()) return;
     symbols.back().next = -1;
 
+    // Lowest rank first, leftmost among equals: the order the Hugging Face library merges in.
     struct Candidate {
         uint32_t rank;
         int32_t pos;
-        TokenId merged;
+        TokenId left, right, merged;
         bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
     };
     std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
     for (size_t k = 0; k + 1 < symbols.size(); ++k) {
         if (const MergeEntry* m = findMerge(symbols[k].id, symbols[k + 1].id))
-            queue.push(Candidate{m->rank, static_cast<int32_t>(k), m->merged});
+            queue.push(Candidate{m->rank, static_cast<int32_t>(k), symbols[k].id, symbols[k + 1].id, m->merged});
     }
     while (!queue.empty()) {
         Candidate top = queue.top();
@@ -233,19 +234,22 @@ void BpeModel::tokenizeUncached(std::string_view word, std::vector<TokenId>& out
         Symbol& left = symbols[static_cast<size_t>(top.pos)];
         if (!left.alive || left.next < 0) continue;
         Symbol& right = symbols[static_cast<size_t>(left.next)];
-        const MergeEntry* m = findMerge(left.id, right.id);
-        if (!m || m->merged != top.merged) continue;  // stale: a neighbour changed since
+        // Stale when either side changed since the candidate was queued. (A symbol only grows
+        // rightwards, so the same pair of ids means the same merge.)
+        if (left.id != top.left || right.id != top.right) continue;
         left.id = top.merged;
         right.alive = false;
         left.next = right.next;
         if (left.next >= 0) symbols[static_cast<size_t>(left.next)].prev = top.pos;
         if (left.prev >= 0) {
             const Symbol& p = symbols[static_cast<size_t>(left.prev)];
-            if (const MergeEntry* pm = findMerge(p.id, left.id)) queue.push(Candidate{pm->rank, left.prev, pm->merged});
+            if (const MergeEntry* pm = findMerge(p.id, left.id))
+                queue.push(Candidate{pm->rank, left.prev, p.id, left.id, pm->merged});
         }
         if (left.next >= 0) {
             const Symbol& n = symbols[static_cast<size_t>(left.next)];
-            if (const MergeEntry* nm = findMerge(left.id, n.id)) queue.push(Candidate{nm->rank, top.pos, nm->merged});
+            if (const MergeEntry* nm = findMerge(left.id, n.id))
+                queue.push(Candidate{nm->rank, top.pos, left.id, n.id, nm->merged});
         }
     }
     for (const Symbol& s : symbols)
