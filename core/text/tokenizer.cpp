@@ -1,5 +1,6 @@
 #include "text/tokenizer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -42,12 +43,16 @@ public:
     // after the normalizer, since it is matched against normalized text.
     void add(const AddedToken* t, std::string pattern) {
         if (pattern.empty()) return;
-        auto& bucket = byFirst_[static_cast<unsigned char>(pattern[0])];
-        bucket.push_back(Entry{std::move(pattern), t});
-        // Longest first, so the first hit at a position is the longest one there.
-        std::stable_sort(bucket.begin(), bucket.end(),
-                         [](const Entry& a, const Entry& b) { return a.pattern.size() > b.pattern.size(); });
+        byFirst_[static_cast<unsigned char>(pattern[0])].push_back(Entry{std::move(pattern), t});
         any_ = true;
+    }
+
+    // Call once after the last add(): longest first, so the first hit at a position is the
+    // longest one there (sorting per add would be quadratic in a file with many tokens).
+    void finish() {
+        for (auto& bucket : byFirst_)
+            std::stable_sort(bucket.begin(), bucket.end(),
+                             [](const Entry& a, const Entry& b) { return a.pattern.size() > b.pattern.size(); });
     }
 
     void split(std::string_view text, std::vector<Segment>& out) const {
@@ -378,6 +383,8 @@ private:
                 rawMatcher_.add(&t, t.content);
             }
         }
+        rawMatcher_.finish();
+        normalizedMatcher_.finish();
     }
 
     void loadModel(const json& m) {
