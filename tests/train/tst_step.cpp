@@ -89,7 +89,7 @@ void TestStep::matchesIndependentImplementation() {
     net.train();
     auto optimizer = train::makeOptimizer(net, cfg);
     auto params = train::trainableParameters(net);
-    std::vector<train::MicroBatch> mbs(size_t(microBatches));
+    std::vector<train::MicroBatch> mbs(static_cast<size_t>(microBatches));
     for (size_t i = 0; i < pairs.size(); ++i) mbs[i * size_t(microBatches) / pairs.size()].pairs.push_back(&pairs[i]);
     train::ReferenceSource ref{reference->net.get(), false, false};
     train::MetricAccumulator metrics;

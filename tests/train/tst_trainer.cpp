@@ -4,6 +4,7 @@
 
 #include <QTemporaryDir>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "store/project.h"
