@@ -489,9 +489,9 @@ void CompareView::openProject() {
     reloadRuns();
     // The newest run that left a model is the comparison people open the page for.
     if (runCombo_->count() > 1) selectRun(runCombo_->itemData(1).toLongLong());
-    reloadPairIds();
     pair_.reset();
     pairId_ = 0;
+    reloadPairIds();
     if (!pairIds_.empty()) nextPair(1);
     updateActions();
 }
@@ -589,6 +589,7 @@ void CompareView::browseFolder(QLineEdit* edit) {
 void CompareView::setPrompt(const QString& text) {
     pair_.reset();
     pairId_ = 0;
+    promptEdit_->setReadOnly(false);
     promptEdit_->setPlainText(text);
     pairLabel_->setText(tr("typed prompt"));
     updateActions();
