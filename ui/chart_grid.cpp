@@ -129,6 +129,9 @@ void ChartGrid::addPoint(qint64 runId, const QString& split, double step,
         MetricChart* chart = nullptr;
         const int index = seriesFor(runId, metric, split, &chart);
         if (index < 0) continue;
+        // A live point may also have been read back from the project file already.
+        const QVector<QPointF>& raw = chart->rawPoints(index);
+        if (!raw.isEmpty() && raw.last().x() >= step) continue;
         chart->appendPoints(index, {QPointF(step, value)});
         pending_ = true;
     }

@@ -554,6 +554,7 @@ void RunForm::buildUi() {
     dataLabel_ = new QLabel(this);
     dataLabel_->setObjectName("dataSummary");
     dataLabel_->setWordWrap(true);
+    dataLabel_->setText(tr("Counting labelled pairs…"));
     memoryLabel_ = new QLabel(this);
     memoryLabel_->setObjectName("memoryEstimate");
     memoryLabel_->setWordWrap(true);
@@ -811,6 +812,7 @@ QString RunForm::startBlocker() const {
     train::TrainConfig c = config();
     if (c.data.empty()) {
         if (!data_.error.isEmpty()) return data_.error;
+        if (!data_.ready) return tr("Counting labelled pairs…");
         if (data_.trainPairs == 0)
             return tr("No labelled train pairs: label some pairs A or B (ties, both-bad and skips are not trained on).");
         c.db = "project";

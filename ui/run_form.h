@@ -52,6 +52,7 @@ struct DataSummary {
     qint64 trainPairs = 0, testPairs = 0;  // verdict a/b per split
     qint64 ties = 0, bothBad = 0, skipped = 0, unlabelled = 0;
     QString error;
+    bool ready = false;  // false until counted
 };
 
 class RunForm : public QWidget {

@@ -6,6 +6,8 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
@@ -313,36 +315,55 @@ void TrainView::refreshRuns() {
     updateButtons();
 }
 
-void TrainView::refreshDataSummary() {
+namespace {
+
+// Label counts of a project; runs on a pool thread with its own connection, because stats
+// over a large project take longer than the GUI may block.
+DataSummary countTrainingData(const QString& path) {
     DataSummary s;
-    if (!project_) {
-        s.error = projectError_;
-        form_->setDataSummary(s);
-        return;
-    }
     try {
-        const store::Stats st = project_->stats();
+        store::Project project = store::Project::open(path.toStdString());
+        const store::Stats st = project.stats();
         for (const auto& [verdict, n] : st.byVerdict) {
             if (verdict == "tie") s.ties = n;
             else if (verdict == "both_bad") s.bothBad = n;
             else if (verdict == "skip") s.skipped = n;
         }
         s.unlabelled = st.unlabelled;
-        // Counting (not loading) the trainable pairs keeps this cheap on large projects.
         for (const char* split : {"train", "test"}) {
             qint64 n = 0;
             for (store::VerdictFilter v : {store::VerdictFilter::A, store::VerdictFilter::B}) {
                 store::PairQuery q;
                 q.split = split;
                 q.verdict = v;
-                n += project_->countPairs(q);
+                n += project.countPairs(q);
             }
             (std::string(split) == "train" ? s.trainPairs : s.testPairs) = n;
         }
     } catch (const std::exception& e) {
         s.error = QString::fromUtf8(e.what());
     }
-    form_->setDataSummary(s);
+    s.ready = true;
+    return s;
+}
+
+}  // namespace
+
+void TrainView::refreshDataSummary() {
+    if (!project_) {
+        DataSummary s;
+        s.error = projectError_;
+        s.ready = true;
+        form_->setDataSummary(s);
+        return;
+    }
+    const quint64 generation = ++summaryGeneration_;
+    auto* watcher = new QFutureWatcher<DataSummary>(this);
+    connect(watcher, &QFutureWatcher<DataSummary>::finished, this, [this, watcher, generation] {
+        if (generation == summaryGeneration_) form_->setDataSummary(watcher->result());
+        watcher->deleteLater();
+    });
+    watcher->setFuture(QtConcurrent::run(countTrainingData, projectPath_));
 }
 
 QList<qint64> TrainView::selectedRunIds() const {

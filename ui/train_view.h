@@ -134,6 +134,7 @@ private:
     QLabel* smoothingLabel_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
     QTimer* poll_ = nullptr;
+    quint64 summaryGeneration_ = 0;  // only the newest background count is shown
 
     QPointer<QThread> thread_;
     std::shared_ptr<train::TrainControl> control_;
