@@ -8,6 +8,7 @@
 
 #include <cstdio>
 
+#include "compare_view.h"
 #include "main_window.h"
 #include "project_context.h"
 #include "theme.h"
@@ -36,6 +37,10 @@ int main(int argc, char** argv) {
     dpowb::ui::theme::apply(app);
     dpowb::ui::MainWindow window;
     // Further pages (Train, Compare) are added here with window.addPage(name, widget).
+    auto* compareView = new dpowb::ui::CompareView(QString(), &window);
+    window.addPage(QStringLiteral("Compare"), compareView);
+    QObject::connect(window.projectContext(), &dpowb::ui::ProjectContext::opened, compareView,
+                     &dpowb::ui::CompareView::setProjectPath);
     window.show();
 
     const QString shotPath = parser.value(screenshot);
