@@ -156,7 +156,7 @@ CompareView::CompareView(const QString& projectPath, QWidget* parent)
     connect(worker_, &CompareWorker::piece, this, &CompareView::onPiece);
     connect(worker_, &CompareWorker::completed, this, &CompareView::onCompleted);
     connect(worker_, &CompareWorker::generationFinished, this, [this](bool cancelled) {
-        statusLabel_->setText(cancelled ? tr("Stopped.") : tr("Done."));
+        if (lastError_.isEmpty()) statusLabel_->setText(cancelled ? tr("Stopped.") : tr("Done."));
         renderPanes();
         Q_EMIT generationFinished(cancelled);
     });

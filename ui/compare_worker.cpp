@@ -118,8 +118,13 @@ void CompareWorker::generate(const GenerateRequest& request) {
                     side, request.prompt, request.messages, request.settings, i,
                     [this, s, i](const std::string& piece) { Q_EMIT this->piece(s, i, QString::fromStdString(piece)); },
                     cancel_.get());
+                // A stopped completion stays as streamed text: it has no scores to show.
+                if (result.finishReason == "cancelled") {
+                    cancelled = true;
+                    break;
+                }
                 Q_EMIT completed(s, i, result);
-                if (result.finishReason == "cancelled" || cancel_->load()) {
+                if (cancel_->load()) {
                     cancelled = true;
                     break;
                 }
