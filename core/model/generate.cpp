@@ -2,6 +2,9 @@
 #include "model/generate.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -9,6 +12,7 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "model/logprobs.h"
 
 namespace dpowb::model {
 
@@ -188,6 +192,59 @@ std::string TextStream::release(bool final) {
     }
     released_ += out;
     return out;
+}
+
+// ---- prompts and defaults ----
+
+std::vector<text::TokenId> encodePrompt(const Model& model, const std::string& prompt,
+                                        const std::vector<Message>& messages) {
+    EncodeOptions o;
+    o.maxLength = std::numeric_limits<int64_t>::max() / 4;
+    o.maxPromptLength = -1;  // no truncation: the caller sees the real length
+    o.appendEos = false;
+    return encodePair(model, prompt, messages, std::string(), std::string(), o).prompt;
+}
+
+GenerateOptions generationDefaults(const Model& model) {
+    GenerateOptions o;
+    o.temperature = 0;
+    std::set<text::TokenId> stops;
+    if (model.chatTemplate && model.tokenizer && !model.chatTemplate->endOfTurn().empty()) {
+        auto ids = model.tokenizer->encode(model.chatTemplate->endOfTurn(), false);
+        if (ids.size() == 1) stops.insert(ids[0]);
+    }
+    namespace fs = std::filesystem;
+    const fs::path path = fs::path(model.source) / "generation_config.json";
+    if (model.source != "builtin:tiny" && fs::exists(path)) {
+        nlohmann::json g;
+        try {
+            std::ifstream in(path);
+            g = nlohmann::json::parse(in);
+        } catch (const std::exception& e) {
+            throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
+        }
+        auto number = [&](const char* key, double fallback) {
+            if (!g.contains(key) || g[key].is_null()) return fallback;
+            if (!g[key].is_number()) throw Error(path.string() + ": field \"" + key + "\": expected a number");
+            return g[key].get<double>();
+        };
+        if (g.value("do_sample", false) == true) {
+            o.temperature = number("temperature", 1.0);
+            o.topK = static_cast<int64_t>(number("top_k", 50));
+            o.topP = number("top_p", 1.0);
+        }
+        o.repetitionPenalty = number("repetition_penalty", 1.0);
+        o.maxNewTokens = static_cast<int64_t>(number("max_new_tokens", double(o.maxNewTokens)));
+        if (g.contains("eos_token_id")) {
+            const auto& e = g["eos_token_id"];
+            if (e.is_number_integer()) stops.insert(e.get<text::TokenId>());
+            else if (e.is_array())
+                for (const auto& x : e)
+                    if (x.is_number_integer()) stops.insert(x.get<text::TokenId>());
+        }
+    }
+    o.stopTokenIds.assign(stops.begin(), stops.end());
+    return o;
 }
 
 // ---- the loop ----

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/message.h"
 #include "common/progress.h"
 #include "model/model.h"
 
@@ -46,6 +47,19 @@ struct GenerateResult {
 // Streams each new piece of text (decoded incrementally, whole UTF-8 characters only). The
 // pieces concatenate to GenerateResult::text. `id` is the token that completed the piece.
 using TokenCallback = std::function<void(const std::string& piece, text::TokenId id)>;
+
+// The prompt's ids exactly as training and scoring encode a prompt (logprobs.h: the
+// tokenizer's leading special tokens, and for a chat prompt the model's chat template with the
+// generation prompt). Throws dpowb::Error when a chat prompt meets a model without a template.
+std::vector<text::TokenId> encodePrompt(const Model& model, const std::string& prompt,
+                                        const std::vector<Message>& messages = {});
+
+// Defaults as Hugging Face `generate` takes them from the model folder's
+// generation_config.json: sampling only with do_sample true (then temperature 1, top-k 50,
+// top-p 1 unless given), its repetition_penalty and max_new_tokens, and every eos_token_id as
+// a stop token. Without the file (or for builtin:tiny): greedy. The chat template's
+// end-of-turn token, when it is a single token, is a stop token too.
+GenerateOptions generationDefaults(const Model& model);
 
 GenerateResult generate(Model& model, const std::vector<text::TokenId>& promptIds,
                         const GenerateOptions& options, const TokenCallback& onToken = {},

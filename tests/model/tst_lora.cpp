@@ -12,9 +12,11 @@
 #include "model/linear.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "model/safetensors.h"
 
 using namespace dpowb;
 using namespace dpowb::model;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -246,6 +248,108 @@ private Q_SLOTS:
         auto merged = net->logits(sampleIds(), torch::Tensor());
         QVERIFY2(torch::allclose(merged, adapted, 1e-5, 1e-5),
                  std::to_string((merged - adapted).abs().max().item<double>()).c_str());
+    }
+    // PEFT layout: adapter_config.json + adapter_model.safetensors with
+    // base_model.model.<module path>.lora_A.weight (r, in) / lora_B.weight (out, r).
+    void peftRoundTrip_data() { layout_data(); }
+    void peftRoundTrip() {
+        QFETCH(bool, conv1d);
+        QTemporaryDir tmp;
+        QVERIFY(tmp.isValid());
+        const std::string folder = tmp.filePath("adapter").toStdString();
+
+        Model trained;
+        auto net = makeToy(conv1d);
+        trained.net = net;
+        trained.source = "/models/toy";
+        auto cfg = config({"q_proj", "up_proj", "down_proj"}, 3, 6);
+        cfg.dropout = 0.05;
+        applyLora(*net, cfg);
+        trainOneStep(*net);
+        saveLoraAdapter(trained, cfg, folder);
+
+        std::ifstream in(fs::path(folder) / "adapter_config.json");
+        QVERIFY(in.good());
+        auto j = nlohmann::json::parse(in);
+        QCOMPARE(j.at("peft_type").get<std::string>(), std::string("LORA"));
+        QCOMPARE(j.at("task_type").get<std::string>(), std::string("CAUSAL_LM"));
+        QCOMPARE(j.at("r").get<int64_t>(), int64_t(3));
+        QCOMPARE(j.at("lora_alpha").get<double>(), 6.0);
+        QCOMPARE(j.at("lora_dropout").get<double>(), 0.05);
+        QCOMPARE(j.at("bias").get<std::string>(), std::string("none"));
+        QCOMPARE(j.at("fan_in_fan_out").get<bool>(), conv1d);
+        QCOMPARE(j.at("base_model_name_or_path").get<std::string>(), std::string("/models/toy"));
+        QCOMPARE(j.at("target_modules").get<std::vector<std::string>>(), cfg.targetModules);
+
+        // Expected names and shapes from the module tree, by the PEFT rule.
+        std::map<std::string, std::vector<int64_t>> expected;
+        for (const auto& item : net->named_modules("", false)) {
+            auto lin = std::dynamic_pointer_cast<LinearImpl>(item.value());
+            if (!lin || !lin->hasAdapter()) continue;
+            expected["base_model.model." + item.key() + ".lora_A.weight"] = {3, lin->inFeatures()};
+            expected["base_model.model." + item.key() + ".lora_B.weight"] = {lin->outFeatures(), 3};
+        }
+        QCOMPARE(int(expected.size()), 6);
+        QVERIFY(expected.count("base_model.model.block.self_attn.q_proj.lora_A.weight"));
+        SafetensorsFile file((fs::path(folder) / "adapter_model.safetensors").string());
+        QCOMPARE(int(file.tensors().size()), int(expected.size()));
+        for (const auto& info : file.tensors()) {
+            QVERIFY2(expected.count(info.name), info.name.c_str());
+            QCOMPARE(info.shape, expected[info.name]);
+            QCOMPARE(info.dtype, std::string("F32"));
+        }
+
+        // Loading into a fresh copy of the base gives the trained model back, bit for bit.
+        Model fresh;
+        auto net2 = makeToy(conv1d);
+        fresh.net = net2;
+        loadLoraAdapter(fresh, folder);
+        QVERIFY(net2->hasAdapters());
+        QCOMPARE(int(loraParameters(*net2).size()), 6);
+        torch::NoGradGuard ng;
+        QVERIFY(torch::equal(net2->logits(sampleIds(), torch::Tensor()), net->logits(sampleIds(), torch::Tensor())));
+        QCOMPARE(net2->block->q_proj->scale(), 2.0);
+    }
+
+    void loadRejectsBadFiles_data() {
+        QTest::addColumn<QString>("what");
+        QTest::addColumn<QString>("expectInMessage");
+        QTest::newRow("wrong shape") << "shape" << "expected (2, 16)";
+        QTest::newRow("unknown module") << "module" << "no projection \"block.self_attn.nope\"";
+        QTest::newRow("A without B") << "missing" << "has lora_A but no lora_B";
+        QTest::newRow("bad prefix") << "prefix" << "base_model.model.";
+        QTest::newRow("rslora") << "rslora" << "use_rslora";
+        QTest::newRow("pickle only") << "pickle" << "pickle";
+    }
+    void loadRejectsBadFiles() {
+        QFETCH(QString, what);
+        QFETCH(QString, expectInMessage);
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        nlohmann::json cfg = {{"peft_type", "LORA"}, {"r", 2}, {"lora_alpha", 4}, {"target_modules", {"q_proj"}},
+                              {"bias", "none"}};
+        if (what == "rslora") cfg["use_rslora"] = true;
+        std::ofstream(dir / "adapter_config.json") << cfg.dump();
+        const std::string base = what == "prefix" ? "model." : "base_model.model.";
+        std::vector<std::pair<std::string, torch::Tensor>> tensors = {
+            {base + "block.self_attn.q_proj.lora_A.weight", torch::zeros({what == "shape" ? 3 : 2, 16})}};
+        if (what != "missing") tensors.push_back({base + "block.self_attn.q_proj.lora_B.weight", torch::zeros({16, 2})});
+        if (what == "module") tensors.push_back({base + "block.self_attn.nope.lora_A.weight", torch::zeros({2, 16})});
+        if (what == "pickle")
+            std::ofstream(dir / "adapter_model.bin") << "not really";
+        else
+            writeSafetensors((dir / "adapter_model.safetensors").string(), tensors);
+
+        Model m;
+        auto net = makeToy(false);
+        m.net = net;
+        try {
+            loadLoraAdapter(m, dir.string());
+            QFAIL("expected an error");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains(expectInMessage), e.what());
+        }
+        QVERIFY(!net->hasAdapters());  // nothing half-applied
     }
 };
 

@@ -1,0 +1,318 @@
+// dpowb sample-pairs and score-pairs: the closed loop between a trained policy and the data.
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "common/error.h"
+#include "store/project.h"
+#include "train/compare.h"
+
+namespace dpowb::cli {
+namespace {
+
+using nlohmann::json;
+
+const char* kModelsHelp =
+    "models (one of):\n"
+    "  --run ID                a run of the project: its policy (the run's --out) and its reference\n"
+    "  --model DIR --ref DIR   any two model folders (or builtin:tiny); --ref defaults to DIR/reference\n"
+    "  --beta B                β of the implicit reward (default: the run's, else 0.1)\n"
+    "  --device auto|cpu|cuda[:N]   --dtype float32|bfloat16|float16   --chat-template NAME\n";
+
+const char* kSampleUsage =
+    "usage: dpowb sample-pairs DB (--run ID | --model DIR [--ref DIR]) (--prompts FILE | --from-split S)\n"
+    "                          [--n N] [options]\n"
+    "\n"
+    "For each prompt, generates one completion from the policy and one from the reference (same\n"
+    "settings, same seed) and adds them as a new unlabelled pair (source policy-vs-reference; which\n"
+    "side is A is drawn at random per pair and recorded in the metadata with the models, run,\n"
+    "settings and seed). All pairs are added in one transaction: a failure adds none.\n"
+    "Writes one JSON line per pair to stdout: {\"pair_id\", \"inserted\", \"a\", \"prompt_source\"}.\n"
+    "\n"
+    "  --prompts FILE          JSONL: {\"prompt\": \"text\"}, {\"prompt\": [messages]} or {\"messages\": [...]}\n"
+    "  --from-split S          the distinct prompts of the project's pairs in split S (e.g. test)\n"
+    "  --n N                   number of pairs (default: one per prompt); prompts are reused in order\n"
+    "                          when N is larger, pair k using seed S+k\n"
+    "  --split S               split of the new pairs (default train)\n"
+    "  --chat                  wrap text prompts as one user message in the chat template\n"
+    "  --max-new-tokens N (64)  --temperature T (1; 0 = greedy)  --top-k K (0 = off)  --top-p P (1 = off)\n"
+    "  --repetition-penalty R (1)  --seed S (0)  --stop TEXT\n"
+    "\n";
+
+const char* kScoreUsage =
+    "usage: dpowb score-pairs DB (--run ID | --model DIR [--ref DIR]) [options]\n"
+    "\n"
+    "Writes one JSON line per pair: the implicit rewards β·(log π_θ − log π_ref) of both responses\n"
+    "and the margin. For a pair whose current verdict is a or b the margin is chosen − rejected\n"
+    "(\"basis\": \"label\"); for the others it is A − B (\"basis\": \"a_minus_b\"). Large negative\n"
+    "label margins are pairs the model disagrees with (possible mislabels); margins near zero are\n"
+    "the informative ones to label next.\n"
+    "\n"
+    "  --split S               only this split\n"
+    "  --batch-size N          pairs per forward (default 8)\n"
+    "  --max-length N  --max-prompt-length N  --truncation-mode keep_start|keep_end\n"
+    "                          (default: the run's settings, else 1024 / 512 / keep_start)\n"
+    "\n";
+
+train::ModelPair modelsFromArgs(Args& args, store::Project& project) {
+    train::ModelPair mp;
+    if (auto run = args.get("run")) {
+        if (args.has("model") || args.has("ref")) throw UsageError{"give either --run or --model/--ref, not both"};
+        mp = train::modelsForRun(project, args.getInt("run", 0));
+    } else if (auto policy = args.get("model")) {
+        mp = train::modelsForFolders(*policy, args.get("ref", ""), 0.1);
+    } else {
+        throw UsageError{"missing --run ID or --model DIR"};
+    }
+    mp.beta = args.getDouble("beta", mp.beta);
+    mp.device = args.get("device", "auto");
+    mp.dtype = args.get("dtype", "float32");
+    mp.chatTemplate = args.get("chat-template", "");
+    return mp;
+}
+
+std::vector<Message> readMessages(const json& v, const std::string& file, long line) {
+    std::vector<Message> out;
+    for (const auto& m : v) {
+        if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+            !m["content"].is_string())
+            throw InputError(file, line, "expected messages {\"role\": string, \"content\": string}");
+        out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    }
+    if (out.empty()) throw InputError(file, line, "the message list is empty");
+    return out;
+}
+
+struct PromptItem {
+    train::PromptInput input;
+    std::string source;  // FILE:LINE or pair:ID
+};
+
+std::vector<PromptItem> readPromptsFile(const std::string& path, bool chat) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open");
+    std::vector<PromptItem> out;
+    std::string text;
+    long lineNo = 0;
+    while (std::getline(in, text)) {
+        ++lineNo;
+        if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+        json j;
+        try {
+            j = json::parse(text);
+        } catch (const json::parse_error& e) {
+            throw InputError(path, lineNo, std::string("not valid JSON (") + e.what() + ")");
+        }
+        if (!j.is_object()) throw InputError(path, lineNo, "expected a JSON object with \"prompt\" or \"messages\"");
+        PromptItem item;
+        item.source = path + ":" + std::to_string(lineNo);
+        if (j.contains("messages")) {
+            if (!j["messages"].is_array()) throw InputError(path, lineNo, "field \"messages\": expected a list of messages");
+            item.input.messages = readMessages(j["messages"], path, lineNo);
+        } else if (j.contains("prompt") && j["prompt"].is_string()) {
+            if (j["prompt"].get<std::string>().empty()) throw InputError(path, lineNo, "field \"prompt\": empty");
+            if (chat) item.input.messages = {{"user", j["prompt"].get<std::string>()}};
+            else item.input.text = j["prompt"].get<std::string>();
+        } else if (j.contains("prompt") && j["prompt"].is_array()) {
+            item.input.messages = readMessages(j["prompt"], path, lineNo);
+        } else {
+            throw InputError(path, lineNo, j.contains("prompt") ? "field \"prompt\": expected a string or a list of messages"
+                                                                : "field \"prompt\": missing");
+        }
+        out.push_back(std::move(item));
+    }
+    if (out.empty()) throw Error(path + ": no prompts in the file");
+    return out;
+}
+
+std::vector<PromptItem> promptsFromSplit(store::Project& project, const std::string& split, bool chat) {
+    store::PairQuery q;
+    q.split = split;
+    std::vector<PromptItem> out;
+    std::vector<std::pair<std::string, std::vector<Message>>> seen;
+    for (const auto& p : project.pairs(q)) {
+        std::pair<std::string, std::vector<Message>> key{p.prompt, p.promptMessages};
+        if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+        seen.push_back(key);
+        PromptItem item;
+        item.source = "pair:" + std::to_string(p.id);
+        if (p.isChat()) item.input.messages = p.promptMessages;
+        else if (chat) item.input.messages = {{"user", p.prompt}};
+        else item.input.text = p.prompt;
+        out.push_back(std::move(item));
+    }
+    if (out.empty()) throw Error(project.path() + ": split \"" + split + "\" has no pairs to take prompts from");
+    return out;
+}
+
+// A fair coin per pair that depends only on its seed.
+bool policyIsA(uint64_t seed) {
+    std::mt19937_64 rng(seed ^ 0x9E3779B97F4A7C15ULL);
+    return (rng() >> 63) != 0;
+}
+
+int runSamplePairs(Args& args) {
+    const std::string db = args.positional(0, "DB");
+    auto project = store::Project::open(db);
+    train::ModelPair mp = modelsFromArgs(args, project);
+    const bool chat = args.has("chat");
+
+    std::vector<PromptItem> prompts;
+    const auto promptsFile = args.get("prompts");
+    const auto fromSplit = args.get("from-split");
+    if (promptsFile && fromSplit) throw UsageError{"give either --prompts or --from-split, not both"};
+    if (promptsFile) prompts = readPromptsFile(*promptsFile, chat);
+    else if (fromSplit) prompts = promptsFromSplit(project, *fromSplit, chat);
+    else throw UsageError{"missing --prompts FILE or --from-split S"};
+
+    const long long n = args.getInt("n", static_cast<long long>(prompts.size()));
+    if (n < 1) throw UsageError{"--n must be at least 1"};
+    const std::string split = args.get("split", "train");
+    if (split.empty()) throw UsageError{"--split must not be empty"};
+
+    train::SamplingSettings s;
+    s.maxNewTokens = args.getInt("max-new-tokens", s.maxNewTokens);
+    s.temperature = args.getDouble("temperature", s.temperature);
+    s.topK = args.getInt("top-k", s.topK);
+    s.topP = args.getDouble("top-p", s.topP);
+    s.repetitionPenalty = args.getDouble("repetition-penalty", s.repetitionPenalty);
+    const long long seed = args.getInt("seed", 0);
+    if (seed < 0) throw UsageError{"--seed must be a non-negative integer"};
+    s.seed = uint64_t(seed);
+    if (auto stop = args.get("stop")) s.stopStrings.push_back(*stop);
+    try {
+        s.validate();
+    } catch (const Error& e) {
+        throw UsageError{e.what()};
+    }
+    if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
+
+    train::Comparer comparer(mp);
+    for (const auto& w : comparer.warnings()) std::cerr << "dpowb sample-pairs: warning: " << w << "\n";
+
+    Progress progress;
+    progress.cancel = &interrupted();
+    // Everything is generated before the project is touched: the write is one short transaction.
+    std::vector<store::Pair> pairs;
+    std::vector<std::string> sources;
+    std::vector<bool> policyA;
+    for (long long k = 0; k < n; ++k) {
+        const PromptItem& item = prompts[size_t(k) % prompts.size()];
+        train::SamplingSettings sk = s;
+        sk.seed = s.seed + uint64_t(k);
+        auto pol = comparer.generateOne(item.input, sk, "policy", 0, {}, progress);
+        if (pol.finishReason == "cancelled") throw Cancelled();
+        auto ref = comparer.generateOne(item.input, sk, "reference", 0, {}, progress);
+        if (ref.finishReason == "cancelled") throw Cancelled();
+        const bool aIsPolicy = policyIsA(sk.seed);
+        store::Pair p;
+        p.prompt = item.input.text;
+        p.promptMessages = item.input.messages;
+        p.responseA = aIsPolicy ? pol.text : ref.text;
+        p.responseB = aIsPolicy ? ref.text : pol.text;
+        p.source = "policy-vs-reference";
+        p.split = split;
+        json meta = {
+            {"a", aIsPolicy ? "policy" : "reference"},
+            {"b", aIsPolicy ? "reference" : "policy"},
+            {"policy", mp.policyAdapter.empty() ? mp.policy : mp.policyAdapter},
+            {"reference", mp.reference},
+            {"run", mp.runId > 0 ? json(mp.runId) : json(nullptr)},
+            {"sampling", json::parse(sk.toJson())},
+            {"seed", sk.seed},
+            {"prompt_source", item.source},
+            {"finish_reason", {{"a", aIsPolicy ? pol.finishReason : ref.finishReason},
+                               {"b", aIsPolicy ? ref.finishReason : pol.finishReason}}},
+        };
+        p.metadataJson = meta.dump();
+        pairs.push_back(std::move(p));
+        sources.push_back(item.source);
+        policyA.push_back(aIsPolicy);
+        std::cerr << "\rdpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated" << std::flush;
+    }
+    std::cerr << "\n";
+    progress.throwIfCancelled();
+
+    std::vector<std::pair<int64_t, bool>> ids;
+    {
+        store::Project::Transaction tx(project);
+        for (const auto& p : pairs) {
+            bool inserted = false;
+            int64_t id = project.addPair(p, &inserted);
+            ids.emplace_back(id, inserted);
+        }
+        tx.commit();
+    }
+    int added = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        json line = {{"pair_id", ids[i].first}, {"inserted", ids[i].second}, {"a", policyA[i] ? "policy" : "reference"},
+                     {"prompt_source", sources[i]}};
+        std::cout << line.dump() << "\n";
+        added += ids[i].second ? 1 : 0;
+    }
+    std::cerr << "dpowb sample-pairs: added " << added << " pair(s)";
+    if (added < int(ids.size())) std::cerr << "; " << (ids.size() - size_t(added)) << " already in the project";
+    std::cerr << "\n";
+    return kOk;
+}
+
+int runScorePairs(Args& args) {
+    const std::string db = args.positional(0, "DB");
+    auto project = store::Project::open(db);
+    train::ModelPair mp = modelsFromArgs(args, project);
+    mp.maxLength = args.getInt("max-length", mp.maxLength);
+    mp.maxPromptLength = args.getInt("max-prompt-length", mp.maxPromptLength);
+    if (mp.maxLength < 1) throw UsageError{"--max-length must be at least 1"};
+    if (auto mode = args.get("truncation-mode")) {
+        if (*mode != "keep_start" && *mode != "keep_end")
+            throw UsageError{"--truncation-mode: expected keep_start or keep_end, got \"" + *mode + "\""};
+        mp.keepEnd = *mode == "keep_end";
+    }
+    const long long batchSize = args.getInt("batch-size", 8);
+    if (batchSize < 1) throw UsageError{"--batch-size must be at least 1"};
+    store::PairQuery q;
+    q.split = args.get("split", "");
+    if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
+
+    auto pairs = project.pairs(q);
+    train::Comparer comparer(mp);
+    for (const auto& w : comparer.warnings()) std::cerr << "dpowb score-pairs: warning: " << w << "\n";
+    Progress progress;
+    progress.cancel = &interrupted();
+    if (stderrIsTerminal())
+        progress.report = [](int64_t done, int64_t total, const std::string&) {
+            std::cerr << "\rdpowb score-pairs: " << done << "/" << total << std::flush;
+        };
+    auto margins = comparer.scorePairs(pairs, int(batchSize), progress);
+    if (stderrIsTerminal()) std::cerr << "\n";
+    for (const auto& m : margins) {
+        json line = {
+            {"pair_id", m.pairId},
+            {"verdict", m.verdict ? json(store::toString(*m.verdict)) : json(nullptr)},
+            {"basis", m.byLabel ? "label" : "a_minus_b"},
+            {"margin", m.margin},
+            {"reward_a", m.rewardA},
+            {"reward_b", m.rewardB},
+            {"policy_logp_a", m.policyLogpA},
+            {"reference_logp_a", m.referenceLogpA},
+            {"policy_logp_b", m.policyLogpB},
+            {"reference_logp_b", m.referenceLogpB},
+            {"tokens_a", m.tokensA},
+            {"tokens_b", m.tokensB},
+        };
+        std::cout << line.dump() << "\n";
+    }
+    return kOk;
+}
+
+DPOWB_COMMAND({"sample-pairs", "generate policy-vs-reference pairs for labelling",
+               std::string(kSampleUsage) + kModelsHelp, {"chat"}, runSamplePairs});
+DPOWB_COMMAND({"score-pairs", "implicit reward margin of every pair under a run's policy",
+               std::string(kScoreUsage) + kModelsHelp, {}, runScorePairs});
+
+}  // namespace
+}  // namespace dpowb::cli

@@ -1,0 +1,89 @@
+// dpowb generate: one completion of a prompt, streamed to stdout as it is produced.
+#include <iostream>
+
+#include "cli.h"
+#include "common/error.h"
+#include "model/generate.h"
+#include "model/model.h"
+
+namespace dpowb::cli {
+namespace {
+
+const char* kUsage =
+    "usage: dpowb generate --model DIR|builtin:tiny --prompt TEXT [options]\n"
+    "\n"
+    "Prints exactly the newly generated text on stdout (no newline added).\n"
+    "\n"
+    "  --chat                  wrap the prompt as one user message in the model's chat template\n"
+    "                          (with the generation prompt); without it the prompt is raw text\n"
+    "  --chat-template NAME    use a named template (chatml, llama3, llama2, zephyr, gemma, plain)\n"
+    "  --max-new-tokens N      default: generation_config.json's max_new_tokens, else 64\n"
+    "  --temperature T         0 = greedy\n"
+    "  --top-k K               0 = off\n"
+    "  --top-p P               1 = off\n"
+    "  --repetition-penalty R  1 = off (Hugging Face semantics)\n"
+    "  --seed S                sampling seed (default 0): the same seed gives the same text\n"
+    "  --stop TEXT             stop before this text (not printed)\n"
+    "  --ignore-eos            keep going past the end-of-sequence token\n"
+    "  --device auto|cpu|cuda[:N]   --dtype float32|bfloat16|float16\n"
+    "\n"
+    "Defaults follow the model folder's generation_config.json as Hugging Face does (greedy\n"
+    "unless it sets do_sample). When no temperature is given there, or here, --top-k, --top-p or\n"
+    "--seed turn sampling on at temperature 1.\n";
+
+int runGenerate(Args& args) {
+    const std::string modelPath = args.require("model");
+    const std::string prompt = args.require("prompt");
+
+    model::LoadOptions lo;
+    lo.device = args.get("device", "auto");
+    lo.dtype = args.get("dtype", "float32");
+    lo.chatTemplate = args.get("chat-template", "");
+    auto model = model::loadModel(modelPath, lo);
+    for (const auto& w : model->warnings) std::cerr << "dpowb generate: warning: " << w << "\n";
+
+    model::GenerateOptions o = model::generationDefaults(*model);
+    const bool samplingHint = args.has("top-k") || args.has("top-p") || args.has("seed");
+    o.maxNewTokens = args.getInt("max-new-tokens", o.maxNewTokens);
+    if (args.has("temperature")) o.temperature = args.getDouble("temperature", o.temperature);
+    else if (o.temperature == 0 && samplingHint) o.temperature = 1.0;
+    o.topK = args.getInt("top-k", o.topK);
+    o.topP = args.getDouble("top-p", o.topP);
+    o.repetitionPenalty = args.getDouble("repetition-penalty", o.repetitionPenalty);
+    const long long seed = args.getInt("seed", 0);
+    if (seed < 0) throw UsageError{"option --seed: expected a non-negative integer"};
+    o.seed = static_cast<uint64_t>(seed);
+    if (auto stop = args.get("stop")) {
+        if (stop->empty()) throw UsageError{"option --stop: the stop text must not be empty"};
+        o.stopStrings.push_back(*stop);
+    }
+    if (args.has("ignore-eos")) {
+        o.stopAtEos = false;
+        o.stopTokenIds.clear();
+    }
+    try {
+        o.validate();
+    } catch (const Error& e) {
+        throw UsageError{e.what()};
+    }
+
+    std::vector<Message> messages;
+    if (args.has("chat")) messages.push_back({"user", prompt});
+    if (!args.unused().empty()) throw UsageError{"unknown option " + args.unused().front()};
+
+    auto ids = model::encodePrompt(*model, prompt, messages);
+    Progress progress;
+    progress.cancel = &interrupted();
+    auto result = model::generate(*model, ids, o, [](const std::string& piece, text::TokenId) {
+        std::cout << piece << std::flush;
+    }, progress);
+    std::cout.flush();
+    if (result.finishReason == "cancelled") throw Cancelled();
+    return kOk;
+}
+
+DPOWB_COMMAND({"generate", "generate a completion of a prompt (streamed to stdout)", kUsage,
+               {"chat", "ignore-eos"}, runGenerate});
+
+}  // namespace
+}  // namespace dpowb::cli
