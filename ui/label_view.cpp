@@ -96,9 +96,9 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     hh->setSortIndicatorShown(true);
     hh->setSortIndicator(PairTableModel::IdColumn, Qt::AscendingOrder);
     hh->setSectionsClickable(true);
-    table_->setColumnWidth(PairTableModel::IdColumn, 58);
-    table_->setColumnWidth(PairTableModel::PromptColumn, 260);
-    table_->setColumnWidth(PairTableModel::LabelColumn, 76);
+    table_->setColumnWidth(PairTableModel::IdColumn, 54);
+    table_->setColumnWidth(PairTableModel::PromptColumn, 250);
+    table_->setColumnWidth(PairTableModel::LabelColumn, 84);
     table_->setColumnWidth(PairTableModel::SplitColumn, 52);
     table_->setColumnWidth(PairTableModel::SourceColumn, 90);
     table_->setColumnWidth(PairTableModel::LengthColumn, 64);
@@ -148,6 +148,7 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     rightSplit_->addWidget(historyTable_);
     rightSplit_->setStretchFactor(0, 5);
     rightSplit_->setStretchFactor(1, 1);
+    rightSplit_->setSizes({620, 110});
     rightLay->addWidget(rightSplit_, 1);
 
     auto* rationaleRow = new QHBoxLayout;
@@ -178,7 +179,7 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     hsplit_->addWidget(right);
     hsplit_->setStretchFactor(0, 2);
     hsplit_->setStretchFactor(1, 5);
-    hsplit_->setSizes({430, 1000});
+    hsplit_->setSizes({480, 960});
 
     help_ = new HelpOverlay(this);
     setFocusProxy(table_);

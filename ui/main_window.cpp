@@ -164,6 +164,7 @@ bool MainWindow::openProject(const QString& path, bool quiet) {
 
 void MainWindow::onProjectOpened(const QString& path) {
     setWindowTitle(tr("%1 — DPO Workbench").arg(QFileInfo(path).fileName()));
+    statusBar()->clearMessage();
     pathLabel_->setText(QDir::toNativeSeparators(path));
     rememberRecent(path);
     refreshCounter();

@@ -13,12 +13,6 @@ namespace dpowb::ui {
 
 namespace {
 
-qint64 utf8Chars(const std::string& s) {
-    qint64 n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-}
-
 QString oneLine(const std::string& text, int maxChars) {
     // Cut before converting: a prompt can be megabytes long.
     QString s = QString::fromUtf8(text.data(), qsizetype(std::min<size_t>(text.size(), size_t(maxChars) * 4)));
@@ -162,9 +156,15 @@ const PairTableModel::Row* PairTableModel::rowAt(int row) const {
                 out.strength = p->labelStrength;
                 out.split = QString::fromStdString(p->split);
                 out.source = QString::fromStdString(p->source);
-                qint64 promptChars = utf8Chars(p->prompt);
-                for (const auto& m : p->promptMessages) promptChars += utf8Chars(m.content);
-                out.length = promptChars + utf8Chars(p->responseA) + utf8Chars(p->responseB);
+                // Measured as the store measures it for ORDER BY length (UTF-8 bytes, chat
+                // turns joined by a blank line), so the column agrees with its sort order.
+                qint64 promptBytes = qint64(p->prompt.size());
+                if (p->isChat()) {
+                    promptBytes = 0;
+                    for (const auto& m : p->promptMessages) promptBytes += qint64(m.content.size()) + 2;
+                    promptBytes -= 2;
+                }
+                out.length = promptBytes + qint64(p->responseA.size()) + qint64(p->responseB.size());
                 out.createdAt = p->createdAt;
             }
             chunk.rows.push_back(std::move(out));
@@ -247,7 +247,7 @@ QVariant PairTableModel::headerData(int section, Qt::Orientation orientation, in
         }
     }
     if (role == Qt::ToolTipRole) {
-        if (section == LengthColumn) return tr("Characters in prompt and both responses");
+        if (section == LengthColumn) return tr("Size of the prompt and both responses in bytes (UTF-8)");
         if (!isSortable(section)) return tr("Not sortable");
     }
     return {};

@@ -99,6 +99,7 @@ PairView::PairView(QWidget* parent) : QWidget(parent) {
     vsplit_->addWidget(hsplit);
     vsplit_->setStretchFactor(0, 1);
     vsplit_->setStretchFactor(1, 3);
+    vsplit_->setSizes({130, 520});
     outer->addWidget(vsplit_);
 
     connect(browser_[Left]->verticalScrollBar(), &QScrollBar::valueChanged, this,

@@ -4,6 +4,9 @@
 // through another connection shows up; the import dialog on a good and a bad file.
 #include <QAbstractItemModelTester>
 #include <QComboBox>
+#include <QHeaderView>
+#include <QPushButton>
+#include <QTextBrowser>
 #include <QFile>
 #include <QLineEdit>
 #include <QSignalSpy>
