@@ -1,0 +1,440 @@
+// The train view end to end, offscreen: the runs model under QAbstractItemModelTester, the
+// chart batching and smoothing against an independent EMA, the memory estimate against its
+// formula, the model folder check, and real runs of the built-in tiny model started from
+// the form: charts grow, the status line moves, pause holds the step, stop leaves a
+// checkpoint and a cancelled run, a broken model folder gives a failed run with its reason,
+// and the GUI event loop never stalls for 100 ms while training.
+#include <QAbstractItemModelTester>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLineSeries>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QValueAxis>
+#include <QTimer>
+#include <QtTest>
+#include <cmath>
+
+#include "chart_grid.h"
+#include "metric_chart.h"
+#include "run_form.h"
+#include "runs_model.h"
+#include "store/formats.h"
+#include "store/project.h"
+#include "train/trainer.h"
+#include "train_view.h"
+
+using namespace dpowb;
+using dpowb::ui::ChartGrid;
+using dpowb::ui::MetricChart;
+using dpowb::ui::RunsModel;
+using dpowb::ui::TrainView;
+
+namespace {
+
+// The longest gap between ticks of a 5 ms timer on the GUI thread: how long the event loop
+// was blocked.
+class StallMeter : public QObject {
+public:
+    StallMeter() {
+        timer_.setInterval(5);
+        timer_.setTimerType(Qt::PreciseTimer);
+        QObject::connect(&timer_, &QTimer::timeout, this, [this] {
+            if (clock_.isValid()) worst_ = std::max(worst_, clock_.restart());
+            else clock_.start();
+        });
+    }
+    void start() {
+        worst_ = 0;
+        clock_.invalidate();
+        timer_.start();
+    }
+    qint64 stop() {
+        timer_.stop();
+        return worst_;
+    }
+
+private:
+    QTimer timer_;
+    QElapsedTimer clock_;
+    qint64 worst_ = 0;
+};
+
+// A short demo run: enough steps to watch, small enough for a test.
+train::TrainConfig shortDemo(int64_t steps) {
+    train::TrainConfig c = train::TrainConfig::demoPreset();
+    c.maxSteps = steps;
+    c.sftEpochs = 0;
+    c.precomputeRef = false;
+    c.maxLength = 48;
+    c.maxPromptLength = 24;
+    c.batchSize = 4;
+    c.loggingSteps = 1;
+    c.evalSteps = 5;
+    c.warmupSteps = 2;
+    c.name = "test";
+    return c;
+}
+
+}  // namespace
+
+class TrainViewTest : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir dir_;
+    QString project_;
+    qint64 cancelledRun_ = 0;
+    qint64 finishedRun_ = 0;
+
+    QString screenshotDir() const { return qEnvironmentVariable("DPOWB_SCREENSHOTS"); }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        project_ = dir_.filePath("demo.dpowb");
+        auto p = store::Project::create(project_.toStdString());
+        store::addDemoPairs(p);
+    }
+
+    void runsModel() {
+        const QString path = dir_.filePath("runs.dpowb");
+        auto p = store::Project::create(path.toStdString());
+        train::TrainConfig lora = shortDemo(10);
+        lora.loraRank = 8;
+        store::RunRecord r;
+        r.name = "first";
+        r.configJson = lora.toJson();
+        const int64_t a = p.createRun(r);
+        r.name = "second";
+        r.configJson = shortDemo(10).toJson();
+        const int64_t b = p.createRun(r);
+        auto rb = *p.run(b);
+        rb.summaryJson = R"({"train": {"loss": 0.25, "rewards/accuracies": 0.75}, "steps": 10})";
+        rb.step = 10;
+        rb.totalSteps = 10;
+        rb.status = store::RunStatus::Finished;
+        p.updateRun(rb);
+        p.setRunStatus(a, store::RunStatus::Failed, "out of memory");
+
+        RunsModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setRuns(p.runs());
+        QCOMPARE(model.rowCount(), 2);
+        QCOMPARE(model.columnCount(), int(RunsModel::ColumnCount));
+        // Newest first.
+        const int rowA = model.rowOf(a), rowB = model.rowOf(b);
+        QVERIFY(rowB < rowA);
+        QCOMPARE(model.data(model.index(rowA, RunsModel::Status)).toString(), QString("failed"));
+        QCOMPARE(model.data(model.index(rowA, 0), RunsModel::ErrorRole).toString(), QString("out of memory"));
+        QCOMPARE(model.data(model.index(rowB, RunsModel::FinalLoss)).toString(), QString::number(0.25, 'g', 4));
+        QCOMPARE(model.data(model.index(rowB, RunsModel::FinalAccuracy)).toString(), QString::number(0.75, 'g', 4));
+        QCOMPARE(model.data(model.index(rowB, RunsModel::Steps)).toString(), QString("10 / 10"));
+        QVERIFY(model.data(model.index(rowA, RunsModel::Config)).toString().contains("LoRA r=8"));
+        QVERIFY(model.data(model.index(rowB, RunsModel::Config)).toString().contains("full"));
+        QVERIFY(std::isnan(RunsModel::summaryValue(*model.runAt(rowA), "loss")));
+
+        // Same rows: data changes in place; a new run: reset.
+        model.setRuns(p.runs());
+        r.name = "third";
+        p.createRun(r);
+        model.setRuns(p.runs());
+        QCOMPARE(model.rowCount(), 3);
+        model.setRuns({});
+        QCOMPARE(model.rowCount(), 0);
+    }
+
+    void chartBatchingAndSmoothing() {
+        ChartGrid grid;
+        grid.addRun(7, "#7");
+        const int n = 500;
+        std::vector<double> ys;
+        for (int i = 1; i <= n; ++i) {
+            const double y = std::sin(i * 0.1) + 0.001 * i;
+            ys.push_back(y);
+            grid.addPoint(7, "train", i, {{"loss", y}, {"rewards/chosen", -y}, {"rewards/rejected", y}});
+        }
+        // Nothing is drawn until the flush: a burst of points is one replace per series.
+        QCOMPARE(grid.shownPointCount(7, "loss", "train"), 0);
+        QCOMPARE(grid.rawPointCount(7, "loss", "train"), n);
+        const int before = grid.flushCount();
+        QVERIFY(grid.flush());
+        QCOMPARE(grid.flushCount(), before + 1);
+        QCOMPARE(grid.shownPointCount(7, "loss", "train"), n);
+        QCOMPARE(grid.shownPointCount(7, "rewards/rejected", "train"), n);
+        QVERIFY(!grid.flush());  // nothing new
+
+        // Chosen and rejected share one chart as two series.
+        MetricChart* rewards = grid.chartFor("rewards/chosen");
+        QCOMPARE(rewards, grid.chartFor("rewards/rejected"));
+        QCOMPARE(rewards->seriesCount(), 2);
+
+        // Smoothing: an independent debiased EMA.
+        const double w = 0.6;
+        grid.setSmoothing(w);
+        grid.flush();
+        MetricChart* loss = grid.chartFor("loss");
+        const QVector<QPointF> shown = loss->shownPoints(0);
+        QCOMPARE(shown.size(), n);
+        double num = 0, den = 0;
+        for (int i = 0; i < n; ++i) {
+            num = w * num + ys[i];
+            den = w * den + 1;
+            QVERIFY2(std::abs(shown[i].y() - num / den) < 1e-9, qPrintable(QString("point %1").arg(i)));
+        }
+        // The hover reads the nearest point, smoothed and raw.
+        const QString hover = loss->hoverText(0, QPointF(100.2, 0));
+        QVERIFY2(hover.contains("100") && hover.contains(QString::number(ys[99], 'g', 5)), qPrintable(hover));
+
+        // The axes follow the data: every shown point is inside the ranges.
+        auto* axisY = qobject_cast<QValueAxis*>(loss->chart()->axes(Qt::Vertical).first());
+        auto* axisX = qobject_cast<QValueAxis*>(loss->chart()->axes(Qt::Horizontal).first());
+        for (const QPointF& p : shown) {
+            QVERIFY(p.y() >= axisY->min() && p.y() <= axisY->max());
+            QVERIFY(p.x() >= axisX->min() && p.x() <= axisX->max());
+        }
+        // Zooming stops the autoscale until reset.
+        loss->chart()->zoom(2.0);
+        QTest::mouseDClick(loss->viewport(), Qt::LeftButton);
+        QVERIFY(!loss->isZoomed());
+    }
+
+    void modelInspection() {
+        const ui::ModelInfo tiny = ui::inspectModel("builtin:tiny");
+        QVERIFY2(tiny.ok, qPrintable(tiny.error));
+        QVERIFY(tiny.parameters > 0);
+        QCOMPARE(tiny.parameters, tiny.config.parameterCount());
+
+        QDir d(dir_.path());
+        d.mkpath("broken-model");
+        QFile cfg(d.filePath("broken-model/config.json"));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write("{\"model_type\": \"llama\", \"hidden_size\": ");  // cut off
+        cfg.close();
+        const ui::ModelInfo broken = ui::inspectModel(d.filePath("broken-model"));
+        QVERIFY(!broken.ok);
+        QVERIFY2(broken.error.contains("config.json"), qPrintable(broken.error));
+
+        const ui::ModelInfo none = ui::inspectModel(dir_.path());
+        QVERIFY(!none.ok);
+        QVERIFY2(none.error.contains("config.json"), qPrintable(none.error));
+    }
+
+    void memoryEstimate_data() {
+        QTest::addColumn<int>("rank");
+        QTest::addColumn<bool>("precompute");
+        QTest::addColumn<QString>("dtype");
+        QTest::newRow("full fp32, live reference") << 0 << false << "float32";
+        QTest::newRow("full bf16, precomputed") << 0 << true << "bfloat16";
+        QTest::newRow("lora 8 fp32") << 8 << false << "float32";
+    }
+    void memoryEstimate() {
+        QFETCH(int, rank);
+        QFETCH(bool, precompute);
+        QFETCH(QString, dtype);
+        const model::ModelConfig m = ui::inspectModel("builtin:tiny").config;
+        train::TrainConfig c = shortDemo(10);
+        c.loraRank = rank;
+        c.precomputeRef = precompute;
+        c.dtype = dtype.toStdString();
+        c.loraTargetModules = "q_proj,v_proj";
+        const ui::MemoryEstimate e = ui::estimateMemory(m, c);
+        const double b = dtype == "float32" ? 4 : 2;
+        const double P = double(m.parameterCount());
+        if (rank == 0) {
+            QCOMPARE(e.trainableParameters, qint64(P));
+            QCOMPARE(e.gradients, P * b);
+            QCOMPARE(e.optimizer, 2 * P * b);
+            QCOMPARE(e.reference, precompute ? 0.0 : P * b);
+        } else {
+            // q_proj: hidden -> heads*head_dim; v_proj: hidden -> kv_heads*head_dim.
+            const double lora = double(rank) * m.numLayers *
+                                ((m.hiddenSize + m.numHeads * m.headDim) + (m.hiddenSize + m.numKvHeads * m.headDim));
+            QCOMPARE(double(e.trainableParameters), lora);
+            QCOMPARE(e.gradients, lora * b);
+            QCOMPARE(e.reference, 0.0);  // adapters off = the reference
+        }
+        QVERIFY(e.activations > 0);
+        QCOMPARE(e.total(), e.weights + e.gradients + e.optimizer + e.reference + e.activations);
+    }
+
+    void demoRunFromForm() {
+        TrainView view(project_);
+        view.resize(1500, 900);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.form()->setConfig(shortDemo(40));
+        // The label counts arrive from a background thread.
+        QTRY_VERIFY2_WITH_TIMEOUT(view.form()->startBlocker().isEmpty(), qPrintable(view.form()->startBlocker()), 10000);
+        QVERIFY(view.form()->startButton()->isEnabled());
+
+        StallMeter meter;
+        QSignalSpy finished(&view, &TrainView::runFinished);
+        QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
+        QVERIFY(view.isRunning());
+        meter.start();
+
+        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, 30000);
+        const qint64 run = view.liveRunId();
+        QTRY_VERIFY2_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 3,
+                                  qPrintable(view.phaseText() + " | " + view.statusText() + " | " + view.errorText()), 30000);
+        const int seen = view.charts()->shownPointCount(run, "loss", "train");
+        const QString status = view.statusText();
+        QVERIFY2(status.contains("step"), qPrintable(status));
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") > seen + 3, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.statusText() != status, 10000);
+        QVERIFY(view.progressBar()->value() > 0);
+        if (!screenshotDir().isEmpty()) {
+            QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 28 || finished.count(), 60000);
+            view.charts()->flush();
+            QVERIFY(view.grab().save(screenshotDir() + "/train-view-mid-run.png"));
+        }
+
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 60000);
+        const qint64 stall = meter.stop();
+        const auto& result = *view.lastResult();
+        QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
+        QCOMPARE(view.phaseText(), QString("Finished"));
+        // Every logged point reached its chart, and eval points their own series.
+        auto p = store::Project::open(project_.toStdString());
+        int trainRows = 0;
+        for (const auto& row : p.metrics(run))
+            if (row.split == "train") ++trainRows;
+        view.charts()->flush();
+        QCOMPARE(view.charts()->shownPointCount(run, "loss", "train"), trainRows);
+        QVERIFY(view.charts()->shownPointCount(run, "loss", "eval") >= 1);
+        QCOMPARE(p.run(run)->status, store::RunStatus::Finished);
+        qInfo("longest GUI event-loop stall while training: %lld ms", static_cast<long long>(stall));
+        QVERIFY2(stall < 100, qPrintable(QString("the GUI thread was blocked for %1 ms").arg(stall)));
+        finishedRun_ = run;
+    }
+
+    void pauseResumeStop() {
+        TrainView view(project_);
+        view.resize(1500, 900);
+        view.show();
+        int asked = 0;
+        view.setConfirmHandler([&](const QString&) {
+            ++asked;
+            return true;
+        });
+        train::TrainConfig c = shortDemo(100000);  // stopped long before the end
+        c.name = "stopped";
+        view.form()->setConfig(c);
+        QTRY_VERIFY_WITH_TIMEOUT(view.form()->startButton()->isEnabled(), 10000);
+        QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, 30000);
+        const qint64 run = view.liveRunId();
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") >= 2, 30000);
+
+        QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
+        QCOMPARE(view.pauseButton()->text(), QString("Resume"));
+        QCOMPARE(view.phaseText(), QString("Paused"));
+        // The step in progress may still finish; after that nothing moves.
+        QTest::qWait(400);
+        const int held = view.charts()->rawPointCount(run, "loss", "train");
+        QTest::qWait(600);
+        QCOMPARE(view.charts()->rawPointCount(run, "loss", "train"), held);
+        QCOMPARE(view.phaseText(), QString("Paused"));
+
+        QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
+        QCOMPARE(view.pauseButton()->text(), QString("Pause"));
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") > held, 20000);
+
+        QSignalSpy finished(&view, &TrainView::runFinished);
+        QTest::mouseClick(view.stopButton(), Qt::LeftButton);
+        QCOMPARE(asked, 1);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        const auto& result = *view.lastResult();
+        QCOMPARE(result.status, store::RunStatus::Cancelled);
+        QVERIFY(QFile::exists(QString::fromStdString(result.outputDir) + "/checkpoint/state.json"));
+        auto p = store::Project::open(project_.toStdString());
+        QCOMPARE(p.run(run)->status, store::RunStatus::Cancelled);
+        QCOMPARE(view.phaseText(), QString("Stopped"));
+        cancelledRun_ = run;
+    }
+
+    void failingRunShowsItsError() {
+        QDir d(dir_.path());
+        d.mkpath("bad-model");
+        QFile cfg(d.filePath("bad-model/config.json"));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write("{\"model_type\": \"llama\", \"hidden_size\": \"wide\"}");
+        cfg.close();
+
+        TrainView view(project_);
+        view.show();
+        train::TrainConfig c = shortDemo(5);
+        c.model = d.filePath("bad-model").toStdString();
+        c.name = "broken";
+        view.form()->setConfig(c);
+        // The form checks the folder at once and will not start it...
+        QVERIFY(!view.form()->modelInfo().ok);
+        QVERIFY(!view.form()->startButton()->isEnabled());
+        QVERIFY(view.form()->startBlocker().contains("config.json"));
+        // ...and when it is started anyway (e.g. resumed), the trainer records the failure.
+        QSignalSpy finished(&view, &TrainView::runFinished);
+        QVERIFY(view.startRun(c));
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        const auto& result = *view.lastResult();
+        QCOMPARE(result.status, store::RunStatus::Failed);
+        QVERIFY2(view.errorText().contains("config.json"), qPrintable(view.errorText()));
+        QCOMPARE(view.phaseText(), QString("Failed"));
+        auto p = store::Project::open(project_.toStdString());
+        QVERIFY(result.runId > 0);
+        const auto rec = p.run(result.runId);
+        QCOMPARE(rec->status, store::RunStatus::Failed);
+        QVERIFY(rec->error.find("config.json") != std::string::npos);
+    }
+
+    void overlayAndExport() {
+        QVERIFY(finishedRun_ && cancelledRun_);
+        TrainView view(project_);
+        view.resize(1500, 900);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.showRuns({finishedRun_, cancelledRun_});
+        view.charts()->flush();
+        QCOMPARE(view.charts()->runIds().size(), 2);
+        auto p = store::Project::open(project_.toStdString());
+        int rows = 0;
+        for (qint64 id : {finishedRun_, cancelledRun_}) {
+            int train = 0;
+            for (const auto& r : p.metrics(id)) {
+                ++rows;
+                if (r.split == "train") ++train;
+            }
+            QCOMPARE(view.charts()->shownPointCount(id, "loss", "train"), train);
+        }
+        // Legends name the runs.
+        MetricChart* loss = view.charts()->chartFor("loss");
+        QStringList names;
+        for (int i = 0; i < loss->seriesCount(); ++i) names << loss->seriesName(i);
+        QVERIFY2(names.join(",").contains(QString("#%1").arg(cancelledRun_)), qPrintable(names.join(",")));
+
+        const QString png = dir_.filePath("charts.png"), svg = dir_.filePath("charts.svg"), csv = dir_.filePath("m.csv");
+        QVERIFY(view.charts()->exportPng(png));
+        QVERIFY(QImage(png).width() > 100);
+        QVERIFY(view.charts()->exportSvg(svg));
+        QFile s(svg);
+        QVERIFY(s.open(QIODevice::ReadOnly));
+        QVERIFY(s.readAll().contains("<svg"));
+        QString error;
+        QVERIFY2(view.exportMetricsCsv(csv, &error), qPrintable(error));
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly | QIODevice::Text));
+        const QList<QByteArray> lines = f.readAll().trimmed().split('\n');
+        QCOMPARE(lines.size(), rows + 1);
+        QVERIFY(lines[0].startsWith("run_id,step,epoch,split,"));
+        QVERIFY(lines[0].contains("rewards/margins"));
+        if (!screenshotDir().isEmpty()) QVERIFY(view.grab().save(screenshotDir() + "/train-view-overlay.png"));
+    }
+};
+
+QTEST_MAIN(TrainViewTest)
+#include "tst_train_view.moc"
