@@ -116,8 +116,14 @@ void TestStep::matchesIndependentImplementation() {
         for (const auto& item : net.named_parameters()) {
             const auto* info = updated.find(item.key());
             QVERIFY2(info, qPrintable(QString::fromStdString("no reference tensor for " + item.key())));
-            const double d = maxAbsDiff(item.value().detach(), updated.tensor(item.key()));
-            QVERIFY2(d < 2e-6, qPrintable(QString::fromStdString(item.key()) + QString(": max |diff| %1").arg(d)));
+            // Adam's first update is lr·g/(|g|+ε): where |g| is near ε, float32 summation-order
+            // differences in g move the update by a small fraction of lr. Bound the worst
+            // element by 1% of one step and the average by 0.01%.
+            const double lr = expected["learning_rate"].get<double>();
+            torch::Tensor diff = (item.value().detach().to(torch::kFloat64) - updated.tensor(item.key()).to(torch::kFloat64)).abs();
+            const double d = diff.max().item<double>(), mean = diff.mean().item<double>();
+            QVERIFY2(d < 1e-2 * lr && mean < 1e-4 * lr,
+                     qPrintable(QString::fromStdString(item.key()) + QString(": max |diff| %1, mean %2").arg(d).arg(mean)));
             ++compared;
         }
         QCOMPARE(compared, int(updated.tensors().size()));
