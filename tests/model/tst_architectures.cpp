@@ -1,0 +1,314 @@
+// The architectures against a naive second implementation (reference_impl.h), the KV cache
+// against full forwards, padding invariance, and gradients against finite differences.
+#include <torch/torch.h>
+
+#include <QtTest>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "model/architectures.h"
+#include "model/logprobs.h"
+#include "model/model.h"
+#include "reference_impl.h"
+
+using namespace dpowb::model;
+
+namespace {
+
+ModelConfig llamaConfig(int64_t heads, int64_t kvHeads) {
+    ModelConfig c;
+    c.architecture = "llama";
+    c.modelType = "llama";
+    c.vocabSize = 23;
+    c.hiddenSize = 16;
+    c.intermediateSize = 24;
+    c.numLayers = 2;
+    c.numHeads = heads;
+    c.numKvHeads = kvHeads;
+    c.headDim = 16 / heads;
+    c.maxPositions = 64;
+    c.normEps = 1e-5;
+    c.ropeTheta = 500.0;
+    c.tieWordEmbeddings = true;
+    return c;
+}
+
+ModelConfig gpt2Config() {
+    ModelConfig c;
+    c.architecture = "gpt2";
+    c.modelType = "gpt2";
+    c.vocabSize = 19;
+    c.hiddenSize = 12;
+    c.intermediateSize = 48;
+    c.numLayers = 2;
+    c.numHeads = 3;
+    c.numKvHeads = 3;
+    c.headDim = 4;
+    c.maxPositions = 32;
+    c.normEps = 1e-5;
+    c.hiddenAct = "gelu_new";
+    c.tieWordEmbeddings = true;
+    c.attentionBias = c.outputBias = c.mlpBias = true;
+    return c;
+}
+
+// Every parameter random (norm weights and biases too, so they are exercised).
+std::shared_ptr<CausalLM> randomNet(const ModelConfig& c, uint64_t seed, torch::ScalarType dtype) {
+    auto net = createModelNet(c);
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    torch::NoGradGuard ng;
+    for (auto& p : net->parameters()) p.normal_(0.0, 0.4, gen);
+    for (auto& item : net->named_parameters())
+        if (item.key().find("norm") != std::string::npos || item.key().find("ln_") != std::string::npos)
+            item.value().add_(1.0);
+    net->to(dtype);
+    net->eval();
+    return net;
+}
+
+std::vector<int64_t> randomIds(int64_t n, int64_t vocab, uint64_t seed) {
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    auto t = torch::randint(vocab, {n}, gen, torch::kInt64);
+    return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
+}
+
+double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
+    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+}  // namespace
+
+class TestArchitectures : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void tableMatchesModule_data();
+    void tableMatchesModule();
+    void logitsMatchReference_data();
+    void logitsMatchReference();
+    void llama3RopeScaling();
+    void kvCacheMatchesFullForward_data();
+    void kvCacheMatchesFullForward();
+    void rightPaddingKeepsLogps_data();
+    void rightPaddingKeepsLogps();
+    void gradientMatchesFiniteDifferences();
+};
+
+void TestArchitectures::tableMatchesModule_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::newRow("llama tied gqa") << "llama";
+    QTest::newRow("llama untied biases") << "llama-bias";
+    QTest::newRow("qwen2") << "qwen2";
+    QTest::newRow("gpt2") << "gpt2";
+    QTest::newRow("gpt2 untied") << "gpt2-untied";
+}
+
+static ModelConfig configFor(const QString& kind) {
+    if (kind.startsWith("gpt2")) {
+        ModelConfig c = gpt2Config();
+        c.tieWordEmbeddings = kind == "gpt2";
+        return c;
+    }
+    ModelConfig c = llamaConfig(4, 2);
+    if (kind == "llama-bias") {
+        c.tieWordEmbeddings = false;
+        c.attentionBias = c.outputBias = c.mlpBias = true;
+    } else if (kind == "qwen2") {
+        c.modelType = "qwen2";
+        c.attentionBias = true;
+        c.tieWordEmbeddings = false;
+    }
+    return c;
+}
+
+void TestArchitectures::tableMatchesModule() {
+    QFETCH(QString, kind);
+    ModelConfig c = configFor(kind);
+    auto net = createModelNet(c);
+    auto table = tensorTable(c);
+    auto params = net->named_parameters();
+    QCOMPARE(int(params.size()), int(table.size()));
+    int64_t total = 0;
+    for (size_t i = 0; i < table.size(); ++i) {
+        QCOMPARE(QString::fromStdString(params[i].key()), QString::fromStdString(table[i].name));
+        QVERIFY2(params[i].value().sizes().vec() == table[i].shape, table[i].name.c_str());
+        total += params[i].value().numel();
+    }
+    QCOMPARE(total, c.parameterCount());
+}
+
+void TestArchitectures::logitsMatchReference_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::addColumn<int>("heads");
+    QTest::addColumn<int>("kvHeads");
+    QTest::newRow("multi-head (K = H)") << "llama" << 4 << 4;
+    QTest::newRow("grouped-query (K < H)") << "llama" << 4 << 2;
+    QTest::newRow("multi-query (K = 1)") << "llama" << 4 << 1;
+    QTest::newRow("untied + q/k/v/o + mlp biases") << "llama-bias" << 2 << 1;
+    QTest::newRow("qwen2 (q/k/v biases)") << "qwen2" << 4 << 2;
+    QTest::newRow("mistral sliding window 3") << "mistral" << 4 << 2;
+    QTest::newRow("gpt2 tied") << "gpt2" << 3 << 3;
+    QTest::newRow("gpt2 untied") << "gpt2-untied" << 3 << 3;
+}
+
+void TestArchitectures::logitsMatchReference() {
+    QFETCH(QString, kind);
+    QFETCH(int, heads);
+    QFETCH(int, kvHeads);
+    ModelConfig c = kind == "mistral" ? configFor("llama") : configFor(kind);
+    if (!kind.startsWith("gpt2")) {
+        c.numHeads = heads;
+        c.numKvHeads = kvHeads;
+        c.headDim = c.hiddenSize / heads;
+    }
+    if (kind == "mistral") {
+        c.modelType = "mistral";
+        c.slidingWindow = 3;
+    }
+    auto net = randomNet(c, 7, torch::kFloat64);
+    auto ids = randomIds(9, c.vocabSize, 3);
+    torch::NoGradGuard ng;
+    torch::Tensor got = net->logits(torch::tensor(ids).unsqueeze(0), {}).squeeze(0);  // (T,V)
+    auto params = reference::paramsOf(*net);
+    torch::Tensor want = kind.startsWith("gpt2")
+                             ? reference::gpt2Logits(c, params, ids)
+                             : reference::llamaLogits(c, params, ids, reference::inverseFrequencies(c),
+                                                      c.slidingWindow.value_or(0));
+    QCOMPARE(got.sizes().vec(), want.sizes().vec());
+    // The model's rotary tables are float32 as in transformers; the reference's are float64.
+    double diff = maxAbsDiff(got, want);
+    QVERIFY2(diff < 1e-5, qPrintable(QString("max |logit difference| %1").arg(diff)));
+    QVERIFY(want.abs().max().item<double>() > 0.1);  // a degenerate all-zero comparison would pass anything
+}
+
+void TestArchitectures::llama3RopeScaling() {
+    ModelConfig c = llamaConfig(2, 1);
+    c.headDim = 8;
+    c.ropeTheta = 500000.0;
+    c.ropeScalingJson = R"({"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":256})";
+    auto net = randomNet(c, 11, torch::kFloat64);
+    auto ids = randomIds(8, c.vocabSize, 5);
+    torch::NoGradGuard ng;
+    torch::Tensor got = net->logits(torch::tensor(ids).unsqueeze(0), {}).squeeze(0);
+    auto freq = reference::inverseFrequencies(c, 8.0, 1.0, 4.0, 256.0);
+    auto plain = reference::inverseFrequencies(c);
+    // The chosen sizes put frequencies in all three bands (kept, interpolated, divided).
+    int kept = 0, divided = 0, between = 0;
+    for (size_t i = 0; i < freq.size(); ++i) {
+        if (std::abs(freq[i] - plain[i]) < 1e-15) ++kept;
+        else if (std::abs(freq[i] - plain[i] / 8) < 1e-15) ++divided;
+        else ++between;
+    }
+    QVERIFY(kept > 0 && divided > 0 && between > 0);
+    torch::Tensor want = reference::llamaLogits(c, reference::paramsOf(*net), ids, freq);
+    double diff = maxAbsDiff(got, want);
+    QVERIFY2(diff < 1e-5, qPrintable(QString("max |logit difference| %1").arg(diff)));
+}
+
+void TestArchitectures::kvCacheMatchesFullForward_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::newRow("llama gqa") << "llama";
+    QTest::newRow("llama untied biases") << "llama-bias";
+    QTest::newRow("gpt2") << "gpt2";
+}
+
+void TestArchitectures::kvCacheMatchesFullForward() {
+    QFETCH(QString, kind);
+    ModelConfig c = configFor(kind);
+    auto net = randomNet(c, 21, torch::kFloat32);
+    const int64_t B = 2, T = 10, prefill = 4;
+    auto ids = torch::tensor(randomIds(B * T, c.vocabSize, 8)).view({B, T});
+    torch::NoGradGuard ng;
+    torch::Tensor full = net->logits(ids, {});  // (B,T,V)
+    KVCache cache;
+    torch::Tensor first = net->logits(ids.narrow(1, 0, prefill), {}, &cache);
+    QCOMPARE(cache.length, prefill);
+    double diff = maxAbsDiff(first, full.narrow(1, 0, prefill));
+    for (int64_t t = prefill; t < T; ++t) {
+        torch::Tensor step = net->logits(ids.narrow(1, t, 1), {}, &cache);  // one new position
+        diff = std::max(diff, maxAbsDiff(step.squeeze(1), full.select(1, t)));
+    }
+    QCOMPARE(cache.length, T);
+    QCOMPARE(cache.k.size(), size_t(c.numLayers));
+    QCOMPARE(cache.k[0].size(2), T);
+    QVERIFY2(diff < 1e-4, qPrintable(QString("max |logit difference| %1").arg(diff)));
+}
+
+void TestArchitectures::rightPaddingKeepsLogps_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::newRow("llama") << "llama";
+    QTest::newRow("gpt2") << "gpt2";
+}
+
+void TestArchitectures::rightPaddingKeepsLogps() {
+    QFETCH(QString, kind);
+    ModelConfig c = configFor(kind);
+    auto net = randomNet(c, 5, torch::kFloat32);
+    using Ids = std::vector<dpowb::text::TokenId>;
+    auto ids = [&](int64_t n, uint64_t seed) {
+        auto v = randomIds(n, c.vocabSize, seed);
+        return Ids(v.begin(), v.end());
+    };
+    std::vector<std::pair<Ids, Ids>> rows = {{ids(3, 1), ids(9, 2)}, {ids(1, 3), ids(2, 4)}, {ids(5, 5), ids(4, 6)}};
+    torch::NoGradGuard ng;
+    // The pad id is a real vocabulary entry: a wrong mask would change the numbers.
+    auto batch = collateSequences(rows, 1);
+    QCOMPARE(batch.inputIds.size(1), int64_t(12));
+    auto together = sequenceLogps(*net, batch);
+    for (size_t r = 0; r < rows.size(); ++r) {
+        auto alone = sequenceLogps(*net, collateSequences({rows[r]}, 1));
+        QCOMPARE(alone.tokens[0].item<int64_t>(), int64_t(rows[r].second.size()));
+        QCOMPARE(together.tokens[int64_t(r)].item<int64_t>(), int64_t(rows[r].second.size()));
+        double a = alone.logps[0].item<double>(), b = together.logps[int64_t(r)].item<double>();
+        QVERIFY2(std::abs(a - b) < 1e-4 * std::max(1.0, std::abs(a)), qPrintable(QString("row %1: %2 vs %3").arg(r).arg(a).arg(b)));
+        double ma = alone.meanLogits[0].item<double>(), mb = together.meanLogits[int64_t(r)].item<double>();
+        QVERIFY(std::abs(ma - mb) < 1e-4 * std::max(1.0, std::abs(ma)));
+    }
+}
+
+void TestArchitectures::gradientMatchesFiniteDifferences() {
+    ModelConfig c = configFor("llama-bias");
+    c.numLayers = 1;
+    auto net = randomNet(c, 9, torch::kFloat64);
+    using Ids = std::vector<dpowb::text::TokenId>;
+    std::vector<std::pair<Ids, Ids>> rows = {{{1, 4, 7}, {2, 9, 3}}, {{5}, {6, 11}}};
+    auto batch = collateSequences(rows, 0);
+    auto objective = [&] { return sequenceLogps(*net, batch).logps.sum(); };
+
+    net->zero_grad();
+    objective().backward();
+    auto params = net->named_parameters();
+    struct Probe {
+        std::string name;
+        int64_t index;
+    };
+    const std::vector<Probe> probes = {
+        {"model.embed_tokens.weight", 4 * 16 + 3}, {"model.layers.0.self_attn.q_proj.weight", 17},
+        {"model.layers.0.self_attn.k_proj.bias", 2}, {"model.layers.0.self_attn.v_proj.weight", 40},
+        {"model.layers.0.self_attn.o_proj.weight", 5}, {"model.layers.0.mlp.down_proj.weight", 33},
+        {"model.layers.0.input_layernorm.weight", 6}, {"model.norm.weight", 1}, {"lm_head.weight", 100},
+    };
+    const double eps = 1e-6;
+    for (const auto& probe : probes) {
+        torch::Tensor p = params[probe.name];
+        const double analytic = p.grad().view(-1)[probe.index].item<double>();
+        double numeric;
+        {
+            torch::NoGradGuard ng;
+            auto flat = p.view(-1);
+            const double orig = flat[probe.index].item<double>();
+            flat[probe.index] = orig + eps;
+            const double up = objective().item<double>();
+            flat[probe.index] = orig - eps;
+            const double down = objective().item<double>();
+            flat[probe.index] = orig;
+            numeric = (up - down) / (2 * eps);
+        }
+        QVERIFY2(std::abs(analytic - numeric) < 1e-6 + 1e-5 * std::abs(numeric),
+                 qPrintable(QString("%1[%2]: backward %3, finite difference %4")
+                                .arg(QString::fromStdString(probe.name)).arg(probe.index).arg(analytic).arg(numeric)));
+    }
+}
+
+QTEST_GUILESS_MAIN(TestArchitectures)
+#include "tst_architectures.moc"
