@@ -151,7 +151,7 @@ public:
             line.append(buf_, pos_, std::string::npos);
             buf_.clear();
             pos_ = 0;
-            if (line.size() > kMaxRecordBytes) tooLong(lineNo_ + 1, line.size());
+            if (line.size() > kMaxRecordBytes) tooLong(lineNo_ + 1);
             if (in_.read(buf_, 1 << 20) == 0) {
                 if (line.empty() && eofSeen_) return false;
                 eofSeen_ = true;
@@ -160,14 +160,14 @@ public:
             }
         }
         ++lineNo_;
-        if (line.size() > kMaxRecordBytes) tooLong(lineNo_, line.size());
+        if (line.size() > kMaxRecordBytes) tooLong(lineNo_);
         if (!line.empty() && line.back() == '\r') line.pop_back();
         return true;
     }
     long lineNumber() const { return lineNo_; }
 
 private:
-    [[noreturn]] void tooLong(long line, size_t size) {
+    [[noreturn]] void tooLong(long line) {
         throw InputError(path_, line,
                          "record longer than " + std::to_string(kMaxRecordBytes >> 20) +
                              " MiB; a preference pair is never this large (is this really a JSONL file?)");
@@ -792,7 +792,9 @@ std::string parseFile(const std::string& path, const std::string& requested, con
     checkFormatName(requested);
     Container container = detectContainer(path, requested);
     std::string format = requested;
-    if (container == Container::Csv && format == "auto") format = "csv";
+    // A CSV file holds either layout (prompt/response_a/response_b or prompt/chosen/rejected);
+    // its header tells which, so --format pairs or trl on a CSV file reads it as CSV.
+    if (container == Container::Csv && (format == "auto" || format == "pairs" || format == "trl")) format = "csv";
     if (container == Container::Csv && format != "csv")
         throw Error(path + ": a CSV file is read with --format csv (got --format " + format + ")");
     bool sawRecord = false;

@@ -39,7 +39,8 @@ public:
 
     // ---- pairs ----
     // Adds a pair unless one with the same content hash exists; returns the id either way.
-    // `inserted` (when given) tells which.
+    // `inserted` (when given) tells which. When pair.verdict is set, a new pair also gets it
+    // as its first label (annotator "import").
     int64_t addPair(const Pair& pair, bool* inserted = nullptr);
     std::optional<Pair> pair(int64_t id);
     std::vector<Pair> pairs(const PairQuery& query);

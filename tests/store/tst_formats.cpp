@@ -271,6 +271,11 @@ void TestFormats::goldenDetails() {
         QCOMPARE(p.pair(3)->prompt, std::string("Unlabelled one"));
         QCOMPARE(p.pair(3)->split, std::string("test"));  // --split for records without one
         QCOMPARE(nlohmann::json::parse(p.pair(1)->metadataJson)["topic"].get<std::string>(), std::string("tone"));
+        // The unlabelled-pairs layout named explicitly reads the CSV file the same way.
+        Project q = Project::create(fresh());
+        opt.format = "pairs";
+        QCOMPARE(importFile(q, dataFile("pairs.csv"), opt).format, std::string("csv"));
+        QCOMPARE(content(q), content(p));
     }
 }
 
