@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     auto params = train::trainableParameters(*policy);
 
     // Prompt a third of the row, both responses filling the rest: no padding, as dpo_step.py.
-    std::vector<model::EncodedPair> pairs(size_t(batch));
+    std::vector<model::EncodedPair> pairs(static_cast<size_t>(batch));
     auto gen = at::detail::createCPUGenerator(1);
     const int64_t P = seqLen / 3;
     for (auto& p : pairs) {
