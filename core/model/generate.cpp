@@ -143,7 +143,8 @@ std::string TextStream::push(text::TokenId id) {
     std::vector<text::TokenId> windowIds(ids_.begin() + prefixOffset_, ids_.end());
     std::string prefixText = tokenizer_.decode(prefixIds, skipSpecial_);
     std::string windowText = tokenizer_.decode(windowIds, skipSpecial_);
-    if (windowText.size() > prefixText.size() && !endsWith(windowText, kReplacementChar) &&
+    if (windowText.size() > prefixText.size() && windowText.compare(0, prefixText.size(), prefixText) == 0 &&
+        !endsWith(windowText, kReplacementChar) &&
         !endsInsideUtf8Char(windowText)) {
         pending_ += windowText.substr(prefixText.size());
         prefixOffset_ = readOffset_;
@@ -159,7 +160,13 @@ std::string TextStream::finish() {
         std::vector<text::TokenId> windowIds(ids_.begin() + prefixOffset_, ids_.end());
         std::string prefixText = tokenizer_.decode(prefixIds, skipSpecial_);
         std::string windowText = tokenizer_.decode(windowIds, skipSpecial_);
-        if (windowText.size() > prefixText.size()) pending_ += windowText.substr(prefixText.size());
+        if (windowText.compare(0, prefixText.size(), prefixText) == 0) {
+            pending_ += windowText.substr(prefixText.size());
+        } else {
+            // Byte fallback decodes a run of bytes that is not valid UTF-8 as one U+FFFD per
+            // byte, which rewrites text already released; the unread ids alone keep it whole.
+            pending_ += tokenizer_.decode(std::vector<text::TokenId>(ids_.begin() + readOffset_, ids_.end()), skipSpecial_);
+        }
         prefixOffset_ = readOffset_ = ids_.size();
     }
     return release(true);
