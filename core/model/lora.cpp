@@ -289,6 +289,7 @@ void loadLoraAdapter(Model& model, const std::string& folder) {
         (isA ? byModule[module].a : byModule[module].b) = file.tensor(info.name);
     }
     if (byModule.empty()) throw Error(weightsPath.string() + ": holds no LoRA weights");
+    lc.targetModules.clear();  // exactly the modules the file has weights for, not the defaults
     for (const auto& [module, p] : byModule) {
         if (!p.a.defined() || !p.b.defined())
             throw Error(weightsPath.string() + ": module \"" + module + "\" has lora_" + (p.a.defined() ? "A" : "B") +
