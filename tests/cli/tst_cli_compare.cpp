@@ -125,7 +125,7 @@ private Q_SLOTS:
             std::ofstream f(prompts.toStdString());
             f << R"({"prompt": "The acting was"})" << "\n"
               << R"({"messages": [{"role": "user", "content": "Review the film."}]})" << "\n"
-              << R"({"prompt": "unterminated)" << "\n";
+              << "{\"prompt\": \"unterminated" << "\n";
         }
         const int64_t before = pairCount(db_);
         auto r = runCli({"sample-pairs", db_, "--model", out_, "--ref", "builtin:tiny", "--prompts", prompts,
