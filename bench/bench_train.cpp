@@ -4,7 +4,7 @@
 // Compare with bench/dpo_step.py (the same step in eager PyTorch). See bench/README.md.
 //
 // usage: bench_train [--model tiny|25m] [--seq-len 256] [--batch 4] [--steps 10]
-//                    [--lora-rank R] [--precompute-ref] [--peak]
+//                    [--lora-rank R] [--precompute-ref] [--peak] [--profile TRACE.json]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,6 +13,9 @@
 #include <cstring>
 #include <string>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include "common/allocator.h"
 #include "model/lora.h"
 #include "model/model.h"
 #include "train/dpo_step.h"
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
     std::string modelName = "tiny";
     int64_t seqLen = 256, batch = 4, steps = 10, warmup = 2, loraRank = 0;
     bool precompute = false, peakOnly = false;
+    std::string profileFile;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
         else if (a == "--lora-rank") loraRank = std::stoll(next());
         else if (a == "--precompute-ref") precompute = true;
         else if (a == "--peak") peakOnly = true;
+        else if (a == "--profile") profileFile = next();
         else {
             std::fprintf(stderr, "bench_train: unknown option %s\n", a.c_str());
             return 2;
@@ -89,6 +94,7 @@ int main(int argc, char** argv) {
         std::printf("{\"matmul_gflops\": %.1f}\n", matmulPeak());
         return 0;
     }
+    retainFreedMemory();  // as the trainer does
     torch::manual_seed(0);
     const model::ModelConfig config = configOf(modelName);
     auto policy = model::createModelNet(config);
@@ -140,6 +146,10 @@ int main(int argc, char** argv) {
     std::vector<double> times;
     int64_t tokens = 0;
     for (int64_t s = 0; s < warmup + steps; ++s) {
+        // --profile FILE: the last step's operators as a Chrome trace (chrome://tracing).
+        std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+        if (!profileFile.empty() && s == warmup + steps - 1)
+            profile = std::make_unique<torch::autograd::profiler::RecordProfile>(profileFile);
         auto t = Clock::now();
         optimizer->zero_grad();
         auto out = train::accumulateStep(*policy, ref, {mb}, lossOptions, 0, nullptr);

@@ -144,6 +144,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--lora-rank", type=int, default=0)
+    ap.add_argument("--profile", default="", help="write the last step's operators as a Chrome trace")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = leave)")
     a = ap.parse_args()
     if a.threads:
@@ -166,6 +167,10 @@ def main():
     B = a.batch
     times = []
     for step in range(a.warmup + a.steps):
+        prof = None
+        if a.profile and step == a.warmup + a.steps - 1:
+            prof = torch.autograd.profiler.profile()
+            prof.__enter__()
         t0 = time.perf_counter()
         with torch.no_grad():
             if reference is None:
@@ -183,6 +188,9 @@ def main():
         opt.step()
         if step >= a.warmup:
             times.append(time.perf_counter() - t0)
+        if prof is not None:
+            prof.__exit__(None, None, None)
+            prof.export_chrome_trace(a.profile)
     per_step = sorted(times)[len(times) // 2]
     tokens = int(attn.sum())
     n_params = sum(p.numel() for p in policy.parameters() if not isinstance(p, type(None)))

@@ -83,15 +83,24 @@ Gpt2ForCausalLM::Gpt2ForCausalLM(ModelConfig config) : CausalLM(std::move(config
 }
 
 torch::Tensor Gpt2ForCausalLM::hidden(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache) {
+    return hiddenAt(ids, attentionMask, cache, torch::Tensor());
+}
+
+torch::Tensor Gpt2ForCausalLM::hiddenAt(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
+                                        const torch::Tensor& given) {
     TORCH_CHECK(ids.dim() == 2, "ids must be (B,T)");
     const int64_t T = ids.size(1);
     const int64_t past = cache ? cache->length : 0;
-    if (past + T > config_.maxPositions)
-        throw Error("sequence of " + std::to_string(past + T) + " tokens is longer than GPT-2's n_positions (" +
+    torch::Tensor positions = given.defined()
+                                  ? given.to(ids.device(), torch::kInt64)
+                                  : torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kInt64).device(ids.device()));
+    const int64_t last = !given.defined() ? past + T : positions.numel() ? positions.max().item<int64_t>() + 1 : 0;
+    if (last > config_.maxPositions)
+        throw Error("sequence of " + std::to_string(last) + " tokens is longer than GPT-2's n_positions (" +
                     std::to_string(config_.maxPositions) + ")");
-    torch::Tensor positions = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kInt64).device(ids.device()));
-    torch::Tensor x = body->tokenEmbed->forward(ids) + body->positionEmbed->forward(positions).unsqueeze(0);  // (B,T,C)
-    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, std::nullopt, x.scalar_type());
+    torch::Tensor placed = body->positionEmbed->forward(positions);  // (T,C) or (B,T,C)
+    torch::Tensor x = body->tokenEmbed->forward(ids) + (given.defined() ? placed : placed.unsqueeze(0));  // (B,T,C)
+    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, std::nullopt, x.scalar_type(), config_.numHeads);
     for (auto& layer : body->layers) x = layer->forward(x, bias, cache);
     if (cache) cache->length += T;
     return body->finalNorm->forward(x);

@@ -59,6 +59,8 @@ class Gpt2ForCausalLM : public CausalLM {
 public:
     explicit Gpt2ForCausalLM(ModelConfig config);
     torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache = nullptr) override;
+    torch::Tensor hiddenAt(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
+                           const torch::Tensor& positions) override;
     torch::Tensor lmHead(const torch::Tensor& hidden) override;
 
     Gpt2Body body{nullptr};

@@ -53,7 +53,7 @@ torch::Tensor rotateHalf(const torch::Tensor& x) {
     return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
-// x (B,N,T,D), cos/sin (T,D)
+// x (B,N,T,D), cos/sin (T,D) or (B,1,T,D)
 torch::Tensor applyRope(const torch::Tensor& x, const RotaryTables& rope) {
     return x * rope.cos + rotateHalf(x) * rope.sin;
 }
@@ -121,18 +121,32 @@ LlamaForCausalLM::LlamaForCausalLM(ModelConfig config) : CausalLM(std::move(conf
 }
 
 torch::Tensor LlamaForCausalLM::hidden(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache) {
+    return hiddenAt(ids, attentionMask, cache, torch::Tensor());
+}
+
+torch::Tensor LlamaForCausalLM::hiddenAt(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
+                                         const torch::Tensor& positions) {
     TORCH_CHECK(ids.dim() == 2, "ids must be (B,T)");
     const int64_t T = ids.size(1);
     const int64_t past = cache ? cache->length : 0;
     torch::Tensor x = body->embed->forward(ids);  // (B,T,C)
 
     // Rotary tables in float32, then in the activations' type, as transformers does.
-    torch::Tensor positions = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kFloat32).device(ids.device()));
-    torch::Tensor freqs = torch::outer(positions, invFreq_.to(ids.device()));  // (T,D/2)
-    torch::Tensor emb = torch::cat({freqs, freqs}, -1);                        // (T,D)
+    const auto floatOpts = torch::TensorOptions().dtype(torch::kFloat32).device(ids.device());
+    torch::Tensor invFreq = invFreq_.to(ids.device());
+    torch::Tensor emb;
+    if (positions.defined()) {
+        TORCH_CHECK(positions.sizes() == ids.sizes(), "positions must have the shape of ids");
+        torch::Tensor freqs = positions.to(floatOpts).unsqueeze(-1) * invFreq;  // (B,T,D/2)
+        emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                       // (B,1,T,D)
+    } else {
+        torch::Tensor freqs = torch::outer(torch::arange(past, past + T, floatOpts), invFreq);  // (T,D/2)
+        emb = torch::cat({freqs, freqs}, -1);                                                   // (T,D)
+    }
     RotaryTables rope{emb.cos().to(x.scalar_type()), emb.sin().to(x.scalar_type())};
 
-    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, config_.slidingWindow, x.scalar_type());
+    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, config_.slidingWindow, x.scalar_type(),
+                                               config_.numHeads);
     for (auto& layer : body->layers) x = layer->forward(x, rope, bias, cache);
     if (cache) cache->length += T;
     return body->norm->forward(x);

@@ -26,7 +26,8 @@ private:
 };
 TORCH_MODULE(RMSNorm);
 
-// Rotary position tables for a range of positions: cos and sin (T,D), float32.
+// Rotary position tables: cos and sin (T,D) for positions shared by all rows, or (B,1,T,D)
+// for per-row positions; in the activations' type.
 struct RotaryTables {
     torch::Tensor cos, sin;
 };
@@ -79,6 +80,8 @@ class LlamaForCausalLM : public CausalLM {
 public:
     explicit LlamaForCausalLM(ModelConfig config);
     torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache = nullptr) override;
+    torch::Tensor hiddenAt(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
+                           const torch::Tensor& positions) override;
     torch::Tensor lmHead(const torch::Tensor& hidden) override;
 
     LlamaBody body{nullptr};

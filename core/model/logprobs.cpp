@@ -184,4 +184,82 @@ SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch) {
     return out;
 }
 
+SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPair*>& pairs, text::TokenId padId) {
+    const auto N = int64_t(pairs.size());
+    int64_t promptMax = 0, responseMax = 1;
+    for (const EncodedPair* p : pairs) {
+        promptMax = std::max<int64_t>(promptMax, int64_t(p->prompt.size()));
+        responseMax = std::max<int64_t>({responseMax, int64_t(p->chosen.size()), int64_t(p->rejected.size())});
+    }
+    const auto& window = net.config().slidingWindow;
+    if (N == 0 || promptMax == 0 || (window && *window < promptMax + responseMax))
+        return sequenceLogps(net, collatePairs(pairs, padId));
+    const torch::Device dev = deviceOf(net);
+    const auto longOpts = torch::TensorOptions().dtype(torch::kInt64);
+
+    // The prompts, right-padded: (N, Pmax).
+    torch::Tensor promptIds = torch::full({N, promptMax}, int64_t(padId), longOpts);
+    torch::Tensor promptMask = torch::zeros({N, promptMax}, longOpts);
+    // The responses, chosen rows then rejected rows, right-padded: (2N, Rmax), at positions
+    // continuing from their own prompt's end.
+    torch::Tensor responseIds = torch::full({2 * N, responseMax}, int64_t(padId), longOpts);
+    torch::Tensor responseMask = torch::zeros({2 * N, responseMax}, longOpts);
+    torch::Tensor positions = torch::zeros({2 * N, responseMax}, longOpts);
+    // Which hidden state predicts each scored token: an index into the prompt states
+    // (N·Pmax of them) followed by the response states (2N·Rmax).
+    std::vector<int64_t> from, target, row;
+    {
+        auto pi = promptIds.accessor<int64_t, 2>();
+        auto pm = promptMask.accessor<int64_t, 2>();
+        auto ri = responseIds.accessor<int64_t, 2>();
+        auto rm = responseMask.accessor<int64_t, 2>();
+        auto pos = positions.accessor<int64_t, 2>();
+        for (int64_t i = 0; i < N; ++i) {
+            const Ids& prompt = pairs[size_t(i)]->prompt;
+            const auto P = int64_t(prompt.size());
+            for (int64_t t = 0; t < P; ++t) pi[i][t] = prompt[size_t(t)], pm[i][t] = 1;
+            for (int side = 0; side < 2; ++side) {
+                const Ids& response = side == 0 ? pairs[size_t(i)]->chosen : pairs[size_t(i)]->rejected;
+                const int64_t r = side * N + i;
+                for (int64_t t = 0; t < responseMax; ++t) pos[r][t] = P + t;
+                for (int64_t t = 0; t < int64_t(response.size()); ++t) {
+                    ri[r][t] = response[size_t(t)];
+                    rm[r][t] = 1;
+                    // As collatePairs: with an empty prompt the first token has no predictor.
+                    if (t == 0 && P == 0) continue;
+                    from.push_back(t == 0 ? i * promptMax + P - 1 : N * promptMax + r * responseMax + t - 1);
+                    target.push_back(response[size_t(t)]);
+                    row.push_back(r);
+                }
+            }
+        }
+    }
+
+    KVCache cache;
+    torch::Tensor promptHidden = net.hidden(promptIds.to(dev), promptMask.to(dev), &cache);  // (N,Pmax,C)
+    for (size_t l = 0; l < cache.k.size(); ++l) {
+        cache.k[l] = torch::cat({cache.k[l], cache.k[l]}, 0);
+        cache.v[l] = torch::cat({cache.v[l], cache.v[l]}, 0);
+    }
+    cache.mask = torch::cat({cache.mask, cache.mask}, 0);
+    torch::Tensor responseHidden = net.hiddenAt(responseIds.to(dev), responseMask.to(dev), &cache, positions.to(dev));
+    if (!responseHidden.defined()) return sequenceLogps(net, collatePairs(pairs, padId));
+    const auto outType = responseHidden.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+
+    const int64_t C = promptHidden.size(-1);
+    torch::Tensor states = torch::cat({promptHidden.reshape({-1, C}), responseHidden.reshape({-1, C})}, 0);
+    torch::Tensor h = states.index_select(0, torch::tensor(from, longOpts).to(dev));  // (M,C)
+    torch::Tensor targets = torch::tensor(target, longOpts).to(dev);
+    torch::Tensor rows = torch::tensor(row, longOpts).to(dev);
+    torch::Tensor logits = net.lmHead(h).to(outType);  // (M,V)
+    torch::Tensor tokenLogps = logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch::logsumexp(logits, 1);
+
+    SequenceLogps out;
+    auto zeros = torch::zeros({2 * N}, torch::TensorOptions().dtype(outType).device(dev));
+    out.logps = zeros.index_add(0, rows, tokenLogps);
+    out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
+    out.tokens = torch::zeros({2 * N}, longOpts).index_add(0, torch::tensor(row, longOpts), torch::ones({int64_t(row.size())}, longOpts));
+    return out;
+}
+
 }  // namespace dpowb::model

@@ -41,6 +41,14 @@ public:
     // Returns the final hidden states after the last norm: (B,T,C).
     virtual torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& attentionMask,
                                  KVCache* cache = nullptr) = 0;
+    // As hidden(), with explicit positions (B,T) int64 for the new tokens instead of
+    // cache length + 0..T-1: rows that continue cached prompts of different lengths (prompt
+    // sharing in sharedPairLogps). Keys are still ordered by index for causality. Returns an
+    // undefined tensor when the architecture cannot place tokens this way.
+    virtual torch::Tensor hiddenAt(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
+                                   const torch::Tensor& positions) {
+        return {};
+    }
     // (…,C) -> (…,V)
     virtual torch::Tensor lmHead(const torch::Tensor& hidden) = 0;
     torch::Tensor logits(const torch::Tensor& ids, const torch::Tensor& attentionMask,

@@ -46,8 +46,7 @@ double clipGradients(const std::vector<torch::Tensor>& params, double maxNorm) {
 
 PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId) {
     const auto n = int64_t(pairs.size());
-    model::SequenceBatch batch = model::collatePairs(pairs, padId);
-    model::SequenceLogps s = model::sequenceLogps(net, batch);
+    model::SequenceLogps s = model::pairSequenceLogps(net, pairs, padId);
     PairLogps out;
     out.chosen = s.logps.narrow(0, 0, n);
     out.rejected = s.logps.narrow(0, n, n);
@@ -56,7 +55,11 @@ PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::Encoded
     out.rejectedTokens = tokens.narrow(0, n, n);
     out.chosenLogitSums = s.meanLogits.narrow(0, 0, n);
     out.rejectedLogitSums = s.meanLogits.narrow(0, n, n);
-    out.realTokens = batch.attentionMask.sum().item<int64_t>();
+    // Tokens as the two rows hold them (the shared prompt counted for both), as throughput is
+    // quoted in tokens of the pairs trained on.
+    out.realTokens = 0;
+    for (const model::EncodedPair* pair : pairs)
+        out.realTokens += int64_t(2 * pair->prompt.size() + pair->chosen.size() + pair->rejected.size());
     return out;
 }
 
@@ -94,27 +97,28 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
     double lossSum = 0;
     for (const auto& mb : microBatches) {
         if (mb.pairs.empty()) continue;
-        PairLogps p = pairLogps(policy, mb.pairs, padId);
+        // The reference first: its activations are freed before the policy's graph is built,
+        // so the step's peak memory is the policy's alone.
         LossInputs in;
+        if (!reference.referenceFree && reference.net) {
+            PairLogps r = liveReference(*reference.net, reference.adaptersOff, mb.pairs, padId);
+            in.refChosen = r.chosen;
+            in.refRejected = r.rejected;
+        }
+        PairLogps p = pairLogps(policy, mb.pairs, padId);
         in.policyChosen = p.chosen;
         in.policyRejected = p.rejected;
         in.chosenTokens = p.chosenTokens;
         in.rejectedTokens = p.rejectedTokens;
         in.chosenLogitSums = p.chosenLogitSums;
         in.rejectedLogitSums = p.rejectedLogitSums;
-        if (!reference.referenceFree) {
-            if (reference.net) {
-                PairLogps r = liveReference(*reference.net, reference.adaptersOff, mb.pairs, padId);
-                in.refChosen = r.chosen;
-                in.refRejected = r.rejected;
-            } else {
-                TORCH_CHECK(mb.cached.size() == mb.pairs.size(), "accumulateStep: cached reference log-probs missing");
-                std::vector<double> c, r;
-                for (const auto& v : mb.cached) c.push_back(v.chosen), r.push_back(v.rejected);
-                auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-                in.refChosen = torch::tensor(c, opts).to(p.chosen.options());
-                in.refRejected = torch::tensor(r, opts).to(p.chosen.options());
-            }
+        if (!reference.referenceFree && !reference.net) {
+            TORCH_CHECK(mb.cached.size() == mb.pairs.size(), "accumulateStep: cached reference log-probs missing");
+            std::vector<double> c, r;
+            for (const auto& v : mb.cached) c.push_back(v.chosen), r.push_back(v.rejected);
+            auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+            in.refChosen = torch::tensor(c, opts).to(p.chosen.options());
+            in.refRejected = torch::tensor(r, opts).to(p.chosen.options());
         }
         LossOutput out = dpoLoss(in, options);
         const double weight = double(mb.pairs.size()) / double(outcome.pairs);

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/allocator.h"
 #include "common/error.h"
 #include "model/lora.h"
 #include "store/project.h"
@@ -1013,6 +1014,7 @@ TrainResult Run::execute() {
 }  // namespace
 
 TrainResult runTraining(const TrainConfig& config, TrainObserver& observer, TrainControl& control) {
+    retainFreedMemory();
     TrainConfig c = config;
     if (c.resumeRunId <= 0) {
         c.validate();
