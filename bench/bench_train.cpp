@@ -164,15 +164,18 @@ int main(int argc, char** argv) {
     for (const auto& p : policy->parameters()) nParams += p.numel();
     // Matmul FLOPs of a step: policy forward + backward (6·N·tokens), live reference forward
     // (2·N·tokens); with LoRA the frozen base still back-propagates activations (4·N·tokens).
-    const double fwd = 2.0 * double(nParams) * double(tokens);
+    // Counted over the tokens actually computed: each prompt once (prefix sharing).
+    int64_t computed = 0;
+    for (const auto& p : pairs) computed += int64_t(p.prompt.size() + p.chosen.size() + p.rejected.size());
+    const double fwd = 2.0 * double(nParams) * double(computed);
     const double flops = (loraRank > 0 ? 2.0 * fwd : 3.0 * fwd) + (precompute ? 0.0 : fwd);
     const double peak = matmulPeak();
     std::printf("{\"impl\": \"dpowb-c++\", \"model\": \"%s\", \"params\": %lld, \"lora_rank\": %lld, \"precompute_ref\": %s, "
-                "\"seq_len\": %lld, \"pairs\": %lld, \"tokens_per_step\": %lld, \"seconds_per_step\": %.4f, "
+                "\"seq_len\": %lld, \"pairs\": %lld, \"tokens_per_step\": %lld, \"computed_tokens\": %lld, \"seconds_per_step\": %.4f, "
                 "\"tokens_per_second\": %.0f, \"achieved_gflops\": %.1f, \"matmul_peak_gflops\": %.1f, "
                 "\"share_of_peak\": %.3f, \"peak_rss_mb\": %.0f, \"aten_threads\": %d}\n",
                 modelName.c_str(), (long long)nParams, (long long)loraRank, precompute ? "true" : "false",
-                (long long)seqLen, (long long)batch, (long long)tokens, perStep, double(tokens) / perStep,
+                (long long)seqLen, (long long)batch, (long long)tokens, (long long)computed, perStep, double(tokens) / perStep,
                 flops / perStep / 1e9, peak, flops / perStep / 1e9 / peak, peakRssMb(), at::get_num_threads());
     return 0;
 }

@@ -77,6 +77,7 @@ public:
     QString errorText() const;
     QPushButton* pauseButton() const { return pause_; }
     QPushButton* stopButton() const { return stop_; }
+    QPushButton* resumeButton() const { return resume_; }
     QProgressBar* progressBar() const { return progress_; }
     qint64 liveRunId() const { return liveRunId_; }
     const std::optional<train::TrainResult>& lastResult() const { return lastResult_; }

@@ -362,6 +362,76 @@ private Q_SLOTS:
         cancelledRun_ = run;
     }
 
+    // The cancelled run, selected in the history, continues from its checkpoint under the same
+    // id: the next step is the one after the checkpoint (no step lost or repeated), the record
+    // goes back to running, and stopping again leaves a later checkpoint.
+    void resumeFromHistory() {
+        QVERIFY(cancelledRun_ && finishedRun_);
+        int64_t stoppedAt = 0;
+        {
+            auto p = store::Project::open(project_.toStdString());
+            const auto rec = p.run(cancelledRun_);
+            QVERIFY(rec.has_value());
+            QFile f(QString::fromStdString(rec->outputDir) + "/checkpoint/state.json");
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            stoppedAt = QJsonDocument::fromJson(f.readAll()).object().value("step").toInteger();
+            QVERIFY(stoppedAt > 0);
+        }
+        auto trainSteps = [&] {
+            QList<int64_t> steps;
+            auto p = store::Project::open(project_.toStdString());
+            for (const auto& m : p.metrics(cancelledRun_))
+                if (m.split == "train") steps << m.step;
+            return steps;
+        };
+        const QList<int64_t> before = trainSteps();
+        QVERIFY(!before.isEmpty());
+
+        TrainView view(project_);
+        view.resize(1500, 900);
+        view.show();
+        view.setConfirmHandler([](const QString&) { return true; });
+        view.refresh();
+        // Only interrupted or cancelled runs can be resumed.
+        view.runsTable()->selectRow(view.runsModel()->rowOf(finishedRun_));
+        QVERIFY(!view.resumeButton()->isEnabled());
+        view.runsTable()->selectRow(view.runsModel()->rowOf(cancelledRun_));
+        QVERIFY(view.resumeButton()->isEnabled());
+
+        QSignalSpy finished(&view, &TrainView::runFinished);
+        QTest::mouseClick(view.resumeButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(view.liveRunId(), cancelledRun_, 30000);
+        QVERIFY(!view.resumeButton()->isEnabled());
+        QTRY_VERIFY_WITH_TIMEOUT(trainSteps().size() >= before.size() + 2, 60000);
+        {
+            auto p = store::Project::open(project_.toStdString());
+            QCOMPARE(p.run(cancelledRun_)->status, store::RunStatus::Running);
+        }
+        const QList<int64_t> after = trainSteps();
+        // Logged every step: the steps up to the checkpoint, then the ones after it.
+        int64_t firstNew = 0;
+        for (int64_t s : after)
+            if (s > stoppedAt) {
+                firstNew = s;
+                break;
+            }
+        QCOMPARE(firstNew, stoppedAt + 1);
+        QCOMPARE(int(std::count(after.begin(), after.end(), stoppedAt + 1)), 1);
+        auto upTo = [&](const QList<int64_t>& steps) {
+            return std::count_if(steps.begin(), steps.end(), [&](int64_t s) { return s <= stoppedAt; });
+        };
+        QCOMPARE(upTo(after), upTo(before));  // nothing before the checkpoint was trained again
+
+        QTest::mouseClick(view.stopButton(), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        const auto& result = *view.lastResult();
+        QCOMPARE(result.runId, cancelledRun_);
+        QCOMPARE(result.status, store::RunStatus::Cancelled);
+        QFile f(QString::fromStdString(result.outputDir) + "/checkpoint/state.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QVERIFY(QJsonDocument::fromJson(f.readAll()).object().value("step").toInteger() > stoppedAt);
+    }
+
     void failingRunShowsItsError() {
         QDir d(dir_.path());
         d.mkpath("bad-model");
