@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "store/formats.h"
 #include "store/project.h"
 #include "train/compare.h"
 
@@ -41,6 +42,8 @@ const char* kSampleUsage =
     "  --chat                  wrap text prompts as one user message in the chat template\n"
     "  --max-new-tokens N (64)  --temperature T (1; 0 = greedy)  --top-k K (0 = off)  --top-p P (1 = off)\n"
     "  --repetition-penalty R (1)  --seed S (0)  --stop TEXT\n"
+    "  --demo-rule             also judge each completion by the demo project's preference rule\n"
+    "                          (positive reviews preferred) and print how often each model follows it\n"
     "\n";
 
 const char* kScoreUsage =
@@ -160,6 +163,7 @@ int runSamplePairs(Args& args) {
     auto project = store::Project::open(db);
     train::ModelPair mp = modelsFromArgs(args, project);
     const bool chat = args.has("chat");
+    const bool demoRule = args.has("demo-rule");
 
     std::vector<PromptItem> prompts;
     const auto promptsFile = args.get("prompts");
@@ -200,6 +204,12 @@ int runSamplePairs(Args& args) {
     std::vector<store::Pair> pairs;
     std::vector<std::string> sources;
     std::vector<bool> policyA;
+    // --demo-rule: counts of positive / negative / undecided completions per model.
+    struct Verdicts {
+        int positive = 0, negative = 0, undecided = 0;
+        void add(int v) { (v > 0 ? positive : v < 0 ? negative : undecided) += 1; }
+    } policyVerdicts, referenceVerdicts;
+    std::vector<std::pair<int, int>> sentiments;
     for (long long k = 0; k < n; ++k) {
         const PromptItem& item = prompts[size_t(k) % prompts.size()];
         train::SamplingSettings sk = s;
@@ -209,6 +219,11 @@ int runSamplePairs(Args& args) {
         auto ref = comparer.generateOne(item.input, sk, "reference", 0, {}, progress);
         if (ref.finishReason == "cancelled") throw Cancelled();
         const bool aIsPolicy = policyIsA(sk.seed);
+        if (demoRule) {
+            sentiments.emplace_back(store::demoSentiment(pol.text), store::demoSentiment(ref.text));
+            policyVerdicts.add(sentiments.back().first);
+            referenceVerdicts.add(sentiments.back().second);
+        }
         store::Pair p;
         p.prompt = item.input.text;
         p.promptMessages = item.input.messages;
@@ -251,12 +266,22 @@ int runSamplePairs(Args& args) {
     for (size_t i = 0; i < ids.size(); ++i) {
         json line = {{"pair_id", ids[i].first}, {"inserted", ids[i].second}, {"a", policyA[i] ? "policy" : "reference"},
                      {"prompt_source", sources[i]}};
+        if (demoRule) line["demo_rule"] = {{"policy", sentiments[i].first}, {"reference", sentiments[i].second}};
         std::cout << line.dump() << "\n";
         added += ids[i].second ? 1 : 0;
     }
     std::cerr << "dpowb sample-pairs: added " << added << " pair(s)";
     if (added < int(ids.size())) std::cerr << "; " << (ids.size() - size_t(added)) << " already in the project";
     std::cerr << "\n";
+    if (demoRule) {
+        auto show = [&](const char* who, const Verdicts& v) {
+            std::cerr << "dpowb sample-pairs: demo rule, " << who << ": " << v.positive << " positive, " << v.negative
+                      << " negative, " << v.undecided << " undecided of " << n << " completions ("
+                      << (100.0 * v.positive / double(n)) << " % follow the rule)\n";
+        };
+        show("policy   ", policyVerdicts);
+        show("reference", referenceVerdicts);
+    }
     return kOk;
 }
 
@@ -310,7 +335,7 @@ int runScorePairs(Args& args) {
 }
 
 DPOWB_COMMAND({"sample-pairs", "generate policy-vs-reference pairs for labelling",
-               std::string(kSampleUsage) + kModelsHelp, {"chat"}, runSamplePairs});
+               std::string(kSampleUsage) + kModelsHelp, {"chat", "demo-rule"}, runSamplePairs});
 DPOWB_COMMAND({"score-pairs", "implicit reward margin of every pair under a run's policy",
                std::string(kScoreUsage) + kModelsHelp, {}, runScorePairs});
 

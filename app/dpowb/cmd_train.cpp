@@ -38,7 +38,7 @@ std::string duration(double seconds) {
 std::string presetText() {
     const TrainConfig p = TrainConfig::demoPreset();
     std::ostringstream o;
-    o << "  --loss " << p.loss << " --beta " << fmt(p.beta) << " --sft-epochs " << p.sftEpochs << " --sft-on " << p.sftOn
+    o << "  --loss " << p.loss << " --beta " << fmt(p.beta) << " --rpo-alpha " << fmt(p.rpoAlpha) << " --sft-epochs " << p.sftEpochs << " --sft-on " << p.sftOn
       << " --lr " << fmt(p.lr) << " --epochs " << fmt(p.epochs) << "\n  --batch-size " << p.batchSize << " --grad-accum "
       << p.gradAccum << " --max-length " << p.maxLength << " --max-prompt-length " << p.maxPromptLength
       << " --warmup-steps " << p.warmupSteps << "\n  --lr-scheduler-type " << p.lrSchedulerType << " --weight-decay "

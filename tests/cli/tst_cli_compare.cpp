@@ -10,7 +10,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "store/formats.h"
+
 using nlohmann::json;
+using namespace dpowb;
 
 namespace {
 
@@ -106,9 +109,10 @@ private Q_SLOTS:
         }
         QCOMPARE(seen, 3);
 
-        // Same settings and seed: the same completions, so nothing new is added.
+        // Same settings and seed: the same completions, so nothing new is added. --demo-rule
+        // judges each completion by the demo's rule, as store::demoSentiment does on the texts.
         auto again = runCli({"sample-pairs", db_, "--run", "1", "--from-split", "test", "--n", "3", "--max-new-tokens",
-                             "8", "--temperature", "1", "--seed", "11", "--device", "cpu"});
+                             "8", "--temperature", "1", "--seed", "11", "--device", "cpu", "--demo-rule"});
         QVERIFY2(again.code == 0, again.err.constData());
         auto againLines = jsonLines(again.out);
         QCOMPARE(int(againLines.size()), 3);
@@ -116,6 +120,20 @@ private Q_SLOTS:
             QCOMPARE(againLines[i].at("pair_id"), lines[i].at("pair_id"));
             QCOMPARE(againLines[i].at("inserted").get<bool>(), false);
         }
+        int k = 0;
+        for (const auto& p : all) {
+            if (p.value("source", "") != "policy-vs-reference") continue;
+            json meta = p.at("metadata");
+            if (meta.is_string()) meta = json::parse(meta.get<std::string>());
+            const bool aIsPolicy = meta.at("a") == "policy";
+            const std::string policy = p.at(aIsPolicy ? "response_a" : "response_b");
+            const std::string reference = p.at(aIsPolicy ? "response_b" : "response_a");
+            const json& verdict = againLines[size_t(k++)].at("demo_rule");
+            QCOMPARE(verdict.at("policy").get<int>(), store::demoSentiment(policy));
+            QCOMPARE(verdict.at("reference").get<int>(), store::demoSentiment(reference));
+        }
+        QCOMPARE(k, 3);
+        QVERIFY2(again.err.contains("demo rule, policy"), again.err.constData());
         QCOMPARE(pairCount(db_), before + 3);
     }
 

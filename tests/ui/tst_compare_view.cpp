@@ -503,7 +503,7 @@ private Q_SLOTS:
         ui::SamplingSettings s;
         s.temperature = 0.7;
         s.topP = 0.95;
-        s.maxNewTokens = 40;
+        s.maxNewTokens = 80;  // bytes for the tiny model: whole sentences
         s.seed = 3;
         s.samples = 3;
         view.setSettings(s);
