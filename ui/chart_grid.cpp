@@ -4,6 +4,7 @@
 #include <QGridLayout>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QPainter>
 #include <QPixmap>
 #include <QSvgGenerator>
@@ -53,6 +54,12 @@ ChartGrid::ChartGrid(QWidget* parent) : QWidget(parent) {
         grid->addWidget(chart, i / columns, i % columns);
     }
     for (int c = 0; c < columns; ++c) grid->setColumnStretch(c, 1);
+    // Several runs: each chart's legend names the runs once (their colour); this line says
+    // what the line styles mean, instead of four cut-off legend entries per run.
+    styleNote_ = new QLabel(this);
+    styleNote_->setObjectName(QStringLiteral("styleNote"));
+    updateStyleNote();
+    grid->addWidget(styleNote_, (static_cast<int>(all.size()) + columns - 1) / columns, 0, 1, columns);
     timer_.setInterval(kFlushIntervalMs);
     connect(&timer_, &QTimer::timeout, this, [this] {
         if (pending_) flush();
@@ -65,6 +72,7 @@ void ChartGrid::clear() {
     series_.clear();
     runLabels_.clear();
     runOrder_.clear();
+    updateStyleNote();
     pending_ = false;
 }
 
@@ -72,6 +80,15 @@ void ChartGrid::addRun(qint64 runId, const QString& label) {
     if (runLabels_.count(runId)) return;
     runLabels_[runId] = label;
     runOrder_.push_back(runId);
+    updateStyleNote();
+}
+
+void ChartGrid::updateStyleNote() {
+    styleNote_->setText(runOrder_.size() > 1
+                            ? tr("Colour: run · solid: train · dashed with dots: eval · dotted: rejected "
+                                 "(Rewards and Log-probs; solid there is chosen)")
+                            : tr("Solid: train · dashed with dots: eval · Rewards and Log-probs: green chosen, "
+                                 "orange rejected"));
 }
 
 bool ChartGrid::hasRun(qint64 runId) const { return runLabels_.count(runId) != 0; }
@@ -115,6 +132,9 @@ int ChartGrid::seriesFor(qint64 runId, const QString& metric, const QString& spl
     else if (several && position == 1)
         pen.setStyle(Qt::DotLine);
     const int index = c->addSeries(name, pen, eval);
+    // The legend names what colour tells apart (runs, or chosen vs rejected); the style note
+    // below the charts says what the line styles mean.
+    if ((several && (eval || position != 0)) || (spec.metrics.size() > 1 && eval)) c->setLegendEntryVisible(index, false);
     series_[key] = {c, index};
     *chart = c;
     return index;

@@ -20,6 +20,8 @@
 
 #include "store/types.h"
 
+class QLabel;
+
 namespace dpowb::ui {
 
 class MetricChart;
@@ -67,6 +69,7 @@ public:
 
 private:
     using Key = std::tuple<qint64, QString, QString>;  // run, metric, split
+    void updateStyleNote();
     int seriesFor(qint64 runId, const QString& metric, const QString& split, MetricChart** chart);
 
     std::vector<MetricChart*> charts_;
@@ -74,6 +77,7 @@ private:
     std::map<Key, std::pair<MetricChart*, int>> series_;
     std::map<qint64, QString> runLabels_;
     QList<qint64> runOrder_;
+    QLabel* styleNote_ = nullptr;  // with several runs: what colour and line style mean
     QTimer timer_;
     bool pending_ = false;
     int flushCount_ = 0;

@@ -2,6 +2,8 @@
 
 #include <QCursor>
 #include <QKeyEvent>
+#include <QLegend>
+#include <QLegendMarker>
 #include <QLineSeries>
 #include <QMouseEvent>
 #include <QToolTip>
@@ -83,6 +85,17 @@ void MetricChart::removeAllSeries() {
 }
 
 QString MetricChart::seriesName(int index) const { return series_.at(index).line->name(); }
+
+void MetricChart::setLegendEntryVisible(int index, bool visible) {
+    for (QLegendMarker* m : chart()->legend()->markers(series_.at(index).line)) m->setVisible(visible);
+}
+
+int MetricChart::visibleLegendEntries() const {
+    int n = 0;
+    for (QLegendMarker* m : chart()->legend()->markers())
+        if (m->isVisible()) ++n;
+    return n;
+}
 
 void MetricChart::appendPoints(int index, const QVector<QPointF>& points) {
     Series& s = series_.at(index);

@@ -32,6 +32,9 @@ public:
     void removeAllSeries();
     int seriesCount() const { return static_cast<int>(series_.size()); }
     QString seriesName(int index) const;
+    // Shows or hides the series' legend entry (the series itself stays drawn).
+    void setLegendEntryVisible(int index, bool visible);
+    int visibleLegendEntries() const;
 
     // Buffered until the next flush(). Points are expected in increasing x.
     void appendPoints(int index, const QVector<QPointF>& points);

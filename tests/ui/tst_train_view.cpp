@@ -10,6 +10,7 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QLineSeries>
 #include <QProgressBar>
 #include <QPushButton>
@@ -489,6 +490,10 @@ private Q_SLOTS:
         QStringList names;
         for (int i = 0; i < loss->seriesCount(); ++i) names << loss->seriesName(i);
         QVERIFY2(names.join(",").contains(QString("#%1").arg(cancelledRun_)), qPrintable(names.join(",")));
+        // One legend entry per run (its colour); the line styles are explained once.
+        QCOMPARE(loss->visibleLegendEntries(), 2);
+        QCOMPARE(view.charts()->chartFor("rewards/chosen")->visibleLegendEntries(), 2);
+        QVERIFY(view.charts()->findChild<QLabel*>("styleNote")->isVisible());
 
         const QString png = dir_.filePath("charts.png"), svg = dir_.filePath("charts.svg"), csv = dir_.filePath("m.csv");
         QVERIFY(view.charts()->exportPng(png));
