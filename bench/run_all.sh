@@ -3,10 +3,16 @@
 # PyTorch step alternating round by round so that both see the same machine, and prints one
 # JSON line per run plus a summary (medians, C++/PyTorch ratios).
 #
-#   bash bench/run_all.sh [BUILD_DIR] [ROUNDS]      (needs -DDPOWB_BENCH=ON; default build, 3)
+#   bash bench/run_all.sh [BUILD_DIR] [ROUNDS] [MODELS]   (needs -DDPOWB_BENCH=ON)
+#   defaults: build, 3 rounds, "tiny 25m"
+#
+# The summary gives each C++/PyTorch ratio as the median over rounds of the ratio within a
+# round (the two programs run back to back), which cancels the machine's slow phases better
+# than a ratio of medians.
 set -euo pipefail
 build=${1:-build}
 rounds=${2:-3}
+models=${3:-tiny 25m}
 bench=$build/bench/bench_train
 py=/usr/bin/python3
 [ -x "$bench" ] || { echo "run_all.sh: $bench not built; configure with -DDPOWB_BENCH=ON and run ninja -C $build bench_train" >&2; exit 2; }
@@ -23,19 +29,16 @@ run() {  # label command...
 }
 
 "$bench" --peak
-for r in $(seq "$rounds"); do
-  run "tiny c++"            "$bench" --model tiny
-  run "tiny pytorch"        $py bench/dpo_step.py --model tiny
-  run "tiny c++ lora"       "$bench" --model tiny --lora-rank 8
-  run "tiny pytorch lora"   $py bench/dpo_step.py --model tiny --lora-rank 8
-  run "tiny c++ precompute" "$bench" --model tiny --precompute-ref
-done
-for r in $(seq "$rounds"); do
-  run "25m c++"             "$bench" --model 25m --steps 4
-  run "25m pytorch"         $py bench/dpo_step.py --model 25m --steps 4
-  run "25m c++ lora"        "$bench" --model 25m --lora-rank 8 --steps 4
-  run "25m pytorch lora"    $py bench/dpo_step.py --model 25m --lora-rank 8 --steps 4
-  run "25m c++ precompute"  "$bench" --model 25m --precompute-ref --steps 4
+for m in $models; do
+  steps=10
+  [ "$m" = tiny ] || steps=4
+  for r in $(seq "$rounds"); do
+    run "$m c++"            "$bench" --model "$m" --steps $steps
+    run "$m pytorch"        $py bench/dpo_step.py --model "$m" --steps $steps
+    run "$m c++ lora"       "$bench" --model "$m" --lora-rank 8 --steps $steps
+    run "$m pytorch lora"   $py bench/dpo_step.py --model "$m" --lora-rank 8 --steps $steps
+    run "$m c++ precompute" "$bench" --model "$m" --precompute-ref --steps $steps
+  done
 done
 "$bench" --peak
 
@@ -56,12 +59,15 @@ for label, rs in rows.items():
     tps = rs[0]["tokens_per_step"] / s
     print(f"| {label} | {s:.3f} | {tps:,.0f} | {'' if share is None else f'{share:.0%}'} | {rss:.0f} |")
 print()
+def ratios(cpp, pt):
+    a, b = rows.get(cpp, []), rows.get(pt, [])
+    return [y["seconds_per_step"] / x["seconds_per_step"] for x, y in zip(a, b)]
 for model in ("tiny", "25m"):
-    for kind in ("", " lora"):
-        a, b = med.get(f"{model} c++{kind}"), med.get(f"{model} pytorch{kind}")
-        if a and b:
-            print(f"{model}{kind}: C++ is {b / a:.2f}x the eager PyTorch step")
-    a, b = med.get(f"{model} c++ precompute"), med.get(f"{model} pytorch")
-    if a and b:
-        print(f"{model} with --precompute-ref: {b / a:.2f}x the eager PyTorch step (live reference)")
+    for cpp, pt, what in ((f"{model} c++", f"{model} pytorch", "full fine-tuning, live reference"),
+                          (f"{model} c++ lora", f"{model} pytorch lora", "LoRA r=8"),
+                          (f"{model} c++ precompute", f"{model} pytorch", "C++ --precompute-ref vs PyTorch live reference")):
+        r = ratios(cpp, pt)
+        if r:
+            print(f"{model}, {what}: C++ is {statistics.median(r):.2f}x the eager PyTorch step "
+                  f"(median of {len(r)} rounds; per round {', '.join(f'{x:.2f}' for x in r)})")
 PY

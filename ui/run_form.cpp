@@ -32,11 +32,6 @@
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
-namespace dpowb::model {
-// Declared in model/model.h, which carries LibTorch; the GUI needs only this torch-free part.
-ModelConfig builtinTinyConfig(int64_t vocabSize);
-}  // namespace dpowb::model
-
 namespace dpowb::ui {
 
 namespace {

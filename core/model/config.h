@@ -39,4 +39,7 @@ struct ModelConfig {
     int64_t kvGroups() const { return numKvHeads > 0 ? numHeads / numKvHeads : 1; }
 };
 
+// The built-in tiny model's configuration (a small Llama; see builtinTiny in model.h).
+ModelConfig builtinTinyConfig(int64_t vocabSize);
+
 }  // namespace dpowb::model

@@ -97,7 +97,6 @@ void saveModel(const Model& model, const std::string& folder);
 
 // The built-in tiny model: a small Llama with the byte tokenizer, created from a seed.
 std::shared_ptr<Model> builtinTiny(const LoadOptions& options = {}, uint64_t seed = 1234);
-ModelConfig builtinTinyConfig(int64_t vocabSize);
 
 // A network for `config` (float32, CPU, weights uninitialised in any useful sense): call
 // initializeWeights or load weights into it.
