@@ -221,10 +221,12 @@ SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPa
             for (int side = 0; side < 2; ++side) {
                 const Ids& response = side == 0 ? pairs[size_t(i)]->chosen : pairs[size_t(i)]->rejected;
                 const int64_t r = side * N + i;
-                for (int64_t t = 0; t < responseMax; ++t) pos[r][t] = P + t;
+                // Padding stays at position 0: a learned position table (GPT-2) ends at the
+                // longest real row, not at the longest prompt plus the longest response.
                 for (int64_t t = 0; t < int64_t(response.size()); ++t) {
                     ri[r][t] = response[size_t(t)];
                     rm[r][t] = 1;
+                    pos[r][t] = P + t;
                     // As collatePairs: with an empty prompt the first token has no predictor.
                     if (t == 0 && P == 0) continue;
                     from.push_back(t == 0 ? i * promptMax + P - 1 : N * promptMax + r * responseMax + t - 1);

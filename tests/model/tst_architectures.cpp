@@ -93,6 +93,7 @@ private Q_SLOTS:
     void rightPaddingKeepsLogps();
     void sharedPromptMatchesPlainBatch_data();
     void sharedPromptMatchesPlainBatch();
+    void sharedPromptKeepsPositionsInTable();
     void gradientMatchesFiniteDifferences();
 };
 
@@ -338,6 +339,27 @@ void TestArchitectures::sharedPromptMatchesPlainBatch() {
     }
     QVERIFY2(gradDiff < 1e-9 * std::max(1.0, gradMax),
              qPrintable(QString("max |gradient difference| %1 (largest gradient %2)").arg(gradDiff).arg(gradMax)));
+}
+
+// A long prompt with a short response next to a short prompt with a long response: every real
+// row fits GPT-2's position table, though the longest prompt plus the longest response does not.
+void TestArchitectures::sharedPromptKeepsPositionsInTable() {
+    ModelConfig c = configFor("gpt2");
+    c.maxPositions = 40;
+    auto net = randomNet(c, 13, torch::kFloat64);
+    using Ids = std::vector<dpowb::text::TokenId>;
+    auto ids = [&](int64_t n, uint64_t seed) {
+        auto v = randomIds(n, c.vocabSize, seed);
+        return Ids(v.begin(), v.end());
+    };
+    std::vector<EncodedPair> pairs(2);
+    pairs[0].prompt = ids(30, 1), pairs[0].chosen = ids(5, 2), pairs[0].rejected = ids(10, 3);
+    pairs[1].prompt = ids(2, 4), pairs[1].chosen = ids(30, 5), pairs[1].rejected = ids(38, 6);
+    std::vector<const EncodedPair*> ptrs = {&pairs[0], &pairs[1]};
+    torch::NoGradGuard ng;
+    SequenceLogps plain = sequenceLogps(*net, collatePairs(ptrs, 0));
+    SequenceLogps shared = pairSequenceLogps(*net, ptrs, 0);
+    QVERIFY(maxAbsDiff(shared.logps, plain.logps) < 1e-9);
 }
 
 void TestArchitectures::gradientMatchesFiniteDifferences() {
