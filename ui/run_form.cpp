@@ -740,7 +740,6 @@ void RunForm::applyPreset(Preset preset) {
     if (preset != Preset::Demo && c.model.empty()) {
         // Keep the folder the user typed even when the built-in model was selected.
         c.model = modelPath_->text().trimmed().toStdString();
-        if (c.model.empty()) c.model = "";
     }
     setConfig(c);
     if (preset != Preset::Demo && modelPath_->text().isEmpty()) {

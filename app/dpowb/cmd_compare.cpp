@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "store/formats.h"
 #include "store/project.h"
 #include "train/compare.h"
@@ -99,17 +100,7 @@ std::vector<PromptItem> readPromptsFile(const std::string& path, bool chat) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path + ": cannot open");
     std::vector<PromptItem> out;
-    std::string text;
-    long lineNo = 0;
-    while (std::getline(in, text)) {
-        ++lineNo;
-        if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-        json j;
-        try {
-            j = json::parse(text);
-        } catch (const json::parse_error& e) {
-            throw InputError(path, lineNo, std::string("not valid JSON (") + e.what() + ")");
-        }
+    forEachJsonLine(in, path, [&](const json& j, long lineNo) {
         if (!j.is_object()) throw InputError(path, lineNo, "expected a JSON object with \"prompt\" or \"messages\"");
         PromptItem item;
         item.source = path + ":" + std::to_string(lineNo);
@@ -127,7 +118,7 @@ std::vector<PromptItem> readPromptsFile(const std::string& path, bool chat) {
                                                                 : "field \"prompt\": missing");
         }
         out.push_back(std::move(item));
-    }
+    });
     if (out.empty()) throw Error(path + ": no prompts in the file");
     return out;
 }

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "model/logprobs.h"
 #include "model/model.h"
 
@@ -179,17 +180,7 @@ int runScore(cli::Args& args) {
     // Everything is read and encoded before the first forward: a bad line fails the command
     // before any output.
     std::vector<Record> records;
-    std::string text;
-    long lineNo = 0;
-    while (std::getline(*in, text)) {
-        ++lineNo;
-        if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-        json j;
-        try {
-            j = json::parse(text);
-        } catch (const json::parse_error& e) {
-            throw InputError(fileName, lineNo, std::string("not valid JSON (") + e.what() + ")");
-        }
+    forEachJsonLine(*in, fileName, [&](const json& j, long lineNo) {
         Record rec;
         rec.line = lineNo;
         rec.pair = encodeLine(j, *m, opts, fileName, lineNo);
@@ -201,7 +192,7 @@ int runScore(cli::Args& args) {
             std::cerr << fileName << ":" << lineNo << ": warning: a response has no tokens left after truncation\n";
         records.push_back(std::move(rec));
         if (cli::interrupted().load()) throw Cancelled();
-    }
+    });
 
     // Pairs of similar length share a batch (less padding); output stays in input order.
     std::vector<size_t> order(records.size());

@@ -60,18 +60,6 @@ double uniform01(std::mt19937_64& rng) { return double(rng() >> 11) * (1.0 / 900
 
 }  // namespace
 
-void GenerateOptions::validate() const {
-    if (maxNewTokens < 0) throw Error("max-new-tokens must be >= 0, got " + std::to_string(maxNewTokens));
-    if (!(temperature >= 0) || !std::isfinite(temperature))
-        throw Error("temperature must be >= 0 (0 = greedy), got " + std::to_string(temperature));
-    if (topK < 0) throw Error("top-k must be >= 0 (0 = off), got " + std::to_string(topK));
-    if (!(topP > 0 && topP <= 1)) throw Error("top-p must be in (0, 1] (1 = off), got " + std::to_string(topP));
-    if (!(repetitionPenalty > 0) || !std::isfinite(repetitionPenalty))
-        throw Error("repetition-penalty must be > 0 (1 = off), got " + std::to_string(repetitionPenalty));
-    for (const auto& s : stopStrings)
-        if (s.empty()) throw Error("a stop string must not be empty");
-}
-
 void applyRepetitionPenalty(torch::Tensor& logits, const std::vector<text::TokenId>& history,
                             double penalty) {
     if (penalty == 1.0 || history.empty()) return;

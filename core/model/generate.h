@@ -16,23 +16,14 @@
 #include "common/message.h"
 #include "common/progress.h"
 #include "model/model.h"
+#include "model/sampling.h"
 
 namespace dpowb::model {
 
-struct GenerateOptions {
-    int64_t maxNewTokens = 64;
-    double temperature = 1.0;  // 0 = greedy
-    int64_t topK = 0;          // 0 = off
-    double topP = 1.0;         // 1 = off
-    double repetitionPenalty = 1.0;
-    uint64_t seed = 0;
-    std::vector<std::string> stopStrings;
+struct GenerateOptions : SamplingOptions {
     bool stopAtEos = true;
     // Extra ids that end generation like EOS (e.g. a chat template's end-of-turn token).
     std::vector<text::TokenId> stopTokenIds;
-
-    // Throws dpowb::Error naming the option that is out of range.
-    void validate() const;
 };
 
 struct GenerateResult {

@@ -158,6 +158,24 @@ SequenceBatch collateSequences(const std::vector<std::pair<std::vector<text::Tok
     return collateRows(refs, padId);
 }
 
+namespace {
+
+// The scored tokens through the LM head: h (M,C) the states that predict them, targets (M)
+// their ids, rows (M) the row each belongs to; sums per row over `numRows` rows.
+SequenceLogps scoreTokens(CausalLM& net, const torch::Tensor& h, const torch::Tensor& targets, const torch::Tensor& rows,
+                          int64_t numRows, torch::ScalarType outType) {
+    torch::Tensor logits = net.lmHead(h).to(outType);  // (M,V)
+    torch::Tensor tokenLogps = logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch::logsumexp(logits, 1);
+    SequenceLogps out;
+    auto zeros = torch::zeros({numRows}, torch::TensorOptions().dtype(outType).device(h.device()));
+    out.logps = zeros.index_add(0, rows, tokenLogps);
+    out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
+    out.tokens = torch::zeros({numRows}, rows.options()).index_add(0, rows, torch::ones_like(rows));
+    return out;
+}
+
+}  // namespace
+
 SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch) {
     const torch::Device dev = deviceOf(net);
     const int64_t B = batch.inputIds.size(0), T = batch.inputIds.size(1);
@@ -169,19 +187,11 @@ SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch) {
     torch::Tensor predicted = batch.responseMask.to(dev).narrow(1, 1, T - 1);            // (B,T-1)
     torch::Tensor h = hidden.narrow(1, 0, T - 1).index({predicted});                     // (N,C)
     torch::Tensor targets = ids.narrow(1, 1, T - 1).index({predicted});                  // (N)
-    torch::Tensor logits = net.lmHead(h).to(outType);                                    // (N,V)
-    torch::Tensor tokenLogps = logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch::logsumexp(logits, 1);
     torch::Tensor rows = torch::arange(B, torch::TensorOptions().dtype(torch::kInt64).device(dev))
                              .unsqueeze(1)
                              .expand({B, T - 1})
                              .index({predicted});  // (N) row of each scored token
-
-    SequenceLogps out;
-    auto zeros = torch::zeros({B}, torch::TensorOptions().dtype(outType).device(dev));
-    out.logps = zeros.index_add(0, rows, tokenLogps);
-    out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
-    out.tokens = predicted.sum(1);
-    return out;
+    return scoreTokens(net, h, targets, rows, B, outType);
 }
 
 SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPair*>& pairs, text::TokenId padId) {
@@ -253,15 +263,7 @@ SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPa
     torch::Tensor h = states.index_select(0, torch::tensor(from, longOpts).to(dev));  // (M,C)
     torch::Tensor targets = torch::tensor(target, longOpts).to(dev);
     torch::Tensor rows = torch::tensor(row, longOpts).to(dev);
-    torch::Tensor logits = net.lmHead(h).to(outType);  // (M,V)
-    torch::Tensor tokenLogps = logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch::logsumexp(logits, 1);
-
-    SequenceLogps out;
-    auto zeros = torch::zeros({2 * N}, torch::TensorOptions().dtype(outType).device(dev));
-    out.logps = zeros.index_add(0, rows, tokenLogps);
-    out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
-    out.tokens = torch::zeros({2 * N}, longOpts).index_add(0, torch::tensor(row, longOpts), torch::ones({int64_t(row.size())}, longOpts));
-    return out;
+    return scoreTokens(net, h, targets, rows, 2 * N, outType);
 }
 
 }  // namespace dpowb::model

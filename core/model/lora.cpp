@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "model/linear.h"
 #include "model/safetensors.h"
 
@@ -40,33 +41,6 @@ void forEachLinear(const torch::nn::Module& net, Fn&& fn) {
 const std::string kPeftPrefix = "base_model.model.";
 const char* kAdapterConfig = "adapter_config.json";
 const char* kAdapterWeights = "adapter_model.safetensors";
-
-std::string readText(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path.string() + ": cannot read the file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// Written beside the target and renamed over it, so a failed save leaves no partial file.
-void writeTextAtomic(const fs::path& path, const std::string& content) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error(tmp.string() + ": cannot write the file");
-        out << content;
-        out.flush();
-        if (!out) throw Error(tmp.string() + ": write failed");
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw Error(path.string() + ": cannot write the file");
-    }
-}
 
 }  // namespace
 
@@ -189,7 +163,7 @@ void saveLoraAdapter(const Model& model, const LoraConfig& config, const std::st
     if (ec) throw Error(folder + ": cannot create the folder (" + ec.message() + ")");
     try {
         writeSafetensors((dir / kAdapterWeights).string(), tensors);
-        writeTextAtomic(dir / kAdapterConfig, cfg.dump(2) + "\n");
+        writeFileAtomic(dir / kAdapterConfig, cfg.dump(2) + "\n");
     } catch (...) {
         if (created) fs::remove_all(dir, ec);
         throw;
@@ -212,7 +186,7 @@ void loadLoraAdapter(Model& model, const std::string& folder) {
 
     json cfg;
     try {
-        cfg = json::parse(readText(configPath));
+        cfg = json::parse(readFile(configPath));
     } catch (const json::parse_error& e) {
         throw Error(configPath.string() + ": not valid JSON (" + e.what() + ")");
     }

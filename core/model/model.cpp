@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "model/architectures.h"
 #include "model/gpt2.h"
 #include "model/llama.h"
@@ -67,31 +68,6 @@ std::string dtypeName(torch::ScalarType t) {
         case torch::kFloat64: return "float64";
         default: return c10::toString(t);
     }
-}
-
-std::string readFile(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw Error(p.string() + ": cannot open");
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-// Written beside the target and renamed into place: a failure never leaves a partial file.
-void writeFileAtomic(const fs::path& p, const std::string& content) {
-    const fs::path tmp = p.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error(p.string() + ": cannot write");
-        out << content;
-        out.flush();
-        if (!out) {
-            out.close();
-            fs::remove(tmp);
-            throw Error(p.string() + ": write failed (disk full?)");
-        }
-    }
-    fs::rename(tmp, p);
 }
 
 std::shared_ptr<CausalLM> createNet(const ModelConfig& config) {

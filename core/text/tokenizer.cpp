@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "text/bpe.h"
 #include "text/pipeline.h"
 #include "text/unicode.h"
@@ -162,27 +163,6 @@ bool optBool(const json& j, const char* key, bool fallback, const std::string& p
     return it->get<bool>();
 }
 
-void writeFileAtomically(const fs::path& path, const std::string& text) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error(path.string() + ": cannot write");
-        out.write(text.data(), static_cast<std::streamsize>(text.size()));
-        out.close();
-        if (!out) {
-            std::error_code ec;
-            fs::remove(tmp, ec);
-            throw Error(path.string() + ": cannot write (disk full?)");
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw Error(path.string() + ": cannot write: " + ec.message());
-    }
-}
 
 class HfTokenizer final : public Tokenizer {
 public:
@@ -324,10 +304,10 @@ public:
         std::error_code ec;
         fs::create_directories(dir, ec);
         if (ec) throw Error(dir + ": cannot create the folder: " + ec.message());
-        writeFileAtomically(fs::path(dir) / "tokenizer.json", json_);
+        writeFileAtomic(fs::path(dir) / "tokenizer.json", json_);
         std::string config = config_;
         if (config.empty()) config = minimalConfig();
-        writeFileAtomically(fs::path(dir) / "tokenizer_config.json", config);
+        writeFileAtomic(fs::path(dir) / "tokenizer_config.json", config);
     }
 
 private:

@@ -32,13 +32,7 @@ namespace {
 
 model::GenerateOptions toGenerateOptions(const SamplingSettings& s) {
     model::GenerateOptions o;
-    o.maxNewTokens = s.maxNewTokens;
-    o.temperature = s.temperature;
-    o.topK = s.topK;
-    o.topP = s.topP;
-    o.repetitionPenalty = s.repetitionPenalty;
-    o.seed = s.seed;
-    o.stopStrings = s.stopStrings;
+    static_cast<model::SamplingOptions&>(o) = s;
     return o;
 }
 
@@ -47,8 +41,6 @@ bool isModelFolder(const std::string& path) {
 }
 
 }  // namespace
-
-void SamplingSettings::validate() const { toGenerateOptions(*this).validate(); }
 
 // ---- which models ----
 

@@ -16,6 +16,7 @@
 
 #include "common/message.h"
 #include "common/progress.h"
+#include "model/sampling.h"
 #include "store/types.h"
 
 namespace dpowb::store {
@@ -26,17 +27,8 @@ namespace dpowb::train {
 
 // Shared by both sides. Sample i of each side uses seed + i, so policy sample i and
 // reference sample i draw the same random numbers.
-struct SamplingSettings {
-    int64_t maxNewTokens = 64;
-    double temperature = 1.0;  // 0 = greedy
-    int64_t topK = 0;          // 0 = off
-    double topP = 1.0;         // 1 = off
-    double repetitionPenalty = 1.0;
-    uint64_t seed = 0;
-    std::vector<std::string> stopStrings;
-
+struct SamplingSettings : model::SamplingOptions {
     std::string toJson() const;  // {"max_new_tokens", "temperature", "top_k", "top_p", ...}
-    void validate() const;       // throws dpowb::Error naming the setting
 };
 
 // What to compare and how to encode text for scoring.

@@ -25,6 +25,7 @@
 
 #include "common/allocator.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "model/lora.h"
 #include "store/project.h"
 #include "train/batching.h"
@@ -100,18 +101,8 @@ std::vector<RawPair> readPairsFile(const std::string& path) {
     std::ifstream in(path);
     if (!in) throw Error(path + ": cannot open the data file");
     std::vector<RawPair> out;
-    std::string lineText;
-    long line = 0;
-    while (std::getline(in, lineText)) {
-        ++line;
-        if (lineText.find_first_not_of(" \t\r") == std::string::npos) continue;
-        json j;
-        try {
-            j = json::parse(lineText);
-        } catch (const std::exception&) {
-            throw InputError(path, line, "not a JSON object (each line must be one pair)");
-        }
-        if (!j.is_object()) throw InputError(path, line, "expected a JSON object");
+    forEachJsonLine(in, path, [&](const json& j, long line) {
+        if (!j.is_object()) throw InputError(path, line, "expected a JSON object (each line must be one pair)");
         RawPair p;
         p.pairId = line;
         if (j.contains("chosen_ids") || j.contains("prompt_ids")) {
@@ -151,8 +142,7 @@ std::vector<RawPair> readPairsFile(const std::string& path) {
             }
         }
         out.push_back(std::move(p));
-    }
-    if (in.bad()) throw Error(path + ": read error");
+    });
     return out;
 }
 

@@ -72,6 +72,11 @@ std::vector<int64_t> randomIds(int64_t n, int64_t vocab, uint64_t seed) {
     return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
 }
 
+std::vector<dpowb::text::TokenId> randomTokens(int64_t n, int64_t vocab, uint64_t seed) {
+    auto v = randomIds(n, vocab, seed);
+    return {v.begin(), v.end()};
+}
+
 double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
     return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
@@ -257,10 +262,7 @@ void TestArchitectures::rightPaddingKeepsLogps() {
     ModelConfig c = configFor(kind);
     auto net = randomNet(c, 5, torch::kFloat32);
     using Ids = std::vector<dpowb::text::TokenId>;
-    auto ids = [&](int64_t n, uint64_t seed) {
-        auto v = randomIds(n, c.vocabSize, seed);
-        return Ids(v.begin(), v.end());
-    };
+    auto ids = [&](int64_t n, uint64_t seed) { return randomTokens(n, c.vocabSize, seed); };
     std::vector<std::pair<Ids, Ids>> rows = {{ids(3, 1), ids(9, 2)}, {ids(1, 3), ids(2, 4)}, {ids(5, 5), ids(4, 6)}};
     torch::NoGradGuard ng;
     // The pad id is a real vocabulary entry: a wrong mask would change the numbers.
@@ -293,11 +295,7 @@ void TestArchitectures::sharedPromptMatchesPlainBatch() {
     c.maxPositions = 256;
     auto net = randomNet(c, 11, torch::kFloat64);
     net->train();
-    using Ids = std::vector<dpowb::text::TokenId>;
-    auto ids = [&](int64_t n, uint64_t seed) {
-        auto v = randomIds(n, c.vocabSize, seed);
-        return Ids(v.begin(), v.end());
-    };
+    auto ids = [&](int64_t n, uint64_t seed) { return randomTokens(n, c.vocabSize, seed); };
     // Prompts of different lengths (one empty, whose first response token has no predictor),
     // responses of different lengths, one long enough for query blocks.
     std::vector<EncodedPair> pairs(4);
@@ -347,11 +345,7 @@ void TestArchitectures::sharedPromptKeepsPositionsInTable() {
     ModelConfig c = configFor("gpt2");
     c.maxPositions = 40;
     auto net = randomNet(c, 13, torch::kFloat64);
-    using Ids = std::vector<dpowb::text::TokenId>;
-    auto ids = [&](int64_t n, uint64_t seed) {
-        auto v = randomIds(n, c.vocabSize, seed);
-        return Ids(v.begin(), v.end());
-    };
+    auto ids = [&](int64_t n, uint64_t seed) { return randomTokens(n, c.vocabSize, seed); };
     std::vector<EncodedPair> pairs(2);
     pairs[0].prompt = ids(30, 1), pairs[0].chosen = ids(5, 2), pairs[0].rejected = ids(10, 3);
     pairs[1].prompt = ids(2, 4), pairs[1].chosen = ids(30, 5), pairs[1].rejected = ids(38, 6);
