@@ -2,7 +2,7 @@
 
 #include <QComboBox>
 #include <QDialogButtonBox>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -113,7 +113,7 @@ int ImportDialog::previewRowCount() const { return preview_->rowCount(); }
 bool ImportDialog::isBusy() const { return importWatcher_.isRunning(); }
 
 void ImportDialog::browse() {
-    const QString f = QFileDialog::getOpenFileName(
+    const QString f = dialogs::openFile(
         this, tr("Import pairs"), QFileInfo(path_->text()).absolutePath(),
         tr("Preference data (*.jsonl *.jsonl.gz *.json *.csv *.gz);;All files (*)"));
     if (!f.isEmpty()) setFile(f);

@@ -4,7 +4,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFutureWatcher>
 #include <QHBoxLayout>
@@ -80,6 +80,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(context_, &ProjectContext::opened, this, &MainWindow::onProjectOpened);
     connect(context_, &ProjectContext::localChange, counterDebounce_, qOverload<>(&QTimer::start));
     connect(context_, &ProjectContext::externalChange, counterDebounce_, qOverload<>(&QTimer::start));
+    connect(context_, &ProjectContext::reconnected, this, [this](const QString& why) {
+        statusBar()->showMessage(tr("Reopened the project: %1. Everything shown was read again from the file.").arg(why));
+    });
+    connect(context_, &ProjectContext::connectionLost, this, [this](const QString& why, const QString& error) {
+        QMessageBox::warning(this, tr("Project closed"),
+                             tr("The connection to the project was lost (%1) and it could not be reopened:\n%2\n\n"
+                                "Open it again with File › Open once the file is back.")
+                                 .arg(why, error));
+    });
 
     buildMenus();
     addPage(tr("Label"), labelView_);
@@ -225,7 +234,7 @@ void MainWindow::openLastOrOfferDemo() {
 }
 
 void MainWindow::newProject() {
-    const QString path = QFileDialog::getSaveFileName(this, tr("New project"), QDir::homePath(), kProjectFilter);
+    const QString path = dialogs::saveFile(this, tr("New project"), QDir::homePath(), kProjectFilter);
     if (path.isEmpty()) return;
     if (QFileInfo::exists(path)) {
         QMessageBox::warning(this, tr("New project"),
@@ -243,7 +252,7 @@ void MainWindow::newProject() {
 
 void MainWindow::chooseProject() {
     const QString start = context_->isOpen() ? QFileInfo(context_->path()).absolutePath() : QDir::homePath();
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open project"), start, kProjectFilter);
+    const QString path = dialogs::openFile(this, tr("Open project"), start, kProjectFilter);
     if (!path.isEmpty()) openProject(path);
 }
 
@@ -267,7 +276,7 @@ void MainWindow::exportPairs() {
         tr("Format (trl: labelled pairs as chosen/rejected; pairs: everything, with labels):"), formats, 0,
         false, &ok);
     if (!ok) return;
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export pairs"),
+    const QString path = dialogs::saveFile(this, tr("Export pairs"),
                                                       QFileInfo(context_->path()).absolutePath() +
                                                           QStringLiteral("/export-%1.jsonl").arg(format),
                                                       tr("JSON Lines (*.jsonl);;All files (*)"));

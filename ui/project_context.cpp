@@ -78,8 +78,38 @@ void ProjectContext::notifyLocalChange() {
     Q_EMIT localChange();
 }
 
+bool ProjectContext::verifyConnection() {
+    if (!project_) return true;
+    std::string problem;
+    try {
+        problem = project_->connectionProblem();
+    } catch (const std::exception& e) {
+        problem = e.what();
+    }
+    if (problem.empty()) return true;
+    // Reopen from the file as it is now. Nothing is written back: the old connection holds no
+    // transaction between events (every label commits at once), and closing it only drops
+    // its page cache. Its files stay: this build never deletes -wal/-shm on close.
+    project_.reset();
+    try {
+        project_ = std::make_unique<store::Project>(store::Project::open(path_.toStdString()));
+        lastVersion_ = project_->dataVersion();
+    } catch (const std::exception& e) {
+        poll_.stop();
+        path_.clear();
+        Q_EMIT connectionLost(QString::fromStdString(problem), QString::fromStdString(e.what()));
+        Q_EMIT closed();
+        return false;
+    }
+    ++reconnects_;
+    Q_EMIT reconnected(QString::fromStdString(problem));
+    Q_EMIT externalChange();  // pages reload what they show from the reopened file
+    return false;
+}
+
 void ProjectContext::checkExternalChanges() {
     if (!project_) return;
+    if (!verifyConnection()) return;
     qint64 v = 0;
     try {
         v = project_->dataVersion();

@@ -45,17 +45,28 @@ public:
     // Checks data_version now (the timer does it every second).
     void checkExternalChanges();
     void setPollInterval(int ms) { poll_.setInterval(ms); }
+    // Checks that the connection still stands on the project's files and holds its locks
+    // (store::Project::connectionProblem); if not, closes it and opens the file again, and
+    // says so with reconnected() (or connectionLost() when the file cannot be opened now).
+    // Returns true when the connection was fine. Runs on every poll (once a second).
+    bool verifyConnection();
+    int reconnects() const { return reconnects_; }
 
 Q_SIGNALS:
     void opened(const QString& path);
     void closed();
     void localChange();
     void externalChange();
+    // The connection had to be reopened (`why` says what happened to the old one).
+    void reconnected(const QString& why);
+    // It could not be reopened; the project is closed.
+    void connectionLost(const QString& why, const QString& error);
 
 private:
     std::unique_ptr<store::Project> project_;
     QString path_;
     qint64 lastVersion_ = 0;
+    int reconnects_ = 0;
     QTimer poll_;
 };
 

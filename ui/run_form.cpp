@@ -8,7 +8,7 @@
 #include <QDoubleSpinBox>
 #include <QDoubleValidator>
 #include <QFile>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -370,7 +370,7 @@ void RunForm::buildUi() {
     outPath_ = new QLineEdit(body);
     outPath_->setObjectName("out");
     f->addRow(tr("Output"), folderRow(outPath_, tr("Choose the output folder"),
-                                      tr("empty: runs/<run id>/ beside the project")));
+                                      tr("empty: <project>.runs/<run id>/ beside the project")));
     dataFile_ = new QLineEdit(body);
     dataFile_->setObjectName("dataFile");
     dataFile_->setPlaceholderText(tr("empty: the project's labelled pairs"));
@@ -379,7 +379,7 @@ void RunForm::buildUi() {
     dataRow->addWidget(dataFile_, 1);
     dataRow->addWidget(browseData);
     connect(browseData, &QPushButton::clicked, this, [this] {
-        const QString file = QFileDialog::getOpenFileName(this, tr("Training pairs (JSONL)"), dataFile_->text(),
+        const QString file = dialogs::openFile(this, tr("Training pairs (JSONL)"), dataFile_->text(),
                                                           tr("JSON lines (*.jsonl *.jsonl.gz);;All files (*)"));
         if (!file.isEmpty()) dataFile_->setText(file);
         updateStart();
@@ -587,7 +587,7 @@ void RunForm::buildUi() {
 }
 
 QString RunForm::pickFolder(const QString& title, const QString& current) {
-    return QFileDialog::getExistingDirectory(this, title, current.isEmpty() ? QDir::homePath() : current);
+    return dialogs::existingDirectory(this, title, current.isEmpty() ? QDir::homePath() : current);
 }
 
 train::TrainConfig RunForm::config() const {

@@ -4,7 +4,7 @@
 #include <QDesktopServices>
 #include <QDir>
 #include <QFile>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFutureWatcher>
 #include <QtConcurrent/QtConcurrentRun>
@@ -145,7 +145,7 @@ void TrainView::buildUi() {
     connect(resume_, &QPushButton::clicked, this, [this] { resumeSelected(); });
     connect(openOutput_, &QPushButton::clicked, this, [this] { openSelectedOutput(); });
     connect(csv, &QPushButton::clicked, this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export metrics"), QDir::homePath() + "/metrics.csv",
+        const QString path = dialogs::saveFile(this, tr("Export metrics"), QDir::homePath() + "/metrics.csv",
                                                           tr("CSV (*.csv)"));
         QString error;
         if (!path.isEmpty() && !exportMetricsCsv(path, &error)) showError(error);
@@ -219,13 +219,13 @@ void TrainView::buildUi() {
     smoothingLabel_->setText(QStringLiteral("0.00"));
     connect(resetZoom, &QPushButton::clicked, charts_, &ChartGrid::resetZoom);
     connect(png, &QPushButton::clicked, this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export charts"), QDir::homePath() + "/training.png",
+        const QString path = dialogs::saveFile(this, tr("Export charts"), QDir::homePath() + "/training.png",
                                                           tr("PNG image (*.png)"));
         QString error;
         if (!path.isEmpty() && !charts_->exportPng(path, &error)) showError(error);
     });
     connect(svg, &QPushButton::clicked, this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export charts"), QDir::homePath() + "/training.svg",
+        const QString path = dialogs::saveFile(this, tr("Export charts"), QDir::homePath() + "/training.svg",
                                                           tr("SVG drawing (*.svg)"));
         QString error;
         if (!path.isEmpty() && !charts_->exportSvg(path, &error)) showError(error);

@@ -1,6 +1,7 @@
 // The project file. Schema history lives in migrations(); every open brings a file forward.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -8,6 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
@@ -370,6 +374,14 @@ Project::~Project() = default;
 namespace {
 
 void configureConnection(SQLite::Database& db) {
+    // Never delete the -wal and -shm files on close, even when this connection believes it
+    // is the last one. If another process lost its locks (see connectionProblem()), deleting
+    // files it still has mapped would send its next commits into an unlinked WAL; persisted
+    // files keep every process on the same WAL and wal-index. The last close still
+    // checkpoints, and journal_size_limit truncates the WAL then.
+    int persist = 1;
+    sqlite3_file_control(db.getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    db.exec("PRAGMA journal_size_limit = 0");
     db.exec("PRAGMA foreign_keys = ON");
     db.exec("PRAGMA synchronous = NORMAL");  // safe with WAL: a crash loses at most the last commit
     // Bulk imports touch four indexes at random places; a 64 MB page cache keeps them in memory
@@ -411,6 +423,50 @@ void bringForward(Project::Impl& d, bool fresh) {
     if (std::stoll(upto) < maxId) d.indexNewPairs();
 }
 
+bool statIdentity(const std::string& path, uint64_t& dev, uint64_t& ino) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return false;
+    dev = uint64_t(st.st_dev);
+    ino = uint64_t(st.st_ino);
+    return true;
+}
+
+// After the first read the WAL index (-shm) exists and this connection holds a shared lock
+// on the database file and on the -shm's "DMS" byte for as long as it stays open.
+
+// Whether /proc/locks lists a lock of this process on the file (dev, ino). nullopt when the
+// kernel does not say (not Linux, /proc not mounted).
+std::optional<bool> holdsLockOn(uint64_t dev, uint64_t ino) {
+    std::FILE* f = std::fopen("/proc/locks", "re");
+    if (!f) return std::nullopt;
+    const long self = long(::getpid());
+    char line[512];
+    char want[96];
+    std::snprintf(want, sizeof want, "%02x:%02x:%llu", unsigned(major(dev)), unsigned(minor(dev)),
+                  static_cast<unsigned long long>(ino));
+    bool found = false;
+    while (std::fgets(line, sizeof line, f)) {
+        // "1: POSIX  ADVISORY  READ 1234 08:01:5678 128 128" (OFD locks show pid -1).
+        char kind[16] = {0}, mode[16] = {0}, access[16] = {0}, file[96] = {0};
+        long pid = 0;
+        if (std::sscanf(line, "%*[^:]: %15s %15s %15s %ld %95s", kind, mode, access, &pid, file) != 5) continue;
+        if (pid == self && std::strcmp(file, want) == 0) {
+            found = true;
+            break;
+        }
+    }
+    std::fclose(f);
+    return found;
+}
+
+void recordFileIdentity(Project::Impl& d) {
+    d.db.execAndGet("SELECT count(*) FROM sqlite_master");  // make sure the -shm is open
+    statIdentity(d.path, d.dbDevice, d.dbInode);
+    statIdentity(d.path + "-shm", d.shmDevice, d.shmInode);
+    d.locksVisible = d.shmInode != 0 && holdsLockOn(d.dbDevice, d.dbInode).value_or(false) &&
+                     holdsLockOn(d.shmDevice, d.shmInode).value_or(false);
+}
+
 std::unique_ptr<Project::Impl> openImpl(const std::string& path, bool fresh) {
     int flags = SQLite::OPEN_READWRITE | (fresh ? SQLite::OPEN_CREATE : 0);
     std::unique_ptr<Project::Impl> d;
@@ -421,6 +477,7 @@ std::unique_ptr<Project::Impl> openImpl(const std::string& path, bool fresh) {
         auto mode = d->db.execAndGet("PRAGMA journal_mode = WAL").getString();
         if (mode != "wal") throw Error(path + ": cannot switch the project file to WAL mode (got " + mode + ")");
         bringForward(*d, fresh);
+        recordFileIdentity(*d);
     } catch (const Error&) {
         throw;
     } catch (const SQLite::Exception& e) {
@@ -458,6 +515,47 @@ Project Project::openOrCreate(const std::string& path) {
 const std::string& Project::path() const { return d_->path; }
 
 int64_t Project::dataVersion() { return d_->db.execAndGet("PRAGMA data_version").getInt64(); }
+
+std::string Project::projectId() {
+    auto read = [&] {
+        SQLite::Statement st(d_->db, "SELECT value FROM meta WHERE key = 'project_id'");
+        return st.executeStep() ? st.getColumn(0).getString() : std::string();
+    };
+    std::string id = read();
+    if (!id.empty()) return id;
+    std::random_device rd;
+    char buf[33];
+    std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", unsigned(rd()), unsigned(rd()), unsigned(rd()), unsigned(rd()));
+    WriteScope w(*d_);
+    SQLite::Statement ins(d_->db, "INSERT OR IGNORE INTO meta(key, value) VALUES ('project_id', ?)");
+    ins.bind(1, std::string(buf));
+    ins.exec();
+    w.commit();
+    return read();  // another process may have made it first
+}
+
+std::string Project::connectionProblem() {
+    auto& d = *d_;
+    uint64_t dev = 0, ino = 0;
+    if (!statIdentity(d.path, dev, ino)) return d.path + " was deleted or moved while open";
+    if (dev != d.dbDevice || ino != d.dbInode) return d.path + " was replaced by another file while open";
+    if (d.shmInode == 0) return {};
+    if (!statIdentity(d.path + "-shm", dev, ino))
+        return d.path + "-shm was deleted while this program had it open (another process took it for unused)";
+    if (dev != d.shmDevice || ino != d.shmInode)
+        return d.path + "-shm was replaced while this program had it open (another process took it for unused)";
+    // An idle connection keeps a shared lock on both files; only a transaction in progress
+    // could be between locks, and a Project is used by one thread, which is here.
+    if (!d.locksVisible) return {};
+    for (auto [fdev, fino, name] : {std::tuple{d.dbDevice, d.dbInode, d.path},
+                                    std::tuple{d.shmDevice, d.shmInode, d.path + "-shm"}}) {
+        auto held = holdsLockOn(fdev, fino);
+        if (held && !*held)
+            return "this program lost its lock on " + name +
+                   " (something in it opened and closed the file outside SQLite)";
+    }
+    return {};
+}
 
 // ---------------------------------------------------------------- transactions
 
@@ -818,6 +916,10 @@ Stats Project::stats() {
         }
         SQLite::Statement so(d_->db, "SELECT source, count(*) FROM pairs GROUP BY source ORDER BY source");
         while (so.executeStep()) s.bySource.emplace_back(so.getColumn(0).getString(), so.getColumn(1).getInt64());
+        s.promptsInBothSplits = d_->db
+                                    .execAndGet("SELECT count(*) FROM (SELECT prompt, prompt_messages FROM pairs WHERE split = 'train' "
+                                                "INTERSECT SELECT prompt, prompt_messages FROM pairs WHERE split = 'test')")
+                                    .getInt64();
     } catch (...) {
         d_->db.tryExec(d_->writeDepth ? "RELEASE stats" : "COMMIT");
         throw;

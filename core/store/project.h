@@ -36,6 +36,21 @@ public:
     // Changes whenever another connection (another thread, window or process) commits a
     // change to the file (PRAGMA data_version): the GUI polls it to refresh.
     int64_t dataVersion();
+    // Whether this connection still stands on the files SQLite opened, and still holds the
+    // locks that tell other processes it is there. POSIX record locks belong to a process,
+    // not to a descriptor: when anything in this process opens and closes the project file
+    // or its -shm outside SQLite (a file dialog sniffing MIME types, a thumbnailer), the
+    // kernel drops every lock this process holds on it, and a second process may then
+    // checkpoint and delete the -wal/-shm this connection still maps. Returns "" when all
+    // is well, else what is wrong (the caller should close and reopen the project).
+    // Checks the file identities with stat() and the locks in /proc/locks (Linux; elsewhere
+    // only the identities).
+    std::string connectionProblem();
+    // A random identifier of this project (32 hex digits), made on first use and kept in the
+    // file: run folders record it, so that a folder written by another project (two project
+    // files side by side, or a project file deleted and made anew under the same name) is
+    // recognised as foreign.
+    std::string projectId();
 
     // ---- pairs ----
     // Adds a pair unless one with the same content hash exists; returns the id either way.

@@ -39,6 +39,12 @@ struct Project::Impl {
     bool pairsAdded = false;   // pairs inserted since the search index last caught up
     bool deferSearchIndex = false;  // set by an import that leaves the index to a later call
     int64_t nextLabelId = 0;   // valid inside a write transaction that inserts labels (bulk)
+    // The files this connection stands on, as found right after it opened (see
+    // Project::connectionProblem()). 0 = not recorded.
+    uint64_t dbDevice = 0, dbInode = 0, shmDevice = 0, shmInode = 0;
+    // Whether /proc/locks showed this process's locks on both files right after the open
+    // (on some file systems, overlayfs for one, it names another device or inode than stat()).
+    bool locksVisible = false;
 
     // Inserts a pair (and, when `verdict` is given, its first label by `annotator`) unless a
     // pair with the same content exists. Must run inside a write transaction.
