@@ -30,7 +30,10 @@ CompareSampleDialog::CompareSampleDialog(CompareView* view) : QDialog(view), vie
     fromSplit_ = new QComboBox;
     fromSplit_->addItems({QStringLiteral("test"), QStringLiteral("train")});
     toSplit_ = new QComboBox;
-    toSplit_->addItems({QStringLiteral("train"), QStringLiteral("test")});
+    toSplit_->addItems({QStringLiteral("test"), QStringLiteral("train")});
+    // New pairs go to the split their prompts came from unless the user says otherwise: pairs
+    // made from test prompts in split train would leak the evaluation set into training.
+    connect(fromSplit_, &QComboBox::currentTextChanged, toSplit_, &QComboBox::setCurrentText);
     form->addRow(tr("Prompts"), prompts_);
     form->addRow(tr("Take prompts from split"), fromSplit_);
     form->addRow(tr("Add the pairs to split"), toSplit_);

@@ -25,6 +25,8 @@ public:
     explicit CompareSampleDialog(CompareView* view);
 
     QSpinBox* promptsSpin() const { return prompts_; }
+    QComboBox* fromSplitCombo() const { return fromSplit_; }
+    QComboBox* toSplitCombo() const { return toSplit_; }
     QPushButton* startButton() const { return start_; }
     QString resultText() const;
 

@@ -4,7 +4,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QDoubleSpinBox>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -580,7 +580,7 @@ void CompareView::browseFolder(QLineEdit* edit) {
     QString start = edit->text();
     if (start.startsWith(QLatin1String("builtin:")) || start.isEmpty())
         start = projectPath_.isEmpty() ? QDir::homePath() : QFileInfo(projectPath_).absolutePath();
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Model folder"), start);
+    const QString dir = dialogs::existingDirectory(this, tr("Model folder"), start);
     if (dir.isEmpty()) return;
     edit->setText(dir);
     runCombo_->setCurrentIndex(0);
@@ -847,8 +847,11 @@ qint64 CompareView::addPairFromView(std::optional<store::Verdict> verdict) {
     }
     const GenerateRequest& req = lastRequest_;
     const qint64 fromPair = pair_ ? pairId_ : 0;
+    // A pair made from a held-out prompt stays held out: a test prompt in the training data
+    // would make every later run's eval metrics meaningless. Typed prompts go to train.
+    const QString split = pair_ && !pair_->split.empty() ? QString::fromStdString(pair_->split) : QStringLiteral("train");
     store::Pair p = makeComparePair(req.models, req.settings, i, fromPair, req.prompt, req.messages, policy->text,
-                                    reference->text, QStringLiteral("train"));
+                                    reference->text, split);
     try {
         bool inserted = false;
         const qint64 id = project_->addPair(p, &inserted);
@@ -857,9 +860,10 @@ qint64 CompareView::addPairFromView(std::optional<store::Verdict> verdict) {
             opts.annotator = qEnvironmentVariable("DPOWB_ANNOTATOR").toStdString();
             project_->label(id, *verdict, opts);
         }
-        statusLabel_->setText(inserted ? tr("Added pair #%1%2.")
+        statusLabel_->setText(inserted ? tr("Added pair #%1 to split %3%2.")
                                              .arg(id)
                                              .arg(verdict ? tr(", labelled %1").arg(theme::verdictText(verdict)) : QString())
+                                             .arg(split)
                                        : tr("Pair #%1 already holds these two completions.").arg(id));
         Q_EMIT pairAdded(id);
         return id;

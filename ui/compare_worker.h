@@ -50,7 +50,7 @@ struct SampleBatchRequest {
     CompareModels models;
     QString projectPath;
     QString fromSplit = QStringLiteral("test");
-    QString toSplit = QStringLiteral("train");
+    QString toSplit = QStringLiteral("test");  // the prompts' split by default: no test prompt leaks into train
     int prompts = 10;
     SamplingSettings settings;
 };

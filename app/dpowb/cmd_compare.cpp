@@ -39,7 +39,8 @@ const char* kSampleUsage =
     "  --from-split S          the distinct prompts of the project's pairs in split S (e.g. test)\n"
     "  --n N                   number of pairs (default: one per prompt); prompts are reused in order\n"
     "                          when N is larger, pair k using seed S+k\n"
-    "  --split S               split of the new pairs (default train)\n"
+    "  --split S               split of the new pairs (default: the --from-split, so held-out prompts\n"
+    "                          stay held out; train with --prompts)\n"
     "  --chat                  wrap text prompts as one user message in the chat template\n"
     "  --max-new-tokens N (64)  --temperature T (1; 0 = greedy)  --top-k K (0 = off)  --top-p P (1 = off)\n"
     "  --repetition-penalty R (1)  --seed S (0)  --stop TEXT\n"
@@ -166,7 +167,7 @@ int runSamplePairs(Args& args) {
 
     const long long n = args.getInt("n", static_cast<long long>(prompts.size()));
     if (n < 1) throw UsageError{"--n must be at least 1"};
-    const std::string split = args.get("split", "train");
+    const std::string split = args.get("split", fromSplit ? *fromSplit : std::string("train"));
     if (split.empty()) throw UsageError{"--split must not be empty"};
 
     train::SamplingSettings s;

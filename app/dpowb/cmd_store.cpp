@@ -228,6 +228,7 @@ int runStats(Args& args) {
         j["by_split"] = split;
         j["by_verdict"] = verdict;
         j["by_source"] = source;
+        j["prompts_in_both_splits"] = s.promptsInBothSplits;
         std::cout << j.dump() << "\n";
         return kOk;
     }
@@ -242,6 +243,11 @@ int runStats(Args& args) {
     std::cout << "\nby source: ";
     for (const auto& [k, n] : s.bySource) std::cout << " " << (k.empty() ? "(none)" : k) << " " << n;
     std::cout << "\n";
+    if (s.promptsInBothSplits > 0)
+        std::cout << "warning: " << s.promptsInBothSplits
+                  << " prompts appear in both split train and split test: evaluation on them measures memorisation\n";
+    else
+        std::cout << "prompts in both splits: 0\n";
     return kOk;
 }
 

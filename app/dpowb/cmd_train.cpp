@@ -54,9 +54,11 @@ std::string usageText() {
          "Runs DPO. With --db: the pairs of split train whose current verdict is a or b; split test is\n"
          "evaluated. With --data: TRL lines {\"prompt\",\"chosen\",\"rejected\"} or pre-tokenized\n"
          "{\"prompt_ids\",\"chosen_ids\",\"rejected_ids\"}; --eval-data FILE evaluates another file.\n"
-         "The trained policy goes to --out (default runs/<run-id>/ beside the project or data file) as a\n"
-         "model folder; with LoRA the merged model there and the adapter in --out/adapter/; after\n"
-         "--sft-epochs the reference in --out/reference/.\n\n"
+         "The trained policy goes to --out (default <project>.runs/<run-id>/ beside the project file, or\n"
+         "<data>.runs/<time>/ beside the data file) as a model folder; with LoRA the merged model there\n"
+         "and the adapter in --out/adapter/; after --sft-epochs the reference in --out/reference/.\n"
+         "--out never names the base model's or the reference's folder, nor a non-empty folder that no\n"
+         "run of this project made, unless --overwrite-output-dir says to write over it.\n\n"
          "loss:\n"
          "  --loss sigmoid|ipo|hinge|robust   (default " << d.loss << ")\n"
          "  --beta B                          (default " << fmt(d.beta) << ")\n"
@@ -194,6 +196,7 @@ int runTrain(Args& args) {
     c.evalData = args.get("eval-data", "");
     if (!c.evalData.empty() && c.data.empty()) throw UsageError{"--eval-data goes with --data (a project evaluates its test split)"};
     c.out = args.get("out", c.out);
+    if (args.has("overwrite-output-dir")) c.overwriteOutputDir = true;
     c.ref = args.get("ref", c.ref);
     c.metricsFile = args.get("metrics", c.metricsFile);
     c.resumeRunId = args.getInt("resume", 0);
@@ -284,7 +287,7 @@ const Registrar trainCommand{Command{
     "train",
     "run DPO on a project's labelled pairs or a JSONL file",
     usageText(),
-    {"reference-free", "precompute-ref"},
+    {"reference-free", "precompute-ref", "overwrite-output-dir"},
     runTrain,
 }};
 

@@ -88,6 +88,9 @@ struct Stats {
     std::vector<std::pair<std::string, int64_t>> bySplit;    // ("train", N), ("test", N), ...
     std::vector<std::pair<std::string, int64_t>> byVerdict;  // keys a, b, tie, both_bad, skip
     std::vector<std::pair<std::string, int64_t>> bySource;
+    // Distinct prompts that pairs of split train and pairs of split test both have: evaluation
+    // on those prompts measures memorisation, not generalisation.
+    int64_t promptsInBothSplits = 0;
 };
 
 // A pair ready for training: chosen/rejected resolved from the current verdict (a → A chosen).

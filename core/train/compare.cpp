@@ -11,6 +11,7 @@
 #include "model/lora.h"
 #include "model/model.h"
 #include "store/project.h"
+#include "store/run_folder.h"
 #include "train/trainer.h"
 
 namespace dpowb::train {
@@ -55,6 +56,10 @@ ModelPair modelsForRun(store::Project& project, int64_t runId) {
     mp.maxPromptLength = cfg.maxPromptLength;
     mp.keepEnd = cfg.truncationMode == "keep_end";
     mp.policy = run->outputDir;
+    if (!mp.policy.empty()) {
+        const std::string problem = store::runFolderProblem(mp.policy, project.projectId(), runId, cfg.outToken);
+        if (!problem.empty()) throw Error("run " + std::to_string(runId) + ": " + problem + "; compare its folders by hand if you know they belong together");
+    }
     if (mp.policy.empty() || !isModelFolder(mp.policy))
         throw Error("run " + std::to_string(runId) + " (" + store::toString(run->status) + ") has no trained model" +
                     (mp.policy.empty() ? std::string() : " in " + mp.policy) +

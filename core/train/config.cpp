@@ -17,6 +17,8 @@ void forEachField(TrainConfig& c, F&& f) {
     f("model", c.model);
     f("ref", c.ref);
     f("out", c.out);
+    f("overwrite_output_dir", c.overwriteOutputDir);
+    f("out_token", c.outToken);
     f("metrics", c.metricsFile);
     f("resume", c.resumeRunId);
     f("loss_type", c.loss);

@@ -28,6 +28,7 @@
 #include "common/jsonl.h"
 #include "model/lora.h"
 #include "store/project.h"
+#include "store/run_folder.h"
 #include "train/batching.h"
 #include "train/dpo_step.h"
 #include "train/schedule.h"
@@ -144,6 +145,22 @@ std::vector<RawPair> readPairsFile(const std::string& path) {
         out.push_back(std::move(p));
     });
     return out;
+}
+
+// Distinct evaluation prompts (text, chat messages or token ids) that training pairs have too.
+size_t sharedPrompts(const std::vector<RawPair>& train, const std::vector<RawPair>& eval) {
+    auto key = [](const RawPair& p) {
+        std::string k = p.tokenized ? "ids:" : p.messages.empty() ? "text:" + p.prompt : "chat:";
+        if (p.tokenized)
+            for (auto id : p.promptIds) k += std::to_string(id) + ",";
+        for (const auto& m : p.messages) k += m.role + '\x1f' + m.content + '\x1e';
+        return k;
+    };
+    std::set<std::string> seen, shared;
+    for (const auto& p : train) seen.insert(key(p));
+    for (const auto& p : eval)
+        if (seen.count(key(p))) shared.insert(key(p));
+    return shared.size();
 }
 
 std::vector<RawPair> fromProject(const std::vector<store::TrainingPair>& pairs) {
@@ -320,6 +337,8 @@ void Run::openProjectAndResume() {
     resuming_ = true;
     if (!fs::exists(fs::path(cfg_.out) / "checkpoint" / "state.json"))
         throw Error("run " + std::to_string(run->id) + " has no checkpoint in " + cfg_.out + "/checkpoint to resume from");
+    const std::string problem = store::runFolderProblem(cfg_.out, project_->projectId(), run->id, cfg_.outToken);
+    if (!problem.empty()) throw Error("cannot resume run " + std::to_string(run->id) + ": " + problem);
 }
 
 void Run::loadData() {
@@ -376,6 +395,10 @@ void Run::loadData() {
     }
     info("data: " + std::to_string(rawTrain_.size()) + " training pairs, " + std::to_string(rawEval_.size()) +
          " evaluation pairs");
+    const size_t shared = sharedPrompts(rawTrain_, rawEval_);
+    if (shared > 0)
+        warn(std::to_string(shared) + " of the evaluation prompts also appear in training pairs: the eval metrics on "
+             "them measure memorisation, not generalisation (move those pairs to one split)");
 }
 
 void Run::createRunRecord() {
@@ -391,7 +414,19 @@ void Run::createRunRecord() {
         obs_.onRunCreated(result_.runId, cfg_.out);
         return;
     }
-    fs::path base = project_ ? fs::path(cfg_.db).parent_path() : fs::path(cfg_.data).parent_path();
+    const std::string projectId = project_ ? project_->projectId() : std::string();
+    // An explicit --out is checked before anything is recorded: never the base model's or the
+    // reference's folder, never a non-empty folder that no run of this project made.
+    if (!cfg_.out.empty()) {
+        store::OutputFolderCheck check;
+        check.out = cfg_.out;
+        check.modelFolder = cfg_.model;
+        check.referenceFolder = cfg_.ref;
+        check.projectId = projectId;
+        check.overwrite = cfg_.overwriteOutputDir;
+        store::checkOutputFolder(check);
+    }
+    cfg_.outToken = store::newRunFolderToken();
     if (project_) {
         store::RunRecord r;
         r.name = cfg_.name.empty() ? "run" : cfg_.name;
@@ -404,7 +439,9 @@ void Run::createRunRecord() {
         r.pid = int64_t(getpid());
         r.host = hostName();
         result_.runId = project_->createRun(r);
-        if (cfg_.out.empty()) cfg_.out = (base / "runs" / std::to_string(result_.runId)).string();
+        // The default folder is the project's own (<project>.runs/<id>), so two project files
+        // in one folder never share run folders.
+        if (cfg_.out.empty()) cfg_.out = store::defaultRunFolder(cfg_.db, projectId, result_.runId);
         auto stored = project_->run(result_.runId);
         stored->outputDir = cfg_.out;
         stored->configJson = cfg_.toJson();
@@ -413,11 +450,20 @@ void Run::createRunRecord() {
         char stamp[32];
         std::time_t t = std::time(nullptr);
         std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&t));
-        cfg_.out = (base / "runs" / stamp).string();
+        fs::path folder = fs::path(store::defaultRunsRoot(cfg_.data)) / stamp;
+        for (int i = 2; fs::exists(folder); ++i) folder = fs::path(store::defaultRunsRoot(cfg_.data)) / (std::string(stamp) + "-" + std::to_string(i));
+        cfg_.out = folder.string();
     }
     std::error_code ec;
     fs::create_directories(cfg_.out, ec);
     if (ec) throw Error(cfg_.out + ": cannot create the output folder (" + ec.message() + ")");
+    store::RunFolderMarker marker;
+    marker.projectId = projectId;
+    marker.projectPath = project_ ? fs::absolute(cfg_.db).string() : std::string();
+    marker.runId = result_.runId;
+    marker.token = cfg_.outToken;
+    marker.createdAt = nowMs();
+    store::writeRunFolderMarker(cfg_.out, marker);
     result_.outputDir = cfg_.out;
     obs_.onRunCreated(result_.runId, cfg_.out);
 }

@@ -25,7 +25,9 @@ struct TrainConfig {
     std::string evalData;  // with --data: JSONL evaluated every evalSteps (none by default)
     std::string model = "builtin:tiny";
     std::string ref;   // reference folder; "" = the initial policy
-    std::string out;   // "" = runs/<run-id>/ beside the project (or data) file
+    std::string out;   // "" = <project>.runs/<run-id>/ beside the project (or data) file
+    bool overwriteOutputDir = false;  // write into a non-empty --out that no run of this project made
+    std::string outToken;  // set by the trainer: the token of the run folder's marker (store/run_folder.h)
     std::string metricsFile;  // --metrics FILE.jsonl
     int64_t resumeRunId = 0;  // --resume RUN_ID
 

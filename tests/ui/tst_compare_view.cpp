@@ -12,12 +12,14 @@
 #include <QProcess>
 #include <QSignalSpy>
 #include <QTemporaryDir>
+#include <QComboBox>
 #include <QtTest>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 
+#include "compare_sample_dialog.h"
 #include "compare_view.h"
 #include "margin_model.h"
 #include "store/project.h"
@@ -299,6 +301,10 @@ private Q_SLOTS:
         QCOMPARE(p->responseA, view.completion(Side::Policy, 1)->text);
         QCOMPARE(p->responseB, view.completion(Side::Reference, 1)->text);
         QVERIFY(!p->verdict);
+        // Pair 8's prompt is held out (split test): the new pair stays in test, so no later run
+        // trains on an evaluation prompt.
+        QCOMPARE(project.pair(8)->split, std::string("test"));
+        QCOMPARE(p->split, std::string("test"));
         const QJsonObject meta = QJsonDocument::fromJson(QByteArray::fromStdString(p->metadataJson)).object();
         QCOMPARE(meta.value(QStringLiteral("run_id")).toInteger(), runId_);
         QCOMPARE(meta.value(QStringLiteral("policy")).toString(), policy_);
@@ -317,6 +323,20 @@ private Q_SLOTS:
         QCOMPARE(project.pair(labelled)->verdict, std::optional<store::Verdict>(store::Verdict::A));
         // The same two completions again: no duplicate pair, the id comes back.
         QCOMPARE(view.addPairFromView(), labelled);
+    }
+
+    // The dialog adds the pairs to the split their prompts came from unless the user chooses.
+    void sampleDialogKeepsTheSplit() {
+        CompareView view(db_);
+        QVERIFY(view.selectRun(runId_));
+        ui::CompareSampleDialog dialog(&view);
+        QCOMPARE(dialog.fromSplitCombo()->currentText(), QStringLiteral("test"));
+        QCOMPARE(dialog.toSplitCombo()->currentText(), QStringLiteral("test"));
+        dialog.fromSplitCombo()->setCurrentText(QStringLiteral("train"));
+        QCOMPARE(dialog.toSplitCombo()->currentText(), QStringLiteral("train"));
+        dialog.toSplitCombo()->setCurrentText(QStringLiteral("test"));  // a deliberate choice stays
+        QCOMPARE(dialog.toSplitCombo()->currentText(), QStringLiteral("test"));
+        QCOMPARE(ui::SampleBatchRequest().toSplit, ui::SampleBatchRequest().fromSplit);
     }
 
     void samplePairsIsAllOrNothing() {
