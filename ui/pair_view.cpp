@@ -26,7 +26,7 @@ QString countText(const std::string& utf8) {
     qint64 chars = 0;
     for (unsigned char c : utf8) chars += (c & 0xC0) != 0x80;
     // The built-in byte tokenizer maps every UTF-8 byte to one token.
-    return QObject::tr("%L1 chars · %L2 byte tokens").arg(chars).arg(qint64(utf8.size()));
+    return QObject::tr("%L1 chars · %L2 tokens").arg(chars).arg(qint64(utf8.size()));
 }
 
 QFrame* makeCard(QWidget* parent, QLabel** title, QLabel** meta, QTextBrowser** browser,
@@ -42,6 +42,10 @@ QFrame* makeCard(QWidget* parent, QLabel** title, QLabel** meta, QTextBrowser** 
     (*title)->setTextFormat(Qt::RichText);
     *meta = new QLabel(card);
     (*meta)->setObjectName(QStringLiteral("cardMeta"));
+    // The counts give way first when the card is narrow (the title and key chips stay whole),
+    // so the header does not widen the pair view at the pair list's expense.
+    (*meta)->setMinimumWidth(1);  // below its text's width when it must (clipped)
+    (*meta)->setToolTip(QObject::tr("Characters, and tokens of the built-in byte tokenizer (one per UTF-8 byte)"));
     head->addWidget(*title);
     head->addStretch(1);
     head->addWidget(*meta);
@@ -95,17 +99,19 @@ PairView::PairView(QWidget* parent) : QWidget(parent) {
         hsplit->addWidget(card_[s]);
         browser_[s]->installEventFilter(this);
         browser_[s]->viewport()->installEventFilter(this);
-        title_[s]->setText(s == Left ? tr("Left response") : tr("Right response"));
+        title_[s]->setText(s == Left ? tr("Left") : tr("Right"));
         // The key chips are buttons too: a click labels as the key does. They take no
         // focus, so a click leaves the keyboard where it was.
         const QString digit = s == Left ? QStringLiteral("1") : QStringLiteral("2");
         for (int strength = 1; strength <= 2; ++strength) {
             const QString key = strength == 1 ? digit : QStringLiteral("⇧") + digit;
-            const QString what = strength == 1 ? tr("better") : tr("much better");
+            const QString what = strength == 1 ? tr("better") : tr("much");
             auto* chip = new QToolButton(card_[s]);
             chip->setObjectName(QStringLiteral("keyChip"));
             chip->setText(QStringLiteral("%1  %2").arg(key, what));
-            chip->setToolTip(tr("%1 response is %2 (key %3)").arg(s == Left ? tr("Left") : tr("Right"), what, key));
+            chip->setToolTip(tr("%1 response is %2 (key %3)")
+                                 .arg(s == Left ? tr("Left") : tr("Right"),
+                                      strength == 1 ? tr("better") : tr("much better"), key));
             chip->setFocusPolicy(Qt::NoFocus);
             chip->setCursor(Qt::PointingHandCursor);
             chip->setStyleSheet(QStringLiteral(
