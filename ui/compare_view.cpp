@@ -261,10 +261,16 @@ void CompareView::buildUi() {
     modelsGrid->addWidget(referenceEdit_, 2, 1);
     modelsGrid->addWidget(referenceBrowse, 2, 2);
     modelsGrid->setColumnStretch(1, 1);
-    connect(policyBrowse, &QToolButton::clicked, this, [this] { browseFolder(policyEdit_); });
-    connect(referenceBrowse, &QToolButton::clicked, this, [this] { browseFolder(referenceEdit_); });
+    const auto browse = [this](QLineEdit* edit) {
+        const QString before = edit->text();
+        browseFolder(edit);
+        if (edit->text() != before) followNewest_ = false;  // folders chosen by hand
+    };
+    connect(policyBrowse, &QToolButton::clicked, this, [this, browse] { browse(policyEdit_); });
+    connect(referenceBrowse, &QToolButton::clicked, this, [this, browse] { browse(referenceEdit_); });
     connect(runCombo_, qOverload<int>(&QComboBox::activated), this, &CompareView::onRunChosen);
     auto manualEdit = [this] {
+        followNewest_ = false;
         if (runCombo_->currentIndex() != 0) runCombo_->setCurrentIndex(0);
     };
     connect(policyEdit_, &QLineEdit::textEdited, this, manualEdit);
@@ -474,7 +480,10 @@ void CompareView::setProjectPath(const QString& projectPath) {
     openProject();
 }
 
+void CompareView::refreshRuns() { reloadRuns(); }
+
 void CompareView::openProject() {
+    followNewest_ = true;
     project_.reset();
     pairIds_.clear();
     pairIndex_ = -1;
@@ -515,6 +524,11 @@ void CompareView::reloadRuns() {
     }
     const int keep = runCombo_->findData(current);
     if (keep > 0) runCombo_->setCurrentIndex(keep);
+    // Runs are listed newest first: a new one replaces the selection unless the user chose.
+    if (followNewest_ && !busy_ && runCombo_->count() > 1) {
+        const qint64 newest = runCombo_->itemData(1).toLongLong();
+        if (newest != current) selectRun(newest);
+    }
 }
 
 void CompareView::reloadPairIds() {
@@ -555,11 +569,13 @@ bool CompareView::selectRun(qint64 runId) {
 }
 
 void CompareView::onRunChosen(int index) {
+    followNewest_ = index == 1;  // the user picked the newest run: keep following
     const qint64 runId = runCombo_->itemData(index).toLongLong();
     if (runId > 0) selectRun(runId);
 }
 
 void CompareView::setModels(const QString& policyPath, const QString& referencePath, double beta) {
+    followNewest_ = false;
     runCombo_->setCurrentIndex(0);
     policyEdit_->setText(policyPath);
     referenceEdit_->setText(referencePath);

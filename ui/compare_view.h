@@ -57,6 +57,10 @@ public:
 
     void setProjectPath(const QString& projectPath);
     QString projectPath() const { return projectPath_; }
+    // Re-reads the project's runs. Until the user picks models by hand (or an older run), the
+    // page follows the newest run that left a model: a run that just finished is selected.
+    void refreshRuns();
+    QComboBox* runCombo() const { return runCombo_; }
 
     // ---- models ----
     // Picks a run of the project: its policy (outputDir) and its reference, its beta.
@@ -162,6 +166,7 @@ private:
     double pairScoreBeta_ = 0.1;
     QString lastError_;
     bool busy_ = false;
+    bool followNewest_ = true;  // select each new run until the user chooses models
     bool panesDirty_ = false;
 
     std::shared_ptr<std::atomic<bool>> cancel_;

@@ -30,7 +30,8 @@ QString keyboardHelpHtml() {
         {"R", "write a rationale (Enter saves it)"},
         {"D", "word diff on / off"},
         {"/", "search prompts and responses"},
-        {"Esc", "back to the list"},
+        {"Esc", "out of a text field, back to the list"},
+        {"Alt+1  Alt+2  Alt+3", "Label, Train, Compare page"},
         {"?", "this help"},
     };
     QString html = QStringLiteral("<h3 style=\"margin-bottom:10px;\">%1</h3><table cellspacing=\"0\" cellpadding=\"5\">")

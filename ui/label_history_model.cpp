@@ -32,12 +32,8 @@ QString LabelHistoryModel::describe(const store::Label& l) {
         return l.verdict ? tr("undo → %1").arg(theme::verdictText(l.verdict))
                          : tr("undo → unlabelled");
     }
-    QString text = theme::verdictText(l.verdict, l.strength);
-    if (l.verdict == store::Verdict::A || l.verdict == store::Verdict::B) {
-        const char winner = l.verdict == store::Verdict::A ? 'a' : 'b';
-        text += winner == l.shownLeft ? tr("  (was left)") : tr("  (was right)");
-    }
-    return text;
+    // As it was given: the sides the annotator saw, with the stored letter alongside.
+    return theme::screenVerdictWithStored(l.verdict, l.strength, l.shownLeft);
 }
 
 QVariant LabelHistoryModel::data(const QModelIndex& index, int role) const {

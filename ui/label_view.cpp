@@ -1,23 +1,28 @@
 #include "label_view.h"
 
-#include <QAction>
+#include <QAbstractSpinBox>
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPlainTextEdit>
 #include <QSplitter>
 #include <QTableView>
 #include <QTextBrowser>
+#include <QTextEdit>
 #include <QTimer>
 #include <QVBoxLayout>
 
 #include "edit_response_dialog.h"
 #include "help_overlay.h"
 #include "label_history_model.h"
+#include "label_keys.h"
 #include "pair_table_model.h"
 #include "pair_view.h"
 #include "project_context.h"
@@ -98,11 +103,14 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     hh->setSectionsClickable(true);
     table_->setColumnWidth(PairTableModel::IdColumn, 54);
     table_->setColumnWidth(PairTableModel::PromptColumn, 250);
-    table_->setColumnWidth(PairTableModel::LabelColumn, 84);
+    table_->setColumnWidth(PairTableModel::LabelColumn, 100);  // "right ≫ · B"
     table_->setColumnWidth(PairTableModel::SplitColumn, 52);
     table_->setColumnWidth(PairTableModel::SourceColumn, 90);
     table_->setColumnWidth(PairTableModel::LengthColumn, 64);
     table_->setColumnWidth(PairTableModel::TimeColumn, 120);
+    // The verdict next to the id, before the long prompt: visible in a narrow browser. The
+    // cursor sits in the id column, so following it never scrolls the list sideways.
+    hh->moveSection(hh->visualIndex(PairTableModel::LabelColumn), 1);
     leftLay->addWidget(table_, 1);
     countLabel_ = new QLabel(left);
     countLabel_->setObjectName(QStringLiteral("cardMeta"));
@@ -197,6 +205,9 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     for (QComboBox* box : {verdictFilter_, splitFilter_, sourceFilter_})
         connect(box, qOverload<int>(&QComboBox::activated), this, &LabelView::applyFilters);
     connect(diffBox_, &QCheckBox::toggled, pairView_, &PairView::setDiffEnabled);
+    connect(pairView_, &PairView::choiceClicked, this, [this](PairView::Side side, int strength) {
+        labelCurrent(side == PairView::Left ? Choice::LeftBetter : Choice::RightBetter, strength);
+    });
     connect(rationale_, &QLineEdit::returnPressed, this, &LabelView::saveRationale);
     connect(hh, &QHeaderView::sectionClicked, this, [this, hh](int section) {
         if (!PairTableModel::isSortable(section)) {
@@ -223,11 +234,11 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
             return;
         }
         if (row < 0) {
-            table_->setCurrentIndex(model_->index(0, PairTableModel::PromptColumn));
+            table_->setCurrentIndex(model_->index(0, PairTableModel::IdColumn));
             // On opening a project, resume where the work stopped.
             if (firstLoad_ && model_->verdictAt(0)) goNextUnlabelled();
         } else {
-            table_->setCurrentIndex(model_->index(row, PairTableModel::PromptColumn));
+            table_->setCurrentIndex(model_->index(row, PairTableModel::IdColumn));
             table_->scrollTo(table_->currentIndex());
             showCurrent();  // same row: refresh what another connection may have changed
         }
@@ -248,44 +259,74 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     });
     connect(context_, &ProjectContext::externalChange, this, &LabelView::onExternalChange);
 
-    addActions();
+    // The page's keys work whatever has the focus in the window (see eventFilter).
+    qApp->installEventFilter(this);
     showCurrent();
     if (context_->isOpen()) onProjectOpened();
 }
 
 LabelView::~LabelView() = default;
 
-void LabelView::addActions() {
-    const auto add = [this](const QString& text, const QList<QKeySequence>& keys, auto slot) {
-        auto* a = new QAction(text, this);
-        a->setShortcuts(keys);
-        a->setShortcutContext(Qt::WidgetWithChildrenShortcut);
-        connect(a, &QAction::triggered, this, slot);
-        addAction(a);
-        return a;
-    };
-    using K = QKeySequence;
-    // Shifted digits arrive as the digit with Shift (most platforms) or as the shifted
-    // character (US layout on X11): accept both.
-    add(tr("Left is better"), {K(Qt::Key_1)}, [this] { labelCurrent(Choice::LeftBetter, 1); });
-    add(tr("Left is much better"), {K(Qt::SHIFT | Qt::Key_1), K(Qt::Key_Exclam), K(Qt::SHIFT | Qt::Key_Exclam)},
-        [this] { labelCurrent(Choice::LeftBetter, 2); });
-    add(tr("Right is better"), {K(Qt::Key_2)}, [this] { labelCurrent(Choice::RightBetter, 1); });
-    add(tr("Right is much better"), {K(Qt::SHIFT | Qt::Key_2), K(Qt::Key_At), K(Qt::SHIFT | Qt::Key_At)},
-        [this] { labelCurrent(Choice::RightBetter, 2); });
-    add(tr("Tie"), {K(Qt::Key_3)}, [this] { labelCurrent(Choice::Tie); });
-    add(tr("Both bad"), {K(Qt::Key_4)}, [this] { labelCurrent(Choice::BothBad); });
-    add(tr("Skip"), {K(Qt::Key_S)}, [this] { labelCurrent(Choice::Skip); });
-    add(tr("Undo"), {K(QKeySequence::Undo)}, [this] { undoLast(); });
-    add(tr("Next"), {K(Qt::Key_J), K(Qt::Key_Down)}, [this] { goNext(); });
-    add(tr("Previous"), {K(Qt::Key_K), K(Qt::Key_Up)}, [this] { goPrevious(); });
-    add(tr("Next unlabelled"), {K(Qt::Key_N)}, [this] { goNextUnlabelled(); });
-    add(tr("Edit response"), {K(Qt::Key_E)}, [this] { editFocusedResponse(); });
-    add(tr("Rationale"), {K(Qt::Key_R)}, [this] { focusRationale(); });
-    add(tr("Search"), {K(Qt::Key_Slash)}, [this] { focusSearch(); });
-    add(tr("Word diff"), {K(Qt::Key_D)}, [this] { diffBox_->toggle(); });
-    add(tr("Keyboard help"), {K(Qt::Key_Question), K(Qt::SHIFT | Qt::Key_Question)}, [this] { showHelp(); });
-    add(tr("Back to the list"), {K(Qt::Key_Escape)}, [this] { table_->setFocus(); });
+bool LabelView::isTextEntry(const QWidget* w) {
+    if (!w) return false;
+    if (const auto* line = qobject_cast<const QLineEdit*>(w)) return !line->isReadOnly();
+    if (const auto* text = qobject_cast<const QTextEdit*>(w)) return !text->isReadOnly();
+    if (const auto* plain = qobject_cast<const QPlainTextEdit*>(w)) return !plain->isReadOnly();
+    if (qobject_cast<const QAbstractSpinBox*>(w)) return true;
+    if (const auto* combo = qobject_cast<const QComboBox*>(w)) return combo->isEditable();
+    return false;
+}
+
+bool LabelView::eventFilter(QObject* watched, QEvent* event) {
+    const QEvent::Type type = event->type();
+    if ((type != QEvent::KeyPress && type != QEvent::ShortcutOverride) || !watched->isWidgetType())
+        return QWidget::eventFilter(watched, event);
+    // Keys go to the focus widget and, when ignored, on to its parents: act on the first
+    // delivery only, and only while this page is shown in its window (a dialog or a popup is
+    // a window of its own). A window that was never activated (an X server without a window
+    // manager) still sends its keys to its own focus widget, or to itself when it has none.
+    auto* target = static_cast<QWidget*>(watched);
+    if (!isVisible() || target->window() != window() || help_->isVisible())
+        return QWidget::eventFilter(watched, event);
+    QWidget* receiver = QApplication::focusWidget();
+    if (!receiver) receiver = window()->focusWidget();
+    if (!receiver) receiver = window();
+    if (target != receiver) return QWidget::eventFilter(watched, event);
+    auto* key = static_cast<QKeyEvent*>(event);
+    const LabelCommand command = labelCommandFor(*key);
+    if (command == LabelCommand::None) return QWidget::eventFilter(watched, event);
+    // A text field keeps its typing; Esc leaves it.
+    if (isTextEntry(target) && command != LabelCommand::Leave) return QWidget::eventFilter(watched, event);
+    if (type == QEvent::ShortcutOverride) {
+        event->accept();  // ours: no shortcut of the window may take it
+        return true;
+    }
+    if (!(key->isAutoRepeat() && isLabelling(command))) runCommand(command);
+    return true;
+}
+
+void LabelView::runCommand(LabelCommand command) {
+    using C = LabelCommand;
+    switch (command) {
+    case C::LeftBetter: labelCurrent(Choice::LeftBetter, 1); break;
+    case C::LeftMuchBetter: labelCurrent(Choice::LeftBetter, 2); break;
+    case C::RightBetter: labelCurrent(Choice::RightBetter, 1); break;
+    case C::RightMuchBetter: labelCurrent(Choice::RightBetter, 2); break;
+    case C::Tie: labelCurrent(Choice::Tie); break;
+    case C::BothBad: labelCurrent(Choice::BothBad); break;
+    case C::Skip: labelCurrent(Choice::Skip); break;
+    case C::Undo: undoLast(); break;
+    case C::Next: goNext(); break;
+    case C::Previous: goPrevious(); break;
+    case C::NextUnlabelled: goNextUnlabelled(); break;
+    case C::EditResponse: editFocusedResponse(); break;
+    case C::Rationale: focusRationale(); break;
+    case C::Search: focusSearch(); break;
+    case C::WordDiff: diffBox_->toggle(); break;
+    case C::Help: showHelp(); break;
+    case C::Leave: table_->setFocus(Qt::ShortcutFocusReason); break;
+    case C::None: break;
+    }
 }
 
 void LabelView::onProjectOpened() {
@@ -364,7 +405,11 @@ void LabelView::showCurrent() {
         updateVerdictChip();
         return;
     }
-    pairView_->showPair(*p, context_->shownLeftFor(id));
+    // A pair keeps its sides while it is on screen (a changed annotator name changes the
+    // side seed, but not under the reader's eyes).
+    const char shownLeft = (id == pairView_->pairId() && pairView_->hasPair()) ? pairView_->shownLeft()
+                                                                                : context_->shownLeftFor(id);
+    pairView_->showPair(*p, shownLeft);
     history_->setHistory(std::move(labels));
     pairTitle_->setText(tr("Pair #%1   ·   %2   ·   %3").arg(id).arg(qs(p->split), qs(p->source)));
     if (previous != id) {
@@ -376,21 +421,15 @@ void LabelView::showCurrent() {
 void LabelView::updateVerdictChip() {
     if (!current_ || !current_->verdict) {
         verdictChip_->setText(current_ ? tr("unlabelled") : QString());
+        verdictChip_->setToolTip(QString());
         verdictChip_->setStyleSheet(QStringLiteral("background:#eef1f4; color:#656d76;"));
         return;
     }
     const store::Verdict v = *current_->verdict;
-    QString text;
-    if (v == store::Verdict::A || v == store::Verdict::B) {
-        const char winner = v == store::Verdict::A ? 'a' : 'b';
-        const bool left = winner == pairView_->shownLeft();
-        text = left ? tr("left better") : tr("right better");
-        if (current_->labelStrength >= 2) text = left ? tr("left much better") : tr("right much better");
-    } else {
-        text = theme::verdictText(v);
-    }
+    const int strength = std::max(1, current_->labelStrength);
     const QColor c = theme::verdictColor(v);
-    verdictChip_->setText(text);
+    verdictChip_->setText(theme::screenVerdictWithStored(v, strength, pairView_->shownLeft()));
+    verdictChip_->setToolTip(theme::verdictExplanation(v, strength, pairView_->shownLeft()));
     verdictChip_->setStyleSheet(QStringLiteral("background:%1; color:#ffffff;").arg(c.name()));
 }
 
@@ -426,7 +465,9 @@ bool LabelView::labelCurrent(Choice choice, int strength) {
     model_->refreshPair(id);
     context_->notifyLocalChange();
     Q_EMIT labelled(id);
-    Q_EMIT statusMessage(tr("Pair #%1: %2").arg(id).arg(theme::verdictText(v, options.strength)));
+    Q_EMIT statusMessage(tr("Pair #%1: %2")
+                             .arg(id)
+                             .arg(theme::screenVerdictWithStored(v, options.strength, options.shownLeft)));
     if (!goNextUnlabelled()) showCurrent();  // stay, but show the new label
     return true;
 }
@@ -457,7 +498,7 @@ bool LabelView::undoLast() {
 bool LabelView::selectPair(qint64 pairId) {
     const int row = model_->rowOfPair(pairId);
     if (row < 0) return false;
-    const QModelIndex idx = model_->index(row, PairTableModel::PromptColumn);
+    const QModelIndex idx = model_->index(row, PairTableModel::IdColumn);
     if (table_->currentIndex().row() == row)
         showCurrent();
     else
@@ -470,14 +511,14 @@ void LabelView::goNext() {
     const int n = model_->rowCount();
     if (n == 0) return;
     const int row = std::min(n - 1, table_->currentIndex().row() + 1);
-    table_->setCurrentIndex(model_->index(row, PairTableModel::PromptColumn));
+    table_->setCurrentIndex(model_->index(row, PairTableModel::IdColumn));
     table_->scrollTo(table_->currentIndex());
 }
 
 void LabelView::goPrevious() {
     if (model_->rowCount() == 0) return;
     const int row = std::max(0, table_->currentIndex().row() - 1);
-    table_->setCurrentIndex(model_->index(row, PairTableModel::PromptColumn));
+    table_->setCurrentIndex(model_->index(row, PairTableModel::IdColumn));
     table_->scrollTo(table_->currentIndex());
 }
 

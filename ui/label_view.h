@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "label_keys.h"
 #include "store/types.h"
 
 class QComboBox;
@@ -69,6 +70,9 @@ public:
     QSplitter* mainSplitter() const { return hsplit_; }
     QSplitter* rightSplitter() const { return rightSplit_; }
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
 Q_SIGNALS:
     void statusMessage(const QString& text);
     void labelled(qint64 pairId);
@@ -81,7 +85,8 @@ private:
     void showCurrent();
     void updateVerdictChip();
     void saveRationale();
-    void addActions();
+    void runCommand(LabelCommand command);
+    static bool isTextEntry(const QWidget* widget);
     std::optional<store::Verdict> verdictFor(Choice choice) const;
 
     ProjectContext* context_;

@@ -61,6 +61,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     lay->addWidget(pages_, 1);
     setCentralWidget(central);
     connect(sidebar_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
+    connect(pages_, &QStackedWidget::currentChanged, this, [this](int index) {
+        // Hiding a page hands its focus to the next widget in the chain, which can be a text
+        // field of another page: back on Label, the keyboard belongs to the pair list.
+        if (pages_->widget(index) == labelView_) labelView_->setFocus(Qt::OtherFocusReason);
+    });
 
     labelView_ = new LabelView(context_, this);
     connect(labelView_, &LabelView::statusMessage, this,
@@ -92,6 +97,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
     buildMenus();
     addPage(tr("Label"), labelView_);
+    // The pair list has the keyboard from the first moment (not the first text field of the
+    // focus chain, the search box, which would take the label keys as typing).
+    labelView_->setFocus(Qt::OtherFocusReason);
     restoreLayout();
 }
 
@@ -150,7 +158,8 @@ void MainWindow::addPage(const QString& name, QWidget* page) {
     if (sidebar_->currentRow() < 0) sidebar_->setCurrentRow(0);
     const int n = sidebar_->count();
     QAction* go = viewMenu_->addAction(name, this, [this, n] { sidebar_->setCurrentRow(n - 1); });
-    if (n <= 9) go->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_0 + n)));
+    // Alt+digit: Ctrl+1 and Ctrl+2 belong to the Compare page (add the pair, policy or reference better).
+    if (n <= 9) go->setShortcut(QKeySequence(Qt::ALT | Qt::Key(Qt::Key_0 + n)));
 }
 
 void MainWindow::showPage(const QString& name) {

@@ -222,8 +222,11 @@ QVariant PairTableModel::data(const QModelIndex& index, int role) const {
     case IdColumn: return r->id;
     case PromptColumn: return r->prompt;
     case LabelColumn:
-        if (role == Qt::ToolTipRole && !r->verdict) return tr("unlabelled");
-        return theme::verdictText(r->verdict, r->strength);
+        // In the words of the screen (this pair's left and right as this annotator sees
+        // them), with the stored A/B alongside.
+        if (role == Qt::ToolTipRole)
+            return theme::verdictExplanation(r->verdict, r->strength, context_->shownLeftFor(r->id));
+        return theme::screenVerdictShort(r->verdict, r->strength, context_->shownLeftFor(r->id));
     case SplitColumn: return r->split;
     case SourceColumn: return r->source;
     case LengthColumn: return r->length;

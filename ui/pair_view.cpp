@@ -10,6 +10,7 @@
 #include <QTextBrowser>
 #include <QTextCursor>
 #include <QTextDocument>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 #include "theme.h"
@@ -25,10 +26,11 @@ QString countText(const std::string& utf8) {
     qint64 chars = 0;
     for (unsigned char c : utf8) chars += (c & 0xC0) != 0x80;
     // The built-in byte tokenizer maps every UTF-8 byte to one token.
-    return QObject::tr("%L1 chars · %L2 byte tokens").arg(chars).arg(qint64(utf8.size()));
+    return QObject::tr("%L1 chars · %L2 tokens").arg(chars).arg(qint64(utf8.size()));
 }
 
-QFrame* makeCard(QWidget* parent, QLabel** title, QLabel** meta, QTextBrowser** browser) {
+QFrame* makeCard(QWidget* parent, QLabel** title, QLabel** meta, QTextBrowser** browser,
+                 QHBoxLayout** headOut = nullptr) {
     auto* card = new QFrame(parent);
     card->setObjectName(QStringLiteral("card"));
     auto* lay = new QVBoxLayout(card);
@@ -40,10 +42,15 @@ QFrame* makeCard(QWidget* parent, QLabel** title, QLabel** meta, QTextBrowser** 
     (*title)->setTextFormat(Qt::RichText);
     *meta = new QLabel(card);
     (*meta)->setObjectName(QStringLiteral("cardMeta"));
+    // The counts give way first when the card is narrow (the title and key chips stay whole),
+    // so the header does not widen the pair view at the pair list's expense.
+    (*meta)->setMinimumWidth(1);  // below its text's width when it must (clipped)
+    (*meta)->setToolTip(QObject::tr("Characters, and tokens of the built-in byte tokenizer (one per UTF-8 byte)"));
     head->addWidget(*title);
     head->addStretch(1);
     head->addWidget(*meta);
     lay->addLayout(head);
+    if (headOut) *headOut = head;
     auto* line = new QFrame(card);
     line->setFrameShape(QFrame::HLine);
     line->setStyleSheet(QStringLiteral("color:#eef0f3;"));
@@ -87,15 +94,39 @@ PairView::PairView(QWidget* parent) : QWidget(parent) {
     hsplit->setChildrenCollapsible(false);
     hsplit->setHandleWidth(8);
     for (int s = 0; s < 2; ++s) {
-        card_[s] = makeCard(hsplit, &title_[s], &meta_[s], &browser_[s]);
+        QHBoxLayout* head = nullptr;
+        card_[s] = makeCard(hsplit, &title_[s], &meta_[s], &browser_[s], &head);
         hsplit->addWidget(card_[s]);
         browser_[s]->installEventFilter(this);
         browser_[s]->viewport()->installEventFilter(this);
+        title_[s]->setText(s == Left ? tr("Left") : tr("Right"));
+        // The key chips are buttons too: a click labels as the key does. They take no
+        // focus, so a click leaves the keyboard where it was.
+        const QString digit = s == Left ? QStringLiteral("1") : QStringLiteral("2");
+        for (int strength = 1; strength <= 2; ++strength) {
+            const QString key = strength == 1 ? digit : QStringLiteral("⇧") + digit;
+            const QString what = strength == 1 ? tr("better") : tr("much");
+            auto* chip = new QToolButton(card_[s]);
+            chip->setObjectName(QStringLiteral("keyChip"));
+            chip->setText(QStringLiteral("%1  %2").arg(key, what));
+            chip->setToolTip(tr("%1 response is %2 (key %3)")
+                                 .arg(s == Left ? tr("Left") : tr("Right"),
+                                      strength == 1 ? tr("better") : tr("much better"), key));
+            chip->setFocusPolicy(Qt::NoFocus);
+            chip->setCursor(Qt::PointingHandCursor);
+            chip->setStyleSheet(QStringLiteral(
+                "QToolButton#keyChip { background:#eef1f4; color:#3d4650; border:1px solid #cfd5dc;"
+                " border-radius:4px; padding:1px 6px; font-weight:600; }"
+                "QToolButton#keyChip:hover { background:#dde7f3; border-color:#9db7d5; }"
+                "QToolButton#keyChip:pressed { background:#c9d9ec; }"));
+            connect(chip, &QToolButton::clicked, this, [this, s, strength] {
+                if (hasPair()) Q_EMIT choiceClicked(Side(s), strength);
+            });
+            chip_[s][strength - 1] = chip;
+            head->insertWidget(1 + (strength - 1), chip);
+        }
+        head->insertSpacing(1, 8);
     }
-    title_[Left]->setText(tr("Left response &nbsp;%1 better &nbsp;%2 much better")
-                              .arg(theme::kbd(QStringLiteral("1")), theme::kbd(QStringLiteral("⇧1"))));
-    title_[Right]->setText(tr("Right response &nbsp;%1 better &nbsp;%2 much better")
-                               .arg(theme::kbd(QStringLiteral("2")), theme::kbd(QStringLiteral("⇧2"))));
     vsplit_->addWidget(hsplit);
     vsplit_->setStretchFactor(0, 1);
     vsplit_->setStretchFactor(1, 3);

@@ -8,6 +8,7 @@
 
 #include "store/types.h"
 
+class QAbstractButton;
 class QLabel;
 class QTextBrowser;
 class QSplitter;
@@ -42,6 +43,12 @@ public:
     QTextBrowser* responseBrowser(Side side) const;
     QTextBrowser* promptBrowser() const { return prompt_; }
     QSplitter* splitter() const { return vsplit_; }
+    // The clickable key chips in a response's header: strength 1 (better) or 2 (much better).
+    QAbstractButton* chip(Side side, int strength) const { return chip_[side][strength == 2 ? 1 : 0]; }
+
+Q_SIGNALS:
+    // A key chip was clicked: the response on `side` is better (1) or much better (2).
+    void choiceClicked(dpowb::ui::PairView::Side side, int strength);
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
@@ -64,6 +71,7 @@ private:
     QLabel* title_[2] = {nullptr, nullptr};
     QLabel* meta_[2] = {nullptr, nullptr};
     QWidget* card_[2] = {nullptr, nullptr};
+    QAbstractButton* chip_[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
 };
 
 // Markdown into a document, with code blocks given a tinted background (Qt's Markdown

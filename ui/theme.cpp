@@ -2,6 +2,7 @@
 
 #include <QApplication>
 #include <QFont>
+#include <QObject>
 #include <QPalette>
 #include <QStyleFactory>
 
@@ -38,6 +39,43 @@ QString verdictText(std::optional<store::Verdict> v, int strength) {
     case store::Verdict::Skip: return QStringLiteral("skipped");
     }
     return {};
+}
+
+namespace {
+bool isAB(std::optional<store::Verdict> v) { return v == store::Verdict::A || v == store::Verdict::B; }
+// Whether the winner of an A/B verdict was the response shown on the left.
+bool winnerLeft(store::Verdict v, char shownLeft) { return (v == store::Verdict::A ? 'a' : 'b') == shownLeft; }
+}  // namespace
+
+QString screenVerdictText(std::optional<store::Verdict> v, int strength, char shownLeft) {
+    if (!isAB(v)) return verdictText(v, strength);
+    const bool left = winnerLeft(*v, shownLeft);
+    if (strength >= 2) return left ? QObject::tr("left much better") : QObject::tr("right much better");
+    return left ? QObject::tr("left better") : QObject::tr("right better");
+}
+
+QString screenVerdictWithStored(std::optional<store::Verdict> v, int strength, char shownLeft) {
+    if (!isAB(v)) return verdictText(v, strength);
+    return QStringLiteral("%1 (%2)").arg(screenVerdictText(v, strength, shownLeft),
+                                         *v == store::Verdict::A ? QStringLiteral("A") : QStringLiteral("B"));
+}
+
+QString screenVerdictShort(std::optional<store::Verdict> v, int strength, char shownLeft) {
+    if (!isAB(v)) return verdictText(v, strength);
+    const QString side = winnerLeft(*v, shownLeft) ? QObject::tr("left") : QObject::tr("right");
+    return QStringLiteral("%1%2 · %3")
+        .arg(side, strength >= 2 ? QStringLiteral(" ≫") : QString(),
+             *v == store::Verdict::A ? QStringLiteral("A") : QStringLiteral("B"));
+}
+
+QString verdictExplanation(std::optional<store::Verdict> v, int strength, char shownLeft) {
+    if (!v) return QObject::tr("unlabelled");
+    if (!isAB(v)) return verdictText(v, strength);
+    const QString letter = *v == store::Verdict::A ? QStringLiteral("A") : QStringLiteral("B");
+    const bool left = winnerLeft(*v, shownLeft);
+    return QObject::tr("%1: the response shown on the %2 won; it is stored as response %3 (verdict %3%4)")
+        .arg(screenVerdictText(v, strength, shownLeft), left ? QObject::tr("left") : QObject::tr("right"), letter,
+             strength >= 2 ? QObject::tr(", strength 2") : QString());
 }
 
 QString kbd(const QString& key) {

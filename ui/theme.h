@@ -28,6 +28,14 @@ QString diffRightColor();
 // Colour and short text of a verdict in tables and chips.
 QColor verdictColor(std::optional<store::Verdict> v);
 QString verdictText(std::optional<store::Verdict> v, int strength = 1);
+// A verdict in the words of the screen, for a pair whose stored response `shownLeft` ('a' or
+// 'b') is on the left: "left better", "right much better", "tie", … A and B never appear.
+QString screenVerdictText(std::optional<store::Verdict> v, int strength, char shownLeft);
+// The same with the stored verdict alongside: "left better (B)"; short: "left · B", "left ≫ · B".
+QString screenVerdictWithStored(std::optional<store::Verdict> v, int strength, char shownLeft);
+QString screenVerdictShort(std::optional<store::Verdict> v, int strength, char shownLeft);
+// One sentence for a tooltip: which response won and where it was shown.
+QString verdictExplanation(std::optional<store::Verdict> v, int strength, char shownLeft);
 
 // A keyboard key drawn as a small rounded chip, for inline hints in rich text.
 QString kbd(const QString& key);

@@ -30,6 +30,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <set>
 
 #include "chart_grid.h"
@@ -58,6 +59,8 @@ QString phaseTitle(const QString& phase) {
     return phase;
 }
 
+constexpr int kProgressScale = 1000;  // the bar's range: the whole run in thousandths
+
 // CSV fields: quoted only when they need it.
 QString csvField(const QString& s) {
     if (!s.contains(',') && !s.contains('"') && !s.contains('\n')) return s;
@@ -73,6 +76,7 @@ TrainView::TrainView(const QString& projectPath, QWidget* parent)
     registerTrainMetaTypes();
     buildUi();
     openProject();
+    showLatestRun();
     poll_ = new QTimer(this);
     poll_->setInterval(1000);
     connect(poll_, &QTimer::timeout, this, [this] {
@@ -139,6 +143,7 @@ void TrainView::buildUi() {
     hl->addLayout(hb);
     tabs_->addTab(history, tr("Runs"));
     connect(runsTable_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+        autoSelected_ = false;  // the user's choice from now on
         rebuildCharts();
         updateButtons();
     });
@@ -165,6 +170,8 @@ void TrainView::buildUi() {
     status_->setObjectName("status");
     status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     progress_ = new QProgressBar(right);
+    progress_->setObjectName("progress");
+    progress_->setToolTip(tr("The whole run: setup, SFT warm-up, reference, training steps and the final save"));
     progress_->setRange(0, 1);
     progress_->setValue(0);
     progress_->setMaximumWidth(260);
@@ -255,7 +262,30 @@ void TrainView::setProjectPath(const QString& projectPath) {
         charts_->clear();
         shownRuns_.clear();
         liveRunId_ = 0;
+        showLatestRun();
     }
+}
+
+void TrainView::showLatestRun() {
+    if (running_) return;
+    // Newest first; a run that never made a step (failed at the start) has nothing to plot.
+    const store::RunRecord* latest = nullptr;
+    for (int row = 0; row < runsModel_->rowCount() && !latest; ++row)
+        if (runsModel_->runAt(row)->step > 0) latest = runsModel_->runAt(row);
+    if (!latest && runsModel_->rowCount() > 0) latest = runsModel_->runAt(0);
+    if (!latest) {
+        phase_->setText(tr("No run"));
+        progress_->setRange(0, 1);
+        progress_->setValue(0);
+        return;
+    }
+    showRuns({latest->id});
+    autoSelected_ = true;
+    phase_->setText(tr("Last run #%1: %2").arg(latest->id).arg(QString::fromLatin1(store::toString(latest->status))));
+    progress_->setRange(0, kProgressScale);
+    const bool done = latest->status == store::RunStatus::Finished;
+    const double f = done ? 1.0 : latest->totalSteps > 0 ? double(latest->step) / double(latest->totalSteps) : 0.0;
+    progress_->setValue(int(std::lround(std::clamp(f, 0.0, 1.0) * kProgressScale)));
 }
 
 void TrainView::openProject() {
@@ -489,7 +519,16 @@ bool TrainView::startRun(train::TrainConfig config) {
     elapsed_.start();
     phase_->setText(tr("Starting"));
     status_->clear();
-    progress_->setRange(0, 0);  // busy until the first report
+    runProgress_ = RunProgress(config);
+    progress_->setRange(0, kProgressScale);
+    progress_->setValue(0);
+    if (autoSelected_) {
+        // The run shown on opening was not the user's choice: the new run takes the charts.
+        const QSignalBlocker block(runsTable_->selectionModel());
+        runsTable_->selectionModel()->clearSelection();
+        runsTable_->viewport()->update();
+        autoSelected_ = false;
+    }
     shownRuns_.clear();
     charts_->clear();
 
@@ -583,16 +622,10 @@ void TrainView::onRunCreated(qint64 runId, const QString& outputDir) {
 
 void TrainView::onPhase(const QString& phase, qint64 done, qint64 total) {
     if (paused_ || stopping_) return;
+    // One bar for the whole run; the phase and its own count are named beside it.
     QString text = phaseTitle(phase);
-    if (phase != QLatin1String("train")) {
-        if (total > 0) {
-            text += QStringLiteral(" %1 / %2").arg(done).arg(total);
-            progress_->setRange(0, static_cast<int>(std::min<qint64>(total, INT_MAX)));
-            progress_->setValue(static_cast<int>(std::min<qint64>(done, INT_MAX)));
-        } else {
-            progress_->setRange(0, 0);
-        }
-    }
+    if (phase != QLatin1String("train") && total > 0) text += QStringLiteral(" %1 / %2").arg(done).arg(total);
+    progress_->setValue(int(std::lround(runProgress_.report(phase, done, total) * kProgressScale)));
     phase_->setText(text);
 }
 
@@ -618,10 +651,9 @@ void TrainView::onStep(const train::MetricPoint& point) {
         parts << tr("ETA %1").arg(formatDuration(static_cast<qint64>(perStep * double(point.totalSteps - point.step))));
     }
     status_->setText(parts.join(QStringLiteral(" · ")));
-    if (point.totalSteps > 0) {
-        progress_->setRange(0, static_cast<int>(std::min<int64_t>(point.totalSteps, INT_MAX)));
-        progress_->setValue(static_cast<int>(std::min<int64_t>(point.step, INT_MAX)));
-    }
+    if (point.totalSteps > 0)
+        progress_->setValue(
+            int(std::lround(runProgress_.report(QStringLiteral("train"), point.step, point.totalSteps) * kProgressScale)));
 }
 
 void TrainView::onMetrics(const train::MetricPoint& point) {
@@ -640,8 +672,7 @@ void TrainView::onFinished(const train::TrainResult& result) {
     switch (result.status) {
     case store::RunStatus::Finished:
         phase_->setText(tr("Finished"));
-        progress_->setRange(0, 1);
-        progress_->setValue(1);
+        progress_->setValue(int(std::lround(runProgress_.finish() * kProgressScale)));
         appendLog(int(train::LogLevel::Info), tr("Finished after %1 steps; model in %2").arg(result.steps).arg(dir));
         break;
     case store::RunStatus::Cancelled:
@@ -649,9 +680,7 @@ void TrainView::onFinished(const train::TrainResult& result) {
         appendLog(int(train::LogLevel::Info), tr("Stopped at step %1; checkpoint in %2").arg(result.steps).arg(dir));
         break;
     case store::RunStatus::Failed:
-        phase_->setText(tr("Failed"));
-        progress_->setRange(0, 1);
-        progress_->setValue(0);
+        phase_->setText(tr("Failed"));  // the bar stays where the run stopped
         showError(tr("The run failed: %1").arg(QString::fromStdString(result.error)));
         appendLog(int(train::LogLevel::Error), QString::fromStdString(result.error));
         break;

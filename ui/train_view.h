@@ -17,6 +17,7 @@
 
 #include "store/project.h"
 #include "train/trainer.h"
+#include "run_progress.h"
 #include "train_metatypes.h"
 
 QT_BEGIN_NAMESPACE
@@ -111,6 +112,8 @@ private:
     void onMetrics(const train::MetricPoint& point);
     void onFinished(const train::TrainResult& result);
     void resumeSelected();
+    // With no run going: the newest run of the project on the charts, named beside the bar.
+    void showLatestRun();
     void openSelectedOutput();
 
     QString projectPath_;
@@ -153,6 +156,8 @@ private:
     QList<qint64> shownRuns_;    // what the charts hold, live run first
     std::function<bool(const QString&)> confirm_;
     bool filterInstalled_ = false;
+    RunProgress runProgress_;      // the whole run as one bar (0…kProgressScale)
+    bool autoSelected_ = false;    // the runs selection was made by showLatestRun, not the user
 };
 
 }  // namespace dpowb::ui

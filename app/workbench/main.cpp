@@ -8,11 +8,9 @@
 
 #include <cstdio>
 
-#include "compare_view.h"
 #include "main_window.h"
-#include "project_context.h"
 #include "theme.h"
-#include "train_view.h"
+#include "workbench_pages.h"
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
@@ -37,15 +35,7 @@ int main(int argc, char** argv) {
 
     dpowb::ui::theme::apply(app);
     dpowb::ui::MainWindow window;
-    // Further pages (Train, Compare) are added here with window.addPage(name, widget).
-    auto* trainView = new dpowb::ui::TrainView(QString(), &window);
-    window.addPage(QStringLiteral("Train"), trainView);
-    QObject::connect(window.projectContext(), &dpowb::ui::ProjectContext::opened, trainView,
-                     &dpowb::ui::TrainView::setProjectPath);
-    auto* compareView = new dpowb::ui::CompareView(QString(), &window);
-    window.addPage(QStringLiteral("Compare"), compareView);
-    QObject::connect(window.projectContext(), &dpowb::ui::ProjectContext::opened, compareView,
-                     &dpowb::ui::CompareView::setProjectPath);
+    dpowb::ui::addWorkbenchPages(window);  // Train and Compare
     window.show();
 
     const QString shotPath = parser.value(screenshot);
