@@ -8,7 +8,7 @@
 # Each run: a fresh copy of a 2,500-pair project; the real main window (build/tests/dpowb-trial-gui,
 # offscreen) types label keys into whatever has the focus and opens the GUI's file dialogs on
 # the project's folder; two shell loops label random pairs with `dpowb label`, one reads with
-# `dpowb stats`; after 1-4 s random ones of them are killed with SIGKILL, mid-command or not,
+# `dpowb stats`; after 2-6 s random ones of them are killed with SIGKILL, mid-command or not,
 # then the rest. --qt-dialogs makes the GUI open Qt's stock dialog instead of ours: what the
 # GUI did before the fix, to show that the trial catches the damage.
 # Prints one line per run and a summary; exits 1 if any run lost a label or a file is corrupt.
@@ -49,7 +49,7 @@ for ((r = 1; r <= runs; r++)); do
   writer "$d/p.db" "$d/cli1.log" $((r * 7 + 1)) & w1=$!
   writer "$d/p.db" "$d/cli2.log" $((r * 13 + 2)) & w2=$!
   reader "$d/p.db" "$d/reader.log" & rd=$!
-  sleep "$(awk -v s=$r 'BEGIN{srand(s); printf "%.2f", 1 + 3 * rand()}')"
+  sleep "$(awk -v s=$r 'BEGIN{srand(s); printf "%.2f", 2 + 4 * rand()}')"
   # Random victims first (the GUI, a writer's dpowb in mid-command), then everyone.
   for victim in $gpid $(pgrep -P $w1) $(pgrep -P $w2); do
     (( RANDOM % 2 )) && kill -9 "$victim" 2>/dev/null

@@ -442,10 +442,6 @@ void Run::createRunRecord() {
         // The default folder is the project's own (<project>.runs/<id>), so two project files
         // in one folder never share run folders.
         if (cfg_.out.empty()) cfg_.out = store::defaultRunFolder(cfg_.db, projectId, result_.runId);
-        auto stored = project_->run(result_.runId);
-        stored->outputDir = cfg_.out;
-        stored->configJson = cfg_.toJson();
-        project_->updateRun(*stored);
     } else if (cfg_.out.empty()) {
         char stamp[32];
         std::time_t t = std::time(nullptr);
@@ -453,6 +449,14 @@ void Run::createRunRecord() {
         fs::path folder = fs::path(store::defaultRunsRoot(cfg_.data)) / stamp;
         for (int i = 2; fs::exists(folder); ++i) folder = fs::path(store::defaultRunsRoot(cfg_.data)) / (std::string(stamp) + "-" + std::to_string(i));
         cfg_.out = folder.string();
+    }
+    // Recorded absolute: the GUI and later commands may run from another working directory.
+    cfg_.out = fs::absolute(cfg_.out).lexically_normal().string();
+    if (project_) {
+        auto stored = project_->run(result_.runId);
+        stored->outputDir = cfg_.out;
+        stored->configJson = cfg_.toJson();
+        project_->updateRun(*stored);
     }
     std::error_code ec;
     fs::create_directories(cfg_.out, ec);

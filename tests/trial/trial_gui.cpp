@@ -25,6 +25,7 @@
 
 #include "file_dialogs.h"
 #include "label_view.h"
+#include "pair_view.h"
 #include "main_window.h"
 #include "project_context.h"
 #include "store/project.h"
@@ -64,16 +65,22 @@ int main(int argc, char** argv) {
         if (::write(log, line.data(), line.size()) != ssize_t(line.size())) std::perror("log");
     });
 
+    // What a person's click into the pair on screen does to the focus.
+    const auto clickIntoPair = [view] {
+        QWidget* pair = view->findChild<ui::PairView*>();
+        if (pair && pair->isVisible()) QTest::mouseClick(pair, Qt::LeftButton);
+        if (pair && !pair->hasFocus()) pair->setFocus(Qt::MouseFocusReason);
+    };
     const QString folder = QFileInfo(project).absolutePath();
     QTimer tick;
     tick.setInterval(30);
     QObject::connect(&tick, &QTimer::timeout, [&] {
         const int what = int(rng.bounded(100));
         QWidget* focus = QApplication::focusWidget();
-        if (what < 60 && focus) {
+        if (what < 85 && focus) {
             static const Qt::Key keys[] = {Qt::Key_1, Qt::Key_2, Qt::Key_3, Qt::Key_4, Qt::Key_S, Qt::Key_N};
             QTest::keyClick(focus, keys[rng.bounded(6)]);
-        } else if (what < 75) {
+        } else if (what < 92) {
             tick.stop();
             std::unique_ptr<QFileDialog> dialog(
                 stockDialogs ? new QFileDialog(&window, QStringLiteral("Export"), folder, QStringLiteral("All files (*)"))
@@ -91,6 +98,7 @@ int main(int argc, char** argv) {
                 }
             }
             dialog->reject();
+            clickIntoPair();
             tick.start();
         } else {
             window.projectContext()->checkExternalChanges();
@@ -98,7 +106,7 @@ int main(int argc, char** argv) {
     });
     // Start where a person starts: a click into the pair on screen.
     QTimer::singleShot(500, [&] {
-        view->setFocus(Qt::MouseFocusReason);
+        clickIntoPair();
         tick.start();
     });
     return app.exec();
