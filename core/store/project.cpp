@@ -227,6 +227,26 @@ CREATE VIRTUAL TABLE pairs_fts USING fts5(prompt, response_a, response_b,
 INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', '0')
   ON CONFLICT(key) DO UPDATE SET value = '0';
 )sql"},
+        // v4: the reference log-prob cache keyed by what a value depends on. v1-v3 kept one row
+        // per (fingerprint, settings, pair id) with the chosen/rejected values: relabelling a
+        // pair swapped its roles and the row went stale. Now one row per response sequence,
+        // keyed by (fingerprint + settings -> ref_cache_keys.id, SHA-256 of the exact prompt +
+        // response token ids). The old rows cannot be re-keyed (their token ids were never
+        // stored), so they are dropped: it is a cache, the next run computes them again.
+        {4, R"sql(
+DROP TABLE ref_logps;
+CREATE TABLE ref_cache_keys(
+  id INTEGER PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  settings_key TEXT NOT NULL,
+  UNIQUE (fingerprint, settings_key));
+CREATE TABLE ref_seq_logps(
+  key_id INTEGER NOT NULL REFERENCES ref_cache_keys(id) ON DELETE CASCADE,
+  sequence_hash TEXT NOT NULL,
+  logp REAL NOT NULL,
+  tokens INTEGER NOT NULL,
+  PRIMARY KEY (key_id, sequence_hash)) WITHOUT ROWID;
+)sql"},
     };
     return steps;
 }
@@ -1094,44 +1114,78 @@ int Project::markInterruptedRuns() {
 
 // ---------------------------------------------------------------- reference log-probs
 
-std::optional<RefLogps> Project::refLogps(const std::string& fingerprint, int64_t pairId,
-                                          const std::string& settingsKey) {
-    SQLite::Statement st(d_->db,
-                         "SELECT chosen, rejected, chosen_tokens, rejected_tokens FROM ref_logps "
-                         "WHERE fingerprint = ? AND settings_key = ? AND pair_id = ?");
-    st.bind(1, fingerprint);
-    st.bind(2, settingsKey);
-    st.bind(3, pairId);
-    if (!st.executeStep()) return std::nullopt;
-    RefLogps r;
-    r.chosen = st.getColumn(0).getDouble();
-    r.rejected = st.getColumn(1).getDouble();
-    r.chosenTokens = st.getColumn(2).getInt64();
-    r.rejectedTokens = st.getColumn(3).getInt64();
-    return r;
+std::string refSequenceHash(const std::vector<int32_t>& promptIds, const std::vector<int32_t>& responseIds) {
+    Sha256 h;
+    auto ids = [&](char tag, const std::vector<int32_t>& v) {
+        uint8_t head[9];
+        head[0] = uint8_t(tag);
+        uint64_t n = v.size();
+        for (int i = 0; i < 8; ++i) head[1 + i] = uint8_t(n >> (8 * i));
+        h.update(head, sizeof head);
+        std::vector<uint8_t> bytes(v.size() * 4);
+        for (size_t k = 0; k < v.size(); ++k)
+            for (int i = 0; i < 4; ++i) bytes[4 * k + size_t(i)] = uint8_t(uint32_t(v[k]) >> (8 * i));
+        h.update(bytes.data(), bytes.size());
+    };
+    ids('P', promptIds);
+    ids('R', responseIds);
+    return h.hexDigest();
 }
 
-void Project::putRefLogps(const std::string& fingerprint, const std::string& settingsKey,
-                          const std::vector<std::pair<int64_t, RefLogps>>& values) {
+namespace {
+
+// The id of (fingerprint, settings) in ref_cache_keys; 0 when absent and not created.
+int64_t refCacheKeyId(SQLite::Database& db, const std::string& fingerprint, const std::string& settingsKey,
+                      bool create) {
+    SQLite::Statement st(db, "SELECT id FROM ref_cache_keys WHERE fingerprint = ? AND settings_key = ?");
+    st.bind(1, fingerprint);
+    st.bind(2, settingsKey);
+    if (st.executeStep()) return st.getColumn(0).getInt64();
+    if (!create) return 0;
+    SQLite::Statement ins(db, "INSERT INTO ref_cache_keys(fingerprint, settings_key) VALUES (?, ?)");
+    ins.bind(1, fingerprint);
+    ins.bind(2, settingsKey);
+    ins.exec();
+    return db.getLastInsertRowid();
+}
+
+}  // namespace
+
+std::vector<std::optional<RefSeqLogp>> Project::refSeqLogps(const std::string& fingerprint,
+                                                            const std::string& settingsKey,
+                                                            const std::vector<std::string>& sequenceHashes) {
+    std::vector<std::optional<RefSeqLogp>> out(sequenceHashes.size());
+    int64_t key = refCacheKeyId(d_->db, fingerprint, settingsKey, false);
+    if (key == 0) return out;
+    SQLite::Statement st(d_->db, "SELECT logp, tokens FROM ref_seq_logps WHERE key_id = ? AND sequence_hash = ?");
+    for (size_t i = 0; i < sequenceHashes.size(); ++i) {
+        st.reset();
+        st.bind(1, key);
+        st.bind(2, sequenceHashes[i]);
+        if (st.executeStep()) out[i] = RefSeqLogp{st.getColumn(0).getDouble(), st.getColumn(1).getInt64()};
+    }
+    return out;
+}
+
+void Project::putRefSeqLogps(const std::string& fingerprint, const std::string& settingsKey,
+                             const std::vector<std::pair<std::string, RefSeqLogp>>& values) {
     if (values.empty()) return;
     WriteScope tx(*d_);
+    int64_t key = refCacheKeyId(d_->db, fingerprint, settingsKey, true);
     SQLite::Statement st(d_->db,
-                         "INSERT INTO ref_logps(fingerprint, settings_key, pair_id, chosen, rejected, chosen_tokens, "
-                         "rejected_tokens) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(fingerprint, settings_key, pair_id) "
-                         "DO UPDATE SET chosen = excluded.chosen, rejected = excluded.rejected, "
-                         "chosen_tokens = excluded.chosen_tokens, rejected_tokens = excluded.rejected_tokens");
-    for (const auto& [pairId, v] : values) {
+                         "INSERT INTO ref_seq_logps(key_id, sequence_hash, logp, tokens) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT(key_id, sequence_hash) DO UPDATE SET logp = excluded.logp, tokens = excluded.tokens");
+    for (const auto& [hash, v] : values) {
         st.reset();
-        st.bind(1, fingerprint);
-        st.bind(2, settingsKey);
-        st.bind(3, pairId);
-        st.bind(4, v.chosen);
-        st.bind(5, v.rejected);
-        st.bind(6, v.chosenTokens);
-        st.bind(7, v.rejectedTokens);
+        st.bind(1, key);
+        st.bind(2, hash);
+        st.bind(3, v.logp);
+        st.bind(4, v.tokens);
         st.exec();
     }
     tx.commit();
 }
+
+int64_t Project::countRefSeqLogps() { return d_->db.execAndGet("SELECT count(*) FROM ref_seq_logps").getInt64(); }
 
 }  // namespace dpowb::store
