@@ -948,6 +948,7 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
         ~ResetDefer() { d.deferSearchIndex = false; }
     } resetDefer{d};
     Project::Transaction tx(project);
+    LabelHistoryIo histories(d);
     std::string defaultSource;
     result.format = parseFile(path, options.format, options.split, [&](Parsed& p, long line, const std::string& format) {
         if ((result.records & 1023) == 0) {
@@ -963,7 +964,7 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
         try {
             int64_t id = d.insertPair(p.pair, p.hasHistory ? std::nullopt : p.verdict, "import", &inserted);
             if (p.hasHistory) {
-                int64_t added = mergeLabelHistory(d, id, p.history, p.currentLabel);
+                int64_t added = histories.merge(id, inserted, p.history, p.currentLabel);
                 result.labelRows += added;
                 if (!inserted && added > 0) ++result.merged;
             } else if (inserted && p.verdict) {
@@ -1065,8 +1066,8 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
 
     auto& db = project.impl().db;
     std::string sql =
-        "SELECT id, prompt, prompt_messages, response_a, response_b, current_verdict, split, source, metadata "
-        "FROM pairs WHERE 1";
+        "SELECT id, prompt, prompt_messages, response_a, response_b, current_verdict, split, source, metadata, "
+        "current_label_id FROM pairs WHERE 1";
     if (format != "pairs") sql += " AND current_verdict IN ('a', 'b')";
     else if (options.labeledOnly) sql += " AND current_verdict IS NOT NULL";
     if (!options.split.empty()) sql += " AND split = ?";
@@ -1077,6 +1078,7 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
     // One read transaction: the export is a consistent snapshot even while others write.
     db.exec("BEGIN");
     try {
+        LabelHistoryIo histories(project.impl());
         SQLite::Statement st(db, sql);
         if (!options.split.empty()) st.bind(1, options.split);
         while (st.executeStep()) {
@@ -1106,7 +1108,7 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
                 // Every label row, undo rows included; links are indexes into this list.
                 int current = -1;
                 ojson rows = ojson::array();
-                for (const auto& h : readLabelHistory(project.impl(), id, &current)) {
+                for (const auto& h : histories.read(id, st.getColumn(9).getInt64(), &current)) {
                     ojson row;
                     row["verdict"] = h.verdict ? ojson(toString(*h.verdict)) : ojson(nullptr);
                     row["strength"] = h.strength;

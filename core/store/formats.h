@@ -67,7 +67,7 @@ struct ExportOptions {
 // "reverts" (an undo row: index of the row it reverts; else null), "prev" (index of the row
 // current before it, or null)}) and "current_label" (index into "labels", or null). Files
 // without "labels" (only "label") still import: a new pair gets that verdict. Importing
-// "labels" for a pair the project has adds the rows it lacks (see mergeLabelHistory).
+// "labels" for a pair the project has adds the rows it lacks (see LabelHistoryIo::merge).
 //
 // Writes to a temporary file and renames it into place: a failed export leaves nothing.
 // Returns the number of records written.

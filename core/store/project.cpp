@@ -8,8 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <limits>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
@@ -792,88 +792,91 @@ std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator)
     return l;
 }
 
-std::vector<HistoryRow> readLabelHistory(Project::Impl& d, int64_t pairId, int* current) {
-    SQLite::Statement st(d.db,
-                         "SELECT id, verdict, strength, rationale, annotator, shown_left, created_at, reverts, "
-                         "prev_label_id FROM labels WHERE pair_id = ? ORDER BY id");
-    st.bind(1, pairId);
-    std::vector<HistoryRow> out;
-    std::map<int64_t, int> index;
-    while (st.executeStep()) {
-        HistoryRow r;
-        index[st.getColumn(0).getInt64()] = int(out.size());
-        r.verdict = verdictColumn(st.getColumn(1));
-        r.strength = st.getColumn(2).getInt();
-        r.rationale = st.getColumn(3).getString();
-        r.annotator = st.getColumn(4).getString();
-        std::string left = st.getColumn(5).getString();
-        r.shownLeft = left.empty() ? 'a' : left[0];
-        r.createdAt = st.getColumn(6).getInt64();
-        auto link = [&](int col) {
-            if (st.getColumn(col).isNull()) return -1;
-            auto it = index.find(st.getColumn(col).getInt64());
-            return it == index.end() ? -1 : it->second;
-        };
-        r.reverts = link(7);
-        r.prev = link(8);
+LabelHistoryIo::LabelHistoryIo(Project::Impl& d) : d_(d) {}
+LabelHistoryIo::~LabelHistoryIo() = default;
+
+namespace {
+
+struct StoredRow {
+    int64_t id;
+    HistoryRow row;
+    int64_t reverts, prev;  // label ids; 0 for none
+};
+
+std::vector<StoredRow> storedRows(SQLite::Database& db, std::unique_ptr<SQLite::Statement>& st, int64_t pairId) {
+    if (!st)
+        st = std::make_unique<SQLite::Statement>(db,
+                                                 "SELECT id, verdict, strength, rationale, annotator, shown_left, "
+                                                 "created_at, coalesce(reverts, 0), coalesce(prev_label_id, 0) "
+                                                 "FROM labels WHERE pair_id = ? ORDER BY id");
+    st->reset();
+    st->bind(1, pairId);
+    std::vector<StoredRow> out;
+    while (st->executeStep()) {
+        StoredRow r;
+        r.id = st->getColumn(0).getInt64();
+        r.row.verdict = verdictColumn(st->getColumn(1));
+        r.row.strength = st->getColumn(2).getInt();
+        r.row.rationale = st->getColumn(3).getString();
+        r.row.annotator = st->getColumn(4).getString();
+        std::string left = st->getColumn(5).getString();
+        r.row.shownLeft = left.empty() ? 'a' : left[0];
+        r.row.createdAt = st->getColumn(6).getInt64();
+        r.reverts = st->getColumn(7).getInt64();
+        r.prev = st->getColumn(8).getInt64();
         out.push_back(std::move(r));
-    }
-    if (current) {
-        auto it = index.find(currentLabelId(d.db, pairId));
-        *current = it == index.end() ? -1 : it->second;
     }
     return out;
 }
 
-int64_t mergeLabelHistory(Project::Impl& d, int64_t pairId, const std::vector<HistoryRow>& rows, int current) {
-    if (d.writeDepth == 0) throw Error("internal: mergeLabelHistory outside a write transaction");
-    if (rows.empty()) return 0;
-    // The pair's rows as they are (id, content, undo target as a label id).
-    struct Existing {
-        int64_t id;
-        HistoryRow row;
-        int64_t reverts;
-        bool matched = false;
+}  // namespace
+
+std::vector<HistoryRow> LabelHistoryIo::read(int64_t pairId, int64_t currentLabelId, int* current) {
+    auto rows = storedRows(d_.db, select_, pairId);
+    // Ids grow with the index, so a link is found by binary search.
+    auto indexOf = [&](int64_t id) {
+        auto it = std::lower_bound(rows.begin(), rows.end(), id, [](const StoredRow& r, int64_t v) { return r.id < v; });
+        return it != rows.end() && it->id == id ? int(it - rows.begin()) : -1;
     };
-    std::vector<Existing> existing;
-    int64_t latestExisting = std::numeric_limits<int64_t>::min();
-    {
-        SQLite::Statement st(d.db,
-                             "SELECT id, verdict, strength, rationale, annotator, shown_left, created_at, "
-                             "coalesce(reverts, 0) FROM labels WHERE pair_id = ? ORDER BY id");
-        st.bind(1, pairId);
-        while (st.executeStep()) {
-            Existing e;
-            e.id = st.getColumn(0).getInt64();
-            e.row.verdict = verdictColumn(st.getColumn(1));
-            e.row.strength = st.getColumn(2).getInt();
-            e.row.rationale = st.getColumn(3).getString();
-            e.row.annotator = st.getColumn(4).getString();
-            std::string left = st.getColumn(5).getString();
-            e.row.shownLeft = left.empty() ? 'a' : left[0];
-            e.row.createdAt = st.getColumn(6).getInt64();
-            e.reverts = st.getColumn(7).getInt64();
-            latestExisting = std::max(latestExisting, e.row.createdAt);
-            existing.push_back(std::move(e));
-        }
+    std::vector<HistoryRow> out;
+    out.reserve(rows.size());
+    for (auto& r : rows) {
+        r.row.reverts = r.reverts ? indexOf(r.reverts) : -1;
+        r.row.prev = r.prev ? indexOf(r.prev) : -1;
+        out.push_back(r.row);
     }
-    const bool fresh = existing.empty();
-    SQLite::Statement ins(d.db,
-                          "INSERT INTO labels(pair_id, verdict, strength, rationale, annotator, shown_left, "
-                          "created_at, reverts, prev_label_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (current) *current = currentLabelId ? indexOf(currentLabelId) : -1;
+    return out;
+}
+
+int64_t LabelHistoryIo::merge(int64_t pairId, bool newPair, const std::vector<HistoryRow>& rows, int current) {
+    if (d_.writeDepth == 0) throw Error("internal: LabelHistoryIo::merge outside a write transaction");
+    if (rows.empty()) return 0;
+    std::vector<StoredRow> existing;
+    if (!newPair) existing = storedRows(d_.db, select_, pairId);
+    std::vector<bool> matched(existing.size(), false);
+    int64_t latestExisting = std::numeric_limits<int64_t>::min();
+    for (const auto& e : existing) latestExisting = std::max(latestExisting, e.row.createdAt);
+    if (!insert_)
+        insert_ = std::make_unique<SQLite::Statement>(d_.db,
+                                                      "INSERT INTO labels(pair_id, verdict, strength, rationale, "
+                                                      "annotator, shown_left, created_at, reverts, prev_label_id) "
+                                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    auto& ins = *insert_;
     std::vector<int64_t> ids(rows.size(), 0);
     int64_t added = 0, latestFile = std::numeric_limits<int64_t>::min();
     for (size_t k = 0; k < rows.size(); ++k) {
         const HistoryRow& r = rows[k];
         latestFile = std::max(latestFile, r.createdAt);
         const int64_t reverts = r.isUndo() ? ids[size_t(r.reverts)] : 0;
-        for (auto& e : existing) {
-            if (e.matched || e.reverts != reverts || e.row.verdict != r.verdict || e.row.strength != r.strength ||
-                e.row.createdAt != r.createdAt || e.row.shownLeft != r.shownLeft || e.row.annotator != r.annotator ||
-                e.row.rationale != r.rationale)
+        for (size_t e = 0; e < existing.size(); ++e) {
+            const HistoryRow& x = existing[e].row;
+            if (matched[e] || existing[e].reverts != reverts || x.verdict != r.verdict || x.strength != r.strength ||
+                x.createdAt != r.createdAt || x.shownLeft != r.shownLeft || x.annotator != r.annotator ||
+                x.rationale != r.rationale)
                 continue;
-            e.matched = true;
-            ids[k] = e.id;
+            matched[e] = true;
+            ids[k] = existing[e].id;
             break;
         }
         if (ids[k]) continue;
@@ -888,14 +891,17 @@ int64_t mergeLabelHistory(Project::Impl& d, int64_t pairId, const std::vector<Hi
         if (reverts) ins.bind(8, reverts); else ins.bind(8);
         if (r.prev >= 0) ins.bind(9, ids[size_t(r.prev)]); else ins.bind(9);
         ins.exec();
-        ids[k] = d.db.getLastInsertRowid();
+        ids[k] = d_.db.getLastInsertRowid();
         ++added;
     }
-    d.nextLabelId = 0;  // a bulk insert in the same transaction must re-read max(id)
-    if (added == 0 || (!fresh && latestFile <= latestExisting)) return added;
+    d_.nextLabelId = 0;  // a bulk insert in the same transaction must re-read max(id)
+    if (added == 0 || (!existing.empty() && latestFile <= latestExisting)) return added;
     const int64_t cur = current >= 0 ? ids[size_t(current)] : 0;
-    SQLite::Statement up(d.db,
-                         "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ? WHERE id = ?");
+    if (!update_)
+        update_ = std::make_unique<SQLite::Statement>(
+            d_.db, "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ? WHERE id = ?");
+    auto& up = *update_;
+    up.reset();
     if (cur) up.bind(1, toString(*rows[size_t(current)].verdict)); else up.bind(1);
     up.bind(2, cur);
     up.bind(3, cur ? rows[size_t(current)].strength : 0);

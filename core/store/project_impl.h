@@ -70,18 +70,29 @@ struct HistoryRow {
     bool isUndo() const { return reverts >= 0; }
 };
 
-// A pair's history in id order; `current` (when given) gets the index of the pair's current
-// label (-1 for none).
-std::vector<HistoryRow> readLabelHistory(Project::Impl& d, int64_t pairId, int* current);
+// Reads and merges label histories for the `pairs` format, with its statements prepared once
+// (an export or import of a million pairs calls it a million times).
+class LabelHistoryIo {
+public:
+    explicit LabelHistoryIo(Project::Impl& d);
+    ~LabelHistoryIo();
+    // A pair's history in id order; `current` gets the index of the row whose id is
+    // currentLabelId (-1 for none).
+    std::vector<HistoryRow> read(int64_t pairId, int64_t currentLabelId, int* current);
+    // Merges a history read from a file into the pair's (inside a write transaction). A row
+    // equal to one already there (verdict, strength, rationale, annotator, shown side, time and
+    // undo target) is not added again; the others are appended in file order with their links
+    // mapped to label ids. `current` is the index of the file's current label (-1 for none).
+    // The pair's current label becomes the file's when the pair had no history, or when rows
+    // were added and the file's latest row is newer than the pair's latest one (the newest
+    // judgement wins). `newPair`: the pair was just inserted (nothing to compare with).
+    // Returns the number of rows added.
+    int64_t merge(int64_t pairId, bool newPair, const std::vector<HistoryRow>& rows, int current);
 
-// Merges a history read from a file into the pair's (inside a write transaction). A row equal
-// to one already there (verdict, strength, rationale, annotator, shown side, time and undo
-// target) is not added again; the others are appended in file order with their links mapped to
-// label ids. `current` is the index of the file's current label (-1 for none). The pair's
-// current label becomes the file's when the pair had no history, or when rows were added and
-// the file's latest row is newer than the pair's latest one (the newest judgement wins).
-// Returns the number of rows added.
-int64_t mergeLabelHistory(Project::Impl& d, int64_t pairId, const std::vector<HistoryRow>& rows, int current);
+private:
+    Project::Impl& d_;
+    std::unique_ptr<SQLite::Statement> select_, insert_, update_;
+};
 
 // RAII write transaction (BEGIN IMMEDIATE at the outermost level, so that two connections
 // never both hold a read snapshot and then race to upgrade it to a write lock).
