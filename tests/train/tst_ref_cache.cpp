@@ -94,6 +94,11 @@ void compareMetrics(const Recorder& expected, const Recorder& got) {
     for (const auto& [key, values] : a)
         for (const auto& [name, v] : values) {
             QVERIFY2(b.count(key) && b[key].count(name), qPrintable(QString::fromStdString(name)));
+            // Where policy = reference (step 1) every margin is 0 up to rounding, and the share of
+            // positive margins is the sign of that rounding: the margins themselves are compared.
+            if (name == "rewards/accuracies" && values.count("rewards/margins") &&
+                std::abs(values.at("rewards/margins")) < 1e-4)
+                continue;
             QVERIFY2(std::abs(v - b[key].at(name)) < 1e-4 * std::max(1.0, std::abs(v)),
                      qPrintable(QString("%1 %2 at step %3: without cache %4, with cache %5")
                                     .arg(QString::fromStdString(key.first), QString::fromStdString(name))
