@@ -599,13 +599,14 @@ void Run::prepareReference() {
     // Cached per response sequence, keyed by the reference's weights, the settings and the
     // exact prompt + response token ids (store::refSequenceHash): a relabelled pair (chosen and
     // rejected swapped), an edited or a re-imported one finds only values of the very same ids.
-    // The settings are in the key too (the ids already carry template and truncation; dtype
-    // changes the values), so a change of settings never mixes entries.
+    // The settings are in the key too (the ids already carry template and truncation; dtype,
+    // autocast and the kind of device change the values), so a change never mixes entries.
     const std::string settings = "max_length=" + std::to_string(cfg_.maxLength) +
                                  ";max_prompt_length=" + std::to_string(cfg_.maxPromptLength) +
                                  ";truncation=" + cfg_.truncationMode + ";template=" +
                                  (policy_->chatTemplate ? policy_->chatTemplate->name() : std::string("none")) +
-                                 ";dtype=" + cfg_.dtype + ";sequence-v2";
+                                 ";dtype=" + cfg_.dtype + (autocast_ ? " autocast" : "") + ";device=" +
+                                 (model::resolveDevice(cfg_.device).is_cuda() ? "cuda" : "cpu") + ";sequence-v2";
     std::vector<Example*> all;
     for (auto* set : {&train_, &eval_})
         for (auto& e : *set) all.push_back(&e);
