@@ -537,6 +537,11 @@ std::string stripOneLeadingSpace(std::string s) {
 struct Parsed {
     Pair pair;
     std::optional<Verdict> verdict;
+    // `pairs` records written since label histories are exported: every label row, and the
+    // index of the current one (-1 = none).
+    bool hasHistory = false;
+    std::vector<HistoryRow> history;
+    int currentLabel = -1;
 };
 
 // Extra keys of a record kept as metadata (scalars only; big nested values stay out).
@@ -713,6 +718,80 @@ Parsed fromLlamaFactory(const json& r, const Ctx& ctx) {
     return p;
 }
 
+// The label history of a `pairs` record: "labels" (every row, oldest first) and
+// "current_label" (the index of the current row, or null). "label" must agree with it.
+void readHistory(const json& r, const Ctx& ctx, Parsed& p) {
+    const json& list = r["labels"];
+    if (!list.is_array()) ctx.fail("labels", "expected a list of label rows, got " + describe(list));
+    p.hasHistory = true;
+    for (size_t k = 0; k < list.size(); ++k) {
+        const json& row = list[k];
+        const std::string at = "labels[" + std::to_string(k) + "]";
+        if (!row.is_object()) ctx.fail(at, "expected an object, got " + describe(row));
+        auto field = [&](const char* name) -> const json& {
+            auto it = row.find(name);
+            if (it == row.end()) ctx.fail(at + "." + name, "missing");
+            return *it;
+        };
+        auto integer = [&](const char* name) {
+            const json& v = field(name);
+            if (!v.is_number_integer()) ctx.fail(at + "." + name, "expected an integer, got " + describe(v));
+            return v.get<int64_t>();
+        };
+        auto text = [&](const char* name) {
+            const json& v = field(name);
+            if (!v.is_string()) ctx.fail(at + "." + name, "expected a string, got " + describe(v));
+            return v.get<std::string>();
+        };
+        // A link to an earlier row of the same list, or null.
+        auto link = [&](const char* name) {
+            const json& v = field(name);
+            if (v.is_null()) return -1;
+            if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= int64_t(k))
+                ctx.fail(at + "." + name, "expected null or the index of an earlier row" +
+                                              (k ? " (0 to " + std::to_string(k - 1) + ")" : std::string(" (there is none)")));
+            return int(v.get<int64_t>());
+        };
+        HistoryRow h;
+        const json& verdict = field("verdict");
+        if (!verdict.is_null()) {
+            if (!verdict.is_string() || !parseVerdict(verdict.get<std::string>()))
+                ctx.fail(at + ".verdict", "expected a, b, tie, both_bad, skip or null");
+            h.verdict = parseVerdict(verdict.get<std::string>());
+        }
+        const int64_t strength = integer("strength");
+        if (strength < 0 || strength > 1000) ctx.fail(at + ".strength", "expected 0 (undo), 1 or 2");
+        h.strength = int(strength);
+        h.rationale = text("rationale");
+        h.annotator = text("annotator");
+        const std::string left = text("shown_left");
+        if (left != "a" && left != "b") ctx.fail(at + ".shown_left", "expected \"a\" or \"b\", got \"" + left + "\"");
+        h.shownLeft = left[0];
+        h.createdAt = integer("created_at");
+        h.reverts = link("reverts");
+        h.prev = link("prev");
+        if (h.isUndo() && p.history[size_t(h.reverts)].isUndo())
+            ctx.fail(at + ".reverts", "an undo reverts a label row, not another undo");
+        if (!h.isUndo() && !h.verdict) ctx.fail(at + ".verdict", "a label row needs a verdict (null is for undo rows)");
+        p.history.push_back(std::move(h));
+    }
+    auto it = r.find("current_label");
+    if (it == r.end() || it->is_null()) {
+        p.currentLabel = -1;
+    } else if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() >= int64_t(p.history.size()) ||
+               p.history[size_t(it->get<int64_t>())].isUndo()) {
+        ctx.fail("current_label", "expected null or the index of a label row in \"labels\"");
+    } else {
+        p.currentLabel = int(it->get<int64_t>());
+    }
+    std::optional<Verdict> current;
+    if (p.currentLabel >= 0) current = p.history[size_t(p.currentLabel)].verdict;
+    if (current != p.verdict)
+        ctx.fail("label", std::string("is ") + (p.verdict ? toString(*p.verdict) : "null") +
+                              " but the current row of \"labels\" says " + (current ? toString(*current) : "null") +
+                              "; change both, or drop \"labels\" and \"current_label\" to import only the verdict");
+}
+
 // The full-fidelity layout (also the unlabelled-pairs layout, JSONL or CSV).
 Parsed fromPairs(const json& r, const Ctx& ctx, bool fromCsv) {
     Parsed p;
@@ -743,6 +822,7 @@ Parsed fromPairs(const json& r, const Ctx& ctx, bool fromCsv) {
     }
     if (fromCsv) keepScalars(r, {"prompt", "response_a", "response_b", "label", "split", "source", "metadata"}, meta);
     p.pair.metadataJson = meta.dump();
+    if (!fromCsv && r.contains("labels") && !r["labels"].is_null()) readHistory(r, ctx, p);
     return p;
 }
 
@@ -868,6 +948,7 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
         ~ResetDefer() { d.deferSearchIndex = false; }
     } resetDefer{d};
     Project::Transaction tx(project);
+    LabelHistoryIo histories(d);
     std::string defaultSource;
     result.format = parseFile(path, options.format, options.split, [&](Parsed& p, long line, const std::string& format) {
         if ((result.records & 1023) == 0) {
@@ -881,7 +962,14 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
         }
         bool inserted = false;
         try {
-            d.insertPair(p.pair, p.verdict, "import", &inserted);
+            int64_t id = d.insertPair(p.pair, p.hasHistory ? std::nullopt : p.verdict, "import", &inserted);
+            if (p.hasHistory) {
+                int64_t added = histories.merge(id, inserted, p.history, p.currentLabel);
+                result.labelRows += added;
+                if (!inserted && added > 0) ++result.merged;
+            } else if (inserted && p.verdict) {
+                ++result.labelRows;
+            }
         } catch (const SQLite::Exception& e) {
             throw InputError(path, line, std::string("cannot store the record: ") + e.what());
         }
@@ -978,8 +1066,8 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
 
     auto& db = project.impl().db;
     std::string sql =
-        "SELECT id, prompt, prompt_messages, response_a, response_b, current_verdict, split, source, metadata "
-        "FROM pairs WHERE 1";
+        "SELECT id, prompt, prompt_messages, response_a, response_b, current_verdict, split, source, metadata, "
+        "current_label_id FROM pairs WHERE 1";
     if (format != "pairs") sql += " AND current_verdict IN ('a', 'b')";
     else if (options.labeledOnly) sql += " AND current_verdict IS NOT NULL";
     if (!options.split.empty()) sql += " AND split = ?";
@@ -990,6 +1078,7 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
     // One read transaction: the export is a consistent snapshot even while others write.
     db.exec("BEGIN");
     try {
+        LabelHistoryIo histories(project.impl());
         SQLite::Statement st(db, sql);
         if (!options.split.empty()) st.bind(1, options.split);
         while (st.executeStep()) {
@@ -1016,6 +1105,23 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
                 j["source"] = st.getColumn(7).getString();
                 auto meta = ojson::parse(st.getColumn(8).getString(), nullptr, false);
                 j["metadata"] = meta.is_discarded() ? ojson::object() : meta;
+                // Every label row, undo rows included; links are indexes into this list.
+                int current = -1;
+                ojson rows = ojson::array();
+                for (const auto& h : histories.read(id, st.getColumn(9).getInt64(), &current)) {
+                    ojson row;
+                    row["verdict"] = h.verdict ? ojson(toString(*h.verdict)) : ojson(nullptr);
+                    row["strength"] = h.strength;
+                    row["rationale"] = h.rationale;
+                    row["annotator"] = h.annotator;
+                    row["shown_left"] = std::string(1, h.shownLeft);
+                    row["created_at"] = h.createdAt;
+                    row["reverts"] = h.isUndo() ? ojson(h.reverts) : ojson(nullptr);
+                    row["prev"] = h.prev >= 0 ? ojson(h.prev) : ojson(nullptr);
+                    rows.push_back(std::move(row));
+                }
+                j["labels"] = std::move(rows);
+                j["current_label"] = current >= 0 ? ojson(current) : ojson(nullptr);
             } else {
                 bool aChosen = *verdict == "a";
                 const std::string& chosen = aChosen ? a : b;

@@ -32,7 +32,9 @@ struct ImportResult {
     int64_t records = 0;    // records read
     int64_t inserted = 0;   // new pairs
     int64_t duplicates = 0; // skipped as already present (same content hash)
-    int64_t labelled = 0;   // pairs that arrived with a label
+    int64_t labelled = 0;   // new pairs that arrived with a label
+    int64_t labelRows = 0;  // label history rows added (to new pairs and to existing ones)
+    int64_t merged = 0;     // existing pairs whose label history gained rows (`pairs` files)
 };
 
 // Reads JSONL, .jsonl.gz or a JSON array file (or CSV). All-or-nothing: one transaction;
@@ -58,6 +60,15 @@ struct ExportOptions {
     Progress progress;
 };
 
+// A `pairs` record (JSONL, one pair a line, full fidelity: export -> import -> export is
+// byte-identical): "prompt" (text or messages), "response_a", "response_b", "label" (current
+// verdict or null), "split", "source", "metadata", "labels" (the whole history, oldest first:
+// {"verdict", "strength", "rationale", "annotator", "shown_left", "created_at" (unix ms),
+// "reverts" (an undo row: index of the row it reverts; else null), "prev" (index of the row
+// current before it, or null)}) and "current_label" (index into "labels", or null). Files
+// without "labels" (only "label") still import: a new pair gets that verdict. Importing
+// "labels" for a pair the project has adds the rows it lacks (see LabelHistoryIo::merge).
+//
 // Writes to a temporary file and renames it into place: a failed export leaves nothing.
 // Returns the number of records written.
 int64_t exportFile(Project& project, const std::string& path, const ExportOptions& options);

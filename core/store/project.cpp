@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <tuple>
 #include <nlohmann/json.hpp>
@@ -230,6 +232,26 @@ CREATE VIRTUAL TABLE pairs_fts USING fts5(prompt, response_a, response_b,
   content='pairs', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
 INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', '0')
   ON CONFLICT(key) DO UPDATE SET value = '0';
+)sql"},
+        // v4: the reference log-prob cache keyed by what a value depends on. v1-v3 kept one row
+        // per (fingerprint, settings, pair id) with the chosen/rejected values: relabelling a
+        // pair swapped its roles and the row went stale. Now one row per response sequence,
+        // keyed by (fingerprint + settings -> ref_cache_keys.id, SHA-256 of the exact prompt +
+        // response token ids). The old rows cannot be re-keyed (their token ids were never
+        // stored), so they are dropped: it is a cache, the next run computes them again.
+        {4, R"sql(
+DROP TABLE ref_logps;
+CREATE TABLE ref_cache_keys(
+  id INTEGER PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  settings_key TEXT NOT NULL,
+  UNIQUE (fingerprint, settings_key));
+CREATE TABLE ref_seq_logps(
+  key_id INTEGER NOT NULL REFERENCES ref_cache_keys(id) ON DELETE CASCADE,
+  sequence_hash TEXT NOT NULL,
+  logp REAL NOT NULL,
+  tokens INTEGER NOT NULL,
+  PRIMARY KEY (key_id, sequence_hash)) WITHOUT ROWID;
 )sql"},
     };
     return steps;
@@ -868,6 +890,124 @@ std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator)
     return l;
 }
 
+LabelHistoryIo::LabelHistoryIo(Project::Impl& d) : d_(d) {}
+LabelHistoryIo::~LabelHistoryIo() = default;
+
+namespace {
+
+struct StoredRow {
+    int64_t id;
+    HistoryRow row;
+    int64_t reverts, prev;  // label ids; 0 for none
+};
+
+std::vector<StoredRow> storedRows(SQLite::Database& db, std::unique_ptr<SQLite::Statement>& st, int64_t pairId) {
+    if (!st)
+        st = std::make_unique<SQLite::Statement>(db,
+                                                 "SELECT id, verdict, strength, rationale, annotator, shown_left, "
+                                                 "created_at, coalesce(reverts, 0), coalesce(prev_label_id, 0) "
+                                                 "FROM labels WHERE pair_id = ? ORDER BY id");
+    st->reset();
+    st->bind(1, pairId);
+    std::vector<StoredRow> out;
+    while (st->executeStep()) {
+        StoredRow r;
+        r.id = st->getColumn(0).getInt64();
+        r.row.verdict = verdictColumn(st->getColumn(1));
+        r.row.strength = st->getColumn(2).getInt();
+        r.row.rationale = st->getColumn(3).getString();
+        r.row.annotator = st->getColumn(4).getString();
+        std::string left = st->getColumn(5).getString();
+        r.row.shownLeft = left.empty() ? 'a' : left[0];
+        r.row.createdAt = st->getColumn(6).getInt64();
+        r.reverts = st->getColumn(7).getInt64();
+        r.prev = st->getColumn(8).getInt64();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<HistoryRow> LabelHistoryIo::read(int64_t pairId, int64_t currentLabelId, int* current) {
+    auto rows = storedRows(d_.db, select_, pairId);
+    // Ids grow with the index, so a link is found by binary search.
+    auto indexOf = [&](int64_t id) {
+        auto it = std::lower_bound(rows.begin(), rows.end(), id, [](const StoredRow& r, int64_t v) { return r.id < v; });
+        return it != rows.end() && it->id == id ? int(it - rows.begin()) : -1;
+    };
+    std::vector<HistoryRow> out;
+    out.reserve(rows.size());
+    for (auto& r : rows) {
+        r.row.reverts = r.reverts ? indexOf(r.reverts) : -1;
+        r.row.prev = r.prev ? indexOf(r.prev) : -1;
+        out.push_back(r.row);
+    }
+    if (current) *current = currentLabelId ? indexOf(currentLabelId) : -1;
+    return out;
+}
+
+int64_t LabelHistoryIo::merge(int64_t pairId, bool newPair, const std::vector<HistoryRow>& rows, int current) {
+    if (d_.writeDepth == 0) throw Error("internal: LabelHistoryIo::merge outside a write transaction");
+    if (rows.empty()) return 0;
+    std::vector<StoredRow> existing;
+    if (!newPair) existing = storedRows(d_.db, select_, pairId);
+    std::vector<bool> matched(existing.size(), false);
+    int64_t latestExisting = std::numeric_limits<int64_t>::min();
+    for (const auto& e : existing) latestExisting = std::max(latestExisting, e.row.createdAt);
+    if (!insert_)
+        insert_ = std::make_unique<SQLite::Statement>(d_.db,
+                                                      "INSERT INTO labels(pair_id, verdict, strength, rationale, "
+                                                      "annotator, shown_left, created_at, reverts, prev_label_id) "
+                                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    auto& ins = *insert_;
+    std::vector<int64_t> ids(rows.size(), 0);
+    int64_t added = 0, latestFile = std::numeric_limits<int64_t>::min();
+    for (size_t k = 0; k < rows.size(); ++k) {
+        const HistoryRow& r = rows[k];
+        latestFile = std::max(latestFile, r.createdAt);
+        const int64_t reverts = r.isUndo() ? ids[size_t(r.reverts)] : 0;
+        for (size_t e = 0; e < existing.size(); ++e) {
+            const HistoryRow& x = existing[e].row;
+            if (matched[e] || existing[e].reverts != reverts || x.verdict != r.verdict || x.strength != r.strength ||
+                x.createdAt != r.createdAt || x.shownLeft != r.shownLeft || x.annotator != r.annotator ||
+                x.rationale != r.rationale)
+                continue;
+            matched[e] = true;
+            ids[k] = existing[e].id;
+            break;
+        }
+        if (ids[k]) continue;
+        ins.reset();
+        ins.bind(1, pairId);
+        bindOptionalVerdict(ins, 2, r.verdict);
+        ins.bind(3, r.strength);
+        ins.bind(4, r.rationale);
+        ins.bind(5, r.annotator);
+        ins.bind(6, std::string(1, r.shownLeft));
+        ins.bind(7, r.createdAt);
+        if (reverts) ins.bind(8, reverts); else ins.bind(8);
+        if (r.prev >= 0) ins.bind(9, ids[size_t(r.prev)]); else ins.bind(9);
+        ins.exec();
+        ids[k] = d_.db.getLastInsertRowid();
+        ++added;
+    }
+    d_.nextLabelId = 0;  // a bulk insert in the same transaction must re-read max(id)
+    if (added == 0 || (!existing.empty() && latestFile <= latestExisting)) return added;
+    const int64_t cur = current >= 0 ? ids[size_t(current)] : 0;
+    if (!update_)
+        update_ = std::make_unique<SQLite::Statement>(
+            d_.db, "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ? WHERE id = ?");
+    auto& up = *update_;
+    up.reset();
+    if (cur) up.bind(1, toString(*rows[size_t(current)].verdict)); else up.bind(1);
+    up.bind(2, cur);
+    up.bind(3, cur ? rows[size_t(current)].strength : 0);
+    up.bind(4, pairId);
+    up.exec();
+    return added;
+}
+
 std::vector<Label> Project::history(int64_t pairId) {
     SQLite::Statement st(d_->db, std::string("SELECT ") + kLabelColumns + " FROM labels WHERE pair_id = ? ORDER BY id");
     st.bind(1, pairId);
@@ -1196,44 +1336,78 @@ int Project::markInterruptedRuns() {
 
 // ---------------------------------------------------------------- reference log-probs
 
-std::optional<RefLogps> Project::refLogps(const std::string& fingerprint, int64_t pairId,
-                                          const std::string& settingsKey) {
-    SQLite::Statement st(d_->db,
-                         "SELECT chosen, rejected, chosen_tokens, rejected_tokens FROM ref_logps "
-                         "WHERE fingerprint = ? AND settings_key = ? AND pair_id = ?");
-    st.bind(1, fingerprint);
-    st.bind(2, settingsKey);
-    st.bind(3, pairId);
-    if (!st.executeStep()) return std::nullopt;
-    RefLogps r;
-    r.chosen = st.getColumn(0).getDouble();
-    r.rejected = st.getColumn(1).getDouble();
-    r.chosenTokens = st.getColumn(2).getInt64();
-    r.rejectedTokens = st.getColumn(3).getInt64();
-    return r;
+std::string refSequenceHash(const std::vector<int32_t>& promptIds, const std::vector<int32_t>& responseIds) {
+    Sha256 h;
+    auto ids = [&](char tag, const std::vector<int32_t>& v) {
+        uint8_t head[9];
+        head[0] = uint8_t(tag);
+        uint64_t n = v.size();
+        for (int i = 0; i < 8; ++i) head[1 + i] = uint8_t(n >> (8 * i));
+        h.update(head, sizeof head);
+        std::vector<uint8_t> bytes(v.size() * 4);
+        for (size_t k = 0; k < v.size(); ++k)
+            for (int i = 0; i < 4; ++i) bytes[4 * k + size_t(i)] = uint8_t(uint32_t(v[k]) >> (8 * i));
+        h.update(bytes.data(), bytes.size());
+    };
+    ids('P', promptIds);
+    ids('R', responseIds);
+    return h.hexDigest();
 }
 
-void Project::putRefLogps(const std::string& fingerprint, const std::string& settingsKey,
-                          const std::vector<std::pair<int64_t, RefLogps>>& values) {
+namespace {
+
+// The id of (fingerprint, settings) in ref_cache_keys; 0 when absent and not created.
+int64_t refCacheKeyId(SQLite::Database& db, const std::string& fingerprint, const std::string& settingsKey,
+                      bool create) {
+    SQLite::Statement st(db, "SELECT id FROM ref_cache_keys WHERE fingerprint = ? AND settings_key = ?");
+    st.bind(1, fingerprint);
+    st.bind(2, settingsKey);
+    if (st.executeStep()) return st.getColumn(0).getInt64();
+    if (!create) return 0;
+    SQLite::Statement ins(db, "INSERT INTO ref_cache_keys(fingerprint, settings_key) VALUES (?, ?)");
+    ins.bind(1, fingerprint);
+    ins.bind(2, settingsKey);
+    ins.exec();
+    return db.getLastInsertRowid();
+}
+
+}  // namespace
+
+std::vector<std::optional<RefSeqLogp>> Project::refSeqLogps(const std::string& fingerprint,
+                                                            const std::string& settingsKey,
+                                                            const std::vector<std::string>& sequenceHashes) {
+    std::vector<std::optional<RefSeqLogp>> out(sequenceHashes.size());
+    int64_t key = refCacheKeyId(d_->db, fingerprint, settingsKey, false);
+    if (key == 0) return out;
+    SQLite::Statement st(d_->db, "SELECT logp, tokens FROM ref_seq_logps WHERE key_id = ? AND sequence_hash = ?");
+    for (size_t i = 0; i < sequenceHashes.size(); ++i) {
+        st.reset();
+        st.bind(1, key);
+        st.bind(2, sequenceHashes[i]);
+        if (st.executeStep()) out[i] = RefSeqLogp{st.getColumn(0).getDouble(), st.getColumn(1).getInt64()};
+    }
+    return out;
+}
+
+void Project::putRefSeqLogps(const std::string& fingerprint, const std::string& settingsKey,
+                             const std::vector<std::pair<std::string, RefSeqLogp>>& values) {
     if (values.empty()) return;
     WriteScope tx(*d_);
+    int64_t key = refCacheKeyId(d_->db, fingerprint, settingsKey, true);
     SQLite::Statement st(d_->db,
-                         "INSERT INTO ref_logps(fingerprint, settings_key, pair_id, chosen, rejected, chosen_tokens, "
-                         "rejected_tokens) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(fingerprint, settings_key, pair_id) "
-                         "DO UPDATE SET chosen = excluded.chosen, rejected = excluded.rejected, "
-                         "chosen_tokens = excluded.chosen_tokens, rejected_tokens = excluded.rejected_tokens");
-    for (const auto& [pairId, v] : values) {
+                         "INSERT INTO ref_seq_logps(key_id, sequence_hash, logp, tokens) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT(key_id, sequence_hash) DO UPDATE SET logp = excluded.logp, tokens = excluded.tokens");
+    for (const auto& [hash, v] : values) {
         st.reset();
-        st.bind(1, fingerprint);
-        st.bind(2, settingsKey);
-        st.bind(3, pairId);
-        st.bind(4, v.chosen);
-        st.bind(5, v.rejected);
-        st.bind(6, v.chosenTokens);
-        st.bind(7, v.rejectedTokens);
+        st.bind(1, key);
+        st.bind(2, hash);
+        st.bind(3, v.logp);
+        st.bind(4, v.tokens);
         st.exec();
     }
     tx.commit();
 }
+
+int64_t Project::countRefSeqLogps() { return d_->db.execAndGet("SELECT count(*) FROM ref_seq_logps").getInt64(); }
 
 }  // namespace dpowb::store

@@ -16,6 +16,10 @@
 
 namespace dpowb::store {
 
+// The cache key of one response sequence: SHA-256 of the prompt ids and the response ids
+// (length-prefixed, so that no split of one id list into two collides with another).
+std::string refSequenceHash(const std::vector<int32_t>& promptIds, const std::vector<int32_t>& responseIds);
+
 class Project {
 public:
     // Creates a new, empty project file; fails if the file exists.
@@ -95,11 +99,18 @@ public:
     // Marks stale running runs interrupted (also done by open()); returns how many.
     int markInterruptedRuns();
 
-    // ---- cached reference log-probs ----
-    std::optional<RefLogps> refLogps(const std::string& fingerprint, int64_t pairId,
-                                     const std::string& settingsKey);
-    void putRefLogps(const std::string& fingerprint, const std::string& settingsKey,
-                     const std::vector<std::pair<int64_t, RefLogps>>& values);  // one transaction
+    // ---- cached reference log-probs (schema v4) ----
+    // One entry per response sequence, keyed by the reference's fingerprint, the settings
+    // that produced the ids (settingsKey) and refSequenceHash() of the exact prompt + response
+    // token ids: a relabelled, edited or re-imported pair can only meet values computed for
+    // the very same ids. Returns one slot per hash, in order (nullopt = not cached).
+    std::vector<std::optional<RefSeqLogp>> refSeqLogps(const std::string& fingerprint,
+                                                       const std::string& settingsKey,
+                                                       const std::vector<std::string>& sequenceHashes);
+    // Stores (sequence hash, value) rows in one transaction; an existing key is overwritten.
+    void putRefSeqLogps(const std::string& fingerprint, const std::string& settingsKey,
+                        const std::vector<std::pair<std::string, RefSeqLogp>>& values);
+    int64_t countRefSeqLogps();  // entries over all fingerprints and settings
 
     // ---- transactions for bulk work (importers) ----
     class Transaction {

@@ -61,6 +61,45 @@ private:
     std::unique_ptr<SQLite::Statement> insertPairStmt_, insertLabelStmt_, findHashStmt_;
 };
 
+// One row of a pair's label history as a file carries it (the `pairs` format): links to other
+// rows are indexes into the same list, not label ids, so that they survive a move between
+// projects.
+struct HistoryRow {
+    std::optional<Verdict> verdict;  // for an undo row, the verdict it restored
+    int strength = 1;
+    std::string rationale;
+    std::string annotator;
+    char shownLeft = 'a';
+    int64_t createdAt = 0;
+    int reverts = -1;  // undo row: the index of the label row it reverts; -1 for a label
+    int prev = -1;     // the index of the row that was current before this one; -1 for none
+    bool isUndo() const { return reverts >= 0; }
+};
+
+// Reads and merges label histories for the `pairs` format, with its statements prepared once
+// (an export or import of a million pairs calls it a million times).
+class LabelHistoryIo {
+public:
+    explicit LabelHistoryIo(Project::Impl& d);
+    ~LabelHistoryIo();
+    // A pair's history in id order; `current` gets the index of the row whose id is
+    // currentLabelId (-1 for none).
+    std::vector<HistoryRow> read(int64_t pairId, int64_t currentLabelId, int* current);
+    // Merges a history read from a file into the pair's (inside a write transaction). A row
+    // equal to one already there (verdict, strength, rationale, annotator, shown side, time and
+    // undo target) is not added again; the others are appended in file order with their links
+    // mapped to label ids. `current` is the index of the file's current label (-1 for none).
+    // The pair's current label becomes the file's when the pair had no history, or when rows
+    // were added and the file's latest row is newer than the pair's latest one (the newest
+    // judgement wins). `newPair`: the pair was just inserted (nothing to compare with).
+    // Returns the number of rows added.
+    int64_t merge(int64_t pairId, bool newPair, const std::vector<HistoryRow>& rows, int current);
+
+private:
+    Project::Impl& d_;
+    std::unique_ptr<SQLite::Statement> select_, insert_, update_;
+};
+
 // RAII write transaction (BEGIN IMMEDIATE at the outermost level, so that two connections
 // never both hold a read snapshot and then race to upgrade it to a write lock).
 class WriteScope {

@@ -149,12 +149,19 @@ struct SampleRow {
     int64_t createdAt = 0;
 };
 
-// Cached reference log-probs, keyed by (reference fingerprint, pair, settings key).
+// The reference log-probs of one pair (chosen and rejected sequences), as training uses them.
 struct RefLogps {
     double chosen = 0;
     double rejected = 0;
     int64_t chosenTokens = 0;
     int64_t rejectedTokens = 0;
+};
+
+// One cached reference log-prob: the summed log-prob of one response sequence (prompt +
+// response token ids) and how many tokens it sums over.
+struct RefSeqLogp {
+    double logp = 0;
+    int64_t tokens = 0;
 };
 
 }  // namespace dpowb::store

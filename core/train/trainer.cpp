@@ -646,29 +646,53 @@ void Run::prepareReference() {
     }
     if (!cfg_.precomputeRef) return;
 
-    // Keyed by the reference's weights and everything that changes the token ids.
+    // Cached per response sequence, keyed by the reference's weights, the settings and the
+    // exact prompt + response token ids (store::refSequenceHash): a relabelled pair (chosen and
+    // rejected swapped), an edited or a re-imported one finds only values of the very same ids.
+    // The settings are in the key too (the ids already carry template and truncation; dtype,
+    // autocast and the kind of device change the values), so a change never mixes entries.
     const std::string settings = "max_length=" + std::to_string(cfg_.maxLength) +
                                  ";max_prompt_length=" + std::to_string(cfg_.maxPromptLength) +
                                  ";truncation=" + cfg_.truncationMode + ";template=" +
                                  (policy_->chatTemplate ? policy_->chatTemplate->name() : std::string("none")) +
-                                 ";dtype=" + cfg_.dtype + ";v1";
-    int64_t reused = 0;
-    std::vector<Example*> missing;
+                                 ";dtype=" + cfg_.dtype + (autocast_ ? " autocast" : "") + ";device=" +
+                                 (model::resolveDevice(cfg_.device).is_cuda() ? "cuda" : "cpu") + ";sequence-v2";
+    std::vector<Example*> all;
     for (auto* set : {&train_, &eval_})
-        for (auto& e : *set) {
-            std::optional<store::RefLogps> hit;
-            if (project_) hit = project_->refLogps(fingerprint, e.pairId, settings);
-            if (hit && hit->chosenTokens == int64_t(e.enc.chosen.size()) - (e.enc.prompt.empty() ? 1 : 0) &&
-                hit->rejectedTokens == int64_t(e.enc.rejected.size()) - (e.enc.prompt.empty() ? 1 : 0)) {
-                e.ref = *hit;
-                ++reused;
-            } else {
-                missing.push_back(&e);
-            }
+        for (auto& e : *set) all.push_back(&e);
+    // A response is scored from its first token when there is a prompt, from its second otherwise.
+    auto scored = [](const model::EncodedPair& enc, const std::vector<text::TokenId>& response) {
+        return int64_t(response.size()) - (enc.prompt.empty() ? 1 : 0);
+    };
+    std::vector<std::string> hashes;  // chosen, rejected of each example
+    hashes.reserve(2 * all.size());
+    for (auto* e : all) {
+        hashes.push_back(store::refSequenceHash(e->enc.prompt, e->enc.chosen));
+        hashes.push_back(store::refSequenceHash(e->enc.prompt, e->enc.rejected));
+    }
+    std::vector<std::optional<store::RefSeqLogp>> hits(hashes.size());
+    if (project_) hits = project_->refSeqLogps(fingerprint, settings, hashes);
+    for (size_t k = 0; k < all.size(); ++k) {  // a count that disagrees is not a hit
+        auto& c = hits[2 * k];
+        auto& r = hits[2 * k + 1];
+        if (c && c->tokens != scored(all[k]->enc, all[k]->enc.chosen)) c.reset();
+        if (r && r->tokens != scored(all[k]->enc, all[k]->enc.rejected)) r.reset();
+    }
+    int64_t reused = 0, computed = 0;
+    std::vector<size_t> missing;  // examples with at least one sequence to compute
+    for (size_t k = 0; k < all.size(); ++k) {
+        auto& c = hits[2 * k];
+        auto& r = hits[2 * k + 1];
+        if (c && r) {
+            all[k]->ref = {c->logp, r->logp, c->tokens, r->tokens};
+            reused += 2;
+        } else {
+            missing.push_back(k);
         }
+    }
     if (!missing.empty()) {
         std::vector<const model::EncodedPair*> pairs;
-        for (auto* e : missing) pairs.push_back(&e->enc);
+        for (auto k : missing) pairs.push_back(&all[k]->enc);
         model::CausalLM& net = refAdaptersOff_ ? *policy_->net : *reference_->net;
         std::vector<store::RefLogps> values;
         {
@@ -676,15 +700,34 @@ void Run::prepareReference() {
             values = referenceLogps(net, refAdaptersOff_, pairs, std::max<int64_t>(cfg_.batchSize, 16), padId_,
                                     progress("reference"));
         }
-        std::vector<std::pair<int64_t, store::RefLogps>> rows;
+        std::vector<std::pair<std::string, store::RefSeqLogp>> rows;
         for (size_t i = 0; i < missing.size(); ++i) {
-            missing[i]->ref = values[i];
-            rows.emplace_back(missing[i]->pairId, values[i]);
+            const size_t k = missing[i];
+            store::RefLogps v = values[i];
+            // A sequence found in the cache keeps the cached value (one key, one value); only
+            // the other one is new.
+            if (hits[2 * k]) {
+                v.chosen = hits[2 * k]->logp;
+                ++reused;
+            } else {
+                rows.emplace_back(hashes[2 * k], store::RefSeqLogp{v.chosen, v.chosenTokens});
+                ++computed;
+            }
+            if (hits[2 * k + 1]) {
+                v.rejected = hits[2 * k + 1]->logp;
+                ++reused;
+            } else {
+                rows.emplace_back(hashes[2 * k + 1], store::RefSeqLogp{v.rejected, v.rejectedTokens});
+                ++computed;
+            }
+            all[k]->ref = v;
         }
-        if (project_) project_->putRefLogps(fingerprint, settings, rows);
+        if (project_) project_->putRefSeqLogps(fingerprint, settings, rows);
     }
-    info("reference log-probs precomputed: " + std::to_string(missing.size()) + " computed, " + std::to_string(reused) +
-         " from the project's cache");
+    result_.refSequencesComputed = computed;
+    result_.refSequencesReused = reused;
+    info("reference log-probs precomputed: " + std::to_string(computed) + " sequences computed, " +
+         std::to_string(reused) + " from the project's cache");
     refPrecomputed_ = true;
     reference_.reset();  // released: training needs only the cached values
 }

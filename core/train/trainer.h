@@ -109,6 +109,9 @@ struct TrainResult {
     std::string error;
     int64_t steps = 0;
     std::map<std::string, double> finalTrain, finalEval;
+    // --precompute-ref: response sequences (two per pair, train and eval) whose reference
+    // log-prob was computed by this run, and those taken from the project's cache.
+    int64_t refSequencesComputed = 0, refSequencesReused = 0;
 };
 
 struct TrainControl {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/error.h"
 #include "store/formats.h"
@@ -76,6 +77,29 @@ std::string snapshot(const std::string& path) {
     return out;
 }
 
+// A pair's history as comparable text: every field of every row, undo links as positions.
+std::string historyText(Project& p, int64_t pairId) {
+    auto rows = p.history(pairId);
+    std::string out;
+    for (const auto& l : rows) {
+        int64_t reverts = -1;
+        for (size_t k = 0; k < rows.size(); ++k)
+            if (l.reverts && rows[k].id == l.reverts) reverts = int64_t(k);
+        out += verdictName(l.verdict) + "|" + std::to_string(l.strength) + "|" + l.rationale + "|" + l.annotator + "|" +
+               l.shownLeft + "|" + std::to_string(l.createdAt) + "|" + std::to_string(reverts) + "\n";
+    }
+    auto pair = p.pair(pairId);
+    return out + "current " + verdictName(pair->verdict) + " strength " + std::to_string(pair->labelStrength);
+}
+
+// Label timestamps are milliseconds: keep two actions from sharing one.
+void nextMillisecond() { std::this_thread::sleep_for(std::chrono::milliseconds(3)); }
+
+int64_t labelRows(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM labels").getInt64();
+}
+
 }  // namespace
 
 class TestFormats : public QObject {
@@ -94,6 +118,10 @@ private Q_SLOTS:
     void roundTrip_data();
     void roundTrip();
     void pairsExportIsByteIdentical();
+    void pairsCarryLabelHistory();
+    void pairsMergeLabelsIntoExistingPairs();
+    void malformedHistory_data();
+    void malformedHistory();
     void exportFilters();
     void exportGzipAndNoPartialFile();
     void malformed_data();
@@ -355,6 +383,191 @@ void TestFormats::pairsExportIsByteIdentical() {
     exportFile(b, second, po);
     QCOMPARE(readBytes(second), readBytes(first));
     QVERIFY(readBytes(first).size() > 100);
+}
+
+void TestFormats::pairsCarryLabelHistory() {
+    std::string aPath = fresh();
+    Project a = Project::create(aPath);
+    importFile(a, dataFile("pairs.jsonl"), {});  // 6 pairs, 5 with an imported label
+    LabelOptions alice;
+    alice.strength = 2;
+    alice.rationale = "cites the source, \"quoted\"\nsecond line";
+    alice.annotator = "alice";
+    alice.shownLeft = 'b';
+    nextMillisecond();
+    a.label(1, Verdict::B, alice);
+    nextMillisecond();
+    a.label(3, Verdict::A, {1, "", "bob", 'a'});
+    nextMillisecond();
+    a.label(3, Verdict::B, {2, "changed my mind", "bob", 'b'});
+    nextMillisecond();
+    a.undo(3, "bob");  // back to a
+    nextMillisecond();
+    a.undo(3, "bob");  // back to unlabelled
+    nextMillisecond();
+    a.label(3, Verdict::Tie, {1, "", "carol", 'a'});
+    nextMillisecond();
+    a.undo(2, "dave");  // the imported tie undone: unlabelled
+    ExportOptions po;
+    po.format = "pairs";
+    std::string first = tmp("first.jsonl"), second = tmp("second.jsonl");
+    QCOMPARE(exportFile(a, first, po), int64_t(6));
+
+    std::string bPath = fresh();
+    Project b = Project::create(bPath);
+    ImportResult r = importFile(b, first, {});
+    QCOMPARE(r.inserted, int64_t(6));
+    QCOMPARE(r.labelRows, labelRows(aPath));  // every row, undo rows included
+    QCOMPARE(labelRows(bPath), labelRows(aPath));
+    for (int64_t id = 1; id <= 6; ++id) QCOMPARE(historyText(b, id), historyText(a, id));
+    auto h = b.history(1);
+    QCOMPARE(h.back().strength, 2);
+    QCOMPARE(h.back().rationale, alice.rationale);
+    QCOMPARE(h.back().annotator, std::string("alice"));
+    QCOMPARE(h.back().shownLeft, 'b');
+    QCOMPARE(b.pair(1)->labelStrength, 2);
+    exportFile(b, second, po);
+    QCOMPARE(readBytes(second), readBytes(first));
+
+    // The restored links work: undo in the copy walks the same stack as in the original.
+    for (Project* p : {&a, &b}) {
+        QCOMPARE(p->undo(3)->verdict, std::optional<Verdict>());  // the tie undone
+        QCOMPARE(p->undo(1)->verdict, std::optional<Verdict>(Verdict::A));  // alice's b undone
+        QCOMPARE(p->pair(1)->labelStrength, 1);
+    }
+}
+
+void TestFormats::pairsMergeLabelsIntoExistingPairs() {
+    // Our project and a teammate's copy of it, made from our `pairs` export.
+    std::string ourPath = fresh(), theirPath = fresh();
+    Project ours = Project::create(ourPath);
+    importFile(ours, dataFile("pairs.jsonl"), {});
+    ExportOptions po;
+    po.format = "pairs";
+    std::string handout = tmp("handout.jsonl");
+    exportFile(ours, handout, po);
+    Project theirs = Project::create(theirPath);
+    importFile(theirs, handout, {});
+    const int64_t shared = labelRows(ourPath);
+
+    // The teammate labels: pair 3 (unlabelled), relabels 1, labels and undoes 4.
+    nextMillisecond();
+    theirs.label(3, Verdict::A, {2, "clearly", "alice", 'b'});
+    nextMillisecond();
+    theirs.label(1, Verdict::B, {1, "", "alice", 'a'});
+    nextMillisecond();
+    theirs.label(4, Verdict::A, {1, "", "alice", 'a'});
+    nextMillisecond();
+    theirs.undo(4, "alice");
+    // Meanwhile, and later than the teammate, we relabel pair 1 ourselves.
+    nextMillisecond();
+    ours.label(1, Verdict::Tie, {1, "", "me", 'a'});
+    const int64_t theirNew = labelRows(theirPath) - shared;
+    std::string back = tmp("back.jsonl");
+    exportFile(theirs, back, po);
+
+    ImportResult r = importFile(ours, back, {});
+    QCOMPARE(r.inserted, int64_t(0));
+    QCOMPARE(r.duplicates, int64_t(6));
+    QCOMPARE(r.labelRows, theirNew);  // only the rows we did not have
+    QCOMPARE(r.merged, int64_t(3));   // pairs 1, 3 and 4
+    QCOMPARE(labelRows(ourPath), shared + 1 + theirNew);
+    // Pair 3 had no judgement since the handout: theirs is current, with every detail.
+    QCOMPARE(ours.pair(3)->verdict, std::optional<Verdict>(Verdict::A));
+    QCOMPARE(ours.pair(3)->labelStrength, 2);
+    QCOMPARE(ours.history(3).back().rationale, std::string("clearly"));
+    QCOMPARE(ours.history(3).back().annotator, std::string("alice"));
+    QCOMPARE(ours.history(3).back().shownLeft, 'b');
+    // Pair 4: their label and its undo are history; the current verdict is theirs (back to the
+    // imported both_bad).
+    QCOMPARE(ours.pair(4)->verdict, std::optional<Verdict>(Verdict::BothBad));
+    QCOMPARE(ours.history(4).size(), size_t(3));
+    // Pair 1: our tie is newer than their b, so it stays current; their b is in the history.
+    QCOMPARE(ours.pair(1)->verdict, std::optional<Verdict>(Verdict::Tie));
+    QCOMPARE(ours.history(1).size(), size_t(3));
+    QCOMPARE(ours.history(1)[2].annotator, std::string("alice"));
+
+    // The same file again adds nothing and changes nothing.
+    const std::string before = snapshot(ourPath);
+    r = importFile(ours, back, {});
+    QCOMPARE(r.labelRows, int64_t(0));
+    QCOMPARE(r.merged, int64_t(0));
+    QCOMPARE(snapshot(ourPath), before);
+    // Nor does our own export imported into ourselves.
+    std::string mine = tmp("mine.jsonl");
+    exportFile(ours, mine, po);
+    r = importFile(ours, mine, {});
+    QCOMPARE(r.labelRows, int64_t(0));
+    QCOMPARE(snapshot(ourPath), before);
+    // A merged history still round-trips byte for byte.
+    std::string copyPath = fresh(), again = tmp("again.jsonl");
+    Project copy = Project::create(copyPath);
+    importFile(copy, mine, {});
+    exportFile(copy, again, po);
+    QCOMPARE(readBytes(again), readBytes(mine));
+    for (int64_t id = 1; id <= 6; ++id) QCOMPARE(historyText(copy, id), historyText(ours, id));
+}
+
+void TestFormats::malformedHistory_data() {
+    QTest::addColumn<QString>("history");  // "labels" and "current_label" of line 2
+    QTest::addColumn<QString>("label");
+    QTest::addColumn<QString>("message");
+    const QString row = R"({"verdict": "%1", "strength": 1, "rationale": "", "annotator": "x", "shown_left": "a", "created_at": %2, "reverts": %3, "prev": %4})";
+    const QString a0 = row.arg("a").arg(10).arg("null").arg("null");
+    QTest::newRow("label disagrees") << QString(R"("labels": [%1], "current_label": 0)").arg(a0) << "b"
+                                     << R"(field "label": is b but the current row of "labels" says a)";
+    QTest::newRow("link forward") << QString(R"("labels": [%1], "current_label": 0)").arg(row.arg("a").arg(10).arg("null").arg(1))
+                                  << "a" << R"(field "labels[0].prev": expected null or the index of an earlier row)";
+    QTest::newRow("undo of an undo")
+        << QString(R"("labels": [%1, %2, %3], "current_label": null)")
+               .arg(a0, row.arg("a").arg(11).arg(0).arg(0).replace(R"("verdict": "a")", R"("verdict": null)"),
+                    row.arg("a").arg(12).arg(1).arg(1))
+        << "" << R"(field "labels[2].reverts": an undo reverts a label row)";
+    QTest::newRow("label row without verdict")
+        << QString(R"("labels": [%1], "current_label": null)").arg(QString(a0).replace(R"("verdict": "a")", R"("verdict": null)"))
+        << "" << R"(field "labels[0].verdict": a label row needs a verdict)";
+    QTest::newRow("bad shown side") << QString(R"("labels": [%1], "current_label": 0)").arg(QString(a0).replace(R"("shown_left": "a")", R"("shown_left": "left")"))
+                                    << "a" << R"(field "labels[0].shown_left": expected "a" or "b")";
+    QTest::newRow("missing time") << QString(R"("labels": [%1], "current_label": 0)").arg(QString(a0).replace(R"(, "created_at": 10)", ""))
+                                  << "a" << R"(field "labels[0].created_at": missing)";
+    QTest::newRow("current is an undo")
+        << QString(R"("labels": [%1, %2], "current_label": 1)")
+               .arg(a0, row.arg("a").arg(11).arg(0).arg(0).replace(R"("verdict": "a")", R"("verdict": null)"))
+        << "" << R"(field "current_label": expected null or the index of a label row)";
+    QTest::newRow("labels not a list") << R"("labels": {"verdict": "a"})" << "a" << R"(field "labels": expected a list)";
+}
+
+void TestFormats::malformedHistory() {
+    QFETCH(QString, history);
+    QFETCH(QString, label);
+    QFETCH(QString, message);
+    std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    importFile(p, dataFile("pairs.jsonl"), {});
+    const std::string before = snapshot(dbPath);
+    // Line 1 is good and merges a row into pair 1; line 2 is bad: nothing of either stays.
+    std::string path = tmp("history.jsonl");
+    {
+        std::ofstream out(path, std::ios::binary);
+        out << R"({"prompt": "Which is the better opening line?", "response_a": "It was a bright cold day in April.", )"
+               R"("response_b": "Once upon a time.", "label": "b", "labels": [{"verdict": "b", "strength": 2, )"
+               R"("rationale": "", "annotator": "y", "shown_left": "a", "created_at": 99999999999999, "reverts": null, )"
+               R"("prev": null}], "current_label": 0})"
+            << "\n";
+        out << R"({"prompt": "new", "response_a": "x", "response_b": "y", "label": )"
+            << (label.isEmpty() ? std::string("null") : "\"" + label.toStdString() + "\"") << ", "
+            << history.toStdString() << "}\n";
+    }
+    try {
+        importFile(p, path, {});
+        QFAIL("the import succeeded");
+    } catch (const InputError& e) {
+        std::string what = e.what();
+        QVERIFY2(what.rfind(path + ":2: ", 0) == 0, what.c_str());
+        QVERIFY2(what.find(message.toStdString()) != std::string::npos, what.c_str());
+        QVERIFY2(what.find('\n') == std::string::npos, "the error is one line");
+    }
+    QCOMPARE(snapshot(dbPath), before);
 }
 
 void TestFormats::exportFilters() {

@@ -68,7 +68,8 @@ private Q_SLOTS:
     void migratesFromEveryOlderVersion_data();
     void migratesFromEveryOlderVersion();
     void refusesNewerSchema();
-    void runsMetricsSamplesRefLogps();
+    void runsMetricsSamples();
+    void refSequenceCache();
     void interruptedRunMarking();
     void twoThreadsWriteAtOnce();
     void dataVersionSeesOtherConnections();
@@ -360,12 +361,18 @@ VALUES (1, 1, 'a', 2, 'x', 'a', 10, NULL, NULL),
 )sql");
         if (version >= 2)  // v2 kept the current verdict on the pair
             db.exec("UPDATE pairs SET current_verdict = 'a', current_label_id = 1, current_strength = 2 WHERE id = 1");
+        if (version < 4)  // v1-v3 cached reference log-probs per pair id and role
+            db.exec("INSERT INTO ref_logps VALUES ('fp', 'k', 1, -1.5, -2.5, 3, 4)");
         db.exec("COMMIT");
         QCOMPARE(db.execAndGet("PRAGMA user_version").getInt(), version);
     }
     Project p = Project::open(path);
     SQLite::Database raw(path);
     QCOMPARE(raw.execAndGet("PRAGMA user_version").getInt(), Project::schemaVersion());
+    // The per-pair reference cache is gone (v4): its rows could not say which token ids they
+    // belonged to, so none of them may be reused.
+    QVERIFY(!raw.tableExists("ref_logps"));
+    QCOMPARE(p.countRefSeqLogps(), int64_t(0));
     QCOMPARE(p.pair(1)->verdict, std::optional<Verdict>(Verdict::A));
     QCOMPARE(p.pair(1)->labelStrength, 2);
     QCOMPARE(p.pair(2)->verdict, std::optional<Verdict>());
@@ -404,7 +411,7 @@ void TestProject::refusesNewerSchema() {
     }
 }
 
-void TestProject::runsMetricsSamplesRefLogps() {
+void TestProject::runsMetricsSamples() {
     Project p = Project::create(file("runs.dpowb"));
     int64_t pairId = p.addPair(textPair("p", "a", "b"));
     RunRecord r;
@@ -439,15 +446,43 @@ void TestProject::runsMetricsSamplesRefLogps() {
     QVERIFY(p.run(id)->finishedAt > 0);
     QCOMPARE(p.runs().size(), size_t(1));
 
-    QVERIFY(!p.refLogps("fp", pairId, "k"));
-    p.putRefLogps("fp", "k", {{pairId, {-10.5, -12.25, 7, 9}}});
-    auto ref = p.refLogps("fp", pairId, "k");
-    QVERIFY(ref);
-    QCOMPARE(ref->chosen, -10.5);
-    QCOMPARE(ref->rejectedTokens, int64_t(9));
-    p.putRefLogps("fp", "k", {{pairId, {-1, -2, 3, 4}}});  // overwrite
-    QCOMPARE(p.refLogps("fp", pairId, "k")->chosen, -1.0);
-    QVERIFY(!p.refLogps("fp", pairId, "other settings"));
+    (void)pairId;
+}
+
+void TestProject::refSequenceCache() {
+    Project p = Project::create(file("refcache.dpowb"));
+    // The key is the exact ids: a different split of the same ids into prompt and response,
+    // another order or another id is another sequence.
+    const std::string h = refSequenceHash({1, 2}, {3, 4});
+    QCOMPARE(h, refSequenceHash({1, 2}, {3, 4}));
+    QCOMPARE(h.size(), size_t(64));
+    for (const auto& other : {refSequenceHash({1}, {2, 3, 4}), refSequenceHash({1, 2, 3}, {4}),
+                              refSequenceHash({3, 4}, {1, 2}), refSequenceHash({1, 2}, {4, 3}),
+                              refSequenceHash({1, 2}, {3, 5}), refSequenceHash({}, {1, 2, 3, 4}),
+                              refSequenceHash({1, 2}, {3, 4, 0})})
+        QVERIFY(other != h);
+    const std::string h2 = refSequenceHash({1, 2}, {7});
+    auto none = p.refSeqLogps("fp", "k", {h, h2});
+    QCOMPARE(none.size(), size_t(2));
+    QVERIFY(!none[0] && !none[1]);
+    p.putRefSeqLogps("fp", "k", {{h, {-10.5, 2}}});
+    auto got = p.refSeqLogps("fp", "k", {h2, h});
+    QVERIFY(!got[0]);
+    QVERIFY(got[1]);
+    QCOMPARE(got[1]->logp, -10.5);
+    QCOMPARE(got[1]->tokens, int64_t(2));
+    p.putRefSeqLogps("fp", "k", {{h, {-1.25, 2}}, {h2, {-3.0, 1}}});  // overwrite + add
+    got = p.refSeqLogps("fp", "k", {h, h2});
+    QCOMPARE(got[0]->logp, -1.25);
+    QCOMPARE(got[1]->logp, -3.0);
+    QCOMPARE(p.countRefSeqLogps(), int64_t(2));
+    // Another reference or other settings see nothing of it.
+    QVERIFY(!p.refSeqLogps("fp2", "k", {h})[0]);
+    QVERIFY(!p.refSeqLogps("fp", "k2", {h})[0]);
+    p.putRefSeqLogps("fp", "k2", {{h, {-7.0, 2}}});
+    QCOMPARE(p.refSeqLogps("fp", "k2", {h})[0]->logp, -7.0);
+    QCOMPARE(p.refSeqLogps("fp", "k", {h})[0]->logp, -1.25);
+    QCOMPARE(p.countRefSeqLogps(), int64_t(3));
 }
 
 void TestProject::interruptedRunMarking() {
