@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "project_file.h"
+#include "torch_commands.h"
 #include "common/error.h"
 #include "common/jsonl.h"
 #include "store/formats.h"
@@ -151,7 +153,7 @@ bool policyIsA(uint64_t seed) {
 
 int runSamplePairs(Args& args) {
     const std::string db = args.positional(0, "DB");
-    auto project = store::Project::open(db);
+    auto project = openProject(db);
     train::ModelPair mp = modelsFromArgs(args, project);
     const bool chat = args.has("chat");
     const bool demoRule = args.has("demo-rule");
@@ -201,6 +203,7 @@ int runSamplePairs(Args& args) {
         void add(int v) { (v > 0 ? positive : v < 0 ? negative : undecided) += 1; }
     } policyVerdicts, referenceVerdicts;
     std::vector<std::pair<int, int>> sentiments;
+    const bool terminal = stderrIsTerminal();
     for (long long k = 0; k < n; ++k) {
         const PromptItem& item = prompts[size_t(k) % prompts.size()];
         train::SamplingSettings sk = s;
@@ -238,9 +241,12 @@ int runSamplePairs(Args& args) {
         pairs.push_back(std::move(p));
         sources.push_back(item.source);
         policyA.push_back(aIsPolicy);
-        std::cerr << "\rdpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated" << std::flush;
+        // A rewritten line on a terminal; in a log, a plain line now and then.
+        if (terminal) std::cerr << "\rdpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated" << std::flush;
+        else if ((k + 1) % std::max<long long>(1, n / 10) == 0 || k + 1 == n)
+            std::cerr << "dpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated\n";
     }
-    std::cerr << "\n";
+    if (terminal) std::cerr << "\n";
     progress.throwIfCancelled();
 
     std::vector<std::pair<int64_t, bool>> ids;
@@ -278,7 +284,7 @@ int runSamplePairs(Args& args) {
 
 int runScorePairs(Args& args) {
     const std::string db = args.positional(0, "DB");
-    auto project = store::Project::open(db);
+    auto project = openProject(db);
     train::ModelPair mp = modelsFromArgs(args, project);
     mp.maxLength = args.getInt("max-length", mp.maxLength);
     mp.maxPromptLength = args.getInt("max-prompt-length", mp.maxPromptLength);
@@ -325,10 +331,10 @@ int runScorePairs(Args& args) {
     return kOk;
 }
 
-DPOWB_COMMAND({"sample-pairs", "generate policy-vs-reference pairs for labelling",
-               std::string(kSampleUsage) + kModelsHelp, {"chat", "demo-rule"}, runSamplePairs});
-DPOWB_COMMAND({"score-pairs", "implicit reward margin of every pair under a run's policy",
-               std::string(kScoreUsage) + kModelsHelp, {}, runScorePairs});
+DPOWB_COMMAND({"sample-pairs", torchCommandSummary("sample-pairs"), std::string(kSampleUsage) + kModelsHelp,
+               {"chat", "demo-rule"}, {"DB"}, runSamplePairs});
+DPOWB_COMMAND({"score-pairs", torchCommandSummary("score-pairs"), std::string(kScoreUsage) + kModelsHelp, {}, {"DB"},
+               runScorePairs});
 
 }  // namespace
 }  // namespace dpowb::cli

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "torch_commands.h"
 #include "common/error.h"
 #include "model/generate.h"
 #include "model/model.h"
@@ -82,8 +83,7 @@ int runGenerate(Args& args) {
     return kOk;
 }
 
-DPOWB_COMMAND({"generate", "generate a completion of a prompt (streamed to stdout)", kUsage,
-               {"chat", "ignore-eos"}, runGenerate});
+DPOWB_COMMAND({"generate", torchCommandSummary("generate"), kUsage, {"chat", "ignore-eos"}, {}, runGenerate});
 
 }  // namespace
 }  // namespace dpowb::cli

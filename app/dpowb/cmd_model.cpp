@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "torch_commands.h"
 #include "common/error.h"
 #include "common/jsonl.h"
 #include "model/logprobs.h"
@@ -235,7 +236,6 @@ int runScore(cli::Args& args) {
     return cli::kOk;
 }
 
-DPOWB_COMMAND({"score", "sequence log-probs of chosen and rejected responses (JSONL in, JSONL out)", kScoreUsage, {},
-               runScore});
+DPOWB_COMMAND({"score", dpowb::cli::torchCommandSummary("score"), kScoreUsage, {}, {}, runScore});
 
 }  // namespace

@@ -1,4 +1,5 @@
 // dpowb train: a DPO run from the command line, with a progress line on a terminal.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,8 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "cli.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "model/config.h"
+#include "project_file.h"
+#include "store/output_guard.h"
+#include "store/project.h"
+#include "text/chat_template.h"
+#include "torch_commands.h"
 #include "train/trainer.h"
 
 namespace dpowb::cli {
@@ -47,6 +57,25 @@ std::string presetText() {
     return o.str();
 }
 
+std::string templateNames() {
+    std::string s;
+    for (const auto& n : text::ChatTemplate::names()) s += (s.empty() ? "" : ", ") + n;
+    return s;
+}
+
+// The context length of a model folder (or builtin:tiny); 0 when config.json cannot be read
+// (the run's own loading then says what is wrong with the folder).
+int64_t modelContext(const std::string& model) {
+    if (model.empty()) return 0;
+    if (model == "builtin:tiny") return model::builtinTinyConfig(0).maxPositions;
+    try {
+        const auto path = std::filesystem::path(model) / "config.json";
+        return model::ModelConfig::fromJson(readFile(path), path.string()).maxPositions;
+    } catch (const std::exception&) {
+        return 0;
+    }
+}
+
 std::string usageText() {
     const TrainConfig d;
     std::ostringstream o;
@@ -70,8 +99,10 @@ std::string usageText() {
          "  --sft-on chosen|both              responses the warm-up learns (default " << d.sftOn << ")\n"
          "optimization:\n"
          "  --lr LR (default " << fmt(d.lr) << ")  --epochs N (" << fmt(d.epochs) << ")  --max-steps N (-1: from epochs)\n"
-         "  --batch-size N (" << d.batchSize << ")  --grad-accum N (" << d.gradAccum << ")  --max-length N (" << d.maxLength
-      << ")  --max-prompt-length N (" << d.maxPromptLength << ")\n"
+         "  --batch-size N (" << d.batchSize << ")  --grad-accum N (" << d.gradAccum << ")  --max-prompt-length N ("
+      << d.maxPromptLength << ")\n"
+         "  --max-length N (default: the model's context, config.json's max_position_embeddings or\n"
+         "                 n_positions; longer is refused before the run starts)\n"
          "  --truncation-mode keep_start|keep_end   --warmup-steps N (" << d.warmupSteps << ")  --weight-decay W (" << fmt(d.weightDecay)
       << ")\n"
          "  --lr-scheduler-type constant|linear|cosine (" << d.lrSchedulerType << ")  --max-grad-norm G (" << fmt(d.maxGradNorm)
@@ -86,7 +117,12 @@ std::string usageText() {
          "  --logging-steps N (" << d.loggingSteps << ")  --eval-steps N (0 = end of each epoch)  --save-steps N\n"
          "  --metrics FILE.jsonl   one JSON object per logging step (DPO.md names, eval_ prefix)\n"
          "  --resume RUN_ID        continue a cancelled or interrupted run from its checkpoint\n"
-         "  --name NAME            run name\n\n"
+         "  --name NAME            run name\n"
+         "  --chat-template NAME   chat template for chat prompts, instead of the model's own:\n"
+         "                         " << templateNames() << "\n"
+         "\n"
+         "--out must be a new or empty folder, or one a run of this project made; never the model's\n"
+         "or the reference's folder.\n\n"
          "With --model builtin:tiny, options left unset take the demo preset:\n"
       << presetText()
       << "\nCtrl-C stops after the current step, writes a checkpoint and exits 130.\n";
@@ -148,6 +184,8 @@ public:
         std::cerr << o.str() << "\n";
     }
     void onLog(train::LogLevel level, const std::string& message) override {
+        // The run's error is its result: runTrain prints it once, when the run returns.
+        if (level == train::LogLevel::Error) return;
         std::lock_guard<std::mutex> l(m_);
         if (terminal_) clearLine();
         std::cerr << (level == train::LogLevel::Warning ? "warning: " : level == train::LogLevel::Error ? "error: " : "")
@@ -183,7 +221,6 @@ private:
 };
 
 int runTrain(Args& args) {
-    if (!args.positional().empty()) throw UsageError{"unexpected argument \"" + args.positional()[0] + "\""};
     const std::string model = args.get("model", "");
     const bool resume = args.has("resume");
     if (model.empty() && !resume) throw UsageError{"missing required option --model (a model folder or builtin:tiny)"};
@@ -211,7 +248,20 @@ int runTrain(Args& args) {
     c.maxSteps = args.getInt("max-steps", c.maxSteps);
     c.batchSize = args.getInt("batch-size", c.batchSize);
     c.gradAccum = args.getInt("grad-accum", c.gradAccum);
+    // The model's context decides the default and the limit of --max-length (and of the
+    // reference's, when it is another folder): longer rows would run past the position table.
+    int64_t context = resume ? 0 : modelContext(c.model);
+    const std::string refFolder = args.get("ref", "");
+    if (!resume && !refFolder.empty()) {
+        const int64_t refContext = modelContext(refFolder);
+        if (refContext > 0 && (context == 0 || refContext < context)) context = refContext;
+    }
+    if (context > 0 && !args.has("max-length") && model != "builtin:tiny") c.maxLength = context;
     c.maxLength = args.getInt("max-length", c.maxLength);
+    if (context > 0 && c.maxLength > context)
+        throw UsageError{"--max-length " + std::to_string(c.maxLength) + " is longer than the model's context (" +
+                         std::to_string(context) + " positions); give --max-length " + std::to_string(context) +
+                         " or less"};
     c.maxPromptLength = args.getInt("max-prompt-length", std::min<long long>(c.maxPromptLength, c.maxLength - 1));
     c.truncationMode = args.get("truncation-mode", c.truncationMode);
     c.warmupSteps = args.getInt("warmup-steps", c.warmupSteps);
@@ -234,8 +284,37 @@ int runTrain(Args& args) {
     c.evalSteps = args.getInt("eval-steps", c.evalSteps);
     c.saveSteps = args.getInt("save-steps", c.saveSteps);
     c.name = args.get("name", c.name);
+    c.chatTemplate = args.get("chat-template", c.chatTemplate);
     if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
     if (c.db.empty() == c.data.empty()) throw UsageError{"give exactly one of --db PROJECT or --data FILE.jsonl"};
+    if (!c.chatTemplate.empty()) {
+        const auto& names = text::ChatTemplate::names();
+        if (std::find(names.begin(), names.end(), c.chatTemplate) == names.end())
+            throw UsageError{"--chat-template: expected one of " + templateNames() + ", got \"" + c.chatTemplate + "\""};
+    }
+    if (!c.db.empty()) checkProjectPath(c.db);
+    if (!resume) {
+        // A bad value is a usage error, said once, before anything is recorded.
+        try {
+            c.validate();
+        } catch (const Error& e) {
+            std::string m = e.what();
+            if (m.rfind("train: ", 0) == 0) m.erase(0, 7);
+            throw UsageError{m};
+        }
+        // Outputs never destroy inputs: not the model's or the reference's folder, not a
+        // folder of someone else's files.
+        if (!c.out.empty()) {
+            std::string owner;
+            if (!c.db.empty()) {
+                auto project = store::Project::open(c.db);
+                owner = store::projectId(project);
+            } else {
+                owner = "data:" + std::filesystem::weakly_canonical(c.data).string();
+            }
+            store::checkRunOutputFolder(c.out, owner, {{"the base model", c.model}, {"the reference", c.ref}});
+        }
+    }
 
     CliObserver observer(stderrIsTerminal());
     train::TrainControl control;
@@ -282,9 +361,10 @@ int runTrain(Args& args) {
 
 const Registrar trainCommand{Command{
     "train",
-    "run DPO on a project's labelled pairs or a JSONL file",
+    torchCommandSummary("train"),
     usageText(),
     {"reference-free", "precompute-ref"},
+    {},
     runTrain,
 }};
 
