@@ -374,8 +374,19 @@ void TestCliTrain::chatTemplateByName() {
                        .dump()
                 << "\n";
     }
-    const QString model = modelFolder();
-    QVERIFY(!model.isEmpty());
+    // The model folder without the chat template in its tokenizer_config.json.
+    const QString source = modelFolder();
+    QVERIFY(!source.isEmpty());
+    const QString model = dir.filePath("no-template");
+    QVERIFY(QDir().mkpath(model));
+    for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+        QVERIFY(QFile::copy(source + "/" + f, model + "/" + f));
+    {
+        std::ifstream in((model + "/tokenizer_config.json").toStdString());
+        json cfg = json::parse(in);
+        QVERIFY(cfg.erase("chat_template") == 1);
+        std::ofstream((model + "/tokenizer_config.json").toStdString(), std::ios::trunc) << cfg.dump();
+    }
     const QStringList base{"--data", QString::fromStdString(data), "--model", model, "--max-steps", "1",
                            "--sft-epochs", "0", "--batch-size", "2"};
     // A model folder whose tokenizer_config.json has no chat template: the error names the option ...
