@@ -45,24 +45,6 @@ std::string duration(double seconds) {
     return buf;
 }
 
-std::string presetText() {
-    const TrainConfig p = TrainConfig::demoPreset();
-    std::ostringstream o;
-    o << "  --loss " << p.loss << " --beta " << fmt(p.beta) << " --rpo-alpha " << fmt(p.rpoAlpha) << " --sft-epochs " << p.sftEpochs << " --sft-on " << p.sftOn
-      << " --lr " << fmt(p.lr) << " --epochs " << fmt(p.epochs) << "\n  --batch-size " << p.batchSize << " --grad-accum "
-      << p.gradAccum << " --max-length " << p.maxLength << " --max-prompt-length " << p.maxPromptLength
-      << " --warmup-steps " << p.warmupSteps << "\n  --lr-scheduler-type " << p.lrSchedulerType << " --weight-decay "
-      << fmt(p.weightDecay) << " --max-grad-norm " << fmt(p.maxGradNorm) << (p.precomputeRef ? " --precompute-ref" : "")
-      << " --logging-steps " << p.loggingSteps << " --eval-steps " << p.evalSteps << "\n";
-    return o.str();
-}
-
-std::string templateNames() {
-    std::string s;
-    for (const auto& n : text::ChatTemplate::names()) s += (s.empty() ? "" : ", ") + n;
-    return s;
-}
-
 // The context length of a model folder (or builtin:tiny); 0 when config.json cannot be read
 // (the run's own loading then says what is wrong with the folder).
 int64_t modelContext(const std::string& model) {
@@ -74,59 +56,6 @@ int64_t modelContext(const std::string& model) {
     } catch (const std::exception&) {
         return 0;
     }
-}
-
-std::string usageText() {
-    const TrainConfig d;
-    std::ostringstream o;
-    o << "usage: dpowb train (--db PROJECT | --data FILE.jsonl) --model DIR|builtin:tiny [--out DIR] [options]\n\n"
-         "Runs DPO. With --db: the pairs of split train whose current verdict is a or b; split test is\n"
-         "evaluated. With --data: TRL lines {\"prompt\",\"chosen\",\"rejected\"} or pre-tokenized\n"
-         "{\"prompt_ids\",\"chosen_ids\",\"rejected_ids\"}; --eval-data FILE evaluates another file.\n"
-         "The trained policy goes to --out (default runs/<run-id>/ beside the project or data file) as a\n"
-         "model folder; with LoRA the merged model there and the adapter in --out/adapter/; after\n"
-         "--sft-epochs the reference in --out/reference/.\n\n"
-         "loss:\n"
-         "  --loss sigmoid|ipo|hinge|robust   (default " << d.loss << ")\n"
-         "  --beta B                          (default " << fmt(d.beta) << ")\n"
-         "  --label-smoothing E               cDPO / robust flip rate (default 0)\n"
-         "  --reference-free                  log pi_ref = 0\n"
-         "  --rpo-alpha A                     add A x NLL of the chosen responses (default 0 = off)\n"
-         "reference:\n"
-         "  --ref DIR                         reference model (default: the initial policy)\n"
-         "  --precompute-ref                  one pass of the reference first, cached in the project\n"
-         "  --sft-epochs N                    supervised warm-up first; it becomes the reference\n"
-         "  --sft-on chosen|both              responses the warm-up learns (default " << d.sftOn << ")\n"
-         "optimization:\n"
-         "  --lr LR (default " << fmt(d.lr) << ")  --epochs N (" << fmt(d.epochs) << ")  --max-steps N (-1: from epochs)\n"
-         "  --batch-size N (" << d.batchSize << ")  --grad-accum N (" << d.gradAccum << ")  --max-prompt-length N ("
-      << d.maxPromptLength << ")\n"
-         "  --max-length N (default: the model's context, config.json's max_position_embeddings or\n"
-         "                 n_positions; longer is refused before the run starts)\n"
-         "  --truncation-mode keep_start|keep_end   --warmup-steps N (" << d.warmupSteps << ")  --weight-decay W (" << fmt(d.weightDecay)
-      << ")\n"
-         "  --lr-scheduler-type constant|linear|cosine (" << d.lrSchedulerType << ")  --max-grad-norm G (" << fmt(d.maxGradNorm)
-      << ", 0 = off)\n"
-         "  --adam-beta1 (" << fmt(d.adamBeta1) << ")  --adam-beta2 (" << fmt(d.adamBeta2) << ")  --adam-epsilon (" << fmt(d.adamEpsilon)
-      << ")\n"
-         "LoRA:\n"
-         "  --lora-rank R (0 = full fine-tuning)  --lora-alpha A (" << fmt(d.loraAlpha) << ")  --lora-dropout P\n"
-         "  --lora-target-modules LIST (" << d.loraTargetModules << ")\n"
-         "run:\n"
-         "  --dtype float32|bfloat16|float16  --device auto|cpu|cuda[:N]  --seed N (" << d.seed << ")\n"
-         "  --logging-steps N (" << d.loggingSteps << ")  --eval-steps N (0 = end of each epoch)  --save-steps N\n"
-         "  --metrics FILE.jsonl   one JSON object per logging step (DPO.md names, eval_ prefix)\n"
-         "  --resume RUN_ID        continue a cancelled or interrupted run from its checkpoint\n"
-         "  --name NAME            run name\n"
-         "  --chat-template NAME   chat template for chat prompts, instead of the model's own:\n"
-         "                         " << templateNames() << "\n"
-         "\n"
-         "--out must be a new or empty folder, or one a run of this project made; never the model's\n"
-         "or the reference's folder.\n\n"
-         "With --model builtin:tiny, options left unset take the demo preset:\n"
-      << presetText()
-      << "\nCtrl-C stops after the current step, writes a checkpoint and exits 130.\n";
-    return o.str();
 }
 
 // Progress on stderr: one rewritten line on a terminal, plain lines otherwise.
@@ -290,7 +219,7 @@ int runTrain(Args& args) {
     if (!c.chatTemplate.empty()) {
         const auto& names = text::ChatTemplate::names();
         if (std::find(names.begin(), names.end(), c.chatTemplate) == names.end())
-            throw UsageError{"--chat-template: expected one of " + templateNames() + ", got \"" + c.chatTemplate + "\""};
+            throw UsageError{"--chat-template: expected one of " + chatTemplateNames() + ", got \"" + c.chatTemplate + "\""};
     }
     if (!c.db.empty()) checkProjectPath(c.db);
     if (!resume) {
@@ -362,7 +291,7 @@ int runTrain(Args& args) {
 const Registrar trainCommand{Command{
     "train",
     torchCommandSummary("train"),
-    usageText(),
+    torchCommandUsage("train"),
     {"reference-free", "precompute-ref"},
     {},
     runTrain,

@@ -220,9 +220,6 @@ int main(int argc, char** argv) {
         return kUsage;
     }
     const Command& cmd = it->second;
-#ifndef DPOWB_CLI_TORCH
-    if (cmd.delegate) execTorchCommand(argc, argv);
-#endif
     std::vector<std::string> rest(argv + 2, argv + argc);
     for (const auto& a : rest) {
         if (a == "--") break;
@@ -231,6 +228,9 @@ int main(int argc, char** argv) {
             return kOk;
         }
     }
+#ifndef DPOWB_CLI_TORCH
+    if (cmd.delegate) execTorchCommand(argc, argv);
+#endif
     try {
         Args args(rest, cmd.flags);
         checkPositionals(cmd, args);

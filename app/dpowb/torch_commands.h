@@ -1,9 +1,11 @@
 // The commands that need tensors. They are built into `dpowb-torch` (cmd_model, cmd_generate,
-// cmd_train, cmd_compare); `dpowb` lists them in its overview and hands them over with exec.
+// cmd_train, cmd_compare); `dpowb` lists them in its overview, prints their help itself and
+// hands everything else over with exec.
 // One table, so that the two programs cannot disagree about which commands exist.
 #pragma once
 
 #include <cstring>
+#include <string>
 
 namespace dpowb::cli {
 
@@ -19,6 +21,11 @@ inline constexpr TorchCommandInfo kTorchCommands[] = {
     {"score-pairs", "implicit reward margin of every pair under a run's policy"},
     {"train", "run DPO on a project's labelled pairs or a JSONL file"},
 };
+
+// The full help text of a tensor command (torch_usage.cpp, in both programs); "" if unknown.
+std::string torchCommandUsage(const std::string& name);
+// The names --chat-template accepts, comma-separated.
+std::string chatTemplateNames();
 
 inline const char* torchCommandSummary(const char* name) {
     for (const auto& c : kTorchCommands)

@@ -1,4 +1,5 @@
-// `dpowb`'s entries for the tensor commands: main() execs dpowb-torch for them (see main.cpp).
+// `dpowb`'s entries for the tensor commands: their help is printed here; main() execs
+// dpowb-torch to run them (see main.cpp).
 #include "cli.h"
 #include "torch_commands.h"
 
@@ -10,6 +11,7 @@ const bool registered = [] {
         Command command;
         command.name = c.name;
         command.summary = c.summary;
+        command.usage = torchCommandUsage(c.name);
         command.delegate = true;
         registerCommand(std::move(command));
     }

@@ -85,6 +85,8 @@ private Q_SLOTS:
     void runsListsStatus();
     void noCarriageReturnsInLogs();
     void storeCommandsDoNotLinkLibTorch();
+    void tensorCommandsHelpWithoutLibTorch_data();
+    void tensorCommandsHelpWithoutLibTorch();
 };
 
 void TestCliArguments::initTestCase() {
@@ -389,6 +391,38 @@ void TestCliArguments::storeCommandsDoNotLinkLibTorch() {
     for (const char* c : {"init", "import", "export", "list", "stats", "label", "runs", "tokenize", "train", "score",
                           "generate", "sample-pairs", "score-pairs"})
         QVERIFY2(help.out.contains(QByteArray("\n  ") + c + " "), c);
+}
+
+void TestCliArguments::tensorCommandsHelpWithoutLibTorch_data() {
+    QTest::addColumn<QString>("command");
+    for (const char* c : {"train", "score", "generate", "sample-pairs", "score-pairs"}) QTest::newRow(c) << QString(c);
+}
+
+void TestCliArguments::tensorCommandsHelpWithoutLibTorch() {
+    QFETCH(QString, command);
+    // With the tensor program out of reach, --help still works (dpowb prints it itself) and
+    // running the command says what is missing.
+    QProcess p;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("DPOWB_TORCH_CLI", path("no-such-program"));
+    p.setProcessEnvironment(env);
+    p.start(QStringLiteral(DPOWB_CLI), {command, "--help"});
+    QVERIFY(p.waitForFinished(20000));
+    QCOMPARE(p.exitCode(), 0);
+    const QByteArray help = p.readAllStandardOutput();
+    QVERIFY2(help.startsWith(("usage: dpowb " + command + " ").toUtf8()), help.constData());
+    // The same text as the tensor program's own.
+    QProcess own;
+    own.start(QFileInfo(QStringLiteral(DPOWB_CLI)).dir().filePath("dpowb-torch"), {command, "--help"});
+    QVERIFY(own.waitForFinished(30000));
+    QCOMPARE(own.exitCode(), 0);
+    QCOMPARE(own.readAllStandardOutput(), help);
+    QProcess missing;
+    missing.setProcessEnvironment(env);
+    missing.start(QStringLiteral(DPOWB_CLI), {command, "--model", "builtin:tiny"});
+    QVERIFY(missing.waitForFinished(20000));
+    QCOMPARE(missing.exitCode(), 1);
+    QVERIFY(missing.readAllStandardError().contains("no-such-program"));
 }
 
 QTEST_GUILESS_MAIN(TestCliArguments)
