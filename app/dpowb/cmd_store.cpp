@@ -96,6 +96,10 @@ int runInit(Args& args) {
     bool demo = args.has("demo");
     rejectUnknownOptions(args);
     if (exists(db)) throw Error(db + ": already exists; not overwriting it (remove it or pick another name)");
+    const auto slash = db.rfind('/');
+    const std::string folder = slash == std::string::npos ? "." : slash == 0 ? "/" : db.substr(0, slash);
+    if (!exists(folder))
+        throw Error(db + ": the folder " + folder + " does not exist; create it first (mkdir -p " + folder + ")");
     try {
         Project project = Project::create(db);
         if (demo) {

@@ -223,6 +223,13 @@ int runTrain(Args& args) {
     }
     if (!c.db.empty()) checkProjectPath(c.db);
     if (!resume) {
+        // A wrong model path is said before a run is recorded, not as a failed run.
+        for (const auto& [what, path] : {std::pair<const char*, std::string>{"--model", c.model}, {"--ref", c.ref}}) {
+            if (path.empty() || path == "builtin:tiny") continue;
+            if (!std::filesystem::is_regular_file(std::filesystem::path(path) / "config.json"))
+                throw Error(path + ": not a model folder (no config.json in it); give " + what +
+                            " a Hugging Face model folder, or builtin:tiny");
+        }
         // A bad value is a usage error, said once, before anything is recorded.
         try {
             c.validate();

@@ -235,6 +235,11 @@ void TestCliArguments::projectPathSentences_data() {
                                   << "a folder, not a project file";
     QTest::newRow("score-pairs folder") << QStringList{"score-pairs", folder, "--model", "builtin:tiny"}
                                         << "a folder, not a project file";
+    QTest::newRow("train model absent") << QStringList{"train", "--db", path("demo.db"), "--model", path("no-model")}
+                                        << "not a model folder";
+    QTest::newRow("train ref absent") << QStringList{"train", "--db", path("demo.db"), "--model", "builtin:tiny", "--ref",
+                                                      folder}
+                                      << "not a model folder";
     QTest::newRow("stats absent") << QStringList{"stats", absent} << "no such project file";
     QTest::newRow("train absent") << QStringList{"train", "--db", absent, "--model", "builtin:tiny"}
                                   << "no such project file";
@@ -250,6 +255,7 @@ void TestCliArguments::projectPathSentences() {
     QCOMPARE(r.err.count('\n'), 1);
     QVERIFY(!QFile::exists(path("absent.db")));
     QVERIFY(QDir(path("a-folder")).isEmpty());
+    QVERIFY(store::Project::open(db_.toStdString()).runs().empty());  // no failed run recorded
 }
 
 void TestCliArguments::listCutsByCharacters() {
