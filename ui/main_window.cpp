@@ -27,6 +27,7 @@
 #include "pair_view.h"
 #include "project_context.h"
 #include "store/formats.h"
+#include "store/output_guard.h"
 #include "store/project.h"
 
 namespace dpowb::ui {
@@ -302,7 +303,9 @@ void MainWindow::exportPairs() {
             auto project = store::Project::open(db);
             store::ExportOptions options;
             options.format = fmt;
-            const int64_t n = store::exportFile(project, file, options);
+            // Never onto the project file, another SQLite file or a device; through links.
+            const std::string target = store::checkExportTarget(file, db);
+            const int64_t n = store::exportFile(project, target, options);
             return tr("Exported %L1 records to %2").arg(n).arg(path);
         } catch (const std::exception& e) {
             return tr("Export failed: %1").arg(QString::fromStdString(e.what()));

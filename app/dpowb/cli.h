@@ -16,7 +16,8 @@ namespace dpowb::cli {
 
 enum Exit { kOk = 0, kFailure = 1, kUsage = 2, kCancelled = 130 };
 
-// Thrown by Args on a usage error; main() prints it with the command's usage and exits 2.
+// Thrown on a usage error; main() prints it as one line with a pointer to the command's help
+// and exits 2.
 struct UsageError {
     std::string message;
 };
@@ -50,8 +51,19 @@ struct Command {
     std::string summary;  // one line, for `dpowb --help`
     std::string usage;    // full help text for `dpowb NAME --help`
     std::vector<std::string> flags;
+    // The positional arguments, in order (e.g. {"DB", "FILE..."}); a last name ending in "..."
+    // takes one or more. The dispatcher rejects a missing or an extra argument (exit 2) before
+    // the command runs, so no command can silently ignore an argument.
+    std::vector<std::string> positionals;
     std::function<int(Args&)> run;
+    // Commands that need tensors live in a second executable (dpowb-torch) so that this one
+    // never loads LibTorch; in `dpowb` they are registered with delegate = true and run by
+    // handing the whole command line to that executable (exec, same process id).
+    bool delegate = false;
 };
+
+// Checks the positional arguments against `command.positionals`; throws UsageError.
+void checkPositionals(const Command& command, const Args& args);
 
 void registerCommand(Command command);
 const std::map<std::string, Command>& commands();

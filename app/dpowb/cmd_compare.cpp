@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "project_file.h"
+#include "torch_commands.h"
 #include "common/error.h"
 #include "common/jsonl.h"
 #include "store/formats.h"
@@ -17,51 +19,6 @@ namespace dpowb::cli {
 namespace {
 
 using nlohmann::json;
-
-const char* kModelsHelp =
-    "models (one of):\n"
-    "  --run ID                a run of the project: its policy (the run's --out) and its reference\n"
-    "  --model DIR --ref DIR   any two model folders (or builtin:tiny); --ref defaults to DIR/reference\n"
-    "  --beta B                β of the implicit reward (default: the run's, else 0.1)\n"
-    "  --device auto|cpu|cuda[:N]   --dtype float32|bfloat16|float16   --chat-template NAME\n";
-
-const char* kSampleUsage =
-    "usage: dpowb sample-pairs DB (--run ID | --model DIR [--ref DIR]) (--prompts FILE | --from-split S)\n"
-    "                          [--n N] [options]\n"
-    "\n"
-    "For each prompt, generates one completion from the policy and one from the reference (same\n"
-    "settings, same seed) and adds them as a new unlabelled pair (source policy-vs-reference; which\n"
-    "side is A is drawn at random per pair and recorded in the metadata with the models, run,\n"
-    "settings and seed). All pairs are added in one transaction: a failure adds none.\n"
-    "Writes one JSON line per pair to stdout: {\"pair_id\", \"inserted\", \"a\", \"prompt_source\"}.\n"
-    "\n"
-    "  --prompts FILE          JSONL: {\"prompt\": \"text\"}, {\"prompt\": [messages]} or {\"messages\": [...]}\n"
-    "  --from-split S          the distinct prompts of the project's pairs in split S (e.g. test)\n"
-    "  --n N                   number of pairs (default: one per prompt); prompts are reused in order\n"
-    "                          when N is larger, pair k using seed S+k\n"
-    "  --split S               split of the new pairs (default: the --from-split, so held-out prompts\n"
-    "                          stay held out; train with --prompts)\n"
-    "  --chat                  wrap text prompts as one user message in the chat template\n"
-    "  --max-new-tokens N (64)  --temperature T (1; 0 = greedy)  --top-k K (0 = off)  --top-p P (1 = off)\n"
-    "  --repetition-penalty R (1)  --seed S (0)  --stop TEXT\n"
-    "  --demo-rule             also judge each completion by the demo project's preference rule\n"
-    "                          (positive reviews preferred) and print how often each model follows it\n"
-    "\n";
-
-const char* kScoreUsage =
-    "usage: dpowb score-pairs DB (--run ID | --model DIR [--ref DIR]) [options]\n"
-    "\n"
-    "Writes one JSON line per pair: the implicit rewards β·(log π_θ − log π_ref) of both responses\n"
-    "and the margin. For a pair whose current verdict is a or b the margin is chosen − rejected\n"
-    "(\"basis\": \"label\"); for the others it is A − B (\"basis\": \"a_minus_b\"). Large negative\n"
-    "label margins are pairs the model disagrees with (possible mislabels); margins near zero are\n"
-    "the informative ones to label next.\n"
-    "\n"
-    "  --split S               only this split\n"
-    "  --batch-size N          pairs per forward (default 8)\n"
-    "  --max-length N  --max-prompt-length N  --truncation-mode keep_start|keep_end\n"
-    "                          (default: the run's settings, else 1024 / 512 / keep_start)\n"
-    "\n";
 
 train::ModelPair modelsFromArgs(Args& args, store::Project& project) {
     train::ModelPair mp;
@@ -152,7 +109,7 @@ bool policyIsA(uint64_t seed) {
 
 int runSamplePairs(Args& args) {
     const std::string db = args.positional(0, "DB");
-    auto project = store::Project::open(db);
+    auto project = openProject(db);
     train::ModelPair mp = modelsFromArgs(args, project);
     const bool chat = args.has("chat");
     const bool demoRule = args.has("demo-rule");
@@ -202,6 +159,7 @@ int runSamplePairs(Args& args) {
         void add(int v) { (v > 0 ? positive : v < 0 ? negative : undecided) += 1; }
     } policyVerdicts, referenceVerdicts;
     std::vector<std::pair<int, int>> sentiments;
+    const bool terminal = stderrIsTerminal();
     for (long long k = 0; k < n; ++k) {
         const PromptItem& item = prompts[size_t(k) % prompts.size()];
         train::SamplingSettings sk = s;
@@ -239,9 +197,12 @@ int runSamplePairs(Args& args) {
         pairs.push_back(std::move(p));
         sources.push_back(item.source);
         policyA.push_back(aIsPolicy);
-        std::cerr << "\rdpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated" << std::flush;
+        // A rewritten line on a terminal; in a log, a plain line now and then.
+        if (terminal) std::cerr << "\rdpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated" << std::flush;
+        else if ((k + 1) % std::max<long long>(1, n / 10) == 0 || k + 1 == n)
+            std::cerr << "dpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated\n";
     }
-    std::cerr << "\n";
+    if (terminal) std::cerr << "\n";
     progress.throwIfCancelled();
 
     std::vector<std::pair<int64_t, bool>> ids;
@@ -279,7 +240,7 @@ int runSamplePairs(Args& args) {
 
 int runScorePairs(Args& args) {
     const std::string db = args.positional(0, "DB");
-    auto project = store::Project::open(db);
+    auto project = openProject(db);
     train::ModelPair mp = modelsFromArgs(args, project);
     mp.maxLength = args.getInt("max-length", mp.maxLength);
     mp.maxPromptLength = args.getInt("max-prompt-length", mp.maxPromptLength);
@@ -326,10 +287,10 @@ int runScorePairs(Args& args) {
     return kOk;
 }
 
-DPOWB_COMMAND({"sample-pairs", "generate policy-vs-reference pairs for labelling",
-               std::string(kSampleUsage) + kModelsHelp, {"chat", "demo-rule"}, runSamplePairs});
-DPOWB_COMMAND({"score-pairs", "implicit reward margin of every pair under a run's policy",
-               std::string(kScoreUsage) + kModelsHelp, {}, runScorePairs});
+DPOWB_COMMAND({"sample-pairs", torchCommandSummary("sample-pairs"), torchCommandUsage("sample-pairs"),
+               {"chat", "demo-rule"}, {"DB"}, runSamplePairs});
+DPOWB_COMMAND({"score-pairs", torchCommandSummary("score-pairs"), torchCommandUsage("score-pairs"), {}, {"DB"},
+               runScorePairs});
 
 }  // namespace
 }  // namespace dpowb::cli

@@ -2,34 +2,13 @@
 #include <iostream>
 
 #include "cli.h"
+#include "torch_commands.h"
 #include "common/error.h"
 #include "model/generate.h"
 #include "model/model.h"
 
 namespace dpowb::cli {
 namespace {
-
-const char* kUsage =
-    "usage: dpowb generate --model DIR|builtin:tiny --prompt TEXT [options]\n"
-    "\n"
-    "Prints exactly the newly generated text on stdout (no newline added).\n"
-    "\n"
-    "  --chat                  wrap the prompt as one user message in the model's chat template\n"
-    "                          (with the generation prompt); without it the prompt is raw text\n"
-    "  --chat-template NAME    use a named template (chatml, llama3, llama2, zephyr, gemma, plain)\n"
-    "  --max-new-tokens N      default: generation_config.json's max_new_tokens, else 64\n"
-    "  --temperature T         0 = greedy\n"
-    "  --top-k K               0 = off\n"
-    "  --top-p P               1 = off\n"
-    "  --repetition-penalty R  1 = off (Hugging Face semantics)\n"
-    "  --seed S                sampling seed (default 0): the same seed gives the same text\n"
-    "  --stop TEXT             stop before this text (not printed)\n"
-    "  --ignore-eos            keep going past the end-of-sequence token\n"
-    "  --device auto|cpu|cuda[:N]   --dtype float32|bfloat16|float16\n"
-    "\n"
-    "Defaults follow the model folder's generation_config.json as Hugging Face does (greedy\n"
-    "unless it sets do_sample). When no temperature is given there, or here, --top-k, --top-p or\n"
-    "--seed turn sampling on at temperature 1.\n";
 
 int runGenerate(Args& args) {
     const std::string modelPath = args.require("model");
@@ -82,8 +61,7 @@ int runGenerate(Args& args) {
     return kOk;
 }
 
-DPOWB_COMMAND({"generate", "generate a completion of a prompt (streamed to stdout)", kUsage,
-               {"chat", "ignore-eos"}, runGenerate});
+DPOWB_COMMAND({"generate", torchCommandSummary("generate"), torchCommandUsage("generate"), {"chat", "ignore-eos"}, {}, runGenerate});
 
 }  // namespace
 }  // namespace dpowb::cli

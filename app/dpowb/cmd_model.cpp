@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "torch_commands.h"
 #include "common/error.h"
 #include "common/jsonl.h"
 #include "model/logprobs.h"
@@ -18,28 +19,6 @@ namespace {
 using nlohmann::json;
 using namespace dpowb;
 using Ids = std::vector<text::TokenId>;
-
-const char* kScoreUsage =
-    "usage: dpowb score --model DIR|builtin:tiny --data FILE [options]\n"
-    "\n"
-    "Writes one JSONL line per input line to stdout:\n"
-    "  {\"chosen_logp\", \"rejected_logp\", \"chosen_tokens\", \"rejected_tokens\"}\n"
-    "the summed log-probabilities of the response tokens given the prompt (DPO.md).\n"
-    "\n"
-    "Input lines (FILE, or - for stdin):\n"
-    "  {\"prompt\": \"...\", \"chosen\": \"...\", \"rejected\": \"...\"}      text (EOS appended)\n"
-    "  the same keys holding chat messages [{\"role\", \"content\"}]     chat template applied\n"
-    "  {\"chosen\", \"rejected\"} only                                     implicit prompt: their common prefix\n"
-    "  {\"prompt_ids\": [...], \"chosen_ids\": [...], \"rejected_ids\": [...]}  used verbatim\n"
-    "\n"
-    "options:\n"
-    "  --batch-size N            pairs per forward (default 8)\n"
-    "  --device D                auto | cpu | cuda | cuda:N (default auto)\n"
-    "  --dtype T                 float32 | bfloat16 | float16 (default float32)\n"
-    "  --max-length N            prompt + response tokens (default 1024)\n"
-    "  --max-prompt-length N     prompt tokens (default 512)\n"
-    "  --truncation-mode M       keep_start | keep_end: which end of a long prompt to keep\n"
-    "  --chat-template NAME      override the model's chat template (chatml, llama3, ...)\n";
 
 struct Record {
     long line = 0;
@@ -235,7 +214,6 @@ int runScore(cli::Args& args) {
     return cli::kOk;
 }
 
-DPOWB_COMMAND({"score", "sequence log-probs of chosen and rejected responses (JSONL in, JSONL out)", kScoreUsage, {},
-               runScore});
+DPOWB_COMMAND({"score", dpowb::cli::torchCommandSummary("score"), dpowb::cli::torchCommandUsage("score"), {}, {}, runScore});
 
 }  // namespace

@@ -5,9 +5,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <utf8proc.h>
+
 #include "cli.h"
 #include "common/error.h"
+#include "project_file.h"
 #include "store/formats.h"
+#include "store/output_guard.h"
 #include "store/project.h"
 
 namespace dpowb::cli {
@@ -42,16 +46,31 @@ Progress terminalProgress(const char* verb) {
     return p;
 }
 
+// At most `max` characters of `s` on one line, "..." when cut. A character is what the user
+// sees as one (a grapheme cluster: "é" written as e + accent, a flag, a family emoji), so a
+// cut never splits one; invalid UTF-8 bytes count one each and pass through unchanged.
 std::string oneLine(const std::string& s, size_t max) {
     std::string out;
-    for (char c : s) {
-        if (out.size() >= max) break;
-        out += (c == '\n' || c == '\t' || c == '\r') ? ' ' : c;
+    size_t characters = 0;
+    utf8proc_int32_t previous = -1, state = 0;
+    const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+    size_t i = 0;
+    while (i < s.size()) {
+        utf8proc_int32_t cp = -1;
+        utf8proc_ssize_t n = utf8proc_iterate(bytes + i, utf8proc_ssize_t(s.size() - i), &cp);
+        if (n <= 0) n = 1, cp = -1;  // an invalid byte: one character of its own
+        const bool startsCharacter = previous < 0 || cp < 0 || utf8proc_grapheme_break_stateful(previous, cp, &state);
+        if (startsCharacter) {
+            if (characters == max) return out + "...";
+            ++characters;
+        }
+        if (cp == '\n' || cp == '\t' || cp == '\r') out += ' ';
+        else out.append(s, i, size_t(n));
+        previous = cp;
+        if (cp < 0) state = 0;
+        i += size_t(n);
     }
-    // Never cut a UTF-8 character in half.
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
-    return s.size() > max ? out + "..." : out;
+    return out;
 }
 
 std::optional<VerdictFilter> parseVerdictFilter(const std::string& v) {
@@ -76,8 +95,11 @@ int runInit(Args& args) {
     const std::string& db = args.positional(0, "DB");
     bool demo = args.has("demo");
     rejectUnknownOptions(args);
-    if (args.positional().size() > 1) throw UsageError{"unexpected argument \"" + args.positional()[1] + "\""};
     if (exists(db)) throw Error(db + ": already exists; not overwriting it (remove it or pick another name)");
+    const auto slash = db.rfind('/');
+    const std::string folder = slash == std::string::npos ? "." : slash == 0 ? "/" : db.substr(0, slash);
+    if (!exists(folder))
+        throw Error(db + ": the folder " + folder + " does not exist; create it first (mkdir -p " + folder + ")");
     try {
         Project project = Project::create(db);
         if (demo) {
@@ -97,7 +119,7 @@ int runInit(Args& args) {
 
 int runImport(Args& args) {
     const std::string& db = args.positional(0, "DB");
-    const std::string& file = args.positional(1, "FILE");
+    const std::vector<std::string> files(args.positional().begin() + 1, args.positional().end());
     ImportOptions options;
     options.format = args.get("format", "auto");
     options.split = args.get("split", "train");
@@ -108,20 +130,40 @@ int runImport(Args& args) {
     for (const auto& f : importFormats()) knownFormat |= f == options.format;
     if (!knownFormat) throw UsageError{"unknown --format \"" + options.format + "\""};
     if (options.split.empty()) throw UsageError{"--split must not be empty"};
-    if (!exists(db)) throw Error(db + ": no such project file; create it first with: dpowb init " + db);
-    Project project = Project::open(db);
+    Project project = openProject(db);
     options.progress = terminalProgress("importing");
-    ImportResult r = importFile(project, file, options);
-    std::cerr << "imported " << file << " (format " << r.format << "): " << r.records << " records, " << r.inserted
-              << " new pairs, " << r.duplicates << " duplicates, " << r.labelled << " labelled\n";
-    if (json)
-        std::cout << ordered_json{{"format", r.format},
-                                  {"records", r.records},
-                                  {"inserted", r.inserted},
-                                  {"duplicates", r.duplicates},
-                                  {"labelled", r.labelled}}
-                         .dump()
-                  << "\n";
+    // All files in one transaction: a bad record in any file leaves the project as it was, so
+    // a shell glob never half-imports a folder.
+    std::vector<ImportResult> results;
+    try {
+        Project::Transaction tx(project);
+        for (const auto& file : files) results.push_back(importFile(project, file, options));
+        tx.commit();
+    } catch (const InputError& e) {
+        // One line: what is wrong and where, and (with several files) that none was imported.
+        std::cerr << e.what();
+        if (files.size() > 1)
+            std::cerr << " (nothing imported from the " << files.size() << " files: they go in together or not at all)";
+        std::cerr << "\n";
+        return kFailure;
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+        const ImportResult& r = results[i];
+        std::cerr << "imported " << files[i] << " (format " << r.format << "): " << r.records << " records, " << r.inserted
+                  << " new pairs, " << r.duplicates << " duplicates, " << r.labelled << " labelled, " << r.labelRows
+                  << " label rows added (" << r.merged << " existing pairs gained history)\n";
+        if (json)
+            std::cout << ordered_json{{"file", files[i]},
+                                      {"format", r.format},
+                                      {"records", r.records},
+                                      {"inserted", r.inserted},
+                                      {"duplicates", r.duplicates},
+                                      {"labelled", r.labelled},
+                                      {"label_rows", r.labelRows},
+                                      {"merged", r.merged}}
+                             .dump()
+                      << "\n";
+    }
     return kOk;
 }
 
@@ -138,11 +180,14 @@ int runExport(Args& args) {
     bool knownFormat = false;
     for (const auto& f : exportFormats()) knownFormat |= f == options.format;
     if (!knownFormat) throw UsageError{"unknown --format \"" + options.format + "\" (export writes trl, trl-conversational or pairs)"};
-    if (!exists(db)) throw Error(db + ": no such project file");
+    checkProjectPath(db);
+    // Before the project opens: the checks compare the target with the file as it is.
+    const std::string target = checkExportTarget(file, db);
     Project project = Project::open(db);
     options.progress = terminalProgress("exporting");
-    int64_t n = exportFile(project, file, options);
-    std::cerr << "wrote " << n << " records to " << file << " (format " << options.format << ")\n";
+    int64_t n = exportFile(project, target, options);
+    std::cerr << "wrote " << n << " records to " << (file == "-" ? std::string("standard output") : file) << " (format "
+              << options.format << ")\n";
     return kOk;
 }
 
@@ -164,8 +209,7 @@ int runList(Args& args) {
         throw UsageError{"--verdict: expected a, b, tie, both_bad, skip, labelled, unlabelled or any, got \"" + verdict + "\""};
     q.verdict = *filter;
     if (q.limit < -1) throw UsageError{"--limit must be 0 or more"};
-    if (!exists(db)) throw Error(db + ": no such project file");
-    Project project = Project::open(db);
+    Project project = openProject(db);
     // Page through the pairs so that listing a million of them never holds them all.
     const int64_t page = 2000;
     int64_t remaining = q.limit;
@@ -212,8 +256,7 @@ int runStats(Args& args) {
     const std::string& db = args.positional(0, "DB");
     bool json = args.has("json");
     rejectUnknownOptions(args);
-    if (!exists(db)) throw Error(db + ": no such project file");
-    Project project = Project::open(db);
+    Project project = openProject(db);
     Stats s = project.stats();
     if (json) {
         ordered_json j;
@@ -275,8 +318,7 @@ int runLabel(Args& args) {
     if (!undo && !verdict)
         throw UsageError{"VERDICT: expected a, b, tie, both_bad (or both-bad), skip or undo, got \"" + verdictText + "\""};
     if (options.strength < 1 || options.strength > 2) throw UsageError{"--strength: expected 1 or 2"};
-    if (!exists(db)) throw Error(db + ": no such project file");
-    Project project = Project::open(db);
+    Project project = openProject(db);
     if (!project.pair(id)) throw Error(db + ": no pair with id " + std::to_string(id));
     if (undo) {
         auto l = project.undo(id, options.annotator);
@@ -304,22 +346,25 @@ DPOWB_COMMAND({"init", "create a project file (--demo: with the bundled demo pai
                "           positive (preferred) and a negative continuation; 2,000 labelled train\n"
                "           pairs, 200 labelled test pairs and 300 unlabelled pairs\n",
                {"demo"},
+               {"DB"},
                runInit});
 
 DPOWB_COMMAND({"import", "import preference pairs from JSONL, .jsonl.gz, a JSON array or CSV",
-               "usage: dpowb import DB FILE [--format F] [--split S] [--source NAME] [--json]\n\n"
-               "Adds the pairs of FILE to the project DB in one transaction: a malformed record\n"
-               "fails the whole import with FILE:LINE and the field, and DB stays as it was.\n"
+               "usage: dpowb import DB FILE... [--format F] [--split S] [--source NAME] [--json]\n\n"
+               "Adds the pairs of every FILE to the project DB in one transaction, all files\n"
+               "together: a malformed record in any of them fails the whole import with FILE:LINE\n"
+               "and the field, and DB stays as it was (no file is half-imported, none is skipped).\n"
                "Pairs already in the project (same prompt and responses) are skipped.\n\n"
                "  --format F     " + formatList(importFormats()) + "\n"
                "                 (default auto: detected from the first record; .csv files are CSV)\n"
                "  --split S      split for records that carry none (default train)\n"
                "  --source NAME  source recorded on the pairs (default import:FORMAT)\n"
-               "  --json         print the counts as JSON on stdout\n\n"
+               "  --json         print the counts as JSON on stdout, one line per file\n\n"
                "Labelled formats (trl, trl-conversational, hh-rlhf, ultrafeedback, openai,\n"
                "llamafactory) arrive with verdict a: chosen is stored as response A. Arena's winner\n"
                "maps to a, b, tie or both_bad. pairs/csv take an optional label column.\n",
                {"json"},
+               {"DB", "FILE..."},
                runImport});
 
 DPOWB_COMMAND({"export", "export pairs as TRL JSONL or the full-fidelity pairs format",
@@ -331,8 +376,11 @@ DPOWB_COMMAND({"export", "export pairs as TRL JSONL or the full-fidelity pairs f
                "  --split S        only pairs of this split (default: all)\n"
                "  --labeled-only   pairs: only pairs with a current verdict\n\n"
                "trl and trl-conversational write the pairs whose current verdict is a or b.\n"
-               "FILE ending in .gz is compressed. The file appears only when complete.\n",
+               "FILE ending in .gz is compressed. The file appears only when complete; - writes to\n"
+               "standard output. A symbolic link is written through to its target. Refused: the\n"
+               "project file itself, any other SQLite file, folders and devices.\n",
                {"labeled-only", "labelled-only"},
+               {"DB", "FILE"},
                runExport});
 
 DPOWB_COMMAND({"list", "list pairs with their ids",
@@ -343,6 +391,7 @@ DPOWB_COMMAND({"list", "list pairs with their ids",
                "  --verdict V   a, b, tie, both_bad, skip, labelled, unlabelled or any (default)\n"
                "  --search T    full-text search in prompts and responses\n",
                {"json"},
+               {"DB"},
                runList});
 
 DPOWB_COMMAND({"stats", "count pairs by label state, split and source",
@@ -350,6 +399,7 @@ DPOWB_COMMAND({"stats", "count pairs by label state, split and source",
                "--json prints {\"pairs\", \"labelled\", \"skipped\", \"unlabelled\", \"by_split\",\n"
                "\"by_verdict\", \"by_source\"}; labelled counts current verdicts a/b/tie/both_bad.\n",
                {"json"},
+               {"DB"},
                runStats});
 
 DPOWB_COMMAND({"label", "label a pair (a, b, tie, both_bad, skip) or undo its last label",
@@ -358,6 +408,7 @@ DPOWB_COMMAND({"label", "label a pair (a, b, tie, both_bad, skip) or undo its la
                "pair's history; undo appends a row that restores the verdict before the last label.\n"
                "Prints the pair id and its verdict afterwards.\n",
                {},
+               {"DB", "PAIR_ID", "VERDICT"},
                runLabel});
 
 }  // namespace

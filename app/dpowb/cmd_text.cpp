@@ -148,6 +148,6 @@ int runTokenize(dpowb::cli::Args& args) {
 }
 
 DPOWB_COMMAND({"tokenize", "text <-> token ids (JSONL on stdin), chat templates", kUsage,
-               {"decode", "add-special-tokens", "chat", "skip-special-tokens"}, runTokenize});
+               {"decode", "add-special-tokens", "chat", "skip-special-tokens"}, {}, runTokenize});
 
 }  // namespace

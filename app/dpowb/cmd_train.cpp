@@ -1,4 +1,5 @@
 // dpowb train: a DPO run from the command line, with a progress line on a terminal.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,8 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "cli.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "model/config.h"
+#include "project_file.h"
+#include "store/output_guard.h"
+#include "store/project.h"
+#include "text/chat_template.h"
+#include "torch_commands.h"
 #include "train/trainer.h"
 
 namespace dpowb::cli {
@@ -35,64 +45,17 @@ std::string duration(double seconds) {
     return buf;
 }
 
-std::string presetText() {
-    const TrainConfig p = TrainConfig::demoPreset();
-    std::ostringstream o;
-    o << "  --loss " << p.loss << " --beta " << fmt(p.beta) << " --rpo-alpha " << fmt(p.rpoAlpha) << " --sft-epochs " << p.sftEpochs << " --sft-on " << p.sftOn
-      << " --lr " << fmt(p.lr) << " --epochs " << fmt(p.epochs) << "\n  --batch-size " << p.batchSize << " --grad-accum "
-      << p.gradAccum << " --max-length " << p.maxLength << " --max-prompt-length " << p.maxPromptLength
-      << " --warmup-steps " << p.warmupSteps << "\n  --lr-scheduler-type " << p.lrSchedulerType << " --weight-decay "
-      << fmt(p.weightDecay) << " --max-grad-norm " << fmt(p.maxGradNorm) << (p.precomputeRef ? " --precompute-ref" : "")
-      << " --logging-steps " << p.loggingSteps << " --eval-steps " << p.evalSteps << "\n";
-    return o.str();
-}
-
-std::string usageText() {
-    const TrainConfig d;
-    std::ostringstream o;
-    o << "usage: dpowb train (--db PROJECT | --data FILE.jsonl) --model DIR|builtin:tiny [--out DIR] [options]\n\n"
-         "Runs DPO. With --db: the pairs of split train whose current verdict is a or b; split test is\n"
-         "evaluated. With --data: TRL lines {\"prompt\",\"chosen\",\"rejected\"} or pre-tokenized\n"
-         "{\"prompt_ids\",\"chosen_ids\",\"rejected_ids\"}; --eval-data FILE evaluates another file.\n"
-         "The trained policy goes to --out (default <project>.runs/<run-id>/ beside the project file, or\n"
-         "<data>.runs/<time>/ beside the data file) as a model folder; with LoRA the merged model there\n"
-         "and the adapter in --out/adapter/; after --sft-epochs the reference in --out/reference/.\n"
-         "--out never names the base model's or the reference's folder, nor a non-empty folder that no\n"
-         "run of this project made, unless --overwrite-output-dir says to write over it.\n\n"
-         "loss:\n"
-         "  --loss sigmoid|ipo|hinge|robust   (default " << d.loss << ")\n"
-         "  --beta B                          (default " << fmt(d.beta) << ")\n"
-         "  --label-smoothing E               cDPO / robust flip rate (default 0)\n"
-         "  --reference-free                  log pi_ref = 0\n"
-         "  --rpo-alpha A                     add A x NLL of the chosen responses (default 0 = off)\n"
-         "reference:\n"
-         "  --ref DIR                         reference model (default: the initial policy)\n"
-         "  --precompute-ref                  one pass of the reference first, cached in the project\n"
-         "  --sft-epochs N                    supervised warm-up first; it becomes the reference\n"
-         "  --sft-on chosen|both              responses the warm-up learns (default " << d.sftOn << ")\n"
-         "optimization:\n"
-         "  --lr LR (default " << fmt(d.lr) << ")  --epochs N (" << fmt(d.epochs) << ")  --max-steps N (-1: from epochs)\n"
-         "  --batch-size N (" << d.batchSize << ")  --grad-accum N (" << d.gradAccum << ")  --max-length N (" << d.maxLength
-      << ")  --max-prompt-length N (" << d.maxPromptLength << ")\n"
-         "  --truncation-mode keep_start|keep_end   --warmup-steps N (" << d.warmupSteps << ")  --weight-decay W (" << fmt(d.weightDecay)
-      << ")\n"
-         "  --lr-scheduler-type constant|linear|cosine (" << d.lrSchedulerType << ")  --max-grad-norm G (" << fmt(d.maxGradNorm)
-      << ", 0 = off)\n"
-         "  --adam-beta1 (" << fmt(d.adamBeta1) << ")  --adam-beta2 (" << fmt(d.adamBeta2) << ")  --adam-epsilon (" << fmt(d.adamEpsilon)
-      << ")\n"
-         "LoRA:\n"
-         "  --lora-rank R (0 = full fine-tuning)  --lora-alpha A (" << fmt(d.loraAlpha) << ")  --lora-dropout P\n"
-         "  --lora-target-modules LIST (" << d.loraTargetModules << ")\n"
-         "run:\n"
-         "  --dtype float32|bfloat16|float16  --device auto|cpu|cuda[:N]  --seed N (" << d.seed << ")\n"
-         "  --logging-steps N (" << d.loggingSteps << ")  --eval-steps N (0 = end of each epoch)  --save-steps N\n"
-         "  --metrics FILE.jsonl   one JSON object per logging step (DPO.md names, eval_ prefix)\n"
-         "  --resume RUN_ID        continue a cancelled or interrupted run from its checkpoint\n"
-         "  --name NAME            run name\n\n"
-         "With --model builtin:tiny, options left unset take the demo preset:\n"
-      << presetText()
-      << "\nCtrl-C stops after the current step, writes a checkpoint and exits 130.\n";
-    return o.str();
+// The context length of a model folder (or builtin:tiny); 0 when config.json cannot be read
+// (the run's own loading then says what is wrong with the folder).
+int64_t modelContext(const std::string& model) {
+    if (model.empty()) return 0;
+    if (model == "builtin:tiny") return model::builtinTinyConfig(0).maxPositions;
+    try {
+        const auto path = std::filesystem::path(model) / "config.json";
+        return model::ModelConfig::fromJson(readFile(path), path.string()).maxPositions;
+    } catch (const std::exception&) {
+        return 0;
+    }
 }
 
 // Progress on stderr: one rewritten line on a terminal, plain lines otherwise.
@@ -150,6 +113,8 @@ public:
         std::cerr << o.str() << "\n";
     }
     void onLog(train::LogLevel level, const std::string& message) override {
+        // The run's error is its result: runTrain prints it once, when the run returns.
+        if (level == train::LogLevel::Error) return;
         std::lock_guard<std::mutex> l(m_);
         if (terminal_) clearLine();
         std::cerr << (level == train::LogLevel::Warning ? "warning: " : level == train::LogLevel::Error ? "error: " : "")
@@ -185,7 +150,6 @@ private:
 };
 
 int runTrain(Args& args) {
-    if (!args.positional().empty()) throw UsageError{"unexpected argument \"" + args.positional()[0] + "\""};
     const std::string model = args.get("model", "");
     const bool resume = args.has("resume");
     if (model.empty() && !resume) throw UsageError{"missing required option --model (a model folder or builtin:tiny)"};
@@ -214,7 +178,20 @@ int runTrain(Args& args) {
     c.maxSteps = args.getInt("max-steps", c.maxSteps);
     c.batchSize = args.getInt("batch-size", c.batchSize);
     c.gradAccum = args.getInt("grad-accum", c.gradAccum);
+    // The model's context decides the default and the limit of --max-length (and of the
+    // reference's, when it is another folder): longer rows would run past the position table.
+    int64_t context = resume ? 0 : modelContext(c.model);
+    const std::string refFolder = args.get("ref", "");
+    if (!resume && !refFolder.empty()) {
+        const int64_t refContext = modelContext(refFolder);
+        if (refContext > 0 && (context == 0 || refContext < context)) context = refContext;
+    }
+    if (context > 0 && !args.has("max-length") && model != "builtin:tiny") c.maxLength = context;
     c.maxLength = args.getInt("max-length", c.maxLength);
+    if (context > 0 && c.maxLength > context)
+        throw UsageError{"--max-length " + std::to_string(c.maxLength) + " is longer than the model's context (" +
+                         std::to_string(context) + " positions); give --max-length " + std::to_string(context) +
+                         " or less"};
     c.maxPromptLength = args.getInt("max-prompt-length", std::min<long long>(c.maxPromptLength, c.maxLength - 1));
     c.truncationMode = args.get("truncation-mode", c.truncationMode);
     c.warmupSteps = args.getInt("warmup-steps", c.warmupSteps);
@@ -237,8 +214,34 @@ int runTrain(Args& args) {
     c.evalSteps = args.getInt("eval-steps", c.evalSteps);
     c.saveSteps = args.getInt("save-steps", c.saveSteps);
     c.name = args.get("name", c.name);
+    c.chatTemplate = args.get("chat-template", c.chatTemplate);
     if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
     if (c.db.empty() == c.data.empty()) throw UsageError{"give exactly one of --db PROJECT or --data FILE.jsonl"};
+    if (!c.chatTemplate.empty()) {
+        const auto& names = text::ChatTemplate::names();
+        if (std::find(names.begin(), names.end(), c.chatTemplate) == names.end())
+            throw UsageError{"--chat-template: expected one of " + chatTemplateNames() + ", got \"" + c.chatTemplate + "\""};
+    }
+    if (!c.db.empty()) checkProjectPath(c.db);
+    if (!resume) {
+        // A wrong model path is said before a run is recorded, not as a failed run.
+        for (const auto& [what, path] : {std::pair<const char*, std::string>{"--model", c.model}, {"--ref", c.ref}}) {
+            if (path.empty() || path == "builtin:tiny") continue;
+            if (!std::filesystem::is_regular_file(std::filesystem::path(path) / "config.json"))
+                throw Error(path + ": not a model folder (no config.json in it); give " + what +
+                            " a Hugging Face model folder, or builtin:tiny");
+        }
+        // A bad value is a usage error, said once, before anything is recorded.
+        try {
+            c.validate();
+        } catch (const Error& e) {
+            std::string m = e.what();
+            if (m.rfind("train: ", 0) == 0) m.erase(0, 7);
+            throw UsageError{m};
+        }
+        // Outputs never destroy inputs: the trainer checks --out (store/run_folder.h) before it
+        // records the run, for the GUI's runs too.
+    }
 
     CliObserver observer(stderrIsTerminal());
     train::TrainControl control;
@@ -285,9 +288,10 @@ int runTrain(Args& args) {
 
 const Registrar trainCommand{Command{
     "train",
-    "run DPO on a project's labelled pairs or a JSONL file",
-    usageText(),
+    torchCommandSummary("train"),
+    torchCommandUsage("train"),
     {"reference-free", "precompute-ref", "overwrite-output-dir"},
+    {},
     runTrain,
 }};
 

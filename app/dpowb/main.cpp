@@ -1,8 +1,17 @@
 // dpowb: the headless command-line front-end of DPO Workbench. Sub-commands live in cmd_*.cpp.
+//
+// This file is the main() of two executables (app/dpowb/CMakeLists.txt): `dpowb`, which holds
+// the commands that need no tensors and never links LibTorch, and `dpowb-torch` (built with
+// DPOWB_CLI_TORCH), which holds the tensor commands. `dpowb` hands those to `dpowb-torch` with
+// execv, so the user sees one program and the process (pid, signals, exit code) stays the same.
+#include <limits.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "cli.h"
@@ -93,6 +102,24 @@ double Args::getDouble(const std::string& name, double fallback) const {
     }
 }
 
+void checkPositionals(const Command& command, const Args& args) {
+    const auto& want = command.positionals;
+    const auto& got = args.positional();
+    const bool variadic = !want.empty() && want.back().size() > 3 &&
+                          want.back().compare(want.back().size() - 3, 3, "...") == 0;
+    if (got.size() < want.size()) {
+        std::string name = want[got.size()];
+        if (variadic && got.size() + 1 == want.size()) name.resize(name.size() - 3);
+        throw UsageError{"missing argument " + name};
+    }
+    if (!variadic && got.size() > want.size()) {
+        std::string takes;
+        for (const auto& w : want) takes += " " + w;
+        throw UsageError{"unexpected argument \"" + got[want.size()] + "\" (dpowb " + command.name +
+                         (want.empty() ? " takes options only" : " takes" + takes) + ")"};
+    }
+}
+
 const std::string& Args::positional(size_t i, const char* what) const {
     if (i >= positional_.size()) throw UsageError{std::string("missing argument ") + what};
     return positional_[i];
@@ -134,6 +161,34 @@ void onSigint(int) {
     flag.store(true);
 }
 
+#ifndef DPOWB_CLI_TORCH
+// The tensor commands' executable: $DPOWB_TORCH_CLI, else the installed location relative to
+// this program (DPOWB_TORCH_CLI_RELATIVE, from CMake), else next to it (the build folder).
+std::string torchExecutable() {
+    if (const char* env = std::getenv("DPOWB_TORCH_CLI"); env && *env) return env;
+    char self[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    std::string dir = ".";
+    if (n > 0) {
+        std::string p(self, size_t(n));
+        dir = p.substr(0, p.rfind('/'));
+    }
+    for (const std::string& candidate : {dir + "/" DPOWB_TORCH_CLI_RELATIVE, dir + "/dpowb-torch"})
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    return dir + "/" DPOWB_TORCH_CLI_RELATIVE;
+}
+
+[[noreturn]] void execTorchCommand(int argc, char** argv) {
+    const std::string exe = torchExecutable();
+    std::vector<char*> args(argv, argv + argc);
+    args.push_back(nullptr);
+    ::execv(exe.c_str(), args.data());
+    std::cerr << "dpowb " << argv[1] << ": cannot start " << exe << " (" << std::strerror(errno)
+              << "); the tensor commands are in that program: reinstall DPO Workbench or rebuild it\n";
+    std::exit(dpowb::cli::kFailure);
+}
+#endif
+
 void printOverview() {
     std::cout << "dpowb - DPO Workbench on the command line\n\n"
                  "usage: dpowb COMMAND [ARGS...]   (dpowb COMMAND --help for details)\n\n"
@@ -167,17 +222,23 @@ int main(int argc, char** argv) {
     const Command& cmd = it->second;
     std::vector<std::string> rest(argv + 2, argv + argc);
     for (const auto& a : rest) {
+        if (a == "--") break;
         if (a == "--help" || a == "-h") {
             std::cout << cmd.usage;
             return kOk;
         }
     }
+#ifndef DPOWB_CLI_TORCH
+    if (cmd.delegate) execTorchCommand(argc, argv);
+#endif
     try {
         Args args(rest, cmd.flags);
+        checkPositionals(cmd, args);
         int rc = cmd.run(args);
         return rc;
     } catch (const UsageError& e) {
-        std::cerr << "dpowb " << name << ": " << e.message << "\n\n" << cmd.usage;
+        // One line and where to look; the whole help text would bury the one line that matters.
+        std::cerr << "dpowb " << name << ": " << e.message << "\n(dpowb " << name << " --help lists the arguments and options)\n";
         return kUsage;
     } catch (const dpowb::Cancelled&) {
         std::cerr << "dpowb " << name << ": cancelled\n";

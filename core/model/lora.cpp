@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/number.h"
 #include "common/files.h"
 #include "model/linear.h"
 #include "model/safetensors.h"
@@ -60,9 +61,9 @@ bool CausalLM::hasAdapters() const {
 
 int applyLora(CausalLM& net, const LoraConfig& config) {
     if (config.rank <= 0) throw Error("LoRA rank must be positive, got " + std::to_string(config.rank));
-    if (!(config.alpha > 0)) throw Error("LoRA alpha must be positive, got " + std::to_string(config.alpha));
+    if (!(config.alpha > 0)) throw Error("LoRA alpha must be positive, got " + numberText(config.alpha));
     if (!(config.dropout >= 0 && config.dropout < 1))
-        throw Error("LoRA dropout must be in [0, 1), got " + std::to_string(config.dropout));
+        throw Error("LoRA dropout must be in [0, 1), got " + numberText(config.dropout));
     if (config.targetModules.empty()) throw Error("LoRA needs at least one target module");
 
     std::vector<std::pair<std::string, LinearImpl*>> targets;

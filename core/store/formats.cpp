@@ -996,6 +996,11 @@ namespace {
 class AtomicWriter {
 public:
     explicit AtomicWriter(const std::string& path) : path_(path) {
+        if (path == "-") {  // standard output: streamed, nothing to rename
+            f_ = stdout;
+            stream_ = true;
+            return;
+        }
         tmp_ = path + ".tmp-XXXXXX";
         int fd = ::mkstemp(&tmp_[0]);
         if (fd < 0) throw Error(path + ": cannot create the file (" + std::strerror(errno) + ")");
@@ -1016,6 +1021,10 @@ public:
     }
     ~AtomicWriter() {
         if (committed_) return;
+        if (stream_) {
+            std::fflush(f_);
+            return;
+        }
         if (gzf_) gzclose(gzf_);
         if (f_) std::fclose(f_);
         std::remove(tmp_.c_str());
@@ -1026,6 +1035,11 @@ public:
         if (!ok) throw Error(path_ + ": write failed (disk full?)");
     }
     void commit() {
+        if (stream_) {
+            if (std::fflush(f_) != 0) throw Error("standard output: write failed");
+            committed_ = true;
+            return;
+        }
         bool ok = gz_ ? gzclose(gzf_) == Z_OK : (std::fflush(f_) == 0 && ::fsync(::fileno(f_)) == 0 && std::fclose(f_) == 0);
         gzf_ = nullptr;
         f_ = nullptr;
@@ -1039,6 +1053,7 @@ public:
 private:
     std::string path_, tmp_;
     bool gz_ = false;
+    bool stream_ = false;
     bool committed_ = false;
     gzFile gzf_ = nullptr;
     FILE* f_ = nullptr;

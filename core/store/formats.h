@@ -70,7 +70,8 @@ struct ExportOptions {
 // "labels" for a pair the project has adds the rows it lacks (see LabelHistoryIo::merge).
 //
 // Writes to a temporary file and renames it into place: a failed export leaves nothing.
-// Returns the number of records written.
+// "-" streams to standard output. Callers check the path first with checkExportTarget()
+// (store/output_guard.h). Returns the number of records written.
 int64_t exportFile(Project& project, const std::string& path, const ExportOptions& options);
 
 // The bundled demo data set (DESIGN.md): movie-review sentence beginnings, positive chosen,

@@ -1303,31 +1303,41 @@ std::vector<SampleRow> Project::samples(int64_t runId) {
 int Project::markInterruptedRuns() {
     int64_t now = nowMillis();
     std::string host = hostName();
-    std::vector<int64_t> stale;
+    struct Stale {
+        int64_t id, pid, heartbeat;
+    };
+    std::vector<Stale> stale;
     {
-        SQLite::Statement st(d_->db, "SELECT id, pid, host FROM runs WHERE status = 'running' AND heartbeat_at < ?");
-        st.bind(1, now - kStaleHeartbeatMs);
+        SQLite::Statement st(d_->db, "SELECT id, pid, host, heartbeat_at FROM runs WHERE status = 'running'");
         while (st.executeStep()) {
-            int64_t pid = st.getColumn(1).getInt64();
-            // A process on this host that still exists may be a run that is merely slow (a long
-            // evaluation between heartbeats): never touch it. Another host cannot be checked;
-            // its stale heartbeat is all there is to go on.
-            if (st.getColumn(2).getString() == host && processAlive(pid)) continue;
-            stale.push_back(st.getColumn(0).getInt64());
+            const int64_t pid = st.getColumn(1).getInt64();
+            const int64_t heartbeat = st.getColumn(3).getInt64();
+            // On this host the process can be asked: one that still exists may be a run that is
+            // merely slow (a long evaluation between heartbeats), never touch it; one that is
+            // gone (killed, crashed) is interrupted now, so it can be resumed at once. Another
+            // host cannot be checked; its stale heartbeat is all there is to go on.
+            if (st.getColumn(2).getString() == host) {
+                if (processAlive(pid)) continue;
+            } else if (heartbeat >= now - kStaleHeartbeatMs) {
+                continue;
+            }
+            stale.push_back({st.getColumn(0).getInt64(), pid, heartbeat});
         }
     }
     if (stale.empty()) return 0;
     WriteScope tx(*d_);
+    // Only if the run is still as read: a resume in between gives it a new pid and heartbeat.
     SQLite::Statement up(d_->db,
                          "UPDATE runs SET status = 'interrupted', finished_at = ?, "
                          "error = 'the process stopped without finishing the run' "
-                         "WHERE id = ? AND status = 'running' AND heartbeat_at < ?");
+                         "WHERE id = ? AND status = 'running' AND pid = ? AND heartbeat_at = ?");
     int changed = 0;
-    for (int64_t id : stale) {
+    for (const auto& r : stale) {
         up.reset();
         up.bind(1, now);
-        up.bind(2, id);
-        up.bind(3, now - kStaleHeartbeatMs);
+        up.bind(2, r.id);
+        up.bind(3, r.pid);
+        up.bind(4, r.heartbeat);
         changed += up.exec();
     }
     tx.commit();

@@ -25,8 +25,9 @@ public:
     // Creates a new, empty project file; fails if the file exists.
     static Project create(const std::string& path);
     // Opens an existing project file, migrating its schema forward. Runs recorded as
-    // running whose process is gone (pid + host, heartbeat older than 30 s) are marked
-    // interrupted. Fails with a clear message if the file is not a project.
+    // running whose process is gone are marked interrupted: on this host at once (the pid no
+    // longer exists), from another host when its heartbeat is older than 30 s. Fails with a
+    // clear message if the file is not a project.
     static Project open(const std::string& path);
     // Opens if it exists, else creates.
     static Project openOrCreate(const std::string& path);

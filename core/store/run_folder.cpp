@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -95,11 +96,11 @@ std::string defaultRunFolder(const std::string& projectFile, const std::string& 
 
 void checkOutputFolder(const OutputFolderCheck& c) {
     const fs::path out(c.out);
-    for (const std::string& model : {c.modelFolder, c.referenceFolder}) {
+    for (const auto& [model, what] : {std::pair{c.modelFolder, "the base model's"}, std::pair{c.referenceFolder, "the reference's"}}) {
         if (!isModelSpec(model)) continue;
         if (sameFolder(out, model))
-            throw Error(c.out + ": that is the folder of the model the run starts from (" + model +
-                        "); writing the trained model there would destroy it: choose another --out");
+            throw Error(c.out + ": that is " + what + " folder (" + model +
+                        "); the run would overwrite it: give --out a new or empty folder");
     }
     std::error_code ec;
     if (!fs::exists(out, ec)) return;
@@ -112,14 +113,14 @@ void checkOutputFolder(const OutputFolderCheck& c) {
     }
     if (m && c.resumingRunId > 0 && m->projectId == c.projectId && m->runId == c.resumingRunId) return;
     if (c.overwrite) return;
-    std::string whose = "files that no run of this project wrote";
-    if (m) {
-        whose = m->projectId == c.projectId && !c.projectId.empty()
-                    ? "run " + std::to_string(m->runId) + " of this project"
-                    : "a run of another project" + (m->projectPath.empty() ? std::string() : " (" + m->projectPath + ")");
-    }
+    if (!m)
+        throw Error(c.out + ": not empty and not made by a run of this project; give --out a new or empty folder, "
+                            "or pass --overwrite-output-dir to write into it");
+    const std::string whose = m->projectId == c.projectId && !c.projectId.empty()
+                                  ? "run " + std::to_string(m->runId) + " of this project"
+                                  : "a run of another project" + (m->projectPath.empty() ? std::string() : " (" + m->projectPath + ")");
     throw Error(c.out + ": not empty, it holds " + whose +
-                "; choose another --out (or an empty folder), or pass --overwrite-output-dir to write over it");
+                "; give --out a new or empty folder, or pass --overwrite-output-dir to write over it");
 }
 
 std::string runFolderProblem(const std::string& dir, const std::string& projectId, int64_t runId,

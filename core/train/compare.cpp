@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/number.h"
 #include "model/generate.h"
 #include "model/logprobs.h"
 #include "model/lora.h"
@@ -167,7 +168,7 @@ struct Comparer::Impl {
 Comparer::Comparer(const ModelPair& models) : d_(std::make_unique<Impl>()) {
     d_->models = models;
     if (!(models.beta > 0) || !std::isfinite(models.beta))
-        throw Error("beta must be a positive number, got " + std::to_string(models.beta));
+        throw Error("beta must be a positive number, got " + numberText(models.beta));
     model::LoadOptions lo;
     lo.device = models.device;
     lo.dtype = models.dtype;

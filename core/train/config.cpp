@@ -55,6 +55,7 @@ void forEachField(TrainConfig& c, F&& f) {
     f("eval_steps", c.evalSteps);
     f("save_steps", c.saveSteps);
     f("name", c.name);
+    f("chat_template", c.chatTemplate);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "common/error.h"
 #include "common/jsonl.h"
 #include "model/lora.h"
+#include "store/output_guard.h"
 #include "store/project.h"
 #include "store/run_folder.h"
 #include "train/batching.h"
@@ -323,7 +324,8 @@ void Run::openProjectAndResume() {
     if (!run) throw Error(cfg_.db + ": no run " + std::to_string(cfg_.resumeRunId) + " to resume");
     if (run->status == store::RunStatus::Running)
         throw Error("run " + std::to_string(run->id) + " is still running (pid " + std::to_string(run->pid) + " on " +
-                    run->host + "); cancel it first");
+                    run->host + "); stop it first (Ctrl-C where it runs, or kill -INT " + std::to_string(run->pid) +
+                    "), then resume it");
     if (run->status == store::RunStatus::Finished) throw Error("run " + std::to_string(run->id) + " already finished");
     // The run continues with its own configuration; only where it writes metrics may change.
     TrainConfig stored = TrainConfig::fromJson(run->configJson);
@@ -476,6 +478,7 @@ void Run::loadPolicy() {
     obs_.onPhase("load", 0, 0);
     model::LoadOptions lo;
     lo.device = cfg_.device;
+    lo.chatTemplate = cfg_.chatTemplate;
     const torch::Device device = model::resolveDevice(cfg_.device);
     // On CUDA, bf16/fp16 means mixed precision: float32 master weights, autocast forwards.
     if (device.is_cuda() && cfg_.dtype != "float32") {
@@ -616,6 +619,7 @@ void Run::prepareReference() {
     obs_.onPhase("reference", 0, 0);
     model::LoadOptions lo;
     lo.device = cfg_.device;
+    lo.chatTemplate = cfg_.chatTemplate;
     lo.dtype = autocast_ ? "float32" : cfg_.dtype;
     std::string fingerprint;
     if (cfg_.sftEpochs > 0) {
@@ -1029,6 +1033,7 @@ TrainResult Run::execute() {
                 // Continue DPO from the reference saved on disk (bit-identical to a resumed run).
                 model::LoadOptions lo;
                 lo.device = cfg_.device;
+                lo.chatTemplate = cfg_.chatTemplate;
                 lo.dtype = autocast_ ? "float32" : cfg_.dtype;
                 policy_ = model::loadModel(referenceDir_, lo);
             }

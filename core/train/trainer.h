@@ -66,6 +66,7 @@ struct TrainConfig {
     int64_t evalSteps = 0;       // 0 = at the end of each epoch only
     int64_t saveSteps = 0;       // checkpoint every N steps (0 = at the end and on cancel)
     std::string name;            // run name shown in the GUI
+    std::string chatTemplate;    // "" = the model's own; else a name (text/chat_template.h)
 
     std::string toJson() const;
     static TrainConfig fromJson(const std::string& json);  // missing keys keep defaults

@@ -101,8 +101,8 @@ private Q_SLOTS:
         QTest::addColumn<bool>("overwrite");
         QTest::addColumn<int>("code");
         QTest::addColumn<QString>("message");
-        QTest::newRow("the base model's folder") << "MODEL" << false << 1 << "the model the run starts from";
-        QTest::newRow("the base model's folder, overwrite") << "MODEL" << true << 1 << "the model the run starts from";
+        QTest::newRow("the base model's folder") << "MODEL" << false << 1 << "the base model's folder";
+        QTest::newRow("the base model's folder, overwrite") << "MODEL" << true << 1 << "the base model's folder";
         QTest::newRow("a foreign non-empty folder") << "notes" << false << 1 << "--overwrite-output-dir";
         QTest::newRow("another project's run") << "other.runs/1" << false << 1 << "another project";
         QTest::newRow("a foreign folder, overwrite") << "notes-ok" << true << 0 << "";

@@ -119,6 +119,7 @@ void TestCliStore::initRefusesExistingAndCleansUp() {
     QVERIFY(!QFile::exists(nowhere));
     QVERIFY(!bad.err.isEmpty());
     QCOMPARE(bad.err.count('\n'), 1);  // one line
+    QVERIFY2(bad.err.contains("does not exist; create it first"), bad.err.constData());
 }
 
 void TestCliStore::labelAndUndo() {

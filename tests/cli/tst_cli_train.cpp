@@ -1,7 +1,10 @@
 // `dpowb train` through the real binary: help with the demo preset, a short run on --data,
-// Ctrl-C (exit 130, run cancelled, resumable) and kill -9 (run marked interrupted on the next open).
+// Ctrl-C (exit 130, run cancelled, resumable), kill -9 (run interrupted at once, resumable at
+// once), --out that would destroy an input, --max-length against the model's context,
+// --chat-template, and an error said once.
 #include <QtTest>
 
+#include <QCryptographicHash>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <csignal>
@@ -47,6 +50,49 @@ std::string writeData(const QTemporaryDir& dir, int n) {
     return path;
 }
 
+struct Result {
+    int code = -1;
+    QByteArray out, err;
+};
+
+Result train(const QStringList& args, int timeoutMs = 120000) {
+    QProcess p;
+    p.start(DPOWB_CLI, QStringList{"train"} + args);
+    Result r;
+    if (!p.waitForFinished(timeoutMs)) {
+        p.kill();
+        p.waitForFinished();
+        r.err = "timed out";
+        return r;
+    }
+    r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    r.out = p.readAllStandardOutput();
+    r.err = p.readAllStandardError();
+    return r;
+}
+
+QByteArray digest(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    return QCryptographicHash::hash(f.readAll(), QCryptographicHash::Sha256);
+}
+
+// A small project: n labelled train pairs and two test pairs.
+std::string makeSmallProject(const QTemporaryDir& dir, const char* name, int n) {
+    const std::string db = dir.filePath(name).toStdString();
+    auto p = store::Project::create(db);
+    for (int i = 0; i < n + 2; ++i) {
+        store::Pair pair;
+        pair.prompt = "Review " + std::to_string(i) + ": it was";
+        pair.responseA = " great fun";
+        pair.responseB = " a dull mess";
+        pair.split = i < n ? "train" : "test";
+        pair.verdict = store::Verdict::A;
+        p.addPair(pair);
+    }
+    return db;
+}
+
 std::string makeDemoProject(const QTemporaryDir& dir) {
     const std::string db = dir.filePath("demo.db").toStdString();
     auto p = store::Project::create(db);
@@ -64,7 +110,30 @@ private Q_SLOTS:
     void usageErrors();
     void ctrlCCancelsWithCheckpoint();
     void killMarksInterrupted();
+    void outRefusesInputs_data();
+    void outRefusesInputs();
+    void outReusesOwnRunFolder();
+    void maxLengthFollowsTheModel();
+    void chatTemplateByName();
+    void errorIsPrintedOnce();
+
+private:
+    QTemporaryDir models_;
+    // A real model folder (builtin:tiny after one step, as any run writes it); made once.
+    QString modelFolder();
+    QString model_;
 };
+
+QString TestCliTrain::modelFolder() {
+    if (!model_.isEmpty()) return model_;
+    const std::string data = writeData(models_, 8);
+    const QString out = models_.filePath("model");
+    Result r = train({"--data", QString::fromStdString(data), "--model", "builtin:tiny", "--out", out, "--max-steps", "1",
+                      "--sft-epochs", "0", "--batch-size", "4"});
+    if (r.code != 0) qWarning("%s", r.err.constData());
+    if (r.code == 0) model_ = out;
+    return model_;
+}
 
 void TestCliTrain::helpShowsDemoPreset() {
     QProcess p;
@@ -122,7 +191,7 @@ void TestCliTrain::usageErrors() {
     QVERIFY(p.readAllStandardError().contains("--betta"));
     p.start(DPOWB_CLI, {"train", "--data", "x.jsonl", "--model", "builtin:tiny", "--loss", "kto"});
     QVERIFY(p.waitForFinished(20000));
-    QCOMPARE(p.exitCode(), 1);
+    QCOMPARE(p.exitCode(), 2);  // a bad value is a usage error, found before anything runs
     QVERIFY(p.readAllStandardError().contains("kto"));
 }
 
@@ -150,22 +219,200 @@ void TestCliTrain::killMarksInterrupted() {
     QTemporaryDir dir;
     const std::string db = makeDemoProject(dir);
     QProcess* p = startTrain({"--db", QString::fromStdString(db), "--model", "builtin:tiny", "--sft-epochs", "0",
-                              "--logging-steps", "1", "--out", dir.filePath("run")},
+                              "--logging-steps", "1", "--save-steps", "1", "--out", dir.filePath("run")},
                              this);
     QByteArray err;
     QVERIFY2(waitForStep(p, err, 50000), err.constData());
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(dir.filePath("run/checkpoint/state.json")), 30000);
     p->kill();  // SIGKILL: no chance to clean up
     QVERIFY(p->waitForFinished(10000));
     {
+        // The process is gone from this host: interrupted at once, although its heartbeat is
+        // fresh (no 30 s wait, no cancel command needed).
         auto project = store::Project::open(db);
         auto run = project.run(1);
-        QVERIFY(run->status == store::RunStatus::Running);  // heartbeat still fresh: not touched yet
-        // Age the heartbeat past the 30 s limit instead of sleeping through it.
-        run->heartbeatAt -= 60'000;
-        project.updateRun(*run);
+        QVERIFY(run->status == store::RunStatus::Interrupted);
+        QVERIFY(run->heartbeatAt > 0);
     }
+    // ... and resumable at once, from the checkpoint of step 1.
+    QProcess* again = startTrain({"--db", QString::fromStdString(db), "--resume", "1"}, this);
+    QByteArray err2;
+    QVERIFY2(waitForStep(again, err2, 60000), err2.constData());
+    ::kill(pid_t(again->processId()), SIGINT);
+    QVERIFY(again->waitForFinished(30000));
+    QCOMPARE(again->exitCode(), 130);
     auto project = store::Project::open(db);
-    QVERIFY(project.run(1)->status == store::RunStatus::Interrupted);
+    QVERIFY(project.run(1)->status == store::RunStatus::Cancelled);
+}
+
+void TestCliTrain::outRefusesInputs_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::addColumn<QString>("says");
+    QTest::newRow("--out is the model") << "model" << "the base model's folder";
+    QTest::newRow("--out is the reference") << "reference" << "the reference's folder";
+    QTest::newRow("--out holds other files") << "foreign" << "not empty and not made by a run";
+    QTest::newRow("--out is a run of another project") << "other project" << "another project";
+    QTest::newRow("--out is a file") << "file" << "not a folder";
+}
+
+void TestCliTrain::outRefusesInputs() {
+    QFETCH(QString, kind);
+    QFETCH(QString, says);
+    const QString model = modelFolder();
+    QVERIFY(!model.isEmpty());
+    QTemporaryDir dir;
+    const std::string db = makeSmallProject(dir, "p.db", 8);
+    QString out;
+    QStringList args{"--db", QString::fromStdString(db), "--max-steps", "1", "--sft-epochs", "0", "--batch-size", "4"};
+    if (kind == "model") {
+        out = model;
+        args << "--model" << model;
+    } else if (kind == "reference") {
+        out = model;
+        args << "--model" << "builtin:tiny" << "--ref" << model;
+    } else if (kind == "foreign") {
+        out = dir.filePath("mine");
+        QDir().mkpath(out);
+        QFile f(out + "/notes.txt");
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("keep me");
+        args << "--model" << "builtin:tiny";
+    } else if (kind == "other project") {
+        // A run folder made by a run of another project.
+        const std::string other = makeSmallProject(dir, "other.db", 8);
+        out = dir.filePath("other-run");
+        Result first = train({"--db", QString::fromStdString(other), "--model", "builtin:tiny", "--out", out, "--max-steps",
+                              "1", "--sft-epochs", "0", "--batch-size", "4"});
+        QVERIFY2(first.code == 0, first.err.constData());
+        QVERIFY(QFile::exists(out + "/.dpowb-run.json"));
+        args << "--model" << "builtin:tiny";
+    } else if (kind == "file") {
+        out = dir.filePath("a-file");
+        QFile f(out);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("keep me");
+        args << "--model" << "builtin:tiny";
+    }
+    args << "--out" << out;
+    QMap<QString, QByteArray> before;
+    const QFileInfo outInfo(out);
+    if (outInfo.isDir()) {
+        for (const QString& name : QDir(out).entryList(QDir::Files | QDir::Hidden)) before[name] = digest(out + "/" + name);
+    } else {
+        before[""] = digest(out);
+    }
+    Result r = train(args);
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains(says.toUtf8()), r.err.constData());
+    QVERIFY2(r.err.contains("--out"), r.err.constData());  // says what to do
+    QCOMPARE(r.err.count('\n'), 1);
+    // Nothing written there, nothing recorded.
+    for (auto it = before.begin(); it != before.end(); ++it)
+        QCOMPARE(digest(it.key().isEmpty() ? out : out + "/" + it.key()), it.value());
+    if (outInfo.isDir()) QCOMPARE(QDir(out).entryList(QDir::Files | QDir::Hidden).size(), before.size());
+    QVERIFY(store::Project::open(db).runs().empty());
+}
+
+void TestCliTrain::outReusesOwnRunFolder() {
+    QTemporaryDir dir;
+    const std::string db = makeSmallProject(dir, "p.db", 8);
+    const QString out = dir.filePath("again");
+    const QStringList args{"--db", QString::fromStdString(db), "--model", "builtin:tiny", "--out", out, "--max-steps", "1",
+                           "--sft-epochs", "0", "--batch-size", "4"};
+    Result first = train(args);
+    QVERIFY2(first.code == 0, first.err.constData());
+    json marker;
+    {
+        std::ifstream in((out + "/.dpowb-run.json").toStdString());
+        marker = json::parse(in);
+    }
+    QCOMPARE(marker["run_id"].get<int>(), 1);
+    // Run 1's folder holds run 1's models: a second run does not write over them unasked.
+    Result refused = train(args);
+    QCOMPARE(refused.code, 1);
+    QVERIFY2(refused.err.contains("run 1 of this project"), refused.err.constData());
+    QCOMPARE(store::Project::open(db).runs().size(), size_t(1));
+    Result second = train(args + QStringList{"--overwrite-output-dir"});  // the explicit choice
+    QVERIFY2(second.code == 0, second.err.constData());
+    std::ifstream in((out + "/.dpowb-run.json").toStdString());
+    json marker2 = json::parse(in);
+    QCOMPARE(marker2["run_id"].get<int>(), 2);
+    QCOMPARE(marker2["project_id"], marker["project_id"]);
+}
+
+void TestCliTrain::maxLengthFollowsTheModel() {
+    const QString model = modelFolder();
+    QVERIFY(!model.isEmpty());
+    // The model's own context, from its config.json.
+    QFile cfg(model + "/config.json");
+    QVERIFY(cfg.open(QIODevice::ReadOnly));
+    const int64_t context = json::parse(cfg.readAll().toStdString())["max_position_embeddings"].get<int64_t>();
+    QVERIFY(context > 16);
+    QTemporaryDir dir;
+    const std::string db = makeSmallProject(dir, "p.db", 8);
+    Result tooLong = train({"--db", QString::fromStdString(db), "--model", model, "--max-length",
+                            QString::number(context + 1)});
+    QCOMPARE(tooLong.code, 2);
+    QVERIFY2(tooLong.err.contains(("model's context (" + std::to_string(context) + " positions)").c_str()),
+             tooLong.err.constData());
+    QVERIFY(store::Project::open(db).runs().empty());  // checked before the run is recorded
+
+    Result r = train({"--db", QString::fromStdString(db), "--model", model, "--max-steps", "1", "--sft-epochs", "0",
+                      "--batch-size", "4", "--out", dir.filePath("run")});
+    QVERIFY2(r.code == 0, r.err.constData());
+    auto runs = store::Project::open(db).runs();
+    QCOMPARE(runs.size(), size_t(1));
+    const json config = json::parse(runs[0].configJson);
+    QCOMPARE(config["max_length"].get<int64_t>(), context);  // the default is what the model takes
+    QVERIFY(config["max_prompt_length"].get<int64_t>() < context);
+}
+
+void TestCliTrain::chatTemplateByName() {
+    QTemporaryDir dir;
+    const std::string data = dir.filePath("chat.jsonl").toStdString();
+    {
+        std::ofstream out(data);
+        for (int i = 0; i < 4; ++i)
+            out << json{{"prompt", json::array({{{"role", "user"}, {"content", "Review " + std::to_string(i)}}})},
+                        {"chosen", json::array({{{"role", "assistant"}, {"content", "great fun"}}})},
+                        {"rejected", json::array({{{"role", "assistant"}, {"content", "a dull mess"}}})}}
+                       .dump()
+                << "\n";
+    }
+    // The model folder without the chat template in its tokenizer_config.json.
+    const QString source = modelFolder();
+    QVERIFY(!source.isEmpty());
+    const QString model = dir.filePath("no-template");
+    QVERIFY(QDir().mkpath(model));
+    for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+        QVERIFY(QFile::copy(source + "/" + f, model + "/" + f));
+    {
+        std::ifstream in((model + "/tokenizer_config.json").toStdString());
+        json cfg = json::parse(in);
+        QVERIFY(cfg.erase("chat_template") == 1);
+        std::ofstream((model + "/tokenizer_config.json").toStdString(), std::ios::trunc) << cfg.dump();
+    }
+    const QStringList base{"--data", QString::fromStdString(data), "--model", model, "--max-steps", "1",
+                           "--sft-epochs", "0", "--batch-size", "2"};
+    // A model folder whose tokenizer_config.json has no chat template: the error names the option ...
+    Result without = train(base + QStringList{"--out", dir.filePath("a")});
+    QCOMPARE(without.code, 1);
+    QVERIFY2(without.err.contains("chat template"), without.err.constData());
+    // ... and the option exists.
+    Result with = train(base + QStringList{"--out", dir.filePath("b"), "--chat-template", "chatml"});
+    QVERIFY2(with.code == 0, with.err.constData());
+    QCOMPARE(json::parse(with.out.toStdString())["steps"].get<int>(), 1);
+}
+
+void TestCliTrain::errorIsPrintedOnce() {
+    QTemporaryDir dir;
+    const std::string db = dir.filePath("empty.db").toStdString();
+    store::Project::create(db);
+    Result r = train({"--db", QString::fromStdString(db), "--model", "builtin:tiny"});
+    QCOMPARE(r.code, 1);
+    QCOMPARE(r.err.count("no training pairs"), 1);
+    QVERIFY2(!r.err.contains("error: "), r.err.constData());
+    QVERIFY(r.err.contains("dpowb train: "));
 }
 
 QTEST_MAIN(TestCliTrain)

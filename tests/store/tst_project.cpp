@@ -489,13 +489,14 @@ void TestProject::interruptedRunMarking() {
     std::string path = file("interrupted.dpowb");
     int64_t gone = deadPid();
     QVERIFY(gone > 0);
-    int64_t deadOld, ownOld, deadFresh, otherHost;
+    int64_t deadOld, ownOld, deadFresh, otherHost, otherHostFresh;
     {
         Project p = Project::create(path);
         deadOld = p.createRun({});
         ownOld = p.createRun({});
         deadFresh = p.createRun({});
         otherHost = p.createRun({});
+        otherHostFresh = p.createRun({});
     }
     int64_t old = nowMillis() - 120000;
     {
@@ -506,12 +507,17 @@ void TestProject::interruptedRunMarking() {
         db.exec("UPDATE runs SET pid = " + std::to_string(gone) + " WHERE id = " + std::to_string(deadFresh));
         db.exec("UPDATE runs SET host = 'some-other-machine', heartbeat_at = " + std::to_string(old) +
                 " WHERE id = " + std::to_string(otherHost));
+        db.exec("UPDATE runs SET host = 'some-other-machine', pid = " + std::to_string(gone) +
+                " WHERE id = " + std::to_string(otherHostFresh));
     }
     Project p = Project::open(path);
     QCOMPARE(p.run(deadOld)->status, RunStatus::Interrupted);
     QCOMPARE(p.run(ownOld)->status, RunStatus::Running);     // this process is alive: never touched
-    QCOMPARE(p.run(deadFresh)->status, RunStatus::Running);  // heartbeat recent: give it time
+    // Gone from this host (kill -9): interrupted at once, whatever the heartbeat says.
+    QCOMPARE(p.run(deadFresh)->status, RunStatus::Interrupted);
     QCOMPARE(p.run(otherHost)->status, RunStatus::Interrupted);
+    // Another host cannot be asked: a recent heartbeat means it may still be running.
+    QCOMPARE(p.run(otherHostFresh)->status, RunStatus::Running);
     QCOMPARE(p.markInterruptedRuns(), 0);
 }
 

@@ -86,15 +86,15 @@ private Q_SLOTS:
         QTest::addColumn<QString>("expected");  // "" = allowed, else a part of the error
         QTest::newRow("missing") << "missing" << false << 0 << "";
         QTest::newRow("empty") << "empty" << false << 0 << "";
-        QTest::newRow("foreign files") << "foreign" << false << 0 << "files that no run of this project wrote";
+        QTest::newRow("foreign files") << "foreign" << false << 0 << "not made by a run of this project";
         QTest::newRow("foreign files, overwrite") << "foreign" << true << 0 << "";
         QTest::newRow("this project's run 3") << "own-3" << false << 0 << "run 3 of this project";
         QTest::newRow("resuming run 3") << "own-3" << false << 3 << "";
         QTest::newRow("resuming run 4 in run 3's") << "own-3" << false << 4 << "run 3 of this project";
         QTest::newRow("another project's run") << "other-3" << false << 3 << "another project";
-        QTest::newRow("the base model") << "model" << false << 0 << "the model the run starts from";
-        QTest::newRow("the base model, overwrite") << "model" << true << 0 << "the model the run starts from";
-        QTest::newRow("the reference") << "reference" << true << 0 << "the model the run starts from";
+        QTest::newRow("the base model") << "model" << false << 0 << "the base model's folder";
+        QTest::newRow("the base model, overwrite") << "model" << true << 0 << "the base model's folder";
+        QTest::newRow("the reference") << "reference" << true << 0 << "the reference's folder";
         QTest::newRow("a file") << "file" << false << 0 << "not a folder";
     }
     void outputFolderCheck() {
