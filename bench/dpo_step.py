@@ -3,8 +3,9 @@
 module, one concatenated forward of chosen and rejected rows, a full log_softmax over the
 vocabulary, the reference under no_grad, AdamW. The baseline that bench_train compares with.
 
-Run with Debian's python3-torch (1.13.1, the same ATen as libtorch-dev):
-  /usr/bin/python3 bench/dpo_step.py --model tiny --seq-len 256 --batch 4 --steps 10 [--lora-rank 8]
+Run with the torch of scripts/install-deps.sh's virtual environment (the same wheel, so the same
+ATen, MKL and OpenMP, as the LibTorch the C++ side links):
+  ~/.local/share/dpo-workbench/venv/bin/python bench/dpo_step.py --model tiny --seq-len 256 --batch 4 --steps 10 [--lora-rank 8]
 Prints one JSON line: tokens/s, seconds per step, peak RSS.
 """
 import argparse
@@ -22,6 +23,9 @@ CONFIGS = {
     "tiny": dict(vocab=261, hidden=128, inter=352, layers=4, heads=4, kv=2, head_dim=32),
     # About 25M parameters.
     "25m": dict(vocab=261, hidden=512, inter=1408, layers=8, heads=8, kv=8, head_dim=64),
+    # Qwen2.5-0.5B's shape (494M parameters, q/k/v biases, tied embeddings), random weights.
+    "qwen0.5b": dict(vocab=151936, hidden=896, inter=4864, layers=24, heads=14, kv=2, head_dim=64,
+                     qkv_bias=True, theta=1000000.0),
 }
 
 
@@ -36,9 +40,9 @@ class RMSNorm(nn.Module):
 
 
 class LoraLinear(nn.Module):
-    def __init__(self, i, o, rank=0, alpha=16):
+    def __init__(self, i, o, rank=0, alpha=16, bias=False):
         super().__init__()
-        self.base = nn.Linear(i, o, bias=False)
+        self.base = nn.Linear(i, o, bias=bias)
         self.rank = rank
         if rank:
             self.lora_A = nn.Linear(i, rank, bias=False)
@@ -60,13 +64,15 @@ def rotate_half(x):
 
 
 class Layer(nn.Module):
-    def __init__(self, c, rank):
+    def __init__(self, c, rank, attn):
         super().__init__()
         C, H, K, D, I = c["hidden"], c["heads"], c["kv"], c["head_dim"], c["inter"]
         self.H, self.K, self.D = H, K, D
-        self.q = LoraLinear(C, H * D, rank)
-        self.k = LoraLinear(C, K * D, rank)
-        self.v = LoraLinear(C, K * D, rank)
+        self.attn = attn
+        bias = c.get("qkv_bias", False)
+        self.q = LoraLinear(C, H * D, rank, bias=bias)
+        self.k = LoraLinear(C, K * D, rank, bias=bias)
+        self.v = LoraLinear(C, K * D, rank, bias=bias)
         self.o = LoraLinear(H * D, C, rank)
         self.gate = nn.Linear(C, I, bias=False)
         self.up = nn.Linear(C, I, bias=False)
@@ -81,6 +87,11 @@ class Layer(nn.Module):
         v = self.v(h).view(B, T, self.K, self.D).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        if self.attn == "sdpa":  # what transformers uses by default
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), enable_gqa=self.K != self.H)
+            x = x + self.o(a.transpose(1, 2).reshape(B, T, -1))
+            h = self.n2(x)
+            return x + self.down(F.silu(self.gate(h)) * self.up(h))
         if self.K != self.H:
             k = k.repeat_interleave(self.H // self.K, dim=1)
             v = v.repeat_interleave(self.H // self.K, dim=1)
@@ -92,14 +103,15 @@ class Layer(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, c, rank=0):
+    def __init__(self, c, rank=0, attn="eager"):
         super().__init__()
         self.c = c
         self.embed = nn.Embedding(c["vocab"], c["hidden"])
-        self.layers = nn.ModuleList([Layer(c, rank) for _ in range(c["layers"])])
+        self.layers = nn.ModuleList([Layer(c, rank, attn) for _ in range(c["layers"])])
         self.norm = RMSNorm(c["hidden"])
         D = c["head_dim"]
-        self.inv_freq = 1.0 / (10000.0 ** (torch.arange(0, D, 2, dtype=torch.float32) / D))
+        self.register_buffer("inv_freq", 1.0 / (c.get("theta", 10000.0) ** (torch.arange(0, D, 2, dtype=torch.float32) / D)),
+                             persistent=False)
 
     def set_adapters(self, on):
         for m in self.modules():
@@ -108,12 +120,14 @@ class Llama(nn.Module):
 
     def forward(self, ids, attn):
         B, T = ids.shape
+        dev = ids.device
         x = self.embed(ids)
-        freqs = torch.outer(torch.arange(T, dtype=torch.float32), self.inv_freq)
+        freqs = torch.outer(torch.arange(T, dtype=torch.float32, device=dev), self.inv_freq)
         emb = torch.cat((freqs, freqs), -1)
         cos, sin = emb.cos(), emb.sin()
-        causal = torch.full((T, T), float("-inf")).triu(1)
-        mask = causal[None, None] + torch.where(attn[:, None, None, :].bool(), 0.0, float("-inf"))
+        low = torch.finfo(torch.float32).min
+        causal = torch.full((T, T), low, device=dev).triu(1)
+        mask = causal[None, None] + torch.where(attn[:, None, None, :].bool(), 0.0, low)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
         return self.norm(x) @ self.embed.weight.T  # tied head
@@ -146,24 +160,35 @@ def main():
     ap.add_argument("--lora-rank", type=int, default=0)
     ap.add_argument("--profile", default="", help="write the last step's operators as a Chrome trace")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = leave)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="bfloat16: autocast around the forwards and the loss, float32 weights")
+    ap.add_argument("--attn", default="eager", choices=["eager", "sdpa"],
+                    help="explicit softmax attention, or F.scaled_dot_product_attention")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.dtype == "bfloat16")
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     c = CONFIGS[a.model]
-    policy = Llama(c, a.lora_rank)
+    policy = Llama(c, a.lora_rank, a.attn).to(dev)
     if a.lora_rank:
         for n, p in policy.named_parameters():
             p.requires_grad_("lora_" in n)
         reference = None
     else:
-        reference = Llama(c)
+        reference = Llama(c, 0, a.attn).to(dev)
         reference.load_state_dict(policy.state_dict())
         reference.requires_grad_(False)
     params = [p for p in policy.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     gen = torch.Generator().manual_seed(1)
-    ids, attn, resp = make_batch(c, a.batch, a.seq_len, gen)
+    ids, attn, resp = (t.to(dev) for t in make_batch(c, a.batch, a.seq_len, gen))
     B = a.batch
     times = []
     for step in range(a.warmup + a.steps):
@@ -171,21 +196,24 @@ def main():
         if a.profile and step == a.warmup + a.steps - 1:
             prof = torch.autograd.profiler.profile()
             prof.__enter__()
+        sync()
         t0 = time.perf_counter()
-        with torch.no_grad():
-            if reference is None:
-                policy.set_adapters(False)
-                ref = logps(policy, ids, attn, resp)
-                policy.set_adapters(True)
-            else:
-                ref = logps(reference, ids, attn, resp)
-        pol = logps(policy, ids, attn, resp)
-        delta = (pol[:B] - ref[:B]) - (pol[B:] - ref[B:])
-        loss = -F.logsigmoid(0.1 * delta).mean()
+        with amp:  # the forwards and the loss; backward outside autocast
+            with torch.no_grad():
+                if reference is None:
+                    policy.set_adapters(False)
+                    ref = logps(policy, ids, attn, resp)
+                    policy.set_adapters(True)
+                else:
+                    ref = logps(reference, ids, attn, resp)
+            pol = logps(policy, ids, attn, resp)
+            delta = (pol[:B] - ref[:B]) - (pol[B:] - ref[B:])
+            loss = -F.logsigmoid(0.1 * delta).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        sync()
         if step >= a.warmup:
             times.append(time.perf_counter() - t0)
         if prof is not None:
@@ -194,12 +222,16 @@ def main():
     per_step = sorted(times)[len(times) // 2]
     tokens = int(attn.sum())
     n_params = sum(p.numel() for p in policy.parameters() if not isinstance(p, type(None)))
+    extra = {}
+    if dev.type == "cuda":
+        extra["peak_gpu_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     print(json.dumps({
-        "impl": "pytorch-eager", "torch": torch.__version__, "model": a.model, "params": n_params,
+        "impl": "pytorch-eager", "torch": torch.__version__, "device": str(dev), "dtype": a.dtype, "attn": a.attn,
+        "model": a.model, "params": n_params,
         "lora_rank": a.lora_rank, "seq_len": a.seq_len, "pairs": a.batch, "tokens_per_step": tokens,
         "seconds_per_step": per_step, "tokens_per_second": tokens / per_step,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "threads": torch.get_num_threads()}))
+        "threads": torch.get_num_threads(), **extra}))
 
 
 if __name__ == "__main__":

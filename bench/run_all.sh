@@ -14,9 +14,10 @@ build=${1:-build}
 rounds=${2:-3}
 models=${3:-tiny 25m}
 bench=$build/bench/bench_train
-py=/usr/bin/python3
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/venv-path.sh"
+py="$DPOWB_VENV/bin/python"  # the same torch wheel as the LibTorch bench_train links
 [ -x "$bench" ] || { echo "run_all.sh: $bench not built; configure with -DDPOWB_BENCH=ON and run ninja -C $build bench_train" >&2; exit 2; }
-$py -c 'import torch' 2>/dev/null || { echo "run_all.sh: Debian's python3-torch is needed for the PyTorch baseline (apt install python3-torch)" >&2; exit 2; }
+$py -c 'import torch' 2>/dev/null || { echo "run_all.sh: $py has no torch: run scripts/install-deps.sh" >&2; exit 2; }
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

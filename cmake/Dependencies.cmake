@@ -1,5 +1,6 @@
-# Third-party libraries. All come from Debian packages (or, for a GPU build, from a
-# CUDA LibTorch given through CMAKE_PREFIX_PATH); no third-party source is vendored.
+# Third-party libraries. All come from Debian packages except LibTorch, which comes from the
+# pinned PyPI torch wheel in scripts/install-deps.sh's virtual environment (cmake/LibTorch.cmake);
+# no third-party source is vendored.
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 find_package(SQLiteCpp REQUIRED)
@@ -8,17 +9,14 @@ find_package(ZLIB REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 
-find_package(Torch REQUIRED)
-# LibTorch as an imported target whose headers are SYSTEM (no warnings from them).
-add_library(dpowb_torch INTERFACE)
-target_link_libraries(dpowb_torch INTERFACE ${TORCH_LIBRARIES})
-target_include_directories(dpowb_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
-if(TORCH_CXX_FLAGS)
-  separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-  target_compile_options(dpowb_torch INTERFACE ${_torch_flags})
-endif()
+# LibTorch as an interface target whose headers are SYSTEM (no warnings from them).
+include(${CMAKE_CURRENT_LIST_DIR}/LibTorch.cmake)
+get_target_property(_sqlitecpp_lib SQLiteCpp LOCATION)
+dpowb_check_abi(SQLiteCpp "${_sqlitecpp_lib}")
 
 if(DPOWB_GUI)
   find_package(Qt6 6.2 REQUIRED COMPONENTS Core Gui Widgets Charts Svg Concurrent Test)
   qt_standard_project_setup()
+  get_target_property(_qtcore_lib Qt6::Core LOCATION)
+  dpowb_check_abi("Qt 6" "${_qtcore_lib}")
 endif()

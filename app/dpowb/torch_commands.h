@@ -1,5 +1,5 @@
 // The commands that need tensors. They are built into `dpowb-torch` (cmd_model, cmd_generate,
-// cmd_train, cmd_compare); `dpowb` lists them in its overview, prints their help itself and
+// cmd_train, cmd_compare, cmd_info); `dpowb` lists them in its overview, prints their help itself and
 // hands everything else over with exec.
 // One table, so that the two programs cannot disagree about which commands exist.
 #pragma once
@@ -16,6 +16,7 @@ struct TorchCommandInfo {
 
 inline constexpr TorchCommandInfo kTorchCommands[] = {
     {"generate", "generate a completion of a prompt (streamed to stdout)"},
+    {"info", "LibTorch version, CUDA backend and devices (JSON)"},
     {"sample-pairs", "generate policy-vs-reference pairs for labelling"},
     {"score", "sequence log-probs of chosen and rejected responses (JSONL in, JSONL out)"},
     {"score-pairs", "implicit reward margin of every pair under a run's policy"},

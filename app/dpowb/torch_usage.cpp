@@ -188,6 +188,12 @@ std::string torchCommandUsage(const std::string& name) {
     if (name == "train") return usageText();
     if (name == "score") return kScoreUsage;
     if (name == "generate") return kGenerateUsage;
+    if (name == "info")
+        return "usage: dpowb info\n"
+               "\n"
+               "Prints one JSON object: the LibTorch version and folder, where its CUDA backend was loaded from (or why\n"
+               "not), the number of CUDA devices, the default device, and the CPU threads (ATen/OpenMP).\n"
+               "DPOWB_TORCH_CUDA=/path/to/libtorch_cuda.so names the backend; DPOWB_TORCH_CUDA=none switches it off.\n";
     if (name == "sample-pairs") return std::string(kSampleUsage) + kModelsHelp;
     if (name == "score-pairs") return std::string(kScorePairsUsage) + kModelsHelp;
     return "";

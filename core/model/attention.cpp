@@ -63,11 +63,9 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& kIn, const tor
         k = k.unsqueeze(2).expand({B, K, G, S, D}).reshape({B, H, S, D});
         v = v.unsqueeze(2).expand({B, K, G, S, D}).reshape({B, H, S, D});
     }
-#if TORCH_VERSION_MAJOR >= 2
     // Fused kernels on CUDA; the explicit form below is as fast on this CPU and matches
     // transformers' eager attention step for step.
     if (q.is_cuda()) return at::scaled_dot_product_attention(q, k, v, bias, 0.0, false);
-#endif
     // scores = bias + q·kᵀ/√D in one GEMM (baddbmm): the (B,H,T,S) score tensor is written
     // once, not three times (product, scaled copy, biased copy), and backward skips two passes
     // over it as well.

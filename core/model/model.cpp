@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "model/architectures.h"
+#include "model/cuda_runtime.h"
 #include "model/gpt2.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
@@ -24,19 +25,20 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 torch::Device resolveDevice(const std::string& device) {
-    if (device == "auto" || device.empty()) return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    if (device == "auto" || device.empty()) return cudaAvailable() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     if (device == "cpu") return torch::kCPU;
     if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
-        if (!torch::cuda::is_available())
-            throw Error("device \"" + device + "\": CUDA is not available (no GPU, or this LibTorch is CPU-only); use --device cpu");
+        if (!cudaAvailable())
+            throw Error("device \"" + device + "\": CUDA is not available (" +
+                        (loadCudaBackend() ? std::string("no GPU found") : cudaBackendStatus()) + "); use --device cpu");
         torch::Device d(torch::kCUDA);
         if (device.size() > 5) {
             try {
                 size_t used = 0;
                 int index = std::stoi(device.substr(5), &used);
                 if (used != device.size() - 5 || index < 0) throw std::invalid_argument("index");
-                if (index >= int(torch::cuda::device_count()))
-                    throw Error("device \"" + device + "\": only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+                if (index >= int(cudaDeviceCount()))
+                    throw Error("device \"" + device + "\": only " + std::to_string(cudaDeviceCount()) + " CUDA device(s)");
                 d = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
             } catch (const std::logic_error&) {
                 throw Error("device \"" + device + "\": expected cuda:N with N a device number");
@@ -51,7 +53,7 @@ torch::ScalarType parseDtype(const std::string& dtype) {
     if (dtype == "float32" || dtype == "fp32") return torch::kFloat32;
     if (dtype == "bfloat16" || dtype == "bf16") return torch::kBFloat16;
     if (dtype == "float16" || dtype == "fp16") {
-        if (!torch::cuda::is_available())
+        if (!cudaAvailable())
             throw Error("dtype float16 needs CUDA (CPU matrix products are not implemented for float16); use bfloat16 or float32");
         return torch::kFloat16;
     }

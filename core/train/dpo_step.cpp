@@ -90,7 +90,8 @@ PairLogps liveReference(model::CausalLM& net, bool adaptersOff, const std::vecto
 
 StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& reference,
                            const std::vector<MicroBatch>& microBatches, const LossOptions& options,
-                           text::TokenId padId, MetricAccumulator* metrics, bool backward) {
+                           text::TokenId padId, MetricAccumulator* metrics, bool backward,
+                           const MixedPrecision& amp) {
     StepOutcome outcome;
     for (const auto& mb : microBatches) outcome.pairs += int64_t(mb.pairs.size());
     if (outcome.pairs == 0) return outcome;
@@ -100,27 +101,32 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
         // The reference first: its activations are freed before the policy's graph is built,
         // so the step's peak memory is the policy's alone.
         LossInputs in;
-        if (!reference.referenceFree && reference.net) {
-            PairLogps r = liveReference(*reference.net, reference.adaptersOff, mb.pairs, padId);
-            in.refChosen = r.chosen;
-            in.refRejected = r.rejected;
+        LossOutput out;
+        PairLogps p;
+        {
+            AutocastScope autocast(amp);  // forwards and loss; the backward below runs outside
+            if (!reference.referenceFree && reference.net) {
+                PairLogps r = liveReference(*reference.net, reference.adaptersOff, mb.pairs, padId);
+                in.refChosen = r.chosen;
+                in.refRejected = r.rejected;
+            }
+            p = pairLogps(policy, mb.pairs, padId);
+            in.policyChosen = p.chosen;
+            in.policyRejected = p.rejected;
+            in.chosenTokens = p.chosenTokens;
+            in.rejectedTokens = p.rejectedTokens;
+            in.chosenLogitSums = p.chosenLogitSums;
+            in.rejectedLogitSums = p.rejectedLogitSums;
+            if (!reference.referenceFree && !reference.net) {
+                TORCH_CHECK(mb.cached.size() == mb.pairs.size(), "accumulateStep: cached reference log-probs missing");
+                std::vector<double> c, r;
+                for (const auto& v : mb.cached) c.push_back(v.chosen), r.push_back(v.rejected);
+                auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+                in.refChosen = torch::tensor(c, opts).to(p.chosen.options());
+                in.refRejected = torch::tensor(r, opts).to(p.chosen.options());
+            }
+            out = dpoLoss(in, options);
         }
-        PairLogps p = pairLogps(policy, mb.pairs, padId);
-        in.policyChosen = p.chosen;
-        in.policyRejected = p.rejected;
-        in.chosenTokens = p.chosenTokens;
-        in.rejectedTokens = p.rejectedTokens;
-        in.chosenLogitSums = p.chosenLogitSums;
-        in.rejectedLogitSums = p.rejectedLogitSums;
-        if (!reference.referenceFree && !reference.net) {
-            TORCH_CHECK(mb.cached.size() == mb.pairs.size(), "accumulateStep: cached reference log-probs missing");
-            std::vector<double> c, r;
-            for (const auto& v : mb.cached) c.push_back(v.chosen), r.push_back(v.rejected);
-            auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-            in.refChosen = torch::tensor(c, opts).to(p.chosen.options());
-            in.refRejected = torch::tensor(r, opts).to(p.chosen.options());
-        }
-        LossOutput out = dpoLoss(in, options);
         const double weight = double(mb.pairs.size()) / double(outcome.pairs);
         const double value = out.loss.detach().item<double>();
         if (!std::isfinite(value)) outcome.finite = false;

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "store/types.h"
 #include "train/losses.h"
+#include "train/mixed_precision.h"
 #include "train/trainer.h"
 
 namespace dpowb::train {
@@ -59,13 +60,15 @@ struct StepOutcome {
     bool finite = true;
 };
 
-// Forward + backward of every micro-batch of one optimizer step; gradients accumulate in the
+// Forward + backward of every micro-batch of one optimizer step (the forwards and the loss under
+// `amp`'s autocast, the backward outside it); gradients accumulate in the
 // policy's parameters (the caller zeroes them before and steps after). Each micro-batch's
 // loss is weighted by its share of the step's pairs, so k micro-batches give the gradient of
 // one batch k times larger. Metrics are added to `metrics` when given.
 StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& reference,
                            const std::vector<MicroBatch>& microBatches, const LossOptions& options,
-                           text::TokenId padId, MetricAccumulator* metrics, bool backward = true);
+                           text::TokenId padId, MetricAccumulator* metrics, bool backward = true,
+                           const MixedPrecision& amp = {});
 
 // Reference log-probs of the pairs, batch by batch under no-grad.
 std::vector<store::RefLogps> referenceLogps(model::CausalLM& net, bool adaptersOff,

@@ -8,8 +8,8 @@
 // Reproducibility: on the CPU a seed fixes everything: the LoRA initialisation and dropout
 // (torch's default generator, saved in checkpoints) and the data order (our own generator,
 // derived from seed and epoch, so a resumed run only needs the step number).
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
+#include <ATen/Context.h>
+#include <c10/util/Exception.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,6 +32,7 @@
 #include "store/run_folder.h"
 #include "train/batching.h"
 #include "train/dpo_step.h"
+#include "train/mixed_precision.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
 
@@ -199,33 +200,6 @@ json readJsonFile(const fs::path& path) {
 // Bumped when the checkpoint layout changes; an old checkpoint is refused, not misread.
 constexpr int kCheckpointVersion = 1;
 
-// RAII mixed precision on CUDA (LibTorch moved the autocast API in 2.4).
-class AutocastScope {
-public:
-    AutocastScope(bool enabled, torch::ScalarType dtype) : enabled_(enabled) {
-        if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-        at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-#else
-        at::autocast::set_enabled(true);
-        at::autocast::set_autocast_gpu_dtype(dtype);
-#endif
-    }
-    ~AutocastScope() {
-        if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-        at::autocast::set_enabled(false);
-#endif
-        at::autocast::clear_cache();
-    }
-
-private:
-    bool enabled_;
-};
-
 std::vector<std::string> splitList(const std::string& s) {
     std::vector<std::string> out;
     std::stringstream ss(s);
@@ -237,10 +211,12 @@ std::vector<std::string> splitList(const std::string& s) {
     return out;
 }
 
-bool isOutOfMemory(const std::exception& e) {
-    const std::string m = e.what();
-    return m.find("out of memory") != std::string::npos || m.find("CUDA out of memory") != std::string::npos ||
-           m.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos;
+// The run's error for an out-of-memory failure: what ran out, and what lowers the need.
+std::string outOfMemoryMessage(const c10::OutOfMemoryError& e, const std::string& device) {
+    return "out of memory on " + device +
+           ": use LoRA (--lora-rank 16), a smaller --batch-size (--grad-accum keeps the effective batch) or "
+           "--max-length, or --precompute-ref (no reference model in memory while training) (" +
+           e.what_without_backtrace() + ")";
 }
 
 class Run {
@@ -293,8 +269,7 @@ private:
     model::LoraConfig lora_;
     text::TokenId padId_ = 0;
     model::EncodeOptions encode_;
-    bool autocast_ = false;
-    torch::ScalarType autocastType_ = torch::kBFloat16;
+    MixedPrecision amp_;  // bfloat16: autocast forwards over float32 weights (CPU and CUDA)
 
     std::unique_ptr<torch::optim::AdamW> optimizer_;
     std::vector<torch::Tensor> params_;
@@ -480,16 +455,11 @@ void Run::loadPolicy() {
     lo.device = cfg_.device;
     lo.chatTemplate = cfg_.chatTemplate;
     const torch::Device device = model::resolveDevice(cfg_.device);
-    // On CUDA, bf16/fp16 means mixed precision: float32 master weights, autocast forwards.
-    if (device.is_cuda() && cfg_.dtype != "float32") {
-        lo.dtype = "float32";
-        autocast_ = true;
-        autocastType_ = cfg_.dtype == "float16" ? torch::kFloat16 : torch::kBFloat16;
-        if (cfg_.dtype == "float16") warn("float16 autocast runs without loss scaling; bfloat16 is the safer choice");
-    } else {
-        lo.dtype = cfg_.dtype;
-        if (cfg_.dtype == "bfloat16") warn("bfloat16 on the CPU trains in pure bfloat16 (no float32 master weights)");
-    }
+    // Training keeps float32 weights and AdamW state; bfloat16 means autocast forwards (pure
+    // bfloat16 weights would drop AdamW updates below bfloat16's resolution); float16 is refused.
+    amp_ = trainingPrecision(cfg_.dtype, device);
+    lo.dtype = "float32";
+    if (amp_.enabled) info("mixed precision: bfloat16 autocast forwards, float32 weights and optimizer state");
     policy_ = model::loadModel(cfg_.model, lo);
     for (const auto& w : policy_->warnings) warn(w);
     if (!policy_->tokenizer && !rawTrain_.empty() && !rawTrain_.front().tokenized)
@@ -578,7 +548,7 @@ void Run::sftWarmup() {
             model::SequenceBatch batch = model::collateSequences(chunk, padId_);
             torch::Tensor loss;
             {
-                AutocastScope ac(autocast_, autocastType_);
+                AutocastScope ac(amp_);  // the forward only: backward runs outside autocast
                 model::SequenceLogps s = model::sequenceLogps(*net, batch);
                 loss = -s.logps.sum() / s.tokens.sum().clamp_min(1).to(s.logps.options());
             }
@@ -620,7 +590,7 @@ void Run::prepareReference() {
     model::LoadOptions lo;
     lo.device = cfg_.device;
     lo.chatTemplate = cfg_.chatTemplate;
-    lo.dtype = autocast_ ? "float32" : cfg_.dtype;
+    lo.dtype = "float32";
     std::string fingerprint;
     if (cfg_.sftEpochs > 0) {
         reference_ = model::loadModel(referenceDir_, lo);
@@ -700,7 +670,7 @@ void Run::prepareReference() {
         model::CausalLM& net = refAdaptersOff_ ? *policy_->net : *reference_->net;
         std::vector<store::RefLogps> values;
         {
-            AutocastScope ac(autocast_, autocastType_);
+            AutocastScope ac(amp_);
             values = referenceLogps(net, refAdaptersOff_, pairs, std::max<int64_t>(cfg_.batchSize, 16), padId_,
                                     progress("reference"));
         }
@@ -813,8 +783,7 @@ void Run::evaluate(int64_t step, double epoch) {
     if (refPrecomputed_) ref.net = nullptr;
     for (const auto& mb : microBatchesOf(chunks, eval_)) {
         if (control_.cancel.load()) break;
-        AutocastScope ac(autocast_, autocastType_);
-        accumulateStep(net, ref, {mb}, lossOptions_, padId_, &acc, /*backward=*/false);
+        accumulateStep(net, ref, {mb}, lossOptions_, padId_, &acc, /*backward=*/false, amp_);
     }
     net.train();
     if (acc.pairs() == 0) return;
@@ -850,6 +819,12 @@ void Run::saveCheckpoint() {
             state = gen.get_state();
         }
         a.write("cpu_rng", state);
+        // Dropout on a GPU draws from that device's generator.
+        if (policy_->device.is_cuda()) {
+            auto cuda = at::globalContext().defaultGenerator(policy_->device);
+            std::lock_guard<std::mutex> lock(cuda.mutex());
+            a.write("cuda_rng", cuda.get_state());
+        }
         a.save_to((tmp / "rng.pt").string());
     }
     json st;
@@ -886,8 +861,19 @@ bool Run::loadCheckpoint() {
         torch::Tensor state;
         a.read("cpu_rng", state);
         auto gen = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        gen.set_state(state);
+        {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            gen.set_state(state);
+        }
+        torch::Tensor cudaState;
+        if (policy_->device.is_cuda() && a.try_read("cuda_rng", cudaState)) {
+            auto cuda = at::globalContext().defaultGenerator(policy_->device);
+            std::lock_guard<std::mutex> lock(cuda.mutex());
+            cuda.set_state(cudaState);
+        } else if (policy_->device.is_cuda()) {
+            warn("the checkpoint has no CUDA generator state (written on the CPU): dropout after the resume differs "
+                 "from an uninterrupted run");
+        }
     }
     step_ = st.at("step").get<int64_t>();
     interval_.restore(st.at("interval").get<std::map<std::string, double>>());
@@ -943,10 +929,8 @@ void Run::trainLoop() {
         setLearningRate(*optimizer_, lr);
         optimizer_->zero_grad();
         StepOutcome outcome;
-        {
-            AutocastScope ac(autocast_, autocastType_);
-            outcome = accumulateStep(net, ref, microBatchesOf(batches, train_), lossOptions_, padId_, &interval_);
-        }
+        outcome = accumulateStep(net, ref, microBatchesOf(batches, train_), lossOptions_, padId_, &interval_,
+                                 /*backward=*/true, amp_);
         if (!outcome.finite)
             throw Error("the loss became NaN/inf at step " + std::to_string(step_ + 1) +
                         "; lower --lr or --beta, or use float32");
@@ -1034,7 +1018,7 @@ TrainResult Run::execute() {
                 model::LoadOptions lo;
                 lo.device = cfg_.device;
                 lo.chatTemplate = cfg_.chatTemplate;
-                lo.dtype = autocast_ ? "float32" : cfg_.dtype;
+                lo.dtype = "float32";
                 policy_ = model::loadModel(referenceDir_, lo);
             }
         }
@@ -1082,10 +1066,12 @@ TrainResult Run::execute() {
     } catch (const std::exception& e) {
         result_.status = store::RunStatus::Failed;
         result_.steps = step_;
-        result_.error = isOutOfMemory(e) ? std::string("out of memory: lower --batch-size or --max-length, or use "
-                                                       "--lora-rank / --precompute-ref (") +
-                                               e.what() + ")"
-                                         : e.what();
+        // Out of memory is known by its type (CUDA's caching allocator and the CPU allocator both
+        // throw c10::OutOfMemoryError), not by its wording.
+        if (const auto* oom = dynamic_cast<const c10::OutOfMemoryError*>(&e))
+            result_.error = outOfMemoryMessage(*oom, policy_ ? policy_->device.str() : cfg_.device);
+        else
+            result_.error = e.what();
         // c10 errors carry a C++ backtrace after the first line; the record needs the reason.
         if (auto nl = result_.error.find('\n'); nl != std::string::npos) result_.error.resize(nl);
         if (project_) {

