@@ -629,7 +629,7 @@ void Run::prepareReference() {
                                  ";max_prompt_length=" + std::to_string(cfg_.maxPromptLength) +
                                  ";truncation=" + cfg_.truncationMode + ";template=" +
                                  (policy_->chatTemplate ? policy_->chatTemplate->name() : std::string("none")) +
-                                 ";dtype=" + cfg_.dtype + (autocast_ ? " autocast" : "") + ";device=" +
+                                 ";dtype=" + cfg_.dtype + (amp_.enabled ? " autocast" : "") + ";device=" +
                                  (model::resolveDevice(cfg_.device).is_cuda() ? "cuda" : "cpu") + ";sequence-v2";
     std::vector<Example*> all;
     for (auto* set : {&train_, &eval_})
