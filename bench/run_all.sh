@@ -4,7 +4,8 @@
 # JSON line per run plus a summary (medians, C++/PyTorch ratios).
 #
 #   bash bench/run_all.sh [BUILD_DIR] [ROUNDS] [MODELS]   (needs -DDPOWB_BENCH=ON)
-#   defaults: build, 3 rounds, "tiny 25m"
+#   defaults: build, 3 rounds, "tiny 25m"; PY_ATTN=eager for the explicit attention in PyTorch
+#   (default sdpa, as transformers does); OMP_NUM_THREADS applies to both programs
 #
 # The summary gives each C++/PyTorch ratio as the median over rounds of the ratio within a
 # round (the two programs run back to back), which cancels the machine's slow phases better
@@ -35,9 +36,9 @@ for m in $models; do
   [ "$m" = tiny ] || steps=4
   for r in $(seq "$rounds"); do
     run "$m c++"            "$bench" --model "$m" --steps $steps
-    run "$m pytorch"        $py bench/dpo_step.py --model "$m" --steps $steps
+    run "$m pytorch"        $py bench/dpo_step.py --model "$m" --attn "${PY_ATTN:-sdpa}" --steps $steps
     run "$m c++ lora"       "$bench" --model "$m" --lora-rank 8 --steps $steps
-    run "$m pytorch lora"   $py bench/dpo_step.py --model "$m" --lora-rank 8 --steps $steps
+    run "$m pytorch lora"   $py bench/dpo_step.py --model "$m" --attn "${PY_ATTN:-sdpa}" --lora-rank 8 --steps $steps
     run "$m c++ precompute" "$bench" --model "$m" --precompute-ref --steps $steps
   done
 done

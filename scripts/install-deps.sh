@@ -3,7 +3,7 @@
 #  1. Debian 12 packages (as root or through sudo);
 #  2. a Python virtual environment with the pinned PyPI torch wheel (LibTorch, with CUDA) and the
 #     fixture generators' libraries (scripts/requirements.txt), in $DPOWB_VENV (default
-#     ~/.local/share/dpo-workbench/venv; about 4 GB from PyPI the first time).
+#     ~/.local/share/dpo-workbench/venv; roughly 2.5-3 GB from PyPI the first time, 4.7 GB on disk).
 # Idempotent: packages already present are left alone; the environment is (re)installed only
 # when an installed version differs from a pin.
 set -euo pipefail
@@ -57,7 +57,7 @@ PY
 }
 if ! pins_ok; then
   echo "install-deps: installing torch and the fixture libraries (scripts/requirements.txt) into $DPOWB_VENV" >&2
-  echo "install-deps: the first time this downloads about 4 GB from PyPI (torch with its CUDA libraries)" >&2
+  echo "install-deps: the first time this downloads roughly 2.5-3 GB from PyPI (torch with its CUDA libraries)" >&2
   mkdir -p "$(dirname "$DPOWB_VENV")"
   [ -x "$DPOWB_VENV/bin/python" ] || "$python" -m venv "$DPOWB_VENV"
   "$DPOWB_VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q -r "$reqs" >&2

@@ -47,7 +47,8 @@ QString formatCount(qint64 n) {
     return QString::number(n);
 }
 
-double dtypeBytes(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
+// Bytes per activation value: bfloat16 runs the forwards under autocast.
+double activationBytes(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
 
 QString readChatTemplate(const QDir& dir) {
     QString source, bos;
@@ -239,7 +240,11 @@ qint64 loraParameterCount(const model::ModelConfig& m, const train::TrainConfig&
 
 MemoryEstimate estimateMemory(const model::ModelConfig& m, const train::TrainConfig& c) {
     MemoryEstimate e;
-    const double b = dtypeBytes(c.dtype);
+    // The trainer keeps weights, gradients and AdamW's moments in float32 whatever --dtype says
+    // (bfloat16 = autocast forwards; pure-bfloat16 weights would lose AdamW updates below their
+    // resolution), and loads a live reference in float32 too.
+    const double b = 4.0;
+    const double a16 = activationBytes(c.dtype);
     const double params = static_cast<double>(m.parameterCount());
     e.weights = params * b;
     if (c.loraRank > 0) {
@@ -262,7 +267,7 @@ MemoryEstimate estimateMemory(const model::ModelConfig& m, const train::TrainCon
     const double s = static_cast<double>(m.maxPositions > 0 ? std::min<int64_t>(c.maxLength, m.maxPositions) : c.maxLength);
     const double rows = 2.0 * static_cast<double>(c.batchSize);
     const double h = static_cast<double>(m.hiddenSize), a = static_cast<double>(std::max<int64_t>(1, m.numHeads));
-    const double perLayer = rows * s * (34.0 * h + 5.0 * a * s) * (b / 2.0);
+    const double perLayer = rows * s * (34.0 * h + 5.0 * a * s) * (a16 / 2.0);
     // Logits and their log-softmax in float32 over the whole vocabulary.
     const double logits = rows * s * static_cast<double>(m.vocabSize) * 4.0 * 2.0;
     e.activations = perLayer * static_cast<double>(m.numLayers) + logits;
@@ -514,7 +519,7 @@ void RunForm::buildUi() {
     // ---- hardware and logging ----
     f = addGroup(tr("Hardware and logging"));
     dtype_ = new QComboBox(body);
-    dtype_->addItems({"float32", "bfloat16", "float16"});
+    dtype_->addItems({"float32", "bfloat16"});  // float16 training is refused (no loss scaling)
     device_ = new QComboBox(body);
     device_->setObjectName("device");
     device_->setEditable(true);

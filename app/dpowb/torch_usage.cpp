@@ -158,7 +158,7 @@ std::string usageText() {
          "  --lora-rank R (0 = full fine-tuning)  --lora-alpha A (" << fmt(d.loraAlpha) << ")  --lora-dropout P\n"
          "  --lora-target-modules LIST (" << d.loraTargetModules << ")\n"
          "run:\n"
-         "  --dtype float32|bfloat16|float16  --device auto|cpu|cuda[:N]  --seed N (" << d.seed << ")\n"
+         "  --dtype float32|bfloat16 (autocast, float32 weights)  --device auto|cpu|cuda[:N]  --seed N (" << d.seed << ")\n"
          "  --logging-steps N (" << d.loggingSteps << ")  --eval-steps N (0 = end of each epoch)  --save-steps N\n"
          "  --metrics FILE.jsonl   one JSON object per logging step (DPO.md names, eval_ prefix)\n"
          "  --resume RUN_ID        continue a cancelled or interrupted run from its checkpoint\n"

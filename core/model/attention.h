@@ -10,16 +10,16 @@
 namespace dpowb::model::detail {
 
 // The additive attention bias for T new query positions after `past` cached ones:
-// (B,heads,T,past+T) of `dtype` on the CPU, (B,1,T,past+T) elsewhere; 0 where query i may
+// (B,1,T,past+T) of `dtype`, broadcast over the heads; 0 where query i may
 // see key j (causal, key not padding, and within the sliding window when there is one), the
 // dtype's lowest value elsewhere.
 // A finite value instead of -inf keeps rows that see nothing (all-padding rows) free of NaN.
 // Updates cache->mask with the new positions' key mask.
 torch::Tensor attentionBias(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
-                            std::optional<int64_t> slidingWindow, torch::ScalarType dtype, int64_t heads);
+                            std::optional<int64_t> slidingWindow, torch::ScalarType dtype);
 
 // softmax(q·kᵀ/√D + bias)·v with q (B,H,T,D), k/v (B,K,S,D), H a multiple of K (grouped-query
-// attention: each KV head serves H/K query heads). Softmax in float32 (float64 for float64).
+// attention: each KV head serves H/K query heads): at::scaled_dot_product_attention.
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias);
 
 // Appends the new keys/values of `layer` to the cache and returns the full ones.

@@ -100,7 +100,7 @@ torch::Tensor Gpt2ForCausalLM::hiddenAt(const torch::Tensor& ids, const torch::T
                     std::to_string(config_.maxPositions) + ")");
     torch::Tensor placed = body->positionEmbed->forward(positions);  // (T,C) or (B,T,C)
     torch::Tensor x = body->tokenEmbed->forward(ids) + (given.defined() ? placed : placed.unsqueeze(0));  // (B,T,C)
-    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, std::nullopt, x.scalar_type(), config_.numHeads);
+    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, std::nullopt, x.scalar_type());
     for (auto& layer : body->layers) x = layer->forward(x, bias, cache);
     if (cache) cache->length += T;
     return body->finalNorm->forward(x);

@@ -145,8 +145,7 @@ torch::Tensor LlamaForCausalLM::hiddenAt(const torch::Tensor& ids, const torch::
     }
     RotaryTables rope{emb.cos().to(x.scalar_type()), emb.sin().to(x.scalar_type())};
 
-    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, config_.slidingWindow, x.scalar_type(),
-                                               config_.numHeads);
+    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, config_.slidingWindow, x.scalar_type());
     for (auto& layer : body->layers) x = layer->forward(x, rope, bias, cache);
     if (cache) cache->length += T;
     return body->norm->forward(x);

@@ -245,7 +245,7 @@ private Q_SLOTS:
         c.dtype = dtype.toStdString();
         c.loraTargetModules = "q_proj,v_proj";
         const ui::MemoryEstimate e = ui::estimateMemory(m, c);
-        const double b = dtype == "float32" ? 4 : 2;
+        const double b = 4;  // float32 weights, gradients and AdamW state under any --dtype
         const double P = double(m.parameterCount());
         if (rank == 0) {
             QCOMPARE(e.trainableParameters, qint64(P));
@@ -262,6 +262,13 @@ private Q_SLOTS:
         }
         QVERIFY(e.activations > 0);
         QCOMPARE(e.total(), e.weights + e.gradients + e.optimizer + e.reference + e.activations);
+        // bfloat16 is autocast: the same float32 weights, 16-bit activations.
+        train::TrainConfig c32 = c;
+        c32.dtype = "float32";
+        const ui::MemoryEstimate e32 = ui::estimateMemory(m, c32);
+        QCOMPARE(e.weights, e32.weights);
+        if (dtype == "bfloat16") QVERIFY(e.activations < e32.activations);
+        else QCOMPARE(e.activations, e32.activations);
     }
 
     void demoRunFromForm() {
