@@ -3,6 +3,8 @@
 #include <QProcess>
 #include <QtTest>
 
+#include "../common/cli_path.h"
+
 namespace {
 
 struct Result {
@@ -12,7 +14,7 @@ struct Result {
 
 Result runCli(const QStringList& args) {
     QProcess p;
-    p.start(QStringLiteral(DPOWB_CLI), args);
+    p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
     p.waitForFinished(120000);
     return {p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
 }

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../common/cli_path.h"
+
 using nlohmann::json;
 
 namespace {
@@ -17,7 +19,7 @@ struct Result {
 
 Result dpowb(const QStringList& args) {
     QProcess p;
-    p.start(QStringLiteral(DPOWB_CLI), args);
+    p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
     Result r;
     if (!p.waitForFinished(60000)) {
         p.kill();

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../common/cli_path.h"
+
 using nlohmann::json;
 
 namespace {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../common/cli_path.h"
 #include "store/project.h"
 #include "store/formats.h"
 

@@ -18,6 +18,8 @@
 #include <cmath>
 #include <map>
 
+#include "../common/cli_path.h"
+#include "../common/rounding.h"
 #include "compare_view.h"
 #include "margin_model.h"
 #include "store/project.h"
@@ -37,7 +39,7 @@ struct CliResult {
 
 CliResult runCli(const QStringList& args, int timeoutMs = 240000) {
     QProcess p;
-    p.start(QStringLiteral(DPOWB_CLI), args);
+    p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
     p.waitForFinished(timeoutMs);
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
             p.readAllStandardError()};
@@ -72,17 +74,39 @@ QByteArray scoreInput(const std::vector<std::tuple<std::string, std::string, std
 }
 
 // (chosen_logp, rejected_logp) per line, from the real CLI.
-std::vector<std::pair<double, double>> cliScore(const QString& model, const QString& file, const QStringList& extra) {
+// One line of `dpowb score`: the summed log-probs of both responses and their token counts.
+struct CliScore {
+    double first = 0, second = 0;  // chosen_logp, rejected_logp (here: A, B)
+    int64_t firstTokens = 0, secondTokens = 0;
+};
+
+std::vector<CliScore> cliScore(const QString& model, const QString& file, const QStringList& extra) {
     const CliResult r =
         runCli(QStringList{QStringLiteral("score"), QStringLiteral("--model"), model, QStringLiteral("--data"), file} + extra);
     if (r.code != 0) qFatal("dpowb score failed: %s", r.err.constData());
-    std::vector<std::pair<double, double>> out;
+    std::vector<CliScore> out;
     for (const QByteArray& line : r.out.split('\n')) {
         if (line.trimmed().isEmpty()) continue;
         const QJsonObject o = QJsonDocument::fromJson(line).object();
-        out.emplace_back(o.value(QStringLiteral("chosen_logp")).toDouble(), o.value(QStringLiteral("rejected_logp")).toDouble());
+        out.push_back({o.value(QStringLiteral("chosen_logp")).toDouble(), o.value(QStringLiteral("rejected_logp")).toDouble(),
+                       o.value(QStringLiteral("chosen_tokens")).toInteger(), o.value(QStringLiteral("rejected_tokens")).toInteger()});
     }
     return out;
+}
+
+// How far a reward β·(policy − reference) of a response scored by the view may be from the
+// same reward from `dpowb score`, which batches differently: the rounding of two float32
+// forward passes for each log-prob (tests/common/rounding.h), for the model in `folder`.
+double rewardTolerance(const QString& folder, double beta, double policyLogp, double referenceLogp, int64_t tokens,
+                       int64_t positions) {
+    QFile f(folder + QStringLiteral("/config.json"));
+    if (!f.open(QIODevice::ReadOnly)) qFatal("no config.json in %s", qPrintable(folder));
+    const QJsonObject c = QJsonDocument::fromJson(f.readAll()).object();
+    const dpowb::test::ForwardShape shape{c.value(QStringLiteral("num_hidden_layers")).toInteger(),
+                                          c.value(QStringLiteral("hidden_size")).toInteger(),
+                                          c.value(QStringLiteral("intermediate_size")).toInteger(), positions,
+                                          c.value(QStringLiteral("vocab_size")).toInteger()};
+    return beta * (dpowb::test::logpTolerance(policyLogp, tokens, shape) + dpowb::test::logpTolerance(referenceLogp, tokens, shape));
 }
 
 bool near(double a, double b, double tol = 2e-4) { return std::abs(a - b) <= tol * std::max(1.0, std::abs(b)); }
@@ -270,8 +294,11 @@ private Q_SLOTS:
         f.close();
         const auto pol = cliScore(policy_, file, encoding_), ref = cliScore(reference_, file, encoding_);
         const double rewardA = beta_ * (pol[0].first - ref[0].first), rewardB = beta_ * (pol[0].second - ref[0].second);
-        QVERIFY(std::abs(view.pairScore()->a.reward(beta_) - rewardA) < 1e-4);
-        QVERIFY(std::abs(view.pairScore()->b.reward(beta_) - rewardB) < 1e-4);
+        const int64_t maxLength = encoding_[1].toLongLong();
+        const double tolA = rewardTolerance(policy_, beta_, pol[0].first, ref[0].first, pol[0].firstTokens, maxLength);
+        const double tolB = rewardTolerance(policy_, beta_, pol[0].second, ref[0].second, pol[0].secondTokens, maxLength);
+        QVERIFY(std::abs(view.pairScore()->a.reward(beta_) - rewardA) <= tolA);
+        QVERIFY(std::abs(view.pairScore()->b.reward(beta_) - rewardB) <= tolB);
         // Labelled b: the margin is reward(B) − reward(A).
         const double margin = view.pairScore()->b.reward(beta_) - view.pairScore()->a.reward(beta_);
         QVERIFY2(view.pairScoreText().contains(QStringLiteral("margin ") + (margin >= 0 ? QStringLiteral("+") : QString()) +
@@ -387,10 +414,14 @@ private Q_SLOTS:
             QVERIFY(row >= 0);
             const ui::MarginRow* r = model->rowAt(row);
             const double a = beta_ * (pol[i].first - ref[i].first), b = beta_ * (pol[i].second - ref[i].second);
-            QVERIFY2(std::abs(r->rewardA - a) < 1e-4, qPrintable(QStringLiteral("pair %1: %2 vs %3").arg(pairs[i].id).arg(r->rewardA).arg(a)));
-            QVERIFY(std::abs(r->rewardB - b) < 1e-4);
+            const int64_t maxLength = encoding_[1].toLongLong();
+            const double tolA = rewardTolerance(policy_, beta_, pol[i].first, ref[i].first, pol[i].firstTokens, maxLength);
+            const double tolB = rewardTolerance(policy_, beta_, pol[i].second, ref[i].second, pol[i].secondTokens, maxLength);
+            QVERIFY2(std::abs(r->rewardA - a) <= tolA,
+                     qPrintable(QStringLiteral("pair %1: %2 vs %3, tolerance %4").arg(pairs[i].id).arg(r->rewardA).arg(a).arg(tolA)));
+            QVERIFY(std::abs(r->rewardB - b) <= tolB);
             const double margin = pairs[i].verdict == store::Verdict::B ? b - a : a - b;
-            QVERIFY(std::abs(model->index(row, MarginModel::Margin).data(MarginModel::SortRole).toDouble() - margin) < 1e-4);
+            QVERIFY(std::abs(model->index(row, MarginModel::Margin).data(MarginModel::SortRole).toDouble() - margin) <= tolA + tolB);
         }
         // Sorted by margin, most negative first.
         auto* proxy = view.marginProxy();

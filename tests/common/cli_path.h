@@ -1,0 +1,20 @@
+// Where the dpowb binary under test is: $DPOWB_CLI, which CTest sets to the build's binary.
+// Read at run time rather than compiled in, so that the suites' objects do not depend on the
+// build folder: a second build folder (the GUI-less build of CI) gets them from ccache.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace dpowb::test {
+
+inline const char* cliPath() {
+    const char* path = std::getenv("DPOWB_CLI");
+    if (path && *path) return path;
+    std::fprintf(stderr, "DPOWB_CLI is not set: run the suites through ctest, or set it to the dpowb binary\n");
+    std::exit(2);
+}
+
+}  // namespace dpowb::test
+
+#define DPOWB_CLI (::dpowb::test::cliPath())
