@@ -15,7 +15,7 @@ struct Result {
 Result runCli(const QStringList& args) {
     QProcess p;
     p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
-    p.waitForFinished(120000);
+    p.waitForFinished(300000);
     return {p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
 }
 

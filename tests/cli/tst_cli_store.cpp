@@ -21,7 +21,7 @@ Result dpowb(const QStringList& args) {
     QProcess p;
     p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
     Result r;
-    if (!p.waitForFinished(60000)) {
+    if (!p.waitForFinished(300000)) {
         p.kill();
         r.err = "timed out";
         return r;

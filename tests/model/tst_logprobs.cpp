@@ -230,7 +230,7 @@ void TestLogprobs::scoreCliMatchesLibrary() {
     }
     QProcess proc;
     proc.start(DPOWB_CLI, {"score", "--model", "builtin:tiny", "--data", file, "--batch-size", "2", "--device", "cpu"});
-    QVERIFY(proc.waitForFinished(60000));
+    QVERIFY(proc.waitForFinished(300000));
     QCOMPARE(proc.exitCode(), 0);
     const QStringList lines = QString::fromUtf8(proc.readAllStandardOutput()).split('\n', Qt::SkipEmptyParts);
     QCOMPARE(lines.size(), 4);
@@ -274,7 +274,7 @@ void TestLogprobs::scoreCliReportsBadLine() {
     }
     QProcess proc;
     proc.start(DPOWB_CLI, {"score", "--model", "builtin:tiny", "--data", file, "--device", "cpu"});
-    QVERIFY(proc.waitForFinished(60000));
+    QVERIFY(proc.waitForFinished(300000));
     QCOMPARE(proc.exitCode(), 1);
     QVERIFY(proc.readAllStandardOutput().isEmpty());  // nothing half-done on stdout
     const QString err = QString::fromUtf8(proc.readAllStandardError());

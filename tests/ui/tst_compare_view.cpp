@@ -124,12 +124,12 @@ class TestCompareView : public QObject {
 
     QString path(const QString& name) const { return dir_.filePath(name); }
 
-    static void waitIdle(CompareView& view) { QTRY_VERIFY_WITH_TIMEOUT(!view.isBusy(), 120000); }
+    static void waitIdle(CompareView& view) { QTRY_VERIFY_WITH_TIMEOUT(!view.isBusy(), 300000); }
 
     void generateAndWait(CompareView& view) {
         QSignalSpy done(&view, &CompareView::generationFinished);
         QVERIFY2(view.generate(), qPrintable(view.errorText()));
-        QVERIFY(done.wait(120000));
+        QVERIFY(done.wait(300000));
         QCOMPARE(done.takeFirst().at(0).toBool(), false);
         waitIdle(view);
         QVERIFY2(view.errorText().isEmpty(), qPrintable(view.errorText()));
@@ -283,7 +283,7 @@ private Q_SLOTS:
         QVERIFY(view.showPair(7));  // test split, labelled b
         QSignalSpy scored(&view, &CompareView::pairScored);
         QVERIFY(view.scoreCurrentPair());
-        QVERIFY(scored.wait(120000));
+        QVERIFY(scored.wait(300000));
         waitIdle(view);
         QVERIFY(view.pairScore());
         const store::Pair p = makePair(6);
@@ -362,13 +362,13 @@ private Q_SLOTS:
         QSignalSpy finished(&view, &CompareView::samplesFinished);
         QVERIFY(view.samplePairs(3, QStringLiteral("test"), QStringLiteral("train")));
         view.stop();
-        QVERIFY(finished.wait(120000));
+        QVERIFY(finished.wait(300000));
         QCOMPARE(finished.last().at(2).toBool(), true);
         waitIdle(view);
         QCOMPARE(count(), before);
 
         QVERIFY(view.samplePairs(3, QStringLiteral("test"), QStringLiteral("train")));
-        QVERIFY(finished.wait(120000));
+        QVERIFY(finished.wait(300000));
         waitIdle(view);
         const QList<QVariant> args = finished.last();
         QCOMPARE(args.at(3).toString(), QString());
@@ -391,7 +391,7 @@ private Q_SLOTS:
         QVERIFY(view.selectRun(runId_));
         QSignalSpy done(&view, &CompareView::marginsComputed);
         QVERIFY(view.computeMargins());
-        QVERIFY(done.wait(120000));
+        QVERIFY(done.wait(300000));
         waitIdle(view);
         MarginModel* model = view.marginModel();
         QAbstractItemModelTester tester(model, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -541,7 +541,7 @@ private Q_SLOTS:
         generateAndWait(view);
         QSignalSpy scored(&view, &CompareView::pairScored);
         QVERIFY(view.scoreCurrentPair());
-        QVERIFY(scored.wait(120000));
+        QVERIFY(scored.wait(300000));
         waitIdle(view);
         QTest::qWait(300);
         QVERIFY(view.grab().save(out));

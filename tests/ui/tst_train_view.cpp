@@ -37,6 +37,10 @@ using dpowb::ui::TrainView;
 
 namespace {
 
+// How long to wait for the trainer before calling it a hang. Not a speed requirement: a run's
+// pace depends on the machine and on what else runs on it (CI runs two suites on two cores).
+constexpr int kWaitMs = 300000;
+
 // A short demo run: enough steps to watch, small enough for a test.
 train::TrainConfig shortDemo(int64_t steps) {
     train::TrainConfig c = train::TrainConfig::demoPreset();
@@ -285,30 +289,30 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowExposed(&view));
         view.form()->setConfig(shortDemo(40));
         // The label counts arrive from a background thread.
-        QTRY_VERIFY2_WITH_TIMEOUT(view.form()->startBlocker().isEmpty(), qPrintable(view.form()->startBlocker()), 10000);
+        QTRY_VERIFY2_WITH_TIMEOUT(view.form()->startBlocker().isEmpty(), qPrintable(view.form()->startBlocker()), kWaitMs);
         QVERIFY(view.form()->startButton()->isEnabled());
 
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
         QVERIFY(view.isRunning());
 
-        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, kWaitMs);
         const qint64 run = view.liveRunId();
         QTRY_VERIFY2_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 3,
-                                  qPrintable(view.phaseText() + " | " + view.statusText() + " | " + view.errorText()), 30000);
+                                  qPrintable(view.phaseText() + " | " + view.statusText() + " | " + view.errorText()), kWaitMs);
         const int seen = view.charts()->shownPointCount(run, "loss", "train");
         const QString status = view.statusText();
         QVERIFY2(status.contains("step"), qPrintable(status));
-        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") > seen + 3, 30000);
-        QTRY_VERIFY_WITH_TIMEOUT(view.statusText() != status, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") > seen + 3, kWaitMs);
+        QTRY_VERIFY_WITH_TIMEOUT(view.statusText() != status, kWaitMs);
         QVERIFY(view.progressBar()->value() > 0);
         if (!screenshotDir().isEmpty()) {
-            QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 28 || finished.count(), 60000);
+            QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 28 || finished.count(), kWaitMs);
             view.charts()->flush();
             QVERIFY(view.grab().save(screenshotDir() + "/train-view-mid-run.png"));
         }
 
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
         QCOMPARE(view.phaseText(), QString("Finished"));
@@ -335,11 +339,11 @@ private Q_SLOTS:
         train::TrainConfig c = shortDemo(100000);  // stopped long before the end
         c.name = "stopped";
         view.form()->setConfig(c);
-        QTRY_VERIFY_WITH_TIMEOUT(view.form()->startButton()->isEnabled(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.form()->startButton()->isEnabled(), kWaitMs);
         QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
-        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, kWaitMs);
         const qint64 run = view.liveRunId();
-        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") >= 2, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") >= 2, kWaitMs);
 
         // The trainer says when it holds, and after how many steps: the step in progress may
         // still finish, then nothing moves until Resume.
@@ -347,7 +351,7 @@ private Q_SLOTS:
         QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
         QCOMPARE(view.pauseButton()->text(), QString("Resume"));
         QCOMPARE(view.phaseText(), QString("Paused"));
-        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 1, 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 1, kWaitMs);
         QCOMPARE(paused[0][1].toBool(), true);
         const qint64 heldAt = paused[0][0].toLongLong();
         QVERIFY(heldAt >= 2);
@@ -364,15 +368,15 @@ private Q_SLOTS:
 
         QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
         QCOMPARE(view.pauseButton()->text(), QString("Pause"));
-        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 2, 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 2, kWaitMs);
         QCOMPARE(paused[1][0].toLongLong(), heldAt);
         QCOMPARE(paused[1][1].toBool(), false);
-        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") > int(heldAt), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") > int(heldAt), kWaitMs);
 
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.stopButton(), Qt::LeftButton);
         QCOMPARE(asked, 1);
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QCOMPARE(result.status, store::RunStatus::Cancelled);
         QVERIFY(QFile::exists(QString::fromStdString(result.outputDir) + "/checkpoint/state.json"));
@@ -421,9 +425,9 @@ private Q_SLOTS:
 
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.resumeButton(), Qt::LeftButton);
-        QTRY_COMPARE_WITH_TIMEOUT(view.liveRunId(), h.cancelled, 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(view.liveRunId(), h.cancelled, kWaitMs);
         QVERIFY(!view.resumeButton()->isEnabled());
-        QTRY_VERIFY_WITH_TIMEOUT(trainSteps().size() >= before.size() + 2, 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(trainSteps().size() >= before.size() + 2, kWaitMs);
         {
             auto p = store::Project::open(h.project.toStdString());
             QCOMPARE(p.run(h.cancelled)->status, store::RunStatus::Running);
@@ -444,7 +448,7 @@ private Q_SLOTS:
         QCOMPARE(upTo(after), upTo(before));  // nothing before the checkpoint was trained again
 
         QTest::mouseClick(view.stopButton(), Qt::LeftButton);
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QCOMPARE(result.runId, h.cancelled);
         QCOMPARE(result.status, store::RunStatus::Cancelled);
@@ -474,7 +478,7 @@ private Q_SLOTS:
         // ...and when it is started anyway (e.g. resumed), the trainer records the failure.
         QSignalSpy finished(&view, &TrainView::runFinished);
         QVERIFY(view.startRun(c));
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QCOMPARE(result.status, store::RunStatus::Failed);
         QVERIFY2(view.errorText().contains("config.json"), qPrintable(view.errorText()));
