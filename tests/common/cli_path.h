@@ -6,15 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace dpowb::test {
-
-inline const char* cliPath() {
+// (At global scope: some suites name a helper function dpowb(), so no namespace dpowb here.)
+inline const char* dpowbCliPath() {
     const char* path = std::getenv("DPOWB_CLI");
     if (path && *path) return path;
     std::fprintf(stderr, "DPOWB_CLI is not set: run the suites through ctest, or set it to the dpowb binary\n");
     std::exit(2);
 }
 
-}  // namespace dpowb::test
-
-#define DPOWB_CLI (::dpowb::test::cliPath())
+#define DPOWB_CLI (::dpowbCliPath())
