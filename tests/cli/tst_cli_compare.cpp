@@ -9,8 +9,6 @@
 
 #include <fstream>
 #include <sstream>
-
-#include "../common/cli_path.h"
 #include "../common/rounding.h"
 #include "store/formats.h"
 
@@ -26,7 +24,7 @@ struct Result {
 
 Result runCli(const QStringList& args) {
     QProcess p;
-    p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
+    p.start(QStringLiteral(DPOWB_CLI), args);
     p.waitForFinished(300000);
     return {p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
 }

@@ -3,8 +3,6 @@
 #include <QProcess>
 #include <QtTest>
 
-#include "../common/cli_path.h"
-
 namespace {
 
 struct Result {
@@ -14,7 +12,7 @@ struct Result {
 
 Result runCli(const QStringList& args) {
     QProcess p;
-    p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
+    p.start(QStringLiteral(DPOWB_CLI), args);
     p.waitForFinished(300000);
     return {p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
 }

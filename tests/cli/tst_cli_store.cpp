@@ -6,8 +6,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../common/cli_path.h"
-
 using nlohmann::json;
 
 namespace {
@@ -19,7 +17,7 @@ struct Result {
 
 Result dpowb(const QStringList& args) {
     QProcess p;
-    p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
+    p.start(QStringLiteral(DPOWB_CLI), args);
     Result r;
     if (!p.waitForFinished(300000)) {
         p.kill();

@@ -3,8 +3,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../common/cli_path.h"
-
 using nlohmann::json;
 
 namespace {

@@ -7,8 +7,6 @@
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
-
-#include "../common/cli_path.h"
 #include "store/project.h"
 #include "store/formats.h"
 

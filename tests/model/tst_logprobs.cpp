@@ -10,8 +10,6 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
-
-#include "../common/cli_path.h"
 #include "../common/rounding.h"
 #include "common/error.h"
 #include "model/logprobs.h"

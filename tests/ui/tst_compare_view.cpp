@@ -17,8 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-
-#include "../common/cli_path.h"
 #include "../common/rounding.h"
 #include "compare_view.h"
 #include "margin_model.h"
@@ -39,7 +37,7 @@ struct CliResult {
 
 CliResult runCli(const QStringList& args, int timeoutMs = 240000) {
     QProcess p;
-    p.start(QString::fromLocal8Bit(DPOWB_CLI), args);
+    p.start(QStringLiteral(DPOWB_CLI), args);
     p.waitForFinished(timeoutMs);
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
             p.readAllStandardError()};
