@@ -544,6 +544,7 @@ bool TrainView::startRun(train::TrainConfig config) {
     connect(worker, &TrainWorker::step, this, &TrainView::onStep);
     connect(worker, &TrainWorker::metrics, this, &TrainView::onMetrics);
     connect(worker, &TrainWorker::log, this, &TrainView::appendLog);
+    connect(worker, &TrainWorker::paused, this, &TrainView::trainerPaused);
     connect(worker, &TrainWorker::finished, this, &TrainView::onFinished);
     connect(worker, &TrainWorker::finished, thread, &QThread::quit);
     connect(thread, &QThread::finished, worker, &QObject::deleteLater);

@@ -88,6 +88,8 @@ public:
 Q_SIGNALS:
     void runStarted();
     void runFinished(const dpowb::train::TrainResult& result);
+    // The trainer holds for a pause after `step` steps (true), or goes on (false).
+    void trainerPaused(qint64 step, bool holding);
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;

@@ -77,4 +77,6 @@ void TrainWorker::onLog(train::LogLevel level, const std::string& message) {
     Q_EMIT log(static_cast<int>(level), QString::fromStdString(message));
 }
 
+void TrainWorker::onPaused(int64_t step, bool holding) { Q_EMIT paused(step, holding); }
+
 }  // namespace dpowb::ui

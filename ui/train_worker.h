@@ -43,6 +43,8 @@ Q_SIGNALS:
     void step(const dpowb::train::MetricPoint& point);
     void metrics(const dpowb::train::MetricPoint& point);
     void log(int level, const QString& message);
+    // The trainer holds for a pause after `step` steps (true), or goes on (false).
+    void paused(qint64 step, bool holding);
     void finished(const dpowb::train::TrainResult& result);
 
 private:
@@ -52,6 +54,7 @@ private:
     void onStep(const train::MetricPoint& point) override;
     void onMetrics(const train::MetricPoint& point) override;
     void onLog(train::LogLevel level, const std::string& message) override;
+    void onPaused(int64_t step, bool holding) override;
 
     train::TrainConfig config_;
     std::shared_ptr<train::TrainControl> control_;

@@ -908,7 +908,11 @@ void Run::trainLoop() {
     std::vector<std::vector<int64_t>> epochOrder;
     bool cancelled = false;
     while (step_ < totalSteps_) {
-        while (control_.pause.load() && !control_.cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (control_.pause.load() && !control_.cancel.load()) {
+            obs_.onPaused(step_, true);
+            while (control_.pause.load() && !control_.cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            obs_.onPaused(step_, false);
+        }
         if (control_.cancel.load()) {
             cancelled = true;
             break;

@@ -100,6 +100,9 @@ public:
     // Every logging step (averaged over the interval) and every evaluation.
     virtual void onMetrics(const MetricPoint& point) {}
     virtual void onLog(LogLevel level, const std::string& message) {}
+    // The loop holds for TrainControl::pause after `step` finished steps (paused = true), and
+    // goes on again (false). Nothing trains between the two calls.
+    virtual void onPaused(int64_t step, bool paused) {}
 };
 
 struct TrainResult {

@@ -13,7 +13,7 @@ struct Result {
 Result runCli(const QStringList& args) {
     QProcess p;
     p.start(QStringLiteral(DPOWB_CLI), args);
-    p.waitForFinished(120000);
+    p.waitForFinished(300000);
     return {p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
 }
 

@@ -19,7 +19,7 @@ Result dpowb(const QStringList& args) {
     QProcess p;
     p.start(QStringLiteral(DPOWB_CLI), args);
     Result r;
-    if (!p.waitForFinished(60000)) {
+    if (!p.waitForFinished(300000)) {
         p.kill();
         r.err = "timed out";
         return r;

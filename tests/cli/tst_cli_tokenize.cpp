@@ -18,7 +18,7 @@ Result run(const QStringList& args, const QByteArray& input) {
     if (!p.waitForStarted()) return {-1, {}, "did not start"};
     p.write(input);
     p.closeWriteChannel();
-    p.waitForFinished(60000);
+    p.waitForFinished(300000);
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
 }
 

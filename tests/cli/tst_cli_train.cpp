@@ -10,7 +10,6 @@
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
-
 #include "store/project.h"
 #include "store/formats.h"
 
@@ -18,6 +17,10 @@ using namespace dpowb;
 using json = nlohmann::json;
 
 namespace {
+
+// How long to wait for the CLI before calling it a hang. Not a speed requirement: its pace
+// depends on the machine and on what else runs on it.
+constexpr int kWaitMs = 300000;
 
 QProcess* startTrain(const QStringList& args, QObject* parent) {
     auto* p = new QProcess(parent);
@@ -138,7 +141,7 @@ QString TestCliTrain::modelFolder() {
 void TestCliTrain::helpShowsDemoPreset() {
     QProcess p;
     p.start(DPOWB_CLI, {"train", "--help"});
-    QVERIFY(p.waitForFinished(20000));
+    QVERIFY(p.waitForFinished(kWaitMs));
     QCOMPARE(p.exitCode(), 0);
     const QString out = p.readAllStandardOutput();
     QVERIFY(out.contains("demo preset"));
@@ -159,7 +162,7 @@ void TestCliTrain::shortRunOnData() {
     QProcess p;
     p.start(DPOWB_CLI, {"train", "--data", QString::fromStdString(data), "--model", "builtin:tiny", "--out", out, "--max-steps",
                         "2", "--sft-epochs", "0", "--batch-size", "4", "--logging-steps", "1", "--metrics", metrics});
-    QVERIFY(p.waitForFinished(50000));
+    QVERIFY(p.waitForFinished(kWaitMs));
     const QByteArray err = p.readAllStandardError();
     QVERIFY2(p.exitCode() == 0, err.constData());
     json result = json::parse(p.readAllStandardOutput().toStdString());  // stdout: one JSON object
@@ -183,14 +186,14 @@ void TestCliTrain::shortRunOnData() {
 void TestCliTrain::usageErrors() {
     QProcess p;
     p.start(DPOWB_CLI, {"train", "--model", "builtin:tiny"});
-    QVERIFY(p.waitForFinished(20000));
+    QVERIFY(p.waitForFinished(kWaitMs));
     QCOMPARE(p.exitCode(), 2);
     p.start(DPOWB_CLI, {"train", "--data", "x.jsonl", "--model", "builtin:tiny", "--betta", "0.1"});
-    QVERIFY(p.waitForFinished(20000));
+    QVERIFY(p.waitForFinished(kWaitMs));
     QCOMPARE(p.exitCode(), 2);
     QVERIFY(p.readAllStandardError().contains("--betta"));
     p.start(DPOWB_CLI, {"train", "--data", "x.jsonl", "--model", "builtin:tiny", "--loss", "kto"});
-    QVERIFY(p.waitForFinished(20000));
+    QVERIFY(p.waitForFinished(kWaitMs));
     QCOMPARE(p.exitCode(), 2);  // a bad value is a usage error, found before anything runs
     QVERIFY(p.readAllStandardError().contains("kto"));
 }
@@ -202,9 +205,9 @@ void TestCliTrain::ctrlCCancelsWithCheckpoint() {
                               "--logging-steps", "1", "--eval-steps", "0", "--out", dir.filePath("run")},
                              this);
     QByteArray err;
-    QVERIFY2(waitForStep(p, err, 50000), err.constData());
+    QVERIFY2(waitForStep(p, err, kWaitMs), err.constData());
     ::kill(pid_t(p->processId()), SIGINT);
-    QVERIFY(p->waitForFinished(30000));
+    QVERIFY(p->waitForFinished(kWaitMs));
     err += p->readAllStandardError();
     QCOMPARE(p->exitCode(), 130);
     QVERIFY2(err.contains("--resume 1"), err.constData());
@@ -222,10 +225,10 @@ void TestCliTrain::killMarksInterrupted() {
                               "--logging-steps", "1", "--save-steps", "1", "--out", dir.filePath("run")},
                              this);
     QByteArray err;
-    QVERIFY2(waitForStep(p, err, 50000), err.constData());
-    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(dir.filePath("run/checkpoint/state.json")), 30000);
+    QVERIFY2(waitForStep(p, err, kWaitMs), err.constData());
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(dir.filePath("run/checkpoint/state.json")), kWaitMs);
     p->kill();  // SIGKILL: no chance to clean up
-    QVERIFY(p->waitForFinished(10000));
+    QVERIFY(p->waitForFinished(kWaitMs));
     {
         // The process is gone from this host: interrupted at once, although its heartbeat is
         // fresh (no 30 s wait, no cancel command needed).

@@ -6,6 +6,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "../common/rounding.h"
 #include "model/architectures.h"
 #include "model/logprobs.h"
 #include "model/model.h"
@@ -248,7 +249,11 @@ void TestArchitectures::kvCacheMatchesFullForward() {
     QCOMPARE(cache.length, T);
     QCOMPARE(cache.k.size(), size_t(c.numLayers));
     QCOMPARE(cache.k[0].size(2), T);
-    QVERIFY2(diff < 1e-4, qPrintable(QString("max |logit difference| %1").arg(diff)));
+    // One position at a time runs other kernels than the whole sequence: the logits agree
+    // within the float32 rounding of the forward chain, on terms of the logits' size.
+    const dpowb::test::ForwardShape shape{c.numLayers, c.hiddenSize, c.intermediateSize, T, c.vocabSize};
+    const double tol = dpowb::test::sumTolerance(1.0 + full.abs().max().item<double>(), dpowb::test::chainLength(shape));
+    QVERIFY2(diff <= tol, qPrintable(QString("max |logit difference| %1, tolerance %2").arg(diff).arg(tol)));
 }
 
 void TestArchitectures::rightPaddingKeepsLogps_data() {
@@ -273,10 +278,15 @@ void TestArchitectures::rightPaddingKeepsLogps() {
         auto alone = sequenceLogps(*net, collateSequences({rows[r]}, 1));
         QCOMPARE(alone.tokens[0].item<int64_t>(), int64_t(rows[r].second.size()));
         QCOMPARE(together.tokens[int64_t(r)].item<int64_t>(), int64_t(rows[r].second.size()));
+        // Padded next to longer rows, the same row runs through other matrix shapes: equal
+        // within the rounding of a float32 forward pass (tests/common/rounding.h).
+        const dpowb::test::ForwardShape shape{c.numLayers, c.hiddenSize, c.intermediateSize, batch.inputIds.size(1), c.vocabSize};
+        const auto n = int64_t(rows[r].second.size());
         double a = alone.logps[0].item<double>(), b = together.logps[int64_t(r)].item<double>();
-        QVERIFY2(std::abs(a - b) < 1e-4 * std::max(1.0, std::abs(a)), qPrintable(QString("row %1: %2 vs %3").arg(r).arg(a).arg(b)));
+        const double tol = dpowb::test::logpTolerance(a, n, shape);
+        QVERIFY2(std::abs(a - b) <= tol, qPrintable(QString("row %1: %2 vs %3, tolerance %4").arg(r).arg(a).arg(b).arg(tol)));
         double ma = alone.meanLogits[0].item<double>(), mb = together.meanLogits[int64_t(r)].item<double>();
-        QVERIFY(std::abs(ma - mb) < 1e-4 * std::max(1.0, std::abs(ma)));
+        QVERIFY(std::abs(ma - mb) <= dpowb::test::sumTolerance(1.0 + std::abs(ma), dpowb::test::chainLength(shape)));
     }
 }
 

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <set>
 
+#include "../common/rounding.h"
 #include "common/error.h"
 #include "model/generate.h"
 #include "model/model.h"
@@ -140,7 +141,13 @@ private Q_SLOTS:
         QCOMPARE(r.ids, ref);
         QCOMPARE(r.finishReason, std::string("length"));
         QCOMPARE(int(r.tokenLogps.size()), 24);
-        for (size_t i = 0; i < ref.size(); ++i) QVERIFY(std::abs(r.tokenLogps[i] - refLogps[i]) < 1e-4);
+        // The cached steps run other kernels than a full recompute: each token's log-prob within
+        // the rounding of a float32 forward pass (tests/common/rounding.h).
+        const auto& c = m->config;
+        const dpowb::test::ForwardShape shape{c.numLayers, c.hiddenSize, c.intermediateSize, int64_t(prompt.size()) + 24, c.vocabSize};
+        for (size_t i = 0; i < ref.size(); ++i)
+            QVERIFY2(std::abs(r.tokenLogps[i] - refLogps[i]) <= dpowb::test::logpTolerance(refLogps[i], 1, shape),
+                     qPrintable(QString("token %1: %2 vs %3").arg(i).arg(r.tokenLogps[i]).arg(refLogps[i])));
     }
 
     void seedReproducible() {

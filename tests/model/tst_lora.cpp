@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../common/rounding.h"
 #include "common/error.h"
 #include "model/linear.h"
 #include "model/lora.h"
@@ -127,11 +128,17 @@ private Q_SLOTS:
         auto W = conv1d ? lin->weight.t() : lin->weight;  // (out, in)
         auto expected = x.matmul(W.t()) + lin->bias +
                         (12.0 / 3) * x.matmul(lin->loraA->weight.t()).matmul(lin->loraB->weight.t());
-        QVERIFY(torch::allclose(lin->forward(x), expected, 1e-5, 1e-6));
+        // Element by element within the float32 rounding of its sums (6 inputs, rank 3, the
+        // bias), on the size of their terms (tests/common/rounding.h).
+        auto A = lin->loraA->weight, B = lin->loraB->weight;
+        auto baseTerms = x.abs().matmul(W.abs().t()) + lin->bias.abs();
+        auto tolerance = [](const torch::Tensor& terms) { return terms * dpowb::test::sumTolerance(1.0, 6 + 3 + 1); };
+        auto adaptedTol = tolerance(baseTerms + 4.0 * x.abs().matmul(A.abs().t()).matmul(B.abs().t()));
+        QVERIFY(((lin->forward(x) - expected).abs() <= adaptedTol).all().item<bool>());
         QCOMPARE(lin->scale(), 4.0);
         lin->setAdapterEnabled(false);
         auto base = x.matmul(W.t()) + lin->bias;
-        QVERIFY(torch::allclose(lin->forward(x), base, 1e-5, 1e-6));
+        QVERIFY(((lin->forward(x) - base).abs() <= tolerance(baseTerms)).all().item<bool>());
     }
 
     void zeroBEqualsBase_data() { layout_data(); }
@@ -246,8 +253,11 @@ private Q_SLOTS:
         QCOMPARE(int(net->named_parameters().size()), int(namesBefore.size()) - 8);
         torch::NoGradGuard ng;
         auto merged = net->logits(sampleIds(), torch::Tensor());
-        QVERIFY2(torch::allclose(merged, adapted, 1e-5, 1e-5),
-                 std::to_string((merged - adapted).abs().max().item<double>()).c_str());
+        // W + s·B·A in one matrix rounds differently from the two paths: within the float32
+        // rounding of the toy's longest chain (q/k 16, up 16, down 32, head 16 terms).
+        const double tol = dpowb::test::sumTolerance(1.0 + adapted.abs().max().item<double>(), 16 + 16 + 32 + 16);
+        const double diff = (merged - adapted).abs().max().item<double>();
+        QVERIFY2(diff <= tol, (std::to_string(diff) + " > " + std::to_string(tol)).c_str());
     }
     // PEFT layout: adapter_config.json + adapter_model.safetensors with
     // base_model.model.<module path>.lora_A.weight (r, in) / lora_B.weight (out, r).

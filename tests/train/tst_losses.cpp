@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <limits>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -69,6 +70,8 @@ private Q_SLOTS:
     void policyEqualsReferenceGivesLog2();
     void rpoAddsChosenNll();
     void accumulatorWeightsPairsAndTokens();
+    void accuracyRuleAtTies_data();
+    void accuracyRuleAtTies();
     void accumulatorStateRoundTrip();
     void unknownLossIsRejected();
     void schedule_data();
@@ -240,6 +243,62 @@ void TestLosses::accumulatorWeightsPairsAndTokens() {
     QVERIFY(std::abs(v.at("logits/chosen") - (10.0 + 7.0) / (40.0 + 2.0)) < 1e-12);
     QVERIFY(std::abs(v.at("logits/rejected") - (2.0 - 6.0) / (45.0 + 3.0)) < 1e-12);
     QCOMPARE(v.at("grad_norm"), 2.0);
+}
+
+// rewards/accuracies follows TRL's rule exactly: a pair counts as right when its chosen reward
+// is strictly greater than its rejected reward, (chosen_rewards > rejected_rewards).float();
+// a tie, at 0 or anywhere else, counts as wrong. Hand-made log-prob ratios (reference at 0,
+// so each reward is β times the ratio) at and around ties, in both precisions.
+void TestLosses::accuracyRuleAtTies_data() {
+    QTest::addColumn<bool>("float32");
+    QTest::addColumn<QList<double>>("chosen");    // log π_θ − log π_ref of the chosen responses
+    QTest::addColumn<QList<double>>("rejected");  // of the rejected responses
+    QTest::addColumn<double>("accuracy");
+    for (bool f32 : {true, false}) {
+        const char* p = f32 ? "float32" : "float64";
+        // 16 times the smallest normal number: its reward β·ratio (β = 0.1) is still normal, so the row
+        // does not depend on whether the CPU flushes subnormals to zero.
+        const double tiny = 16 * (f32 ? double(std::numeric_limits<float>::min()) : std::numeric_limits<double>::min());
+        const double above = f32 ? double(std::nextafter(0.5f, 1.0f)) : std::nextafter(0.5, 1.0);
+        QTest::newRow(qPrintable(QString("%1: tie at 0").arg(p))) << f32 << QList<double>{0.0} << QList<double>{0.0} << 0.0;
+        QTest::newRow(qPrintable(QString("%1: tie away from 0").arg(p))) << f32 << QList<double>{0.5} << QList<double>{0.5} << 0.0;
+        QTest::newRow(qPrintable(QString("%1: +1e-9").arg(p))) << f32 << QList<double>{1e-9} << QList<double>{0.0} << 1.0;
+        QTest::newRow(qPrintable(QString("%1: -1e-9").arg(p))) << f32 << QList<double>{-1e-9} << QList<double>{0.0} << 0.0;
+        QTest::newRow(qPrintable(QString("%1: +tiny").arg(p))) << f32 << QList<double>{tiny} << QList<double>{0.0} << 1.0;
+        QTest::newRow(qPrintable(QString("%1: -tiny").arg(p))) << f32 << QList<double>{0.0} << QList<double>{tiny} << 0.0;
+        QTest::newRow(qPrintable(QString("%1: one ulp above a tie").arg(p))) << f32 << QList<double>{above} << QList<double>{0.5} << 1.0;
+        QTest::newRow(qPrintable(QString("%1: -0 against +0").arg(p))) << f32 << QList<double>{-0.0} << QList<double>{0.0} << 0.0;
+        // A batch: right, tied, wrong, barely right -> 2 of 4.
+        QTest::newRow(qPrintable(QString("%1: batch").arg(p)))
+            << f32 << QList<double>{1.0, 0.0, -1.0, 1e-9} << QList<double>{0.0, 0.0, 0.0, 0.0} << 0.5;
+    }
+}
+
+void TestLosses::accuracyRuleAtTies() {
+    QFETCH(bool, float32);
+    QFETCH(QList<double>, chosen);
+    QFETCH(QList<double>, rejected);
+    QFETCH(double, accuracy);
+    const auto dtype = float32 ? torch::kFloat32 : torch::kFloat64;
+    const auto n = int64_t(chosen.size());
+    auto tensorOf = [&](const QList<double>& v) {
+        return torch::tensor(std::vector<double>(v.begin(), v.end()), torch::kFloat64).to(dtype);
+    };
+    LossInputs in;
+    in.policyChosen = tensorOf(chosen);
+    in.policyRejected = tensorOf(rejected);
+    in.refChosen = torch::zeros({n}, dtype);
+    in.refRejected = torch::zeros({n}, dtype);
+    in.chosenTokens = torch::ones({n}, dtype);
+    in.rejectedTokens = torch::ones({n}, dtype);
+    for (bool referenceFree : {false, true}) {
+        LossOptions o;
+        o.referenceFree = referenceFree;
+        LossOutput out = dpoLoss(in, o);
+        MetricAccumulator m;
+        m.add(in, out, o);
+        QCOMPARE(m.mean().at("rewards/accuracies"), accuracy);
+    }
 }
 
 void TestLosses::accumulatorStateRoundTrip() {

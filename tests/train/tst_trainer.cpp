@@ -7,7 +7,10 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "../common/rounding.h"
+#include "model/config.h"
 #include "store/project.h"
+#include "text/tokenizer.h"
 #include "train/trainer.h"
 
 using namespace dpowb;
@@ -20,9 +23,17 @@ struct Recorder : train::TrainObserver {
     std::vector<train::MetricPoint> points;
     std::vector<std::string> warnings, errors;
     int64_t cancelAtStep = -1;
+    int64_t pauseAtStep = -1;
+    std::vector<std::pair<int64_t, bool>> pauses;  // (step, paused) as the trainer reported them
     train::TrainControl* control = nullptr;
     void onStep(const train::MetricPoint& p) override {
         if (p.step == cancelAtStep && control) control->cancel.store(true);
+        if (p.step == pauseAtStep && control) control->pause.store(true);
+    }
+    void onPaused(int64_t step, bool paused) override {
+        pauses.emplace_back(step, paused);
+        // Released from the training thread itself: the event is what tells that it holds.
+        if (paused && control) control->pause.store(false);
     }
     void onMetrics(const train::MetricPoint& p) override { points.push_back(p); }
     void onLog(train::LogLevel level, const std::string& m) override {
@@ -81,6 +92,36 @@ std::string makeProject(const QTemporaryDir& dir, int nTrain, int nTest) {
     return path;
 }
 
+// The built-in tiny model's forward pass at smallConfig's lengths, for rounding tolerances.
+test::ForwardShape tinyShape(int64_t maxLength) {
+    const auto c = model::builtinTinyConfig(text::Tokenizer::byteLevel()->vocabSize());
+    return {c.numLayers, c.hiddenSize, c.intermediateSize, maxLength, c.vocabSize};
+}
+
+// How far a logged metric of two runs that differ only in rounding (another order of the
+// same float32 operations) may differ, for a batch whose responses have at most `tokens`
+// tokens. Reward metrics are β·(policy − reference) log-prob differences: each of the four
+// log-probs carries logpTolerance; the loss moves by at most β times the margin's error (its
+// slope in the margin is below 1). `values` are the metrics of the step (one of the runs).
+double metricTolerance(const std::string& name, const std::map<std::string, double>& values, double beta,
+                       int64_t tokens, const test::ForwardShape& shape) {
+    auto logpTol = [&](const char* key) { return test::logpTolerance(values.at(key), tokens, shape); };
+    // A reward's reference log-prob is of the size of the policy's at these steps.
+    const double chosen = 2 * logpTol("logps/chosen"), rejected = 2 * logpTol("logps/rejected");
+    if (name == "logps/chosen") return logpTol("logps/chosen");
+    if (name == "logps/rejected") return logpTol("logps/rejected");
+    if (name == "rewards/chosen") return beta * chosen;
+    if (name == "rewards/rejected") return beta * rejected;
+    if (name == "rewards/margins" || name == "loss") return beta * (chosen + rejected);
+    if (name == "logits/chosen" || name == "logits/rejected")
+        return test::sumTolerance(1.0 + std::abs(values.at(name)), test::chainLength(shape));
+    // The gradient is the log-probs' gradients weighted by σ(−margin), whose slope is below
+    // 1/4: its norm moves by that relative amount, plus its own rounding.
+    if (name == "grad_norm")
+        return std::abs(values.at(name)) * (beta * (chosen + rejected) + test::sumTolerance(1.0, test::chainLength(shape)));
+    return 0.0;  // learning_rate, epoch: the same schedule, exactly
+}
+
 train::TrainConfig smallConfig() {
     train::TrainConfig c;
     c.model = "builtin:tiny";
@@ -106,6 +147,7 @@ private Q_SLOTS:
     void precomputedEqualsLiveReference();
     void resumeEqualsUninterrupted_data();
     void resumeEqualsUninterrupted();
+    void pauseIsReportedWithItsStep();
     void allResponsesTruncatedFailsClearly();
     void badDataFileFailsWithLine();
 };
@@ -138,9 +180,16 @@ void TestTrainer::dataRunWritesModelAndMetricsFile() {
             QVERIFY2(j.contains(k), k);
     }
     QCOMPARE(lines, 3);
-    // Step 1 starts at policy = reference (and the warm-up's lr 0): loss log 2, accuracy 0.
-    QVERIFY(std::abs(rec.points.front().values.at("loss") - std::log(2.0)) < 1e-6);
-    QCOMPARE(rec.points.front().values.at("rewards/accuracies"), 0.0);
+    // Step 1 starts at policy = reference: rewards 0 and loss log 2, up to rounding (the
+    // reference's forward pass need not round like the policy's). The accuracy at that tie is
+    // the sign of rounding noise, so it is not checked here (see accuracyRuleAtTies in
+    // tst_losses for the rule itself).
+    const auto& first = rec.points.front().values;
+    const auto shape = tinyShape(c.maxLength);
+    for (const char* k : {"rewards/chosen", "rewards/rejected", "rewards/margins"})
+        QVERIFY2(std::abs(first.at(k)) <= metricTolerance(k, first, c.beta, c.maxLength, shape),
+                 qPrintable(QString("%1 at step 1: %2").arg(k).arg(first.at(k))));
+    QVERIFY(std::abs(first.at("loss") - std::log(2.0)) <= metricTolerance("loss", first, c.beta, c.maxLength, shape));
 }
 
 void TestTrainer::seedMakesRunsBitIdentical() {
@@ -158,6 +207,11 @@ void TestTrainer::seedMakesRunsBitIdentical() {
     QVERIFY(a.points.back().values.at("loss") != std::log(2.0));  // it trained
 }
 
+// Precomputed reference log-probs (batched differently, so rounded differently) train like the
+// live reference: every continuous metric agrees within its rounding tolerance. The accuracy
+// is a step function of the per-pair margins, which these logged means do not show: at the
+// tie of the first steps it is the sign of rounding noise, so it is not compared here; the
+// per-pair comparison, where the margins are known to be away from 0, is tst_step's.
 void TestTrainer::precomputedEqualsLiveReference() {
     QTemporaryDir dir;
     train::TrainConfig c = smallConfig();
@@ -172,11 +226,35 @@ void TestTrainer::precomputedEqualsLiveReference() {
     QVERIFY(train::runTraining(c, pre, c2).status == store::RunStatus::Finished);
     auto a = live.bySplitStep(), b = pre.bySplitStep();
     QCOMPARE(a.size(), b.size());
-    for (const auto& [key, values] : a)
-        for (const auto& [name, v] : values)
-            QVERIFY2(std::abs(v - b[key].at(name)) < 1e-4 * std::max(1.0, std::abs(v)),
-                     qPrintable(QString("%1 at step %2: live %3, precomputed %4")
-                                    .arg(QString::fromStdString(name)).arg(key.second).arg(v).arg(b[key].at(name))));
+    const auto shape = tinyShape(c.maxLength);
+    double lrSoFar = 0;  // the policy equals the reference until a step with lr > 0 has run
+    double worst = 0;    // the largest difference as a share of its tolerance
+    std::string worstName;
+    for (const auto& [key, values] : a) {
+        QVERIFY(b.count(key));
+        const auto& other = b.at(key);
+        for (const auto& [name, v] : values) {
+            if (name == "rewards/accuracies") continue;
+            const double tol = metricTolerance(name, values, c.beta, c.maxLength, shape);
+            if (tol > 0 && std::abs(v - other.at(name)) / tol > worst) {
+                worst = std::abs(v - other.at(name)) / tol;
+                worstName = name + " at step " + std::to_string(key.second) + ", tolerance " + std::to_string(tol);
+            }
+            QVERIFY2(std::abs(v - other.at(name)) <= tol,
+                     qPrintable(QString("%1 at step %2: live %3, precomputed %4, tolerance %5")
+                                    .arg(QString::fromStdString(name)).arg(key.second).arg(v, 0, 'g', 17)
+                                    .arg(other.at(name), 0, 'g', 17).arg(tol)));
+        }
+        if (lrSoFar == 0) {
+            // Policy = reference: every reward is rounding noise around 0.
+            for (const char* k : {"rewards/chosen", "rewards/rejected", "rewards/margins"})
+                QVERIFY2(std::abs(values.at(k)) <= metricTolerance(k, values, c.beta, c.maxLength, shape),
+                         qPrintable(QString("%1 at step %2 before any update: %3").arg(k).arg(key.second).arg(values.at(k))));
+        }
+        if (key.first == "train") lrSoFar += values.at("learning_rate");
+    }
+    QVERIFY2(lrSoFar > 0, "the runs never updated the policy");
+    qInfo("largest difference: %.3g of its tolerance (%s)", worst, worstName.c_str());
 }
 
 void TestTrainer::resumeEqualsUninterrupted_data() {
@@ -244,6 +322,29 @@ void TestTrainer::resumeEqualsUninterrupted() {
     // Each logged point once in the project, although the run was split in two.
     std::set<std::pair<std::string, int64_t>> seen;
     for (const auto& m : p.metrics(r3.runId)) QVERIFY(seen.insert({m.split, m.step}).second);
+}
+
+// A pause requested during step 2 holds the loop before step 3 and says so with the step it
+// holds at; the observer releases it from the event, and the run goes on to the end with
+// every step once.
+void TestTrainer::pauseIsReportedWithItsStep() {
+    QTemporaryDir dir;
+    train::TrainConfig c = smallConfig();
+    c.data = writeData(dir, "pairs.jsonl", 12);
+    c.out = dir.filePath("out").toStdString();
+    c.maxSteps = 4;
+    Recorder rec;
+    train::TrainControl control;
+    rec.control = &control;
+    rec.pauseAtStep = 2;
+    auto r = train::runTraining(c, rec, control);
+    QVERIFY2(r.status == store::RunStatus::Finished, r.error.c_str());
+    QCOMPARE(r.steps, int64_t(4));
+    const std::vector<std::pair<int64_t, bool>> expected = {{2, true}, {2, false}};
+    QCOMPARE(rec.pauses, expected);
+    std::vector<int64_t> steps;
+    for (const auto& p : rec.points) steps.push_back(p.step);
+    QCOMPARE(steps, (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
 void TestTrainer::allResponsesTruncatedFailsClearly() {

@@ -18,7 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-
+#include "../common/rounding.h"
 #include "compare_sample_dialog.h"
 #include "compare_view.h"
 #include "margin_model.h"
@@ -74,17 +74,39 @@ QByteArray scoreInput(const std::vector<std::tuple<std::string, std::string, std
 }
 
 // (chosen_logp, rejected_logp) per line, from the real CLI.
-std::vector<std::pair<double, double>> cliScore(const QString& model, const QString& file, const QStringList& extra) {
+// One line of `dpowb score`: the summed log-probs of both responses and their token counts.
+struct CliScore {
+    double first = 0, second = 0;  // chosen_logp, rejected_logp (here: A, B)
+    int64_t firstTokens = 0, secondTokens = 0;
+};
+
+std::vector<CliScore> cliScore(const QString& model, const QString& file, const QStringList& extra) {
     const CliResult r =
         runCli(QStringList{QStringLiteral("score"), QStringLiteral("--model"), model, QStringLiteral("--data"), file} + extra);
     if (r.code != 0) qFatal("dpowb score failed: %s", r.err.constData());
-    std::vector<std::pair<double, double>> out;
+    std::vector<CliScore> out;
     for (const QByteArray& line : r.out.split('\n')) {
         if (line.trimmed().isEmpty()) continue;
         const QJsonObject o = QJsonDocument::fromJson(line).object();
-        out.emplace_back(o.value(QStringLiteral("chosen_logp")).toDouble(), o.value(QStringLiteral("rejected_logp")).toDouble());
+        out.push_back({o.value(QStringLiteral("chosen_logp")).toDouble(), o.value(QStringLiteral("rejected_logp")).toDouble(),
+                       o.value(QStringLiteral("chosen_tokens")).toInteger(), o.value(QStringLiteral("rejected_tokens")).toInteger()});
     }
     return out;
+}
+
+// How far a reward β·(policy − reference) of a response scored by the view may be from the
+// same reward from `dpowb score`, which batches differently: the rounding of two float32
+// forward passes for each log-prob (tests/common/rounding.h), for the model in `folder`.
+double rewardTolerance(const QString& folder, double beta, double policyLogp, double referenceLogp, int64_t tokens,
+                       int64_t positions) {
+    QFile f(folder + QStringLiteral("/config.json"));
+    if (!f.open(QIODevice::ReadOnly)) qFatal("no config.json in %s", qPrintable(folder));
+    const QJsonObject c = QJsonDocument::fromJson(f.readAll()).object();
+    const dpowb::test::ForwardShape shape{c.value(QStringLiteral("num_hidden_layers")).toInteger(),
+                                          c.value(QStringLiteral("hidden_size")).toInteger(),
+                                          c.value(QStringLiteral("intermediate_size")).toInteger(), positions,
+                                          c.value(QStringLiteral("vocab_size")).toInteger()};
+    return beta * (dpowb::test::logpTolerance(policyLogp, tokens, shape) + dpowb::test::logpTolerance(referenceLogp, tokens, shape));
 }
 
 bool near(double a, double b, double tol = 2e-4) { return std::abs(a - b) <= tol * std::max(1.0, std::abs(b)); }
@@ -102,12 +124,12 @@ class TestCompareView : public QObject {
 
     QString path(const QString& name) const { return dir_.filePath(name); }
 
-    static void waitIdle(CompareView& view) { QTRY_VERIFY_WITH_TIMEOUT(!view.isBusy(), 120000); }
+    static void waitIdle(CompareView& view) { QTRY_VERIFY_WITH_TIMEOUT(!view.isBusy(), 300000); }
 
     void generateAndWait(CompareView& view) {
         QSignalSpy done(&view, &CompareView::generationFinished);
         QVERIFY2(view.generate(), qPrintable(view.errorText()));
-        QVERIFY(done.wait(120000));
+        QVERIFY(done.wait(300000));
         QCOMPARE(done.takeFirst().at(0).toBool(), false);
         waitIdle(view);
         QVERIFY2(view.errorText().isEmpty(), qPrintable(view.errorText()));
@@ -261,7 +283,7 @@ private Q_SLOTS:
         QVERIFY(view.showPair(7));  // test split, labelled b
         QSignalSpy scored(&view, &CompareView::pairScored);
         QVERIFY(view.scoreCurrentPair());
-        QVERIFY(scored.wait(120000));
+        QVERIFY(scored.wait(300000));
         waitIdle(view);
         QVERIFY(view.pairScore());
         const store::Pair p = makePair(6);
@@ -272,8 +294,11 @@ private Q_SLOTS:
         f.close();
         const auto pol = cliScore(policy_, file, encoding_), ref = cliScore(reference_, file, encoding_);
         const double rewardA = beta_ * (pol[0].first - ref[0].first), rewardB = beta_ * (pol[0].second - ref[0].second);
-        QVERIFY(std::abs(view.pairScore()->a.reward(beta_) - rewardA) < 1e-4);
-        QVERIFY(std::abs(view.pairScore()->b.reward(beta_) - rewardB) < 1e-4);
+        const int64_t maxLength = encoding_[1].toLongLong();
+        const double tolA = rewardTolerance(policy_, beta_, pol[0].first, ref[0].first, pol[0].firstTokens, maxLength);
+        const double tolB = rewardTolerance(policy_, beta_, pol[0].second, ref[0].second, pol[0].secondTokens, maxLength);
+        QVERIFY(std::abs(view.pairScore()->a.reward(beta_) - rewardA) <= tolA);
+        QVERIFY(std::abs(view.pairScore()->b.reward(beta_) - rewardB) <= tolB);
         // Labelled b: the margin is reward(B) − reward(A).
         const double margin = view.pairScore()->b.reward(beta_) - view.pairScore()->a.reward(beta_);
         QVERIFY2(view.pairScoreText().contains(QStringLiteral("margin ") + (margin >= 0 ? QStringLiteral("+") : QString()) +
@@ -355,13 +380,13 @@ private Q_SLOTS:
         QSignalSpy finished(&view, &CompareView::samplesFinished);
         QVERIFY(view.samplePairs(3, QStringLiteral("test"), QStringLiteral("train")));
         view.stop();
-        QVERIFY(finished.wait(120000));
+        QVERIFY(finished.wait(300000));
         QCOMPARE(finished.last().at(2).toBool(), true);
         waitIdle(view);
         QCOMPARE(count(), before);
 
         QVERIFY(view.samplePairs(3, QStringLiteral("test"), QStringLiteral("train")));
-        QVERIFY(finished.wait(120000));
+        QVERIFY(finished.wait(300000));
         waitIdle(view);
         const QList<QVariant> args = finished.last();
         QCOMPARE(args.at(3).toString(), QString());
@@ -384,7 +409,7 @@ private Q_SLOTS:
         QVERIFY(view.selectRun(runId_));
         QSignalSpy done(&view, &CompareView::marginsComputed);
         QVERIFY(view.computeMargins());
-        QVERIFY(done.wait(120000));
+        QVERIFY(done.wait(300000));
         waitIdle(view);
         MarginModel* model = view.marginModel();
         QAbstractItemModelTester tester(model, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -407,10 +432,14 @@ private Q_SLOTS:
             QVERIFY(row >= 0);
             const ui::MarginRow* r = model->rowAt(row);
             const double a = beta_ * (pol[i].first - ref[i].first), b = beta_ * (pol[i].second - ref[i].second);
-            QVERIFY2(std::abs(r->rewardA - a) < 1e-4, qPrintable(QStringLiteral("pair %1: %2 vs %3").arg(pairs[i].id).arg(r->rewardA).arg(a)));
-            QVERIFY(std::abs(r->rewardB - b) < 1e-4);
+            const int64_t maxLength = encoding_[1].toLongLong();
+            const double tolA = rewardTolerance(policy_, beta_, pol[i].first, ref[i].first, pol[i].firstTokens, maxLength);
+            const double tolB = rewardTolerance(policy_, beta_, pol[i].second, ref[i].second, pol[i].secondTokens, maxLength);
+            QVERIFY2(std::abs(r->rewardA - a) <= tolA,
+                     qPrintable(QStringLiteral("pair %1: %2 vs %3, tolerance %4").arg(pairs[i].id).arg(r->rewardA).arg(a).arg(tolA)));
+            QVERIFY(std::abs(r->rewardB - b) <= tolB);
             const double margin = pairs[i].verdict == store::Verdict::B ? b - a : a - b;
-            QVERIFY(std::abs(model->index(row, MarginModel::Margin).data(MarginModel::SortRole).toDouble() - margin) < 1e-4);
+            QVERIFY(std::abs(model->index(row, MarginModel::Margin).data(MarginModel::SortRole).toDouble() - margin) <= tolA + tolB);
         }
         // Sorted by margin, most negative first.
         auto* proxy = view.marginProxy();
@@ -530,7 +559,7 @@ private Q_SLOTS:
         generateAndWait(view);
         QSignalSpy scored(&view, &CompareView::pairScored);
         QVERIFY(view.scoreCurrentPair());
-        QVERIFY(scored.wait(120000));
+        QVERIFY(scored.wait(300000));
         waitIdle(view);
         QTest::qWait(300);
         QVERIFY(view.grab().save(out));

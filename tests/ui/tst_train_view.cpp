@@ -2,11 +2,10 @@
 // chart batching and smoothing against an independent EMA, the memory estimate against its
 // formula, the model folder check, and real runs of the built-in tiny model started from
 // the form: charts grow, the status line moves, pause holds the step, stop leaves a
-// checkpoint and a cancelled run, a broken model folder gives a failed run with its reason,
-// and the GUI event loop does not stall while training (the longest stall is printed; target < 100 ms).
+// checkpoint and a cancelled run, a broken model folder gives a failed run with its reason.
+// How long the GUI thread stalls while training is measured by bench/gui/bench_train_view.
 #include <QAbstractItemModelTester>
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -38,33 +37,9 @@ using dpowb::ui::TrainView;
 
 namespace {
 
-// The longest gap between ticks of a 5 ms timer on the GUI thread: how long the event loop
-// was blocked.
-class StallMeter : public QObject {
-public:
-    StallMeter() {
-        timer_.setInterval(5);
-        timer_.setTimerType(Qt::PreciseTimer);
-        QObject::connect(&timer_, &QTimer::timeout, this, [this] {
-            if (clock_.isValid()) worst_ = std::max(worst_, clock_.restart());
-            else clock_.start();
-        });
-    }
-    void start() {
-        worst_ = 0;
-        clock_.invalidate();
-        timer_.start();
-    }
-    qint64 stop() {
-        timer_.stop();
-        return worst_;
-    }
-
-private:
-    QTimer timer_;
-    QElapsedTimer clock_;
-    qint64 worst_ = 0;
-};
+// How long to wait for the trainer before calling it a hang. Not a speed requirement: a run's
+// pace depends on the machine and on what else runs on it (CI runs two suites on two cores).
+constexpr int kWaitMs = 300000;
 
 // A short demo run: enough steps to watch, small enough for a test.
 train::TrainConfig shortDemo(int64_t steps) {
@@ -82,6 +57,22 @@ train::TrainConfig shortDemo(int64_t steps) {
     return c;
 }
 
+// Cancels a run once it has logged `step`.
+struct CancelAt : train::TrainObserver {
+    int64_t step = 0;
+    train::TrainControl* control = nullptr;
+    void onStep(const train::MetricPoint& p) override {
+        if (p.step >= step) control->cancel.store(true);
+    }
+};
+
+// A project with run history: one finished run and one cancelled with a checkpoint.
+struct History {
+    QString project;
+    qint64 finished = 0;
+    qint64 cancelled = 0;
+};
+
 }  // namespace
 
 class TrainViewTest : public QObject {
@@ -90,10 +81,37 @@ class TrainViewTest : public QObject {
 private:
     QTemporaryDir dir_;
     QString project_;
-    qint64 cancelledRun_ = 0;
-    qint64 finishedRun_ = 0;
 
     QString screenshotDir() const { return qEnvironmentVariable("DPOWB_SCREENSHOTS"); }
+
+    // A demo project of its own with a finished and a cancelled run, trained through the core
+    // API, so that a slot about run history depends on no other slot.
+    void makeHistory(const QString& name, History& h) {
+        h.project = dir_.filePath(name + ".dpowb");
+        {
+            auto p = store::Project::create(h.project.toStdString());
+            store::addDemoPairs(p);
+        }
+        train::TrainConfig c = shortDemo(4);
+        c.db = h.project.toStdString();
+        c.name = "finished";
+        train::TrainObserver quiet;
+        train::TrainControl control;
+        auto done = train::runTraining(c, quiet, control);
+        QVERIFY2(done.status == store::RunStatus::Finished, done.error.c_str());
+        h.finished = done.runId;
+        c = shortDemo(100000);
+        c.db = h.project.toStdString();
+        c.name = "stopped";
+        train::TrainControl stop;
+        CancelAt cancel;
+        cancel.step = 3;
+        cancel.control = &stop;
+        auto cancelled = train::runTraining(c, cancel, stop);
+        QVERIFY2(cancelled.status == store::RunStatus::Cancelled, cancelled.error.c_str());
+        QVERIFY(QFile::exists(QString::fromStdString(cancelled.outputDir) + "/checkpoint/state.json"));
+        h.cancelled = cancelled.runId;
+    }
 
 private Q_SLOTS:
     void initTestCase() {
@@ -278,33 +296,30 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowExposed(&view));
         view.form()->setConfig(shortDemo(40));
         // The label counts arrive from a background thread.
-        QTRY_VERIFY2_WITH_TIMEOUT(view.form()->startBlocker().isEmpty(), qPrintable(view.form()->startBlocker()), 10000);
+        QTRY_VERIFY2_WITH_TIMEOUT(view.form()->startBlocker().isEmpty(), qPrintable(view.form()->startBlocker()), kWaitMs);
         QVERIFY(view.form()->startButton()->isEnabled());
 
-        StallMeter meter;
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
         QVERIFY(view.isRunning());
-        meter.start();
 
-        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, kWaitMs);
         const qint64 run = view.liveRunId();
         QTRY_VERIFY2_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 3,
-                                  qPrintable(view.phaseText() + " | " + view.statusText() + " | " + view.errorText()), 30000);
+                                  qPrintable(view.phaseText() + " | " + view.statusText() + " | " + view.errorText()), kWaitMs);
         const int seen = view.charts()->shownPointCount(run, "loss", "train");
         const QString status = view.statusText();
         QVERIFY2(status.contains("step"), qPrintable(status));
-        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") > seen + 3, 30000);
-        QTRY_VERIFY_WITH_TIMEOUT(view.statusText() != status, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") > seen + 3, kWaitMs);
+        QTRY_VERIFY_WITH_TIMEOUT(view.statusText() != status, kWaitMs);
         QVERIFY(view.progressBar()->value() > 0);
         if (!screenshotDir().isEmpty()) {
-            QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 28 || finished.count(), 60000);
+            QTRY_VERIFY_WITH_TIMEOUT(view.charts()->shownPointCount(run, "loss", "train") >= 28 || finished.count(), kWaitMs);
             view.charts()->flush();
             QVERIFY(view.grab().save(screenshotDir() + "/train-view-mid-run.png"));
         }
 
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 60000);
-        const qint64 stall = meter.stop();
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
         QCOMPARE(view.phaseText(), QString("Finished"));
@@ -317,12 +332,6 @@ private Q_SLOTS:
         QCOMPARE(view.charts()->shownPointCount(run, "loss", "train"), trainRows);
         QVERIFY(view.charts()->shownPointCount(run, "loss", "eval") >= 1);
         QCOMPARE(p.run(run)->status, store::RunStatus::Finished);
-        qInfo("longest GUI event-loop stall while training: %lld ms", static_cast<long long>(stall));
-        // The 100 ms target is reported above, not asserted: CI runs two suites at once on two
-        // cores, and timings belong to measurements. A stall of seconds would mean the GUI thread
-        // waits on the trainer, which is a bug whatever the load.
-        QVERIFY2(stall < 2000, qPrintable(QString("the GUI thread was blocked for %1 ms").arg(stall)));
-        finishedRun_ = run;
     }
 
     void pauseResumeStop() {
@@ -337,48 +346,63 @@ private Q_SLOTS:
         train::TrainConfig c = shortDemo(100000);  // stopped long before the end
         c.name = "stopped";
         view.form()->setConfig(c);
-        QTRY_VERIFY_WITH_TIMEOUT(view.form()->startButton()->isEnabled(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.form()->startButton()->isEnabled(), kWaitMs);
         QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
-        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, kWaitMs);
         const qint64 run = view.liveRunId();
-        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") >= 2, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") >= 2, kWaitMs);
 
+        // The trainer says when it holds, and after how many steps: the step in progress may
+        // still finish, then nothing moves until Resume.
+        QSignalSpy paused(&view, &TrainView::trainerPaused);
         QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
         QCOMPARE(view.pauseButton()->text(), QString("Resume"));
         QCOMPARE(view.phaseText(), QString("Paused"));
-        // The step in progress may still finish; after that nothing moves.
-        QTest::qWait(400);
-        const int held = view.charts()->rawPointCount(run, "loss", "train");
-        QTest::qWait(600);
-        QCOMPARE(view.charts()->rawPointCount(run, "loss", "train"), held);
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 1, kWaitMs);
+        QCOMPARE(paused[0][1].toBool(), true);
+        const qint64 heldAt = paused[0][0].toLongLong();
+        QVERIFY(heldAt >= 2);
+        // Logged every step, and the points were queued before the event: all of them are in.
+        QCOMPARE(view.charts()->rawPointCount(run, "loss", "train"), int(heldAt));
+        {
+            auto p = store::Project::open(project_.toStdString());
+            int64_t lastLogged = 0;
+            for (const auto& m : p.metrics(run))
+                if (m.split == "train") lastLogged = std::max(lastLogged, m.step);
+            QCOMPARE(lastLogged, int64_t(heldAt));
+        }
         QCOMPARE(view.phaseText(), QString("Paused"));
 
         QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
         QCOMPARE(view.pauseButton()->text(), QString("Pause"));
-        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") > held, 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 2, kWaitMs);
+        QCOMPARE(paused[1][0].toLongLong(), heldAt);
+        QCOMPARE(paused[1][1].toBool(), false);
+        QTRY_VERIFY_WITH_TIMEOUT(view.charts()->rawPointCount(run, "loss", "train") > int(heldAt), kWaitMs);
 
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.stopButton(), Qt::LeftButton);
         QCOMPARE(asked, 1);
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QCOMPARE(result.status, store::RunStatus::Cancelled);
         QVERIFY(QFile::exists(QString::fromStdString(result.outputDir) + "/checkpoint/state.json"));
         auto p = store::Project::open(project_.toStdString());
         QCOMPARE(p.run(run)->status, store::RunStatus::Cancelled);
         QCOMPARE(view.phaseText(), QString("Stopped"));
-        cancelledRun_ = run;
     }
 
     // The cancelled run, selected in the history, continues from its checkpoint under the same
     // id: the next step is the one after the checkpoint (no step lost or repeated), the record
     // goes back to running, and stopping again leaves a later checkpoint.
     void resumeFromHistory() {
-        QVERIFY(cancelledRun_ && finishedRun_);
+        History h;
+        makeHistory("resume", h);
+        if (QTest::currentTestFailed()) return;
         int64_t stoppedAt = 0;
         {
-            auto p = store::Project::open(project_.toStdString());
-            const auto rec = p.run(cancelledRun_);
+            auto p = store::Project::open(h.project.toStdString());
+            const auto rec = p.run(h.cancelled);
             QVERIFY(rec.has_value());
             QFile f(QString::fromStdString(rec->outputDir) + "/checkpoint/state.json");
             QVERIFY(f.open(QIODevice::ReadOnly));
@@ -387,33 +411,33 @@ private Q_SLOTS:
         }
         auto trainSteps = [&] {
             QList<int64_t> steps;
-            auto p = store::Project::open(project_.toStdString());
-            for (const auto& m : p.metrics(cancelledRun_))
+            auto p = store::Project::open(h.project.toStdString());
+            for (const auto& m : p.metrics(h.cancelled))
                 if (m.split == "train") steps << m.step;
             return steps;
         };
         const QList<int64_t> before = trainSteps();
         QVERIFY(!before.isEmpty());
 
-        TrainView view(project_);
+        TrainView view(h.project);
         view.resize(1500, 900);
         view.show();
         view.setConfirmHandler([](const QString&) { return true; });
         view.refresh();
         // Only interrupted or cancelled runs can be resumed.
-        view.runsTable()->selectRow(view.runsModel()->rowOf(finishedRun_));
+        view.runsTable()->selectRow(view.runsModel()->rowOf(h.finished));
         QVERIFY(!view.resumeButton()->isEnabled());
-        view.runsTable()->selectRow(view.runsModel()->rowOf(cancelledRun_));
+        view.runsTable()->selectRow(view.runsModel()->rowOf(h.cancelled));
         QVERIFY(view.resumeButton()->isEnabled());
 
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.resumeButton(), Qt::LeftButton);
-        QTRY_COMPARE_WITH_TIMEOUT(view.liveRunId(), cancelledRun_, 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(view.liveRunId(), h.cancelled, kWaitMs);
         QVERIFY(!view.resumeButton()->isEnabled());
-        QTRY_VERIFY_WITH_TIMEOUT(trainSteps().size() >= before.size() + 2, 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(trainSteps().size() >= before.size() + 2, kWaitMs);
         {
-            auto p = store::Project::open(project_.toStdString());
-            QCOMPARE(p.run(cancelledRun_)->status, store::RunStatus::Running);
+            auto p = store::Project::open(h.project.toStdString());
+            QCOMPARE(p.run(h.cancelled)->status, store::RunStatus::Running);
         }
         const QList<int64_t> after = trainSteps();
         // Logged every step: the steps up to the checkpoint, then the ones after it.
@@ -431,9 +455,9 @@ private Q_SLOTS:
         QCOMPARE(upTo(after), upTo(before));  // nothing before the checkpoint was trained again
 
         QTest::mouseClick(view.stopButton(), Qt::LeftButton);
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
-        QCOMPARE(result.runId, cancelledRun_);
+        QCOMPARE(result.runId, h.cancelled);
         QCOMPARE(result.status, store::RunStatus::Cancelled);
         QFile f(QString::fromStdString(result.outputDir) + "/checkpoint/state.json");
         QVERIFY(f.open(QIODevice::ReadOnly));
@@ -461,7 +485,7 @@ private Q_SLOTS:
         // ...and when it is started anyway (e.g. resumed), the trainer records the failure.
         QSignalSpy finished(&view, &TrainView::runFinished);
         QVERIFY(view.startRun(c));
-        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QCOMPARE(result.status, store::RunStatus::Failed);
         QVERIFY2(view.errorText().contains("config.json"), qPrintable(view.errorText()));
@@ -474,17 +498,19 @@ private Q_SLOTS:
     }
 
     void overlayAndExport() {
-        QVERIFY(finishedRun_ && cancelledRun_);
-        TrainView view(project_);
+        History h;
+        makeHistory("overlay", h);
+        if (QTest::currentTestFailed()) return;
+        TrainView view(h.project);
         view.resize(1500, 900);
         view.show();
         QVERIFY(QTest::qWaitForWindowExposed(&view));
-        view.showRuns({finishedRun_, cancelledRun_});
+        view.showRuns({h.finished, h.cancelled});
         view.charts()->flush();
         QCOMPARE(view.charts()->runIds().size(), 2);
-        auto p = store::Project::open(project_.toStdString());
+        auto p = store::Project::open(h.project.toStdString());
         int rows = 0;
-        for (qint64 id : {finishedRun_, cancelledRun_}) {
+        for (qint64 id : {h.finished, h.cancelled}) {
             int train = 0;
             for (const auto& r : p.metrics(id)) {
                 ++rows;
@@ -496,7 +522,7 @@ private Q_SLOTS:
         MetricChart* loss = view.charts()->chartFor("loss");
         QStringList names;
         for (int i = 0; i < loss->seriesCount(); ++i) names << loss->seriesName(i);
-        QVERIFY2(names.join(",").contains(QString("#%1").arg(cancelledRun_)), qPrintable(names.join(",")));
+        QVERIFY2(names.join(",").contains(QString("#%1").arg(h.cancelled)), qPrintable(names.join(",")));
         // One legend entry per run (its colour); the line styles are explained once.
         QCOMPARE(loss->visibleLegendEntries(), 2);
         QCOMPARE(view.charts()->chartFor("rewards/chosen")->visibleLegendEntries(), 2);

@@ -108,12 +108,12 @@ private Q_SLOTS:
             a += QStringLiteral("w%1 ").arg(i);
             b += QStringLiteral("v%1 ").arg(i);
         }
-        QElapsedTimer t;
-        t.start();
+        // Past the cell budget the diff falls back to an approximation instead of filling a
+        // 3000 x 3000 table (its time is measured by bench/gui/bench_word_diff).
         const auto d = diffWords(a, b, 1'000'000);
         QVERIFY(d.approximate);
-        QVERIFY2(t.elapsed() < 2000, qPrintable(QString::number(t.elapsed())));
         QCOMPARE(changedWords(d.left).size(), 3000);
+        QCOMPARE(changedWords(d.right).size(), 3000);
     }
 
     void htmlEscapes() {
