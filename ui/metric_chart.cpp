@@ -87,13 +87,16 @@ void MetricChart::removeAllSeries() {
 QString MetricChart::seriesName(int index) const { return series_.at(index).line->name(); }
 
 void MetricChart::setLegendEntryVisible(int index, bool visible) {
+    series_[index].inLegend = visible;
     for (QLegendMarker* m : chart()->legend()->markers(series_.at(index).line)) m->setVisible(visible);
 }
 
 int MetricChart::visibleLegendEntries() const {
+    // The entries the legend is asked to show. (A marker's own isVisible() also depends on
+    // whether Qt Charts has laid the legend out yet, which is not what callers ask.)
     int n = 0;
-    for (QLegendMarker* m : chart()->legend()->markers())
-        if (m->isVisible()) ++n;
+    for (const Series& s : series_)
+        if (s.inLegend) ++n;
     return n;
 }
 

@@ -70,6 +70,7 @@ private:
         QLineSeries* line = nullptr;
         QVector<QPointF> raw;
         bool dirty = false;
+        bool inLegend = true;  // setLegendEntryVisible()
     };
     QVector<QPointF> smoothed(const QVector<QPointF>& raw) const;
     void rescale();

@@ -19,6 +19,7 @@
 #include "project_file.h"
 #include "store/output_guard.h"
 #include "store/project.h"
+#include "store/run_folder.h"
 #include "text/chat_template.h"
 #include "torch_commands.h"
 #include "train/trainer.h"
@@ -239,8 +240,20 @@ int runTrain(Args& args) {
             if (m.rfind("train: ", 0) == 0) m.erase(0, 7);
             throw UsageError{m};
         }
-        // Outputs never destroy inputs: the trainer checks --out (store/run_folder.h) before it
-        // records the run, for the GUI's runs too.
+        // Outputs never destroy inputs. The trainer checks --out before it records the run (for
+        // the GUI's runs too); checking here as well makes a refusal the only line printed.
+        if (!c.out.empty()) {
+            store::OutputFolderCheck check;
+            check.out = c.out;
+            check.modelFolder = c.model;
+            check.referenceFolder = c.ref;
+            check.overwrite = c.overwriteOutputDir;
+            if (!c.db.empty()) {
+                auto project = store::Project::open(c.db);
+                check.projectId = project.projectId();
+            }
+            store::checkOutputFolder(check);
+        }
     }
 
     CliObserver observer(stderrIsTerminal());
