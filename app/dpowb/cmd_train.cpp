@@ -17,7 +17,6 @@
 #include "common/files.h"
 #include "model/config.h"
 #include "project_file.h"
-#include "store/output_guard.h"
 #include "store/project.h"
 #include "store/run_folder.h"
 #include "text/chat_template.h"
