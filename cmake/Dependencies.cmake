@@ -1,6 +1,6 @@
-# Third-party libraries. All come from Debian packages except LibTorch, which comes from the
-# pinned PyPI torch wheel in scripts/install-deps.sh's virtual environment (cmake/LibTorch.cmake);
-# no third-party source is vendored.
+# Third-party libraries. All come from Debian packages except LibTorch and Arrow/Parquet, which
+# come from the pinned PyPI torch and pyarrow wheels in scripts/install-deps.sh's virtual
+# environment (cmake/LibTorch.cmake, cmake/Parquet.cmake); no third-party source is vendored.
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 find_package(SQLiteCpp REQUIRED)
@@ -13,6 +13,9 @@ pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 include(${CMAKE_CURRENT_LIST_DIR}/LibTorch.cmake)
 get_target_property(_sqlitecpp_lib SQLiteCpp LOCATION)
 dpowb_check_abi(SQLiteCpp "${_sqlitecpp_lib}")
+include(${CMAKE_CURRENT_LIST_DIR}/Parquet.cmake)
+get_target_property(_parquet_lib dpowb_parquet IMPORTED_LOCATION)
+dpowb_check_abi("Arrow/Parquet" "${_parquet_lib}")
 
 if(DPOWB_GUI)
   find_package(Qt6 6.2 REQUIRED COMPONENTS Core Gui Widgets Charts Svg Concurrent Test)

@@ -4,15 +4,18 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <optional>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
 #include "torch_commands.h"
 #include "common/error.h"
-#include "common/jsonl.h"
 #include "model/logprobs.h"
 #include "model/model.h"
+#include "store/formats.h"
 
 namespace {
 
@@ -25,17 +28,11 @@ struct Record {
     model::EncodedPair pair;
 };
 
-Ids readIds(const json& j, const char* key, const std::string& file, long line, int64_t vocab) {
-    if (!j.contains(key)) throw InputError(file, line, std::string("field \"") + key + "\": missing");
-    const json& v = j.at(key);
-    if (!v.is_array()) throw InputError(file, line, std::string("field \"") + key + "\": expected an array of token ids");
+Ids checkIds(const std::vector<int64_t>& ids, const char* key, const std::string& file, long line, int64_t vocab) {
     Ids out;
-    out.reserve(v.size());
-    for (const auto& x : v) {
-        if (!x.is_number_integer())
-            throw InputError(file, line, std::string("field \"") + key + "\": expected integer ids, got " + x.dump());
-        auto id = x.get<int64_t>();
-        if (id < 0 || id >= vocab)
+    out.reserve(ids.size());
+    for (int64_t id : ids) {
+        if (id >= vocab)
             throw InputError(file, line, std::string("field \"") + key + "\": id " + std::to_string(id) +
                                              " is outside the model's vocabulary (0.." + std::to_string(vocab - 1) + ")");
         out.push_back(text::TokenId(id));
@@ -43,87 +40,49 @@ Ids readIds(const json& j, const char* key, const std::string& file, long line, 
     return out;
 }
 
-std::vector<Message> readMessages(const json& v, const char* key, const std::string& file, long line) {
-    std::vector<Message> out;
-    for (const auto& m : v) {
-        if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-            !m["content"].is_string())
-            throw InputError(file, line, std::string("field \"") + key +
-                                             "\": expected messages {\"role\": string, \"content\": string}");
-        out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-    }
-    return out;
-}
-
-// The response of a chat completion: the contents of its messages, in order.
-std::string responseText(const std::vector<Message>& messages) {
-    std::string s;
-    for (const auto& m : messages) s += m.content;
-    return s;
-}
-
-// Longest common prefix that ends on a UTF-8 character boundary.
-size_t commonPrefix(const std::string& a, const std::string& b) {
-    size_t n = 0;
-    while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
-    while (n > 0 && n < a.size() && (static_cast<unsigned char>(a[n]) & 0xC0) == 0x80) --n;
-    return n;
-}
-
-model::EncodedPair encodeLine(const json& j, const model::Model& m, const model::EncodeOptions& opts,
-                              const std::string& file, long line) {
-    if (!j.is_object()) throw InputError(file, line, "expected a JSON object");
-    if (j.contains("chosen_ids") || j.contains("rejected_ids") || j.contains("prompt_ids")) {
+// One record of the data file (read by the importers' reader, store::readPairs): the preferred
+// response in the chosen slot (response_b when the record prefers b; response_a otherwise,
+// unlabelled records included).
+model::EncodedPair encodeRecord(store::ReadRecord& r, const model::Model& m, const model::EncodeOptions& opts,
+                                const std::string& file) {
+    if (r.tokenized) {
         const int64_t vocab = m.config.vocabSize;
-        return model::encodePairIds(readIds(j, "prompt_ids", file, line, vocab), readIds(j, "chosen_ids", file, line, vocab),
-                                    readIds(j, "rejected_ids", file, line, vocab), opts);
+        return model::encodePairIds(checkIds(r.promptIds, "prompt_ids", file, r.line, vocab),
+                                    checkIds(r.chosenIds, "chosen_ids", file, r.line, vocab),
+                                    checkIds(r.rejectedIds, "rejected_ids", file, r.line, vocab), opts);
     }
-    for (const char* key : {"chosen", "rejected"})
-        if (!j.contains(key)) throw InputError(file, line, std::string("field \"") + key + "\": missing");
-    const json& c = j["chosen"];
-    const json& r = j["rejected"];
-    if (c.is_string() != r.is_string() || (!c.is_string() && !c.is_array()) || (!r.is_string() && !r.is_array()))
-        throw InputError(file, line, "fields \"chosen\" and \"rejected\": expected two strings or two message lists");
-
-    std::string prompt;
-    std::vector<Message> messages;
-    std::string chosen, rejected;
-    if (j.contains("prompt")) {
-        const json& p = j["prompt"];
-        if (p.is_string()) prompt = p.get<std::string>();
-        else if (p.is_array()) messages = readMessages(p, "prompt", file, line);
-        else throw InputError(file, line, "field \"prompt\": expected a string or a list of messages");
-        if (c.is_string()) {
-            chosen = c.get<std::string>();
-            rejected = r.get<std::string>();
-        } else {
-            chosen = responseText(readMessages(c, "chosen", file, line));
-            rejected = responseText(readMessages(r, "rejected", file, line));
-        }
-    } else if (c.is_string()) {
-        const std::string a = c.get<std::string>(), b = r.get<std::string>();
-        const size_t n = commonPrefix(a, b);
-        prompt = a.substr(0, n);
-        chosen = a.substr(n);
-        rejected = b.substr(n);
-    } else {
-        auto ca = readMessages(c, "chosen", file, line);
-        auto ra = readMessages(r, "rejected", file, line);
-        size_t n = 0;
-        while (n < ca.size() && n < ra.size() && ca[n] == ra[n]) ++n;
-        if (n == 0) throw InputError(file, line, "implicit prompt: \"chosen\" and \"rejected\" share no message");
-        messages.assign(ca.begin(), ca.begin() + std::ptrdiff_t(n));
-        chosen = responseText({ca.begin() + std::ptrdiff_t(n), ca.end()});
-        rejected = responseText({ra.begin() + std::ptrdiff_t(n), ra.end()});
-    }
+    const bool bChosen = r.verdict && *r.verdict == store::Verdict::B;
+    const std::string& chosen = bChosen ? r.pair.responseB : r.pair.responseA;
+    const std::string& rejected = bChosen ? r.pair.responseA : r.pair.responseB;
     try {
-        return model::encodePair(m, prompt, messages, chosen, rejected, opts);
+        return model::encodePair(m, r.pair.prompt, r.pair.promptMessages, chosen, rejected, opts);
     } catch (const InputError&) {
         throw;
     } catch (const Error& e) {
-        throw InputError(file, line, e.what());
+        throw InputError(file, r.line, e.what());
     }
 }
+
+// Standard input is copied to a temporary file first: the reader looks at a file twice (its
+// container, then its records).
+class StdinCopy {
+public:
+    StdinCopy() {
+        char tmpl[] = "/tmp/dpowb-score-XXXXXX";
+        int fd = ::mkstemp(tmpl);
+        if (fd < 0) throw Error("cannot create a temporary file for standard input");
+        path_ = tmpl;
+        std::ofstream out(path_, std::ios::binary);
+        ::close(fd);
+        out << std::cin.rdbuf();
+        if (!out) throw Error("cannot copy standard input to " + path_ + " (disk full?)");
+    }
+    ~StdinCopy() { std::remove(path_.c_str()); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
 
 int runScore(cli::Args& args) {
     const std::string modelPath = args.require("model");
@@ -142,36 +101,48 @@ int runScore(cli::Args& args) {
     load.device = args.get("device", "auto");
     load.dtype = args.get("dtype", "float32");
     load.chatTemplate = args.get("chat-template", "");
+    const std::string dataFormat = args.get("data-format", "auto");
+    store::ColumnMap dataMap;
+    try {
+        dataMap = store::parseColumnMap(args.get("map", ""));
+    } catch (const Error& e) {
+        throw cli::UsageError{e.what()};
+    }
     if (auto unused = args.unused(); !unused.empty()) throw cli::UsageError{"unknown option " + unused.front()};
 
-    std::ifstream fileIn;
-    std::istream* in = &std::cin;
+    store::ReadOptions ro;
+    ro.format = dataFormat;
+    ro.map = dataMap;
+    ro.allowTokenIds = true;
+    std::optional<StdinCopy> stdinCopy;
+    if (dataPath == "-") stdinCopy.emplace();
     const std::string fileName = dataPath == "-" ? "<stdin>" : dataPath;
-    if (dataPath != "-") {
-        fileIn.open(dataPath, std::ios::binary);
-        if (!fileIn) throw Error(dataPath + ": cannot open");
-        in = &fileIn;
-    }
 
     auto m = model::loadModel(modelPath, load);
     for (const auto& w : m->warnings) std::cerr << "dpowb score: warning: " << w << "\n";
 
-    // Everything is read and encoded before the first forward: a bad line fails the command
+    // Everything is read and encoded before the first forward: a bad record fails the command
     // before any output.
     std::vector<Record> records;
-    forEachJsonLine(*in, fileName, [&](const json& j, long lineNo) {
-        Record rec;
-        rec.line = lineNo;
-        rec.pair = encodeLine(j, *m, opts, fileName, lineNo);
-        if (rec.pair.promptNotPrefix)
-            std::cerr << fileName << ":" << lineNo
-                      << ": warning: the tokenized prompt is not a prefix of prompt + response; the responses were "
-                         "tokenized on their own\n";
-        if (rec.pair.emptyResponse)
-            std::cerr << fileName << ":" << lineNo << ": warning: a response has no tokens left after truncation\n";
-        records.push_back(std::move(rec));
-        if (cli::interrupted().load()) throw Cancelled();
-    });
+    try {
+        store::readPairs(stdinCopy ? stdinCopy->path() : dataPath, ro, [&](store::ReadRecord& r) {
+            Record rec;
+            rec.line = r.line;
+            rec.pair = encodeRecord(r, *m, opts, fileName);
+            if (rec.pair.promptNotPrefix)
+                std::cerr << fileName << ":" << r.line
+                          << ": warning: the tokenized prompt is not a prefix of prompt + response; the responses were "
+                             "tokenized on their own\n";
+            if (rec.pair.emptyResponse)
+                std::cerr << fileName << ":" << r.line << ": warning: a response has no tokens left after truncation\n";
+            records.push_back(std::move(rec));
+            if (cli::interrupted().load()) throw Cancelled();
+            return true;
+        });
+    } catch (const InputError& e) {
+        if (!stdinCopy) throw;
+        throw InputError(fileName, e.line(), e.message());  // name standard input, not the copy
+    }
 
     // Pairs of similar length share a batch (less padding); output stays in input order.
     std::vector<size_t> order(records.size());

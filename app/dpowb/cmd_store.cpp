@@ -124,6 +124,11 @@ int runImport(Args& args) {
     options.format = args.get("format", "auto");
     options.split = args.get("split", "train");
     options.source = args.get("source", "");
+    try {
+        options.map = parseColumnMap(args.get("map", ""));
+    } catch (const Error& e) {
+        throw UsageError{e.what()};
+    }
     bool json = args.has("json");
     rejectUnknownOptions(args);
     bool knownFormat = false;
@@ -349,20 +354,25 @@ DPOWB_COMMAND({"init", "create a project file (--demo: with the bundled demo pai
                {"DB"},
                runInit});
 
-DPOWB_COMMAND({"import", "import preference pairs from JSONL, .jsonl.gz, a JSON array or CSV",
-               "usage: dpowb import DB FILE... [--format F] [--split S] [--source NAME] [--json]\n\n"
+DPOWB_COMMAND({"import", "import preference pairs from JSONL, .jsonl.gz, a JSON array, CSV or Parquet",
+               "usage: dpowb import DB FILE... [--format F] [--map FIELD=COLUMN,...] [--split S] [--source NAME] [--json]\n\n"
                "Adds the pairs of every FILE to the project DB in one transaction, all files\n"
                "together: a malformed record in any of them fails the whole import with FILE:LINE\n"
                "and the field, and DB stays as it was (no file is half-imported, none is skipped).\n"
                "Pairs already in the project (same prompt and responses) are skipped.\n\n"
                "  --format F     " + formatList(importFormats()) + "\n"
-               "                 (default auto: detected from the first record; .csv files are CSV)\n"
+               "                 (default auto: detected from the first record; .csv files are CSV,\n"
+               "                 Parquet files are recognised by their first bytes)\n"
+               "  --map FIELD=COLUMN,...  read COLUMN as FIELD before the format is detected, e.g.\n"
+               "                 --map prompt=question,chosen=answer_good,rejected=answer_bad\n"
                "  --split S      split for records that carry none (default train)\n"
                "  --source NAME  source recorded on the pairs (default import:FORMAT)\n"
                "  --json         print the counts as JSON on stdout, one line per file\n\n"
                "Labelled formats (trl, trl-conversational, hh-rlhf, ultrafeedback, openai,\n"
-               "llamafactory) arrive with verdict a: chosen is stored as response A. Arena's winner\n"
-               "maps to a, b, tie or both_bad. pairs/csv take an optional label column.\n",
+               "llamafactory, llamafactory-v1, stack-exchange-paired) arrive with verdict a: chosen\n"
+               "is stored as response A. Arena's winner maps to a, b, tie or both_bad. pairs/csv\n"
+               "take an optional label column. Implicit prompts are cut as TRL's extract_prompt\n"
+               "cuts them: prompt + response is the original text.\n",
                {"json"},
                {"DB", "FILE..."},
                runImport});

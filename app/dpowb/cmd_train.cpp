@@ -21,6 +21,7 @@
 #include "store/run_folder.h"
 #include "text/chat_template.h"
 #include "torch_commands.h"
+#include "store/formats.h"
 #include "train/trainer.h"
 
 namespace dpowb::cli {
@@ -159,6 +160,23 @@ int runTrain(Args& args) {
     c.data = args.get("data", "");
     c.evalData = args.get("eval-data", "");
     if (!c.evalData.empty() && c.data.empty()) throw UsageError{"--eval-data goes with --data (a project evaluates its test split)"};
+    c.dataFormat = args.get("data-format", "");
+    c.dataMap = args.get("map", "");
+    if ((!c.dataFormat.empty() || !c.dataMap.empty()) && c.data.empty())
+        throw UsageError{std::string(c.dataMap.empty() ? "--data-format" : "--map") +
+                         " goes with --data (a project's pairs are already imported)"};
+    if (!c.dataFormat.empty()) {
+        bool known = c.dataFormat == "auto";
+        for (const auto& f : store::importFormats()) known |= f == c.dataFormat;
+        if (!known) throw UsageError{"unknown --data-format \"" + c.dataFormat + "\" (the formats of `dpowb import --format`)"};
+    }
+    if (!c.dataMap.empty()) {
+        try {
+            store::parseColumnMap(c.dataMap);
+        } catch (const Error& e) {
+            throw UsageError{e.what()};
+        }
+    }
     c.out = args.get("out", c.out);
     if (args.has("overwrite-output-dir")) c.overwriteOutputDir = true;
     c.ref = args.get("ref", c.ref);

@@ -1,9 +1,11 @@
 // Importers and exporters of the public preference formats.
 //
-// Reading is in two layers: a container layer turns JSONL (plain or gzip), a JSON array file
-// or a CSV file into JSON objects with the line each started on; a format layer turns one
-// object into a pair (+ the label it arrived with). Every error names the file, the line and
-// the field. An import is one transaction, so a bad record leaves the project as it was.
+// Reading is in three layers: a container layer turns JSONL (plain or gzip), a JSON array file,
+// a CSV file or a Parquet file into JSON objects with the line (or row) each started on; an
+// optional column mapping renames their fields; a format layer turns one object into a pair
+// (+ the label it arrived with). Every error names the file, the line and the field. The same
+// reader serves `import`, `train --data` and `score` (readPairs). An import is one
+// transaction, so a bad record leaves the project as it was.
 #include "store/formats.h"
 
 #include <sys/stat.h>
@@ -16,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "store/parquet_rows.h"
 #include "store/project_impl.h"
 
 namespace dpowb::store {
@@ -23,8 +26,11 @@ namespace dpowb::store {
 using nlohmann::json;
 
 const std::vector<std::string>& importFormats() {
-    static const std::vector<std::string> f = {"auto",   "trl",   "trl-conversational", "hh-rlhf", "ultrafeedback",
-                                               "openai", "arena", "llamafactory",       "pairs",   "csv"};
+    static const std::vector<std::string> f = {"auto",           "trl",           "trl-conversational",
+                                               "hh-rlhf",        "ultrafeedback", "openai",
+                                               "arena",          "llamafactory",  "llamafactory-v1",
+                                               "stack-exchange-paired", "pairs", "csv",
+                                               "token-ids"};
     return f;
 }
 
@@ -200,9 +206,13 @@ bool endsWith(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-enum class Container { Jsonl, JsonArray, Csv };
+enum class Container { Jsonl, JsonArray, Csv, Parquet };
 
 Container detectContainer(const std::string& path, const std::string& format) {
+    if (isParquetFile(path)) return Container::Parquet;
+    if (endsWith(path, ".parquet"))
+        throw Error(path + ": named .parquet but does not start with Parquet's magic bytes \"PAR1\"; is the "
+                    "download complete?");
     std::string head = peek(path, 4096);
     size_t i = 0;
     if (head.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;  // a UTF-8 byte-order mark
@@ -221,6 +231,7 @@ Container detectContainer(const std::string& path, const std::string& format) {
 struct Record {
     json value;
     long line = 0;
+    bool row = false;  // `line` is a Parquet row number
 };
 
 std::string cleanJsonError(const std::string& what) {
@@ -401,11 +412,25 @@ void readCsv(const std::string& path, const RecordSink& sink) {
     if (!any) throw InputError(path, 2, "the CSV file has a header but no rows to import");
 }
 
+void readParquet(const std::string& path, const RecordSink& sink) {
+    bool any = false;
+    readParquetRows(path, [&](json& value, long rowNumber) {
+        Record r;
+        r.value = std::move(value);
+        r.line = rowNumber;
+        r.row = true;
+        any = true;
+        return sink(r);
+    });
+    if (!any) throw InputError(path, 0, "the Parquet file has no rows to import");
+}
+
 void readRecords(const std::string& path, Container container, const RecordSink& sink) {
     switch (container) {
         case Container::Jsonl: readJsonl(path, sink); break;
         case Container::JsonArray: readJsonArray(path, sink); break;
         case Container::Csv: readCsv(path, sink); break;
+        case Container::Parquet: readParquet(path, sink); break;
     }
 }
 
@@ -415,8 +440,17 @@ struct Ctx {
     const std::string& file;
     long line;
     const std::string& format;
+    bool row = false;                  // `line` is a Parquet row
+    const ColumnMap* map = nullptr;    // to name the source column of a mapped field
     [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-        throw InputError(file, line, "field \"" + field + "\": " + what);
+        std::string name = "\"" + field + "\"";
+        if (map)
+            for (const auto& [target, source] : map->entries)
+                if (field == target || field.compare(0, target.size() + 1, target + "[") == 0 ||
+                    field.compare(0, target.size() + 1, target + ".") == 0)
+                    name = "\"" + source + field.substr(target.size()) + "\" (read as \"" + field + "\" by the column map)";
+        if (row) throw InputError(file, 0, "row " + std::to_string(line) + ", field " + name + ": " + what);
+        throw InputError(file, line, "field " + name + ": " + what);
     }
 };
 
@@ -450,25 +484,40 @@ std::optional<std::string> optString(const json& obj, const char* name, const Ct
     return it->get<std::string>();
 }
 
-// Message content: a string, or OpenAI-style content parts whose text parts are joined.
+// Message content: a string, or content parts whose text parts are joined: OpenAI's
+// {"type": "text", "text": ...} and LLaMA-Factory v1's {"type": "text", "value": ...}. Other
+// part types (images, audio, tool calls, reasoning) are refused: a text-only pair would drop them.
 std::string messageContent(const json& v, const std::string& field, const Ctx& ctx) {
     if (v.is_string()) return v.get<std::string>();
     if (v.is_array()) {
         std::string out;
         for (size_t k = 0; k < v.size(); ++k) {
             const json& part = v[k];
+            const std::string at = field + "[" + std::to_string(k) + "]";
             if (part.is_string()) {
                 out += part.get<std::string>();
                 continue;
             }
-            if (!part.is_object() || !part.contains("text") || !part["text"].is_string())
-                ctx.fail(field + "[" + std::to_string(k) + "]", "expected a text part {\"type\": \"text\", \"text\": ...}");
-            out += part["text"].get<std::string>();
+            if (!part.is_object()) ctx.fail(at, "expected a text part {\"type\": \"text\", \"text\": ...}, got " + describe(part));
+            auto type = part.find("type");
+            if (type != part.end() && (!type->is_string() || type->get<std::string>() != "text"))
+                ctx.fail(at + ".type", "only text parts can be imported, got " +
+                                           (type->is_string() ? "\"" + type->get<std::string>() + "\"" : describe(*type)) +
+                                           "; drop the record or convert the part to text");
+            auto text = part.find("text");
+            if (text == part.end()) text = part.find("value");
+            if (text == part.end() || !text->is_string())
+                ctx.fail(at, "expected a text part {\"type\": \"text\", \"text\": ...} (or \"value\": ...)");
+            out += text->get<std::string>();
         }
         return out;
     }
-    ctx.fail(field, "expected a string, got " + describe(v));
+    ctx.fail(field, "expected a string or a list of text parts, got " + describe(v));
 }
+
+// The roles a pair can carry. Anything else (a tool turn, a typo, "robot") would be rendered
+// by the chat template as something the model never saw, or not at all: refused.
+bool knownRole(const std::string& role) { return role == "system" || role == "user" || role == "assistant"; }
 
 // A list of {"role", "content"} messages (or, for LLaMA-Factory, {"from", "value"}).
 std::vector<Message> needMessages(const json& v, const std::string& field, const Ctx& ctx) {
@@ -482,12 +531,23 @@ std::vector<Message> needMessages(const json& v, const std::string& field, const
         if (m.contains("role")) {
             if (!m["role"].is_string()) ctx.fail(at + ".role", "expected a string, got " + describe(m["role"]));
             msg.role = m["role"].get<std::string>();
+            if (!knownRole(msg.role))
+                ctx.fail(at + ".role", "\"" + msg.role + "\" is not a role a pair can hold (system, user or assistant)" +
+                                           (msg.role == "tool" ? "; tool turns are not supported" : ""));
             if (!m.contains("content")) ctx.fail(at + ".content", "missing");
             msg.content = m["content"].is_null() ? std::string() : messageContent(m["content"], at + ".content", ctx);
+            if (auto w = m.find("loss_weight"); w != m.end() && (!w->is_number() || w->get<double>() < 0))
+                ctx.fail(at + ".loss_weight", "expected a number >= 0, got " + describe(*w));
         } else if (m.contains("from")) {
             if (!m["from"].is_string()) ctx.fail(at + ".from", "expected a string, got " + describe(m["from"]));
             std::string from = m["from"].get<std::string>();
+            // ShareGPT's speakers (LLaMA-Factory's default tags); role names are accepted too.
             msg.role = from == "human" ? "user" : from == "gpt" ? "assistant" : from;
+            if (!knownRole(msg.role))
+                ctx.fail(at + ".from", "\"" + from + "\" is not a speaker a pair can hold (human, gpt or system)" +
+                                           (from == "function_call" || from == "observation"
+                                                ? "; tool turns are not supported"
+                                                : ""));
             if (!m.contains("value")) ctx.fail(at + ".value", "missing");
             if (!m["value"].is_string()) ctx.fail(at + ".value", "expected a string, got " + describe(m["value"]));
             msg.content = m["value"].get<std::string>();
@@ -499,8 +559,7 @@ std::vector<Message> needMessages(const json& v, const std::string& field, const
     return out;
 }
 
-// The response side of a conversation: one message is its content; several (a multi-turn
-// continuation) are kept in order, one paragraph each.
+// Multi-turn responses: the messages from `from` on, one paragraph each.
 std::string responseText(const std::vector<Message>& messages, size_t from) {
     std::string out;
     for (size_t k = from; k < messages.size(); ++k) {
@@ -508,6 +567,23 @@ std::string responseText(const std::vector<Message>& messages, size_t from) {
         out += messages[k].content;
     }
     return out;
+}
+
+// The response side of a conversation: one message is its content; several (a multi-turn
+// continuation) are kept in order, one paragraph each. It must open with an assistant turn:
+// a "response" that is a user turn (or nothing) trains the model on the wrong speaker.
+std::string assistantResponse(const std::vector<Message>& messages, size_t from, const std::string& field,
+                              const Ctx& ctx) {
+    bool anyAssistant = false;
+    for (size_t k = from; k < messages.size(); ++k) anyAssistant |= messages[k].role == "assistant";
+    if (!anyAssistant)
+        ctx.fail(field, "has no assistant turn after the prompt: the conversation ends without the answer to "
+                        "train on");
+    if (messages[from].role != "assistant")
+        ctx.fail(field + "[" + std::to_string(from) + "]",
+                 "the response must start with an assistant turn, got a " + messages[from].role +
+                     " turn (does the conversation have its assistant answer?)");
+    return responseText(messages, from);
 }
 
 size_t commonMessagePrefix(const std::vector<Message>& a, const std::vector<Message>& b) {
@@ -518,20 +594,23 @@ size_t commonMessagePrefix(const std::vector<Message>& a, const std::vector<Mess
     return n;
 }
 
-// TRL's implicit prompt: the longest common prefix; a space right before the split point
-// goes with the responses.
+// TRL's implicit prompt (trl/data_utils.py, extract_prompt, TRL 1.x): the prompt is the text
+// before the first character where chosen and rejected differ, and a space right before that
+// point goes with the responses ("...Assistant:" | " It is blue."), so prompt + response is
+// the original text. When one text starts with the whole other, TRL's loop ends on the last
+// character of the shorter one, which stays with the responses; so does it here. Characters,
+// not bytes: a multi-byte character is never cut.
 size_t commonTextPrefix(const std::string& a, const std::string& b) {
+    auto charStart = [&](size_t n) {
+        while (n > 0 && n < a.size() && (static_cast<unsigned char>(a[n]) & 0xC0) == 0x80) --n;
+        return n;
+    };
     size_t n = 0;
     while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
-    if (n == a.size() || n == b.size()) return n;  // one contains the other: no split point
-    while (n > 0 && (static_cast<unsigned char>(a[n]) & 0xC0) == 0x80) --n;  // whole characters only
+    if (n == a.size() || n == b.size()) return n == 0 ? 0 : charStart(n - 1);
+    n = charStart(n);
     if (n > 0 && a[n - 1] == ' ') --n;
     return n;
-}
-
-std::string stripOneLeadingSpace(std::string s) {
-    if (!s.empty() && s[0] == ' ') s.erase(0, 1);
-    return s;
 }
 
 struct Parsed {
@@ -542,6 +621,9 @@ struct Parsed {
     bool hasHistory = false;
     std::vector<HistoryRow> history;
     int currentLabel = -1;
+    // token-ids records (train --data, score): ids instead of text.
+    bool tokenized = false;
+    std::vector<int64_t> promptIds, chosenIds, rejectedIds;
 };
 
 // Extra keys of a record kept as metadata (scalars only; big nested values stay out).
@@ -582,13 +664,13 @@ Parsed fromTrlConversational(const json& r, const Ctx& ctx) {
         const json& pr = r["prompt"];
         if (pr.is_string()) p.pair.promptMessages = {{"user", pr.get<std::string>()}};
         else p.pair.promptMessages = needMessages(pr, "prompt", ctx);
-        p.pair.responseA = responseText(chosen, 0);
-        p.pair.responseB = responseText(rejected, 0);
+        p.pair.responseA = assistantResponse(chosen, 0, "chosen", ctx);
+        p.pair.responseB = assistantResponse(rejected, 0, "rejected", ctx);
     } else {
         size_t n = commonMessagePrefix(chosen, rejected);
         p.pair.promptMessages.assign(chosen.begin(), chosen.begin() + long(n));
-        p.pair.responseA = responseText(chosen, n);
-        p.pair.responseB = responseText(rejected, n);
+        p.pair.responseA = assistantResponse(chosen, n, "chosen", ctx);
+        p.pair.responseB = assistantResponse(rejected, n, "rejected", ctx);
     }
     p.verdict = Verdict::A;
     return p;
@@ -609,10 +691,13 @@ Parsed fromHhRlhf(const json& r, const Ctx& ctx) {
     }
     if (cut == std::string::npos)
         ctx.fail("chosen", "no \"\\n\\nAssistant:\" turn shared with \"rejected\" (is this Anthropic hh-rlhf data?)");
+    // The prompt ends with "\n\nAssistant:"; the space after it stays with the responses, as in
+    // TRL's implicit prompt (extract_prompt) and its hh-rlhf examples: prompt + chosen is the
+    // original "chosen" text, byte for byte.
     Parsed p;
     p.pair.prompt = c.substr(0, cut);
-    p.pair.responseA = stripOneLeadingSpace(c.substr(cut));
-    p.pair.responseB = stripOneLeadingSpace(rj.substr(cut));
+    p.pair.responseA = c.substr(cut);
+    p.pair.responseB = rj.substr(cut);
     p.verdict = Verdict::A;
     return p;
 }
@@ -629,8 +714,8 @@ Parsed fromUltraFeedback(const json& r, const Ctx& ctx) {
         p.pair.promptMessages.assign(chosen.begin(), chosen.begin() + long(n));
     }
     if (p.pair.promptMessages.empty()) ctx.fail("prompt", "missing, and chosen/rejected share no user turn");
-    p.pair.responseA = responseText(chosen, n);
-    p.pair.responseB = responseText(rejected, n);
+    p.pair.responseA = assistantResponse(chosen, n, "chosen", ctx);
+    p.pair.responseB = assistantResponse(rejected, n, "rejected", ctx);
     json meta = json::object();
     for (const char* k : {"prompt_id", "score_chosen", "score_rejected"})
         if (r.contains(k)) {
@@ -652,8 +737,8 @@ Parsed fromOpenAi(const json& r, const Ctx& ctx) {
     auto nonPreferred = needMessages(need(r, "non_preferred_output", ctx), "non_preferred_output", ctx);
     if (preferred.empty()) ctx.fail("preferred_output", "expected at least one assistant message");
     if (nonPreferred.empty()) ctx.fail("non_preferred_output", "expected at least one assistant message");
-    p.pair.responseA = responseText(preferred, 0);
-    p.pair.responseB = responseText(nonPreferred, 0);
+    p.pair.responseA = assistantResponse(preferred, 0, "preferred_output", ctx);
+    p.pair.responseB = assistantResponse(nonPreferred, 0, "non_preferred_output", ctx);
     p.verdict = Verdict::A;
     return p;
 }
@@ -671,8 +756,8 @@ Parsed fromArena(const json& r, const Ctx& ctx) {
     size_t n = commonMessagePrefix(a, b);
     if (n == 0) ctx.fail("conversation_a", "shares no opening user turn with conversation_b");
     p.pair.promptMessages.assign(a.begin(), a.begin() + long(n));
-    p.pair.responseA = responseText(a, n);
-    p.pair.responseB = responseText(b, n);
+    p.pair.responseA = assistantResponse(a, n, "conversation_a", ctx);
+    p.pair.responseB = assistantResponse(b, n, "conversation_b", ctx);
     json meta = json::object();
     keepScalars(r, {"conversation_a", "conversation_b"}, meta);
     needString(r, "model_a", ctx);
@@ -688,7 +773,7 @@ Parsed fromLlamaFactory(const json& r, const Ctx& ctx) {
     auto side = [&](const char* name) -> std::string {
         const json& v = need(r, name, ctx);
         if (v.is_string()) return v.get<std::string>();
-        if (v.is_object()) return responseText(needMessages(json::array({v}), name, ctx), 0);
+        if (v.is_object()) return assistantResponse(needMessages(json::array({v}), name, ctx), 0, name, ctx);
         ctx.fail(name, "expected a {\"from\": \"gpt\", \"value\": ...} message or a string, got " + describe(v));
     };
     if (r.contains("conversations")) {
@@ -714,6 +799,80 @@ Parsed fromLlamaFactory(const json& r, const Ctx& ctx) {
     }
     p.pair.responseA = side("chosen");
     p.pair.responseB = side("rejected");
+    p.verdict = Verdict::A;
+    return p;
+}
+
+// LLaMA-Factory v1's preference layout (src/llamafactory/v1/utils/types.py, DPOSample):
+// "chosen_messages" and "rejected_messages", each the whole conversation, messages
+// {"role", "content": [{"type": "text", "value": ...}], "loss_weight"}. The prompt is the
+// messages both share; the rest of each is its response. Per-message loss weights (0 for the
+// prompt, 1 for the answer when LLaMA-Factory's converters write them) are checked and kept in
+// the pair's metadata when a response message carries a weight other than 1: DPO trains on
+// the whole response.
+Parsed fromLlamaFactoryV1(const json& r, const Ctx& ctx) {
+    auto chosen = needMessages(need(r, "chosen_messages", ctx), "chosen_messages", ctx);
+    auto rejected = needMessages(need(r, "rejected_messages", ctx), "rejected_messages", ctx);
+    Parsed p;
+    size_t n = commonMessagePrefix(chosen, rejected);
+    if (n == 0) ctx.fail("chosen_messages", "shares no opening turn with rejected_messages (there is no prompt)");
+    p.pair.promptMessages.assign(chosen.begin(), chosen.begin() + long(n));
+    p.pair.responseA = assistantResponse(chosen, n, "chosen_messages", ctx);
+    p.pair.responseB = assistantResponse(rejected, n, "rejected_messages", ctx);
+    json meta = json::object();
+    for (const char* side : {"chosen_messages", "rejected_messages"}) {
+        const json& list = r[side];
+        json weights = json::array();
+        bool unusual = false;
+        for (size_t k = n; k < list.size(); ++k) {
+            auto w = list[k].find("loss_weight");
+            double v = w == list[k].end() ? 1.0 : w->get<double>();
+            unusual |= v != 1.0;
+            weights.push_back(v);
+        }
+        if (unusual) meta[std::string(side) + "_loss_weights"] = weights;
+    }
+    for (const char* k : {"tools", "extra_info", "_dataset_name"})
+        if (r.contains(k) && r[k].is_primitive()) meta[k] = r[k];
+    p.pair.metadataJson = meta.dump();
+    p.verdict = Verdict::A;
+    return p;
+}
+
+// The StackExchange-paired layout of TRL's early DPO example (lvwerra/stack-exchange-paired:
+// "question", "response_j" preferred over "response_k"). The prompt is built as that example
+// built it (examples/research_projects/stack_llama_2/scripts/dpo_llama2.py, return_prompt_and_
+// responses): "Question: " + question + "\n\nAnswer: ". For the bare question instead, map the
+// columns: --map prompt=question,chosen=response_j,rejected=response_k.
+Parsed fromStackExchange(const json& r, const Ctx& ctx) {
+    Parsed p;
+    p.pair.prompt = "Question: " + needString(r, "question", ctx) + "\n\nAnswer: ";
+    p.pair.responseA = needString(r, "response_j", ctx);
+    p.pair.responseB = needString(r, "response_k", ctx);
+    json meta = json::object();
+    keepScalars(r, {"question", "response_j", "response_k"}, meta);
+    p.pair.metadataJson = meta.dump();
+    p.verdict = Verdict::A;
+    return p;
+}
+
+// Pre-tokenized pairs (train --data, score): "prompt_ids", "chosen_ids", "rejected_ids".
+Parsed fromTokenIds(const json& r, const Ctx& ctx) {
+    Parsed p;
+    p.tokenized = true;
+    auto ids = [&](const char* name, std::vector<int64_t>& out) {
+        const json& v = need(r, name, ctx);
+        if (!v.is_array()) ctx.fail(name, "expected a list of token ids, got " + describe(v));
+        out.reserve(v.size());
+        for (size_t k = 0; k < v.size(); ++k) {
+            if (!v[k].is_number_integer() || v[k].get<int64_t>() < 0 || v[k].get<int64_t>() > INT32_MAX)
+                ctx.fail(std::string(name) + "[" + std::to_string(k) + "]", "expected a token id (an integer >= 0)");
+            out.push_back(v[k].get<int64_t>());
+        }
+    };
+    ids("prompt_ids", p.promptIds);
+    ids("chosen_ids", p.chosenIds);
+    ids("rejected_ids", p.rejectedIds);
     p.verdict = Verdict::A;
     return p;
 }
@@ -844,6 +1003,9 @@ Parsed fromCsvRecord(const json& r, const Ctx& ctx) {
 
 std::string detectFromRecord(const json& r) {
     auto has = [&](const char* k) { return r.contains(k); };
+    if (has("prompt_ids") || has("chosen_ids") || has("rejected_ids")) return "token-ids";
+    if (has("chosen_messages") || has("rejected_messages")) return "llamafactory-v1";
+    if (has("question") && has("response_j") && has("response_k")) return "stack-exchange-paired";
     if (has("preferred_output") || has("non_preferred_output")) return "openai";
     if (has("winner") || has("conversation_a")) return "arena";
     if (has("conversations") || (has("instruction") && has("chosen"))) return "llamafactory";
@@ -864,30 +1026,75 @@ void checkFormatName(const std::string& format) {
     throw Error("unknown import format \"" + format + "\"; expected one of " + joinNames(importFormats()));
 }
 
+void applyColumnMap(Record& r, const ColumnMap& map, const std::string& path) {
+    if (map.empty()) return;
+    json& obj = r.value;
+    json moved = json::object();
+    for (const auto& [target, source] : map.entries) {
+        auto it = obj.find(source);
+        if (it == obj.end()) {
+            std::string what = "column \"" + source + "\" (mapped to \"" + target +
+                               "\" by the column map) is missing; the record has " +
+                               std::to_string(obj.size()) + " columns";
+            if (r.row) throw InputError(path, 0, "row " + std::to_string(r.line) + ": " + what);
+            throw InputError(path, r.line, what);
+        }
+        moved[target] = *it;
+    }
+    for (const auto& [target, source] : map.entries) obj.erase(source);
+    for (auto& [key, value] : moved.items()) obj[key] = std::move(value);
+}
+
+std::string fieldList(const json& obj) {
+    std::string out;
+    size_t k = 0;
+    for (auto it = obj.begin(); it != obj.end() && k < 12; ++it, ++k) out += (out.empty() ? "" : ", ") + it.key();
+    if (obj.size() > 12) out += ", ...";
+    return out;
+}
+
+struct ParseSpec {
+    std::string format = "auto";
+    std::string defaultSplit = "train";
+    const ColumnMap* map = nullptr;
+    bool allowTokenIds = false;
+};
+
 // Reads the file record by record in the given (or detected) format; `sink` gets each pair.
 using ParsedSink = std::function<bool(Parsed&, long line, const std::string& format)>;
 
-std::string parseFile(const std::string& path, const std::string& requested, const std::string& defaultSplit,
-                      const ParsedSink& sink) {
-    checkFormatName(requested);
-    Container container = detectContainer(path, requested);
-    std::string format = requested;
+std::string parseFile(const std::string& path, const ParseSpec& spec, const ParsedSink& sink) {
+    checkFormatName(spec.format);
+    static const ColumnMap kNoMap;
+    const ColumnMap& map = spec.map ? *spec.map : kNoMap;
+    Container container = detectContainer(path, spec.format);
+    std::string format = spec.format;
     // A CSV file holds either layout (prompt/response_a/response_b or prompt/chosen/rejected);
     // its header tells which, so --format pairs or trl on a CSV file reads it as CSV.
     if (container == Container::Csv && (format == "auto" || format == "pairs" || format == "trl")) format = "csv";
     if (container == Container::Csv && format != "csv")
         throw Error(path + ": a CSV file is read with --format csv (got --format " + format + ")");
+    if (container != Container::Csv && format == "csv")
+        throw Error(path + ": --format csv is for CSV files (name it .csv); this file is " +
+                    (container == Container::Parquet ? "Parquet" : "JSON") + ": leave out --format");
     bool sawRecord = false;
     readRecords(path, container, [&](Record& r) {
+        applyColumnMap(r, map, path);
         if (format == "auto") {
             format = detectFromRecord(r.value);
-            if (format.empty())
-                throw InputError(path, r.line,
-                                 "cannot tell the format from the fields of the first record; pass --format (one of " +
-                                     joinNames(importFormats()) + ")");
+            if (format.empty()) {
+                std::string what = "cannot tell the format from the fields of the first record (" + fieldList(r.value) +
+                                   "); pass --format (one of " + joinNames(importFormats()) +
+                                   ") or name the columns with --map prompt=COLUMN,chosen=COLUMN,rejected=COLUMN";
+                if (r.row) throw InputError(path, 0, "row " + std::to_string(r.line) + ": " + what);
+                throw InputError(path, r.line, what);
+            }
         }
+        if (format == "token-ids" && !spec.allowTokenIds)
+            throw Error(path + ": holds token ids (prompt_ids, chosen_ids, rejected_ids), which a project cannot "
+                        "store (it keeps text); train on the file directly with `dpowb train --data " + path + "`");
         sawRecord = true;
-        Ctx ctx{path, r.line, format};
+        Ctx ctx{path, r.line, format, r.row, map.empty() ? nullptr : &map};
         Parsed p;
         if (format == "trl") p = fromTrl(r.value, ctx);
         else if (format == "trl-conversational") p = fromTrlConversational(r.value, ctx);
@@ -896,9 +1103,12 @@ std::string parseFile(const std::string& path, const std::string& requested, con
         else if (format == "openai") p = fromOpenAi(r.value, ctx);
         else if (format == "arena") p = fromArena(r.value, ctx);
         else if (format == "llamafactory") p = fromLlamaFactory(r.value, ctx);
+        else if (format == "llamafactory-v1") p = fromLlamaFactoryV1(r.value, ctx);
+        else if (format == "stack-exchange-paired") p = fromStackExchange(r.value, ctx);
+        else if (format == "token-ids") p = fromTokenIds(r.value, ctx);
         else if (format == "pairs") p = fromPairs(r.value, ctx, false);
         else p = fromCsvRecord(r.value, ctx);
-        if (p.pair.split.empty() || (format != "pairs" && format != "csv")) p.pair.split = defaultSplit;
+        if (p.pair.split.empty() || (format != "pairs" && format != "csv")) p.pair.split = spec.defaultSplit;
         return sink(p, r.line, format);
     });
     if (!sawRecord) throw InputError(path, 1, "the file is empty: no records to import");
@@ -909,33 +1119,121 @@ std::string parseFile(const std::string& path, const std::string& requested, con
 
 // ---------------------------------------------------------------- import
 
-std::string detectFormat(const std::string& path) {
+std::string detectFormat(const std::string& path, const ColumnMap& map) {
     Container c = detectContainer(path, "auto");
     if (c == Container::Csv) return "csv";
     std::string format;
-    long line = 1;
+    Record first;
     readRecords(path, c, [&](Record& r) {
+        applyColumnMap(r, map, path);
         format = detectFromRecord(r.value);
-        line = r.line;
+        first.line = r.line;
+        first.row = r.row;
+        first.value = std::move(r.value);
         return false;
     });
-    if (format.empty())
-        throw InputError(path, line,
-                         "cannot tell the format from the fields of the first record; pass --format (one of " +
-                             joinNames(importFormats()) + ")");
+    if (format.empty()) {
+        std::string what = "cannot tell the format from the fields of the first record (" + fieldList(first.value) +
+                           "); pass --format (one of " + joinNames(importFormats()) +
+                           ") or name the columns with --map prompt=COLUMN,chosen=COLUMN,rejected=COLUMN";
+        if (first.row) throw InputError(path, 0, "row " + std::to_string(first.line) + ": " + what);
+        throw InputError(path, first.line, what);
+    }
     return format;
 }
 
+std::vector<std::string> fileColumns(const std::string& path) {
+    Container c = detectContainer(path, "auto");
+    if (c == Container::Parquet) return parquetColumns(path);
+    std::vector<std::string> out;
+    readRecords(path, c, [&](Record& r) {
+        for (auto it = r.value.begin(); it != r.value.end(); ++it) out.push_back(it.key());
+        return false;
+    });
+    return out;
+}
+
 std::vector<PreviewRecord> previewFile(const std::string& path, const std::string& format, int limit,
-                                       std::string* detectedFormat) {
+                                       std::string* detectedFormat, const ColumnMap& map) {
     std::vector<PreviewRecord> out;
     if (limit <= 0) return out;
-    std::string used = parseFile(path, format, "train", [&](Parsed& p, long, const std::string&) {
+    ParseSpec spec;
+    spec.format = format;
+    spec.map = &map;
+    std::string used = parseFile(path, spec, [&](Parsed& p, long, const std::string&) {
         out.push_back({std::move(p.pair), p.verdict});
         return int(out.size()) < limit;
     });
     if (detectedFormat) *detectedFormat = used;
     return out;
+}
+
+std::string readPairs(const std::string& path, const ReadOptions& options,
+                      const std::function<bool(ReadRecord&)>& sink) {
+    ParseSpec spec;
+    spec.format = options.format;
+    spec.defaultSplit = options.split;
+    spec.map = &options.map;
+    spec.allowTokenIds = options.allowTokenIds;
+    return parseFile(path, spec, [&](Parsed& p, long line, const std::string&) {
+        ReadRecord r;
+        r.line = line;
+        r.pair = std::move(p.pair);
+        r.verdict = p.verdict;
+        if (p.hasHistory && p.currentLabel >= 0) r.verdict = p.history[size_t(p.currentLabel)].verdict;
+        r.tokenized = p.tokenized;
+        r.promptIds = std::move(p.promptIds);
+        r.chosenIds = std::move(p.chosenIds);
+        r.rejectedIds = std::move(p.rejectedIds);
+        return sink(r);
+    });
+}
+
+// ---------------------------------------------------------------- column maps
+
+const std::vector<std::string>& mappableFields() {
+    static const std::vector<std::string> f = {
+        "prompt",   "chosen",   "rejected",   "response_a", "response_b", "label",       "split",
+        "source",   "metadata", "system",     "question",   "response_j", "response_k",  "conversations",
+        "chosen_messages", "rejected_messages", "instruction", "input", "history", "prompt_ids", "chosen_ids",
+        "rejected_ids"};
+    return f;
+}
+
+std::string ColumnMap::toString() const {
+    std::string out;
+    for (const auto& [target, source] : entries) out += (out.empty() ? "" : ",") + target + "=" + source;
+    return out;
+}
+
+ColumnMap parseColumnMap(const std::string& spec) {
+    ColumnMap map;
+    size_t start = 0;
+    while (start <= spec.size()) {
+        size_t comma = spec.find(',', start);
+        std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        start = comma == std::string::npos ? spec.size() + 1 : comma + 1;
+        if (item.empty()) {
+            if (spec.empty()) break;
+            throw Error("--map \"" + spec + "\": an empty entry; write FIELD=COLUMN pairs separated by commas, "
+                        "e.g. prompt=question,chosen=response_j,rejected=response_k");
+        }
+        size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+            throw Error("--map: \"" + item + "\" is not FIELD=COLUMN (e.g. prompt=question)");
+        std::string target = item.substr(0, eq), source = item.substr(eq + 1);
+        bool known = false;
+        for (const auto& f : mappableFields()) known |= f == target;
+        if (!known)
+            throw Error("--map: \"" + target + "\" is not a field the importers read; map to one of " +
+                        joinNames(mappableFields()));
+        for (const auto& [t, s] : map.entries) {
+            if (t == target) throw Error("--map: field \"" + target + "\" is mapped twice");
+            if (s == source) throw Error("--map: column \"" + source + "\" is mapped twice");
+        }
+        map.entries.emplace_back(target, source);
+    }
+    return map;
 }
 
 ImportResult importFile(Project& project, const std::string& path, const ImportOptions& options) {
@@ -950,7 +1248,11 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
     Project::Transaction tx(project);
     LabelHistoryIo histories(d);
     std::string defaultSource;
-    result.format = parseFile(path, options.format, options.split, [&](Parsed& p, long line, const std::string& format) {
+    ParseSpec spec;
+    spec.format = options.format;
+    spec.defaultSplit = options.split;
+    spec.map = &options.map;
+    result.format = parseFile(path, spec, [&](Parsed& p, long line, const std::string& format) {
         if ((result.records & 1023) == 0) {
             options.progress.throwIfCancelled();
             options.progress(result.records, 0, "import");

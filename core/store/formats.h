@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,12 +15,27 @@ namespace dpowb::store {
 class Project;
 
 // Names accepted by --format: auto, trl, trl-conversational, hh-rlhf, ultrafeedback, openai,
-// arena, llamafactory, pairs, csv.
+// arena, llamafactory, llamafactory-v1, stack-exchange-paired, pairs, csv, token-ids (the last
+// only where token ids can be used: `train --data`, `score`).
 const std::vector<std::string>& importFormats();
 const std::vector<std::string>& exportFormats();  // trl, trl-conversational, pairs
 
+// A column mapping, `--map prompt=question,chosen=response_j`: before the format is detected,
+// each record's column `source` is read as the field `target` (LLaMA-Factory's
+// dataset_info.json "columns", for files whose names no built-in layout knows).
+struct ColumnMap {
+    std::vector<std::pair<std::string, std::string>> entries;  // (target, source)
+    bool empty() const { return entries.empty(); }
+    std::string toString() const;  // "prompt=question,chosen=response_j"
+};
+// The fields a mapping may fill (a target outside this list is refused with the list).
+const std::vector<std::string>& mappableFields();
+// Parses "target=source,..."; throws Error naming the bad entry and what to write instead.
+ColumnMap parseColumnMap(const std::string& spec);
+
 struct ImportOptions {
     std::string format = "auto";
+    ColumnMap map;
     std::string split = "train";  // default split for records that carry none
     std::string source;           // default: "import:<format>"
     Progress progress;
@@ -37,13 +54,13 @@ struct ImportResult {
     int64_t merged = 0;     // existing pairs whose label history gained rows (`pairs` files)
 };
 
-// Reads JSONL, .jsonl.gz or a JSON array file (or CSV). All-or-nothing: one transaction;
+// Reads JSONL, .jsonl.gz, a JSON array file, CSV or Parquet. All-or-nothing: one transaction;
 // a malformed record throws InputError naming file, line and field, and the project is
 // unchanged. The search index is rebuilt after the commit.
 ImportResult importFile(Project& project, const std::string& path, const ImportOptions& options);
 
 // Detects the format from the first records; throws InputError when it cannot tell.
-std::string detectFormat(const std::string& path);
+std::string detectFormat(const std::string& path, const ColumnMap& map = {});
 
 // Parses without writing (import preview): at most `limit` records as pairs (+ their labels).
 struct PreviewRecord {
@@ -51,7 +68,30 @@ struct PreviewRecord {
     std::optional<Verdict> verdict;
 };
 std::vector<PreviewRecord> previewFile(const std::string& path, const std::string& format,
-                                       int limit, std::string* detectedFormat = nullptr);
+                                       int limit, std::string* detectedFormat = nullptr,
+                                       const ColumnMap& map = {});
+// The column names of the file's first record (for the import dialog's mapping).
+std::vector<std::string> fileColumns(const std::string& path);
+
+// The one reader behind `import`, `train --data` and `score`: every record of the file in
+// the given (or detected) format, in file order, through `sink` (return false to stop).
+struct ReadOptions {
+    std::string format = "auto";
+    ColumnMap map;
+    std::string split = "train";  // for records that carry none
+    bool allowTokenIds = false;   // accept pre-tokenized records (token-ids)
+};
+struct ReadRecord {
+    long line = 0;  // where the record starts: line of a text file, row (1-based) of Parquet
+    Pair pair;
+    std::optional<Verdict> verdict;
+    // token-ids records (prompt_ids, chosen_ids, rejected_ids): no text; chosen is response A.
+    bool tokenized = false;
+    std::vector<int64_t> promptIds, chosenIds, rejectedIds;
+};
+// Returns the format used.
+std::string readPairs(const std::string& path, const ReadOptions& options,
+                      const std::function<bool(ReadRecord&)>& sink);
 
 struct ExportOptions {
     std::string format = "trl";

@@ -14,6 +14,8 @@ void forEachField(TrainConfig& c, F&& f) {
     f("db", c.db);
     f("data", c.data);
     f("eval_data", c.evalData);
+    f("data_format", c.dataFormat);
+    f("data_map", c.dataMap);
     f("model", c.model);
     f("ref", c.ref);
     f("out", c.out);

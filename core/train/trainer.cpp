@@ -25,9 +25,9 @@
 
 #include "common/allocator.h"
 #include "common/error.h"
-#include "common/jsonl.h"
 #include "model/lora.h"
 #include "store/output_guard.h"
+#include "store/formats.h"
 #include "store/project.h"
 #include "store/run_folder.h"
 #include "train/batching.h"
@@ -74,77 +74,38 @@ struct Example {
     store::RefLogps ref;
 };
 
-std::string assistantText(const json& v, const std::string& file, long line, const char* field) {
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_array()) {
-        std::string out;
-        for (const auto& m : v) {
-            if (!m.is_object() || !m.contains("content") || !m["content"].is_string())
-                throw InputError(file, line, std::string("field \"") + field + "\": expected a string or a list of {\"role\", \"content\"} messages");
-            out += m["content"].get<std::string>();
-        }
-        return out;
-    }
-    throw InputError(file, line, std::string("field \"") + field + "\": expected a string");
-}
-
-std::vector<text::TokenId> idList(const json& v, const std::string& file, long line, const char* field) {
-    if (!v.is_array()) throw InputError(file, line, std::string("field \"") + field + "\": expected a list of token ids");
-    std::vector<text::TokenId> ids;
-    for (const auto& x : v) {
-        if (!x.is_number_integer() || x.get<int64_t>() < 0)
-            throw InputError(file, line, std::string("field \"") + field + "\": expected non-negative integer token ids");
-        ids.push_back(text::TokenId(x.get<int64_t>()));
-    }
-    return ids;
-}
-
-// TRL text pairs (explicit or implicit prompt, plain or conversational) or pre-tokenized ids.
-std::vector<RawPair> readPairsFile(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw Error(path + ": cannot open the data file");
+// A data file through the importers' reader (store::readPairs): every format `dpowb import`
+// reads, plus pre-tokenized pairs. A record's preferred response is the chosen one; records
+// without a preference (ties, "both bad", unlabelled `pairs` records) are left out, as a
+// project's training set leaves them out. `skipped` counts them.
+std::vector<RawPair> readPairsFile(const std::string& path, const TrainConfig& cfg, size_t* skipped) {
+    store::ReadOptions ro;
+    ro.format = cfg.dataFormat.empty() ? "auto" : cfg.dataFormat;
+    if (!cfg.dataMap.empty()) ro.map = store::parseColumnMap(cfg.dataMap);
+    ro.allowTokenIds = true;
     std::vector<RawPair> out;
-    forEachJsonLine(in, path, [&](const json& j, long line) {
-        if (!j.is_object()) throw InputError(path, line, "expected a JSON object (each line must be one pair)");
+    store::readPairs(path, ro, [&](store::ReadRecord& r) {
+        if (!r.verdict || (*r.verdict != store::Verdict::A && *r.verdict != store::Verdict::B)) {
+            if (skipped) ++*skipped;
+            return true;
+        }
+        const bool aChosen = *r.verdict == store::Verdict::A;
         RawPair p;
-        p.pairId = line;
-        if (j.contains("chosen_ids") || j.contains("prompt_ids")) {
-            for (const char* f : {"prompt_ids", "chosen_ids", "rejected_ids"})
-                if (!j.contains(f)) throw InputError(path, line, std::string("field \"") + f + "\" is missing");
+        p.pairId = r.line;
+        if (r.tokenized) {
             p.tokenized = true;
-            p.promptIds = idList(j["prompt_ids"], path, line, "prompt_ids");
-            p.chosenIds = idList(j["chosen_ids"], path, line, "chosen_ids");
-            p.rejectedIds = idList(j["rejected_ids"], path, line, "rejected_ids");
+            auto ids = [](const std::vector<int64_t>& v) { return std::vector<text::TokenId>(v.begin(), v.end()); };
+            p.promptIds = ids(r.promptIds);
+            p.chosenIds = ids(r.chosenIds);
+            p.rejectedIds = ids(r.rejectedIds);
         } else {
-            for (const char* f : {"chosen", "rejected"})
-                if (!j.contains(f)) throw InputError(path, line, std::string("field \"") + f + "\" is missing");
-            p.chosen = assistantText(j["chosen"], path, line, "chosen");
-            p.rejected = assistantText(j["rejected"], path, line, "rejected");
-            if (j.contains("prompt")) {
-                const json& pr = j["prompt"];
-                if (pr.is_string()) {
-                    p.prompt = pr.get<std::string>();
-                } else if (pr.is_array()) {
-                    for (const auto& m : pr) {
-                        if (!m.is_object() || !m.contains("role") || !m.contains("content") || !m["role"].is_string() ||
-                            !m["content"].is_string())
-                            throw InputError(path, line, "field \"prompt\": expected {\"role\", \"content\"} messages");
-                        p.messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-                    }
-                } else {
-                    throw InputError(path, line, "field \"prompt\": expected a string or a list of messages");
-                }
-            } else {
-                // TRL's implicit prompt: the longest common prefix, cut back to a UTF-8 boundary.
-                size_t k = 0;
-                while (k < p.chosen.size() && k < p.rejected.size() && p.chosen[k] == p.rejected[k]) ++k;
-                while (k > 0 && k < p.chosen.size() && (static_cast<unsigned char>(p.chosen[k]) & 0xC0) == 0x80) --k;
-                p.prompt = p.chosen.substr(0, k);
-                p.chosen = p.chosen.substr(k);
-                p.rejected = p.rejected.substr(k);
-            }
+            p.prompt = std::move(r.pair.prompt);
+            p.messages = std::move(r.pair.promptMessages);
+            p.chosen = aChosen ? std::move(r.pair.responseA) : std::move(r.pair.responseB);
+            p.rejected = aChosen ? std::move(r.pair.responseB) : std::move(r.pair.responseA);
         }
         out.push_back(std::move(p));
+        return true;
     });
     return out;
 }
@@ -363,9 +324,13 @@ void Run::loadData() {
         if (rawTrain_.empty())
             throw Error(cfg_.db + ": no training pairs: label some pairs of split \"train\" a or b first");
     } else {
-        rawTrain_ = readPairsFile(cfg_.data);
-        if (!cfg_.evalData.empty()) rawEval_ = readPairsFile(cfg_.evalData);
-        if (rawTrain_.empty()) throw Error(cfg_.data + ": no pairs in the file");
+        size_t skipped = 0, evalSkipped = 0;
+        rawTrain_ = readPairsFile(cfg_.data, cfg_, &skipped);
+        if (!cfg_.evalData.empty()) rawEval_ = readPairsFile(cfg_.evalData, cfg_, &evalSkipped);
+        if (skipped + evalSkipped > 0)
+            info(std::to_string(skipped + evalSkipped) +
+                 " records without a preference (tie, both bad or unlabelled) left out");
+        if (rawTrain_.empty()) throw Error(cfg_.data + ": no pairs with a preference (a or b) in the file");
         json snap = json::array();
         for (const auto& p : rawTrain_) snap.push_back({p.pairId, "a", 0});
         snapshotJson_ = snap.dump();

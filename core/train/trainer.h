@@ -21,8 +21,10 @@ namespace dpowb::train {
 struct TrainConfig {
     // data: exactly one of db / data
     std::string db;    // project file: trains on verdict a/b pairs of split train, evals split test
-    std::string data;  // JSONL: TRL text pairs or pre-tokenized ids
-    std::string evalData;  // with --data: JSONL evaluated every evalSteps (none by default)
+    std::string data;  // a file in any import format (store::readPairs), or pre-tokenized ids
+    std::string evalData;  // with --data: a file evaluated every evalSteps (none by default)
+    std::string dataFormat;  // --data-format (empty = detect), as `import --format`
+    std::string dataMap;     // --map FIELD=COLUMN,... for --data and --eval-data
     std::string model = "builtin:tiny";
     std::string ref;   // reference folder; "" = the initial policy
     std::string out;   // "" = <project>.runs/<run-id>/ beside the project (or data) file

@@ -17,6 +17,7 @@
 
 using namespace dpowb;
 using namespace dpowb::store;
+using json = nlohmann::json;
 
 namespace {
 
@@ -132,6 +133,24 @@ private Q_SLOTS:
     void previewReadsWithoutWriting();
     void realFileShapes();
     void demoSet();
+    void parquetMatchesJsonl_data();
+    void parquetMatchesJsonl();
+    void parquetErrors_data();
+    void parquetErrors();
+    void columnMap_data();
+    void columnMap();
+    void columnMapErrors_data();
+    void columnMapErrors();
+    void llamaFactoryV1Details();
+    void hostileConversations_data();
+    void hostileConversations();
+    void promptPlusResponseIsOriginal_data();
+    void promptPlusResponseIsOriginal();
+    void implicitPromptAsTrl_data();
+    void implicitPromptAsTrl();
+    void readPairsMatchesImport_data();
+    void readPairsMatchesImport();
+    void tokenIdsAreNotImported();
 };
 
 void TestFormats::golden_data() {
@@ -151,7 +170,7 @@ void TestFormats::golden_data() {
                                         << "system: You are terse.\nuser: What is 2+2?" << "4"
                                         << "Let me think about it for a while: 5." << "a";
     QTest::newRow("hh-rlhf") << "hh-rlhf.jsonl" << "hh-rlhf" << 2 << "\n\nHuman: How do I boil an egg?\n\nAssistant:"
-                             << "Put it in boiling water for about nine minutes." << "Why would you want to?" << "a";
+                             << " Put it in boiling water for about nine minutes." << " Why would you want to?" << "a";
     QTest::newRow("ultrafeedback") << "ultrafeedback.jsonl" << "ultrafeedback" << 2
                                    << "user: Explain photosynthesis in one sentence."
                                    << "Plants turn light, water and carbon dioxide into sugar and oxygen."
@@ -175,6 +194,20 @@ void TestFormats::golden_data() {
                          << "Hurry up." << "a";
     QTest::newRow("csv trl columns") << "trl.csv" << "csv" << 1 << "The best season is" << " autumn." << " whatever."
                                      << "a";
+    // LLaMA-Factory v1: whole conversations, content as typed parts joined in order.
+    QTest::newRow("llamafactory v1") << "llamafactory-v1.json" << "llamafactory-v1" << 2
+                                     << "system: Be brief.\nuser: Say hello." << "Hello!"
+                                     << "Greetings, dear friend, how do you do?" << "a";
+    // StackExchange-paired: the prompt as TRL's stack_llama_2 DPO example built it.
+    QTest::newRow("stack-exchange-paired") << "stack-exchange-paired.jsonl" << "stack-exchange-paired" << 2
+                                           << "Question: How do I reverse a list in Python?\n\nAnswer: "
+                                           << "Use `reversed(xs)` for an iterator or `xs[::-1]` for a new list."
+                                           << "Write a loop." << "a";
+    QTest::newRow("parquet ultrafeedback") << "ultrafeedback.parquet" << "ultrafeedback" << 2
+                                           << "user: Explain photosynthesis in one sentence."
+                                           << "Plants turn light, water and carbon dioxide into sugar and oxygen."
+                                           << "It is a plant thing." << "a";
+    QTest::newRow("parquet trl") << "trl.parquet" << "trl" << 3 << "The capital of France is" << " Paris." << " Lyon." << "a";
 }
 
 void TestFormats::golden() {
@@ -231,8 +264,8 @@ void TestFormats::goldenDetails() {
         importFile(p, dataFile("hh-rlhf.jsonl"), {});
         auto second = p.pair(2);
         QCOMPARE(second->prompt, std::string("\n\nHuman: Name a colour.\n\nAssistant: Blue.\n\nHuman: Another one?\n\nAssistant:"));
-        QCOMPARE(second->responseA, std::string("Green."));
-        QCOMPARE(second->responseB, std::string("No."));
+        QCOMPARE(second->responseA, std::string(" Green."));
+        QCOMPARE(second->responseB, std::string(" No."));
     }
     {
         Project p = Project::create(fresh());
@@ -741,6 +774,326 @@ void TestFormats::realFileShapes() {
     importFile(p, path, {});
     QCOMPARE(render(*p.pair(1)), std::string("user: Q?"));
     QCOMPARE(p.pair(1)->responseA, std::string("Yes."));
+}
+
+// Each Parquet fixture holds the records of a JSONL fixture (scripts/make-parquet-fixtures.py,
+// written by Arrow's own writer: nested lists of structs, dictionary pages, zstd, snappy,
+// large strings, one row group per record): both import to the same pairs.
+void TestFormats::parquetMatchesJsonl_data() {
+    QTest::addColumn<QString>("parquet");
+    QTest::addColumn<QString>("jsonl");
+    QTest::newRow("ultrafeedback, zstd, a row group per record") << "ultrafeedback.parquet" << "ultrafeedback.jsonl";
+    QTest::newRow("trl, snappy") << "trl.parquet" << "trl.jsonl";
+    QTest::newRow("hh-rlhf, large strings") << "hh-rlhf.parquet" << "hh-rlhf.jsonl";
+    QTest::newRow("stack-exchange-paired") << "stack-exchange.parquet" << "stack-exchange-paired.jsonl";
+}
+
+void TestFormats::parquetMatchesJsonl() {
+    QFETCH(QString, parquet);
+    QFETCH(QString, jsonl);
+    Project a = Project::create(fresh()), b = Project::create(fresh());
+    ImportResult ra = importFile(a, dataFile(parquet.toUtf8().constData()), {});
+    ImportResult rb = importFile(b, dataFile(jsonl.toUtf8().constData()), {});
+    QCOMPARE(ra.format, rb.format);
+    QCOMPARE(ra.records, rb.records);
+    QVERIFY(ra.records > 0);
+    QCOMPARE(content(a), content(b));
+    auto columns = [](const QString& f) {
+        auto c = fileColumns(dataFile(f.toUtf8().constData()));
+        std::sort(c.begin(), c.end());
+        return c;
+    };
+    QCOMPARE(columns(parquet), columns(jsonl));
+}
+
+void TestFormats::parquetErrors_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("invalid utf-8 in a binary column") << "bad-utf8" << R"(: row 2, column "chosen": invalid UTF-8 (byte 0xFF)";
+    QTest::newRow("truncated download") << "truncated" << "cannot read the Parquet file";
+    QTest::newRow("named .parquet, not Parquet") << "not-parquet" << "does not start with Parquet's magic bytes";
+    QTest::newRow("field error names the row") << "row-field" << R"(: row 1, field "chosen": expected a string, got a list)";
+}
+
+void TestFormats::parquetErrors() {
+    QFETCH(QString, kind);
+    QFETCH(QString, message);
+    std::string path;
+    ImportOptions opt;
+    if (kind == "bad-utf8") {
+        path = dataFile("invalid-utf8.parquet");
+    } else if (kind == "truncated") {
+        std::string bytes = readBytes(dataFile("ultrafeedback.parquet"));
+        path = tmp("cut.parquet");
+        std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    } else if (kind == "not-parquet") {
+        path = tmp("x.parquet");
+        std::ofstream(path) << "{\"prompt\": \"a\"}\n";
+    } else {
+        path = dataFile("ultrafeedback.parquet");
+        opt.format = "trl";
+    }
+    std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    importFile(p, dataFile("pairs.jsonl"), {});
+    const std::string before = snapshot(dbPath);
+    try {
+        importFile(p, path, opt);
+        QFAIL("the import succeeded");
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        QVERIFY2(what.rfind(path, 0) == 0, what.c_str());
+        QVERIFY2(what.find(message.toStdString()) != std::string::npos, what.c_str());
+        QVERIFY2(what.find('\n') == std::string::npos, "the error is one line");
+    }
+    QCOMPARE(snapshot(dbPath), before);
+}
+
+// --map: the columns of a layout no importer knows, read under the names a format has; the
+// mapped record then goes through format detection like any other.
+void TestFormats::columnMap_data() {
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QString>("map");
+    QTest::addColumn<QString>("detected");
+    QTest::addColumn<QString>("prompt");
+    QTest::addColumn<QString>("a");
+    QTest::newRow("stack exchange, bare question") << "stack-exchange-paired.jsonl"
+                                                   << "prompt=question,chosen=response_j,rejected=response_k" << "trl"
+                                                   << "How do I reverse a list in Python?"
+                                                   << "Use `reversed(xs)` for an iterator or `xs[::-1]` for a new list.";
+    QTest::newRow("parquet, swapped sides") << "stack-exchange.parquet"
+                                            << "prompt=question,chosen=response_k,rejected=response_j" << "trl"
+                                            << "How do I reverse a list in Python?" << "Write a loop.";
+}
+
+void TestFormats::columnMap() {
+    QFETCH(QString, file);
+    QFETCH(QString, map);
+    QFETCH(QString, detected);
+    QFETCH(QString, prompt);
+    QFETCH(QString, a);
+    const std::string path = dataFile(file.toUtf8().constData());
+    ImportOptions opt;
+    opt.map = parseColumnMap(map.toStdString());
+    QCOMPARE(QString::fromStdString(opt.map.toString()), map);
+    QCOMPARE(QString::fromStdString(detectFormat(path, opt.map)), detected);
+    Project p = Project::create(fresh());
+    ImportResult r = importFile(p, path, opt);
+    QCOMPARE(QString::fromStdString(r.format), detected);
+    QCOMPARE(r.inserted, int64_t(2));
+    QCOMPARE(QString::fromStdString(p.pair(1)->prompt), prompt);
+    QCOMPARE(QString::fromStdString(p.pair(1)->responseA), a);
+    // The preview maps the same way.
+    auto preview = previewFile(path, "auto", 1, nullptr, opt.map);
+    QCOMPARE(QString::fromStdString(preview.at(0).pair.responseA), a);
+}
+
+void TestFormats::columnMapErrors_data() {
+    QTest::addColumn<QString>("map");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("unknown field") << "answer=response_j" << R"("answer" is not a field the importers read; map to one of prompt, chosen)";
+    QTest::newRow("no equals sign") << "prompt" << R"("prompt" is not FIELD=COLUMN)";
+    QTest::newRow("field twice") << "prompt=question,prompt=qid" << R"(field "prompt" is mapped twice)";
+    QTest::newRow("column twice") << "chosen=response_j,rejected=response_j" << R"(column "response_j" is mapped twice)";
+    QTest::newRow("empty entry") << "prompt=question,,chosen=response_j" << "an empty entry";
+    QTest::newRow("missing column") << "prompt=title,chosen=response_j,rejected=response_k"
+                                    << R"(:1: column "title" (mapped to "prompt" by the column map) is missing)";
+    QTest::newRow("mapped field has the wrong type") << "prompt=qid,chosen=response_j,rejected=response_k"
+                                                     << R"(:1: field "qid" (read as "prompt" by the column map): expected a string, got a number)";
+}
+
+void TestFormats::columnMapErrors() {
+    QFETCH(QString, map);
+    QFETCH(QString, message);
+    const std::string path = dataFile("stack-exchange-paired.jsonl");
+    try {
+        ImportOptions opt;
+        opt.map = parseColumnMap(map.toStdString());
+        Project p = Project::create(fresh());
+        importFile(p, path, opt);
+        QFAIL("accepted");
+    } catch (const Error& e) {
+        QVERIFY2(std::string(e.what()).find(message.toStdString()) != std::string::npos, e.what());
+    }
+}
+
+void TestFormats::llamaFactoryV1Details() {
+    Project p = Project::create(fresh());
+    importFile(p, dataFile("llamafactory-v1.json"), {});
+    // The first record's weights are the defaults (0 prompt, 1 answer): nothing recorded. The
+    // second's answer weighs 0.5: kept with the pair, in response order.
+    QCOMPARE(json::parse(p.pair(1)->metadataJson), json({{"_dataset_name", "demo_v1"}}));
+    auto second = p.pair(2);
+    QCOMPARE(render(*second), std::string("user: 2+2?\nassistant: 4\nuser: And 3+3?"));
+    QCOMPARE(second->responseA, std::string("6"));
+    QCOMPARE(second->responseB, std::string("7"));
+    QCOMPARE(json::parse(second->metadataJson)["chosen_messages_loss_weights"], json::parse("[0.5]"));
+}
+
+// Conversations a pair cannot hold: refused with the field, never imported as nonsense.
+void TestFormats::hostileConversations_data() {
+    QTest::addColumn<QString>("record");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("role robot") << R"({"chosen": [{"role": "user", "content": "x"}, {"role": "robot", "content": "y"}], "rejected": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "z"}]})"
+                                << R"(field "chosen[1].role": "robot" is not a role a pair can hold (system, user or assistant))";
+    QTest::newRow("sharegpt from robot") << R"({"conversations": [{"from": "robot", "value": "hi"}], "chosen": {"from": "gpt", "value": "a"}, "rejected": {"from": "gpt", "value": "b"}})"
+                                         << R"(field "conversations[0].from": "robot" is not a speaker a pair can hold (human, gpt or system))";
+    QTest::newRow("sharegpt answer from human") << R"({"conversations": [{"from": "human", "value": "hi"}], "chosen": {"from": "human", "value": "a"}, "rejected": {"from": "gpt", "value": "b"}})"
+                                                << R"(field "chosen": has no assistant turn after the prompt)";
+    QTest::newRow("ultrafeedback without assistant turn") << R"({"prompt": "p", "prompt_id": "1", "score_chosen": 5, "chosen": [{"role": "user", "content": "p"}], "rejected": [{"role": "user", "content": "p"}, {"role": "assistant", "content": "z"}]})"
+                                                          << R"(field "chosen": has no assistant turn after the prompt)";
+    QTest::newRow("conversational answer is a user turn") << R"({"prompt": [{"role": "user", "content": "p"}], "chosen": [{"role": "user", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]})"
+                                                          << R"(field "chosen": has no assistant turn after the prompt)";
+    QTest::newRow("tool role") << R"({"chosen_messages": [{"role": "user", "content": [{"type": "text", "value": "q"}]}, {"role": "tool", "content": [{"type": "text", "value": "{}"}]}], "rejected_messages": [{"role": "user", "content": [{"type": "text", "value": "q"}]}, {"role": "assistant", "content": [{"type": "text", "value": "b"}]}]})"
+                               << R"("tool" is not a role a pair can hold (system, user or assistant); tool turns are not supported)";
+    QTest::newRow("image part") << R"({"chosen_messages": [{"role": "user", "content": [{"type": "image_url", "value": "cat.png"}]}, {"role": "assistant", "content": [{"type": "text", "value": "a"}]}], "rejected_messages": [{"role": "user", "content": [{"type": "image_url", "value": "cat.png"}]}, {"role": "assistant", "content": [{"type": "text", "value": "b"}]}]})"
+                                << R"(field "chosen_messages[0].content[0].type": only text parts can be imported, got "image_url")";
+    QTest::newRow("negative loss weight") << R"({"chosen_messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "loss_weight": -1}], "rejected_messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]})"
+                                          << R"(field "chosen_messages[1].loss_weight": expected a number >= 0)";
+}
+
+void TestFormats::hostileConversations() {
+    QFETCH(QString, record);
+    QFETCH(QString, message);
+    const std::string path = tmp("hostile.jsonl");
+    ImportOptions opt;
+    std::ofstream(path) << record.toStdString() << "\n";
+    std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    importFile(p, dataFile("pairs.jsonl"), {});
+    const std::string before = snapshot(dbPath);
+    try {
+        importFile(p, path, opt);
+        QFAIL("imported");
+    } catch (const InputError& e) {
+        const std::string what = e.what();
+        QVERIFY2(what.rfind(path + ":1: ", 0) == 0, what.c_str());
+        QVERIFY2(what.find(message.toStdString()) != std::string::npos, what.c_str());
+    }
+    QCOMPARE(snapshot(dbPath), before);
+}
+
+// TRL's conventions (trl/data_utils.py extract_prompt; the hh-rlhf prompt ends at
+// "\n\nAssistant:"): wherever a record holds the original text, prompt + response is that text,
+// byte for byte, for every record of the fixture.
+void TestFormats::promptPlusResponseIsOriginal_data() {
+    QTest::addColumn<QString>("file");
+    QTest::newRow("trl implicit") << "trl-implicit.jsonl";
+    QTest::newRow("hh-rlhf") << "hh-rlhf.jsonl";
+    QTest::newRow("hh-rlhf parquet") << "hh-rlhf.parquet";
+}
+
+void TestFormats::promptPlusResponseIsOriginal() {
+    QFETCH(QString, file);
+    const std::string path = dataFile(file.toUtf8().constData());
+    const std::string twin = file.endsWith(".parquet") ? dataFile("hh-rlhf.jsonl") : path;
+    std::vector<json> originals;
+    {
+        std::ifstream in(twin);
+        std::string line;
+        while (std::getline(in, line))
+            if (!line.empty()) originals.push_back(json::parse(line));
+    }
+    std::vector<ReadRecord> records;
+    readPairs(path, {}, [&](ReadRecord& r) {
+        records.push_back(r);
+        return true;
+    });
+    QCOMPARE(records.size(), originals.size());
+    QVERIFY(!records.empty());
+    for (size_t k = 0; k < records.size(); ++k) {
+        QCOMPARE(records[k].pair.prompt + records[k].pair.responseA, originals[k]["chosen"].get<std::string>());
+        QCOMPARE(records[k].pair.prompt + records[k].pair.responseB, originals[k]["rejected"].get<std::string>());
+    }
+}
+
+// Hand-computed with TRL's extract_prompt (the loop over characters; a space before the first
+// difference goes to the responses; when one text starts with the whole other, the loop ends on
+// the shorter one's last character, which stays with the responses).
+void TestFormats::implicitPromptAsTrl_data() {
+    QTest::addColumn<QString>("chosen");
+    QTest::addColumn<QString>("rejected");
+    QTest::addColumn<QString>("prompt");
+    QTest::newRow("space goes with the responses") << "The sky is blue." << "The sky is green." << "The sky is";
+    QTest::newRow("no space at the split") << "2+2=4" << "2+2=5" << "2+2=";
+    QTest::newRow("differs at a multi-byte character") << "café au lait" << "cafè au lait" << "caf";
+    QTest::newRow("shares a first byte of a character") << "x é" << "x è" << "x";
+    QTest::newRow("one contains the other") << "abc" << "abcd" << "ab";
+    QTest::newRow("identical") << "same" << "same" << "sam";
+    QTest::newRow("nothing shared") << "yes" << "no" << "";
+}
+
+void TestFormats::implicitPromptAsTrl() {
+    QFETCH(QString, chosen);
+    QFETCH(QString, rejected);
+    QFETCH(QString, prompt);
+    const std::string path = tmp("implicit.jsonl");
+    std::ofstream(path) << json{{"chosen", chosen.toStdString()}, {"rejected", rejected.toStdString()}}.dump() << "\n";
+    std::vector<ReadRecord> records;
+    readPairs(path, {}, [&](ReadRecord& r) {
+        records.push_back(r);
+        return true;
+    });
+    QCOMPARE(records.size(), size_t(1));
+    const Pair& x = records[0].pair;
+    QCOMPARE(QString::fromStdString(x.prompt), prompt);
+    QCOMPARE(QString::fromStdString(x.prompt + x.responseA), chosen);
+    QCOMPARE(QString::fromStdString(x.prompt + x.responseB), rejected);
+}
+
+// readPairs (train --data, score) and importFile are one parser: the same pairs and verdicts,
+// record for record, for every fixture.
+void TestFormats::readPairsMatchesImport_data() {
+    QTest::addColumn<QString>("file");
+    for (const char* f : {"trl.jsonl", "trl-implicit.jsonl", "trl-conversational.jsonl", "hh-rlhf.jsonl",
+                          "ultrafeedback.jsonl", "openai.jsonl", "arena.jsonl", "llamafactory-sharegpt.json",
+                          "llamafactory-alpaca.json", "llamafactory-v1.json", "stack-exchange-paired.jsonl",
+                          "pairs.jsonl", "pairs.csv", "trl.csv", "ultrafeedback.parquet"})
+        QTest::newRow(f) << QString(f);
+}
+
+void TestFormats::readPairsMatchesImport() {
+    QFETCH(QString, file);
+    const std::string path = dataFile(file.toUtf8().constData());
+    Project p = Project::create(fresh());
+    importFile(p, path, {});
+    std::vector<std::string> read;
+    readPairs(path, {}, [&](ReadRecord& r) {
+        Pair x = r.pair;
+        read.push_back(render(x) + "\x1f" + x.responseA + "\x1f" + x.responseB + "\x1f" + verdictName(r.verdict) +
+                       "\x1f" + x.split);
+        return true;
+    });
+    std::vector<std::string> imported;
+    for (const auto& x : p.pairs({}))
+        imported.push_back(render(x) + "\x1f" + x.responseA + "\x1f" + x.responseB + "\x1f" + verdictName(x.verdict) +
+                           "\x1f" + x.split);
+    QCOMPARE(read, imported);
+}
+
+void TestFormats::tokenIdsAreNotImported() {
+    const std::string path = tmp("ids.jsonl");
+    std::ofstream(path) << R"({"prompt_ids": [1, 2], "chosen_ids": [3], "rejected_ids": [4]})" << "\n";
+    Project p = Project::create(fresh());
+    try {
+        importFile(p, path, {});
+        QFAIL("imported token ids");
+    } catch (const Error& e) {
+        QVERIFY2(std::string(e.what()).find("train on the file directly with `dpowb train --data") != std::string::npos,
+                 e.what());
+    }
+    ReadOptions ro;
+    ro.allowTokenIds = true;
+    std::vector<ReadRecord> records;
+    QCOMPARE(readPairs(path, ro,
+                       [&](ReadRecord& r) {
+                           records.push_back(r);
+                           return true;
+                       }),
+             std::string("token-ids"));
+    QCOMPARE(records.size(), size_t(1));
+    QVERIFY(records[0].tokenized);
+    QCOMPARE(records[0].chosenIds, std::vector<int64_t>{3});
 }
 
 void TestFormats::demoSet() {
