@@ -43,7 +43,7 @@ ImportDialog::ImportDialog(const QString& projectPath, QWidget* parent)
     auto* form = new QFormLayout;
     auto* fileRow = new QHBoxLayout;
     path_ = new QLineEdit(this);
-    path_->setPlaceholderText(tr("JSONL, .jsonl.gz, JSON array or CSV file"));
+    path_->setPlaceholderText(tr("JSONL, .jsonl.gz, JSON array, CSV or Parquet file"));
     auto* browseButton = new QPushButton(tr("Browse…"), this);
     fileRow->addWidget(path_, 1);
     fileRow->addWidget(browseButton);
@@ -61,6 +61,22 @@ ImportDialog::ImportDialog(const QString& projectPath, QWidget* parent)
     split_->addItem(QStringLiteral("test"));
     split_->setToolTip(tr("The split of records that do not name one"));
     form->addRow(tr("Split"), split_);
+    // Column mapping (LLaMA-Factory's dataset_info.json "columns"): for files whose column
+    // names no built-in layout knows, e.g. question / answer_good / answer_bad.
+    auto* mapRow = new QHBoxLayout;
+    for (const char* field : {"prompt", "chosen", "rejected"}) {
+        auto* box = new QComboBox(this);
+        box->setObjectName(QStringLiteral("map_%1").arg(QLatin1String(field)));
+        box->addItem(tr("as named"));
+        box->setToolTip(tr("The file's column read as \"%1\"").arg(QLatin1String(field)));
+        box->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+        mapRow->addWidget(new QLabel(QStringLiteral("%1 \u2190").arg(QLatin1String(field)), this));
+        mapRow->addWidget(box);
+        mapBoxes_.emplace_back(QLatin1String(field), box);
+        connect(box, qOverload<int>(&QComboBox::activated), this, &ImportDialog::refreshPreview);
+    }
+    mapRow->addStretch(1);
+    form->addRow(tr("Columns"), mapRow);
     lay->addLayout(form);
 
     lay->addWidget(new QLabel(tr("First records"), this));
@@ -109,13 +125,38 @@ ImportDialog::~ImportDialog() {
 }
 
 QString ImportDialog::file() const { return path_->text(); }
+
+QComboBox* ImportDialog::mapBox(const QString& field) const {
+    for (const auto& [name, box] : mapBoxes_)
+        if (name == field) return box;
+    return nullptr;
+}
+
+store::ColumnMap ImportDialog::columnMap() const {
+    store::ColumnMap map;
+    for (const auto& [name, box] : mapBoxes_)
+        if (box->currentIndex() > 0) map.entries.emplace_back(name.toStdString(), box->currentText().toStdString());
+    return map;
+}
+
+void ImportDialog::setColumns(const QStringList& columns) {
+    if (columns == columns_) return;
+    columns_ = columns;
+    for (const auto& [name, box] : mapBoxes_) {
+        const QString keep = box->currentIndex() > 0 ? box->currentText() : QString();
+        while (box->count() > 1) box->removeItem(1);
+        box->addItems(columns);
+        const int at = keep.isEmpty() ? -1 : box->findText(keep);
+        box->setCurrentIndex(at > 0 ? at : 0);
+    }
+}
 int ImportDialog::previewRowCount() const { return preview_->rowCount(); }
 bool ImportDialog::isBusy() const { return importWatcher_.isRunning(); }
 
 void ImportDialog::browse() {
     const QString f = dialogs::openFile(
         this, tr("Import pairs"), QFileInfo(path_->text()).absolutePath(),
-        tr("Preference data (*.jsonl *.jsonl.gz *.json *.csv *.gz);;All files (*)"));
+        tr("Preference data (*.jsonl *.jsonl.gz *.json *.csv *.parquet *.gz);;All files (*)"));
     if (!f.isEmpty()) setFile(f);
 }
 
@@ -140,11 +181,17 @@ void ImportDialog::refreshPreview() {
     detectedLabel_->setText(tr("reading…"));
     const std::string file = path_->text().toStdString();
     const std::string format = format_->currentText().toStdString();
-    previewWatcher_.setFuture(QtConcurrent::run([file, format]() {
+    const store::ColumnMap map = columnMap();
+    previewWatcher_.setFuture(QtConcurrent::run([file, format, map]() {
         PreviewOutcome out;
         try {
+            // The columns first: a file no layout recognises can still be mapped.
+            for (const auto& c : store::fileColumns(file)) out.columns << QString::fromStdString(c);
+        } catch (const std::exception&) {
+        }
+        try {
             std::string detected;
-            out.records = store::previewFile(file, format, 20, &detected);
+            out.records = store::previewFile(file, format, 20, &detected, map);
             out.detected = QString::fromStdString(detected.empty() ? format : detected);
         } catch (const std::exception& e) {
             out.error = QString::fromStdString(e.what());
@@ -154,9 +201,14 @@ void ImportDialog::refreshPreview() {
 }
 
 void ImportDialog::showPreview(const PreviewOutcome& outcome) {
+    setColumns(outcome.columns);
     if (!outcome.error.isEmpty()) {
         detectedLabel_->setText(tr("not recognised"));
-        showError(outcome.error);
+        QString message = outcome.error;
+        if (message.contains(QLatin1String("cannot tell the format")) && !columns_.isEmpty())
+            message += QLatin1Char('\n') + tr("Choose the columns that hold the prompt, the chosen and the rejected "
+                                              "response under Columns.");
+        showError(message);
         Q_EMIT previewReady();
         return;
     }
@@ -183,6 +235,7 @@ void ImportDialog::setBusy(bool busy) {
     importButton_->setEnabled(!busy);
     path_->setEnabled(!busy);
     format_->setEnabled(!busy);
+    for (const auto& [name, box] : mapBoxes_) box->setEnabled(!busy);
     split_->setEnabled(!busy);
     progress_->setVisible(busy || progress_->value() > 0);
     buttons_->button(QDialogButtonBox::Close)->setText(busy ? tr("Cancel") : tr("Close"));
@@ -201,6 +254,7 @@ void ImportDialog::startImport() {
 
     store::ImportOptions options;
     options.format = format_->currentText().toStdString();
+    options.map = columnMap();
     options.split = split_->currentText().toStdString();
     options.progress.cancel = &cancel_;
     // Reports come from the worker thread: hop to the GUI thread, at most ~20 times a second.

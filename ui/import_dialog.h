@@ -38,6 +38,11 @@ public:
 
     QComboBox* formatBox() const { return format_; }
     QComboBox* splitBox() const { return split_; }
+    // The column mapping: which column of the file is read as "prompt", "chosen", "rejected"
+    // (item 0 = "as named"); a change previews again.
+    QComboBox* mapBox(const QString& field) const;
+    QStringList fileColumns() const { return columns_; }
+    store::ColumnMap columnMap() const;
     QTableWidget* previewTable() const { return preview_; }
     QPushButton* importButton() const { return importButton_; }
     QProgressBar* progressBar() const { return progress_; }
@@ -54,6 +59,7 @@ Q_SIGNALS:
 private:
     struct PreviewOutcome {
         QString detected;
+        QStringList columns;
         std::vector<store::PreviewRecord> records;
         QString error;
     };
@@ -69,7 +75,10 @@ private:
     void setBusy(bool busy);
     void showError(const QString& message);
 
+    void setColumns(const QStringList& columns);
     QString projectPath_;
+    QStringList columns_;
+    std::vector<std::pair<QString, QComboBox*>> mapBoxes_;
     QString detected_;
     QString error_;
     bool succeeded_ = false;
