@@ -79,6 +79,18 @@ int main(int argc, char** argv) {
         double mb = double(std::filesystem::file_size(data)) / 1e6;
         std::printf("data: %ld pairs, %.1f MB (%.0f bytes per pair)\n", pairs, mb, mb * 1e6 / double(pairs));
 
+        {
+            auto t0 = std::chrono::steady_clock::now();
+            double c0 = cpuSeconds();
+            long n = 0;
+            dpowb::store::readPairs(data, {}, [&](dpowb::store::ReadRecord&) {
+                ++n;
+                return true;
+            });
+            std::printf("parse only (the importers' reader, no project): %ld records in %.2f s wall (%.2f s CPU)\n", n,
+                        seconds(t0), cpuSeconds() - c0);
+        }
+
         auto project = dpowb::store::Project::create(db);
         dpowb::store::ImportOptions opt;
         opt.updateSearchIndex = false;

@@ -14,8 +14,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/error.h"
 #include "store/parquet_rows.h"
@@ -1236,6 +1240,64 @@ ColumnMap parseColumnMap(const std::string& spec) {
     return map;
 }
 
+namespace {
+
+// Parsed records on their way from the reading thread to the writing one, in batches (one
+// lock per batch, not per record), at most a few batches ahead: memory stays bounded.
+struct Parcel {
+    Parsed parsed;
+    long line = 0;
+    std::string hash;    // contentHash(), computed on the reading thread
+    std::string format;  // the format read (or detected): on the first record only
+};
+
+class ParcelQueue {
+public:
+    // False when the consumer gave up (the producer then stops reading).
+    bool push(std::vector<Parcel>&& batch) {
+        std::unique_lock<std::mutex> lock(m_);
+        notFull_.wait(lock, [&] { return aborted_ || batches_.size() < kDepth; });
+        if (aborted_) return false;
+        batches_.push_back(std::move(batch));
+        notEmpty_.notify_one();
+        return true;
+    }
+    // False at the end (everything consumed and the producer done).
+    bool pop(std::vector<Parcel>& batch) {
+        std::unique_lock<std::mutex> lock(m_);
+        notEmpty_.wait(lock, [&] { return closed_ || !batches_.empty(); });
+        if (batches_.empty()) return false;
+        batch = std::move(batches_.front());
+        batches_.pop_front();
+        notFull_.notify_one();
+        return true;
+    }
+    void close() {
+        std::lock_guard<std::mutex> lock(m_);
+        closed_ = true;
+        notEmpty_.notify_all();
+    }
+    void abort() {
+        std::lock_guard<std::mutex> lock(m_);
+        aborted_ = true;
+        batches_.clear();
+        notFull_.notify_all();
+    }
+
+private:
+    static constexpr size_t kDepth = 8;
+    std::mutex m_;
+    std::condition_variable notEmpty_, notFull_;
+    std::deque<std::vector<Parcel>> batches_;
+    bool closed_ = false, aborted_ = false;
+};
+
+}  // namespace
+
+// Two threads: this one writes (SQLite wants one writer), a reader thread parses the file and
+// hashes each pair, so reading costs no time on the writer's path (bench/bench_import). The
+// writer sees the records in file order; the first error of either side ends both and rolls
+// the transaction back.
 ImportResult importFile(Project& project, const std::string& path, const ImportOptions& options) {
     if (options.split.empty()) throw Error("the import split must not be empty");
     auto& d = project.impl();
@@ -1252,38 +1314,89 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
     spec.format = options.format;
     spec.defaultSplit = options.split;
     spec.map = &options.map;
-    result.format = parseFile(path, spec, [&](Parsed& p, long line, const std::string& format) {
-        if ((result.records & 1023) == 0) {
-            options.progress.throwIfCancelled();
-            options.progress(result.records, 0, "import");
-        }
-        if (p.pair.source.empty()) {
-            if (defaultSource.empty())
-                defaultSource = options.source.empty() ? "import:" + format : options.source;
-            p.pair.source = defaultSource;
-        }
-        bool inserted = false;
+
+    ParcelQueue queue;
+    std::exception_ptr readError;
+    std::string format;
+    std::thread reader([&] {
         try {
-            int64_t id = d.insertPair(p.pair, p.hasHistory ? std::nullopt : p.verdict, "import", &inserted);
-            if (p.hasHistory) {
-                int64_t added = histories.merge(id, inserted, p.history, p.currentLabel);
-                result.labelRows += added;
-                if (!inserted && added > 0) ++result.merged;
-            } else if (inserted && p.verdict) {
-                ++result.labelRows;
-            }
-        } catch (const SQLite::Exception& e) {
-            throw InputError(path, line, std::string("cannot store the record: ") + e.what());
+            std::vector<Parcel> batch;
+            batch.reserve(256);
+            bool open = true;
+            bool first = true;
+            format = parseFile(path, spec, [&](Parsed& p, long line, const std::string& used) {
+                Parcel parcel;
+                if (first) parcel.format = used, first = false;
+                parcel.hash = contentHash(p.pair);
+                parcel.parsed = std::move(p);
+                parcel.line = line;
+                batch.push_back(std::move(parcel));
+                if (batch.size() == 256) {
+                    open = queue.push(std::move(batch));
+                    batch = {};
+                    batch.reserve(256);
+                }
+                return open;
+            });
+            if (open && !batch.empty()) queue.push(std::move(batch));
+        } catch (...) {
+            readError = std::current_exception();
         }
-        ++result.records;
-        if (inserted) {
-            ++result.inserted;
-            if (p.verdict) ++result.labelled;
-        } else {
-            ++result.duplicates;
-        }
-        return true;
+        queue.close();
     });
+    struct JoinReader {
+        std::thread& t;
+        ParcelQueue& q;
+        ~JoinReader() {
+            if (t.joinable()) {
+                q.abort();
+                t.join();
+            }
+        }
+    } joinReader{reader, queue};
+
+    std::vector<Parcel> batch;
+    std::string formatSeen;  // from the first record
+    while (queue.pop(batch)) {
+        for (Parcel& parcel : batch) {
+            Parsed& p = parcel.parsed;
+            if (formatSeen.empty()) formatSeen = parcel.format;
+            if ((result.records & 1023) == 0) {
+                options.progress.throwIfCancelled();
+                options.progress(result.records, 0, "import");
+            }
+            if (p.pair.source.empty()) {
+                if (defaultSource.empty()) {
+                    if (formatSeen.empty()) formatSeen = parcel.format;
+                    defaultSource = options.source.empty() ? "import:" + formatSeen : options.source;
+                }
+                p.pair.source = defaultSource;
+            }
+            bool inserted = false;
+            try {
+                int64_t id = d.insertPair(p.pair, p.hasHistory ? std::nullopt : p.verdict, "import", &inserted, &parcel.hash);
+                if (p.hasHistory) {
+                    int64_t added = histories.merge(id, inserted, p.history, p.currentLabel);
+                    result.labelRows += added;
+                    if (!inserted && added > 0) ++result.merged;
+                } else if (inserted && p.verdict) {
+                    ++result.labelRows;
+                }
+            } catch (const SQLite::Exception& e) {
+                throw InputError(path, parcel.line, std::string("cannot store the record: ") + e.what());
+            }
+            ++result.records;
+            if (inserted) {
+                ++result.inserted;
+                if (p.verdict) ++result.labelled;
+            } else {
+                ++result.duplicates;
+            }
+        }
+    }
+    reader.join();
+    if (readError) std::rethrow_exception(readError);
+    result.format = format;
     tx.commit();
     options.progress(result.records, result.records, "import");
     return result;

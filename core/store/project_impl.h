@@ -47,9 +47,10 @@ struct Project::Impl {
     bool locksVisible = false;
 
     // Inserts a pair (and, when `verdict` is given, its first label by `annotator`) unless a
-    // pair with the same content exists. Must run inside a write transaction.
+    // pair with the same content exists. Must run inside a write transaction. `hash`: its
+    // contentHash(), when the caller computed it already (the importer, on its reading thread).
     int64_t insertPair(const Pair& pair, std::optional<Verdict> verdict, const std::string& annotator,
-                       bool* inserted);
+                       bool* inserted, const std::string* hash = nullptr);
     // Adds the pairs inserted since the last call to the full-text index (own transaction).
     void indexNewPairs();
 
