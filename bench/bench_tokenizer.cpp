@@ -3,8 +3,8 @@
 // that bench/bench_tokenizer_hf.py measures the Hugging Face library on exactly the same input.
 //
 //   bench_tokenizer [--out DIR] [--mb N] [NAME=TOKENIZER_JSON ...]
-//   RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false $VENV/bin/python bench/bench_tokenizer_hf.py \
-//       --corpus DIR NAME=TOKENIZER_JSON ...     ($VENV: the environment of scripts/install-deps.sh)
+//   RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false $VENV/bin/python bench/bench_tokenizer_hf.py
+//       --corpus DIR NAME=TOKENIZER_JSON ...     (one command; $VENV: scripts/install-deps.sh's environment)
 //
 // Without NAME=PATH arguments it uses the fetched references (scripts/fetch-references.sh).
 #include <chrono>
