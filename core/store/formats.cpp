@@ -1081,9 +1081,21 @@ std::string parseFile(const std::string& path, const ParseSpec& spec, const Pars
     if (container != Container::Csv && format == "csv")
         throw Error(path + ": --format csv is for CSV files (name it .csv); this file is " +
                     (container == Container::Parquet ? "Parquet" : "JSON") + ": leave out --format");
-    bool sawRecord = false;
+    bool sawRecord = false, sawIds = false;
     readRecords(path, container, [&](Record& r) {
         applyColumnMap(r, map, path);
+        // Where token ids are usable and the format is detected, each record may be ids or
+        // text (a scoring file can mix both); text records share the format of the first one.
+        const bool idRecord = spec.allowTokenIds && spec.format == "auto" &&
+                              (r.value.contains("prompt_ids") || r.value.contains("chosen_ids") ||
+                               r.value.contains("rejected_ids"));
+        if (idRecord) {
+            sawRecord = sawIds = true;
+            Ctx ctx{path, r.line, "token-ids", r.row, map.empty() ? nullptr : &map};
+            Parsed p = fromTokenIds(r.value, ctx);
+            p.pair.split = spec.defaultSplit;
+            return sink(p, r.line, "token-ids");
+        }
         if (format == "auto") {
             format = detectFromRecord(r.value);
             if (format.empty()) {
@@ -1116,7 +1128,7 @@ std::string parseFile(const std::string& path, const ParseSpec& spec, const Pars
         return sink(p, r.line, format);
     });
     if (!sawRecord) throw InputError(path, 1, "the file is empty: no records to import");
-    return format;
+    return format == "auto" && sawIds ? std::string("token-ids") : format;
 }
 
 }  // namespace

@@ -254,7 +254,7 @@ void TestLogprobs::scoreCliMatchesLibrary() {
 void TestLogprobs::scoreCliReportsBadLine_data() {
     QTest::addColumn<QString>("line");
     QTest::addColumn<QString>("expected");
-    QTest::newRow("not json") << "{\"prompt\": " << ":2: not valid JSON";
+    QTest::newRow("not json") << "{\"prompt\": " << ":2: invalid JSON";
     QTest::newRow("missing field") << R"({"prompt": "a", "chosen": "b"})" << ":2: field \"rejected\": missing";
     QTest::newRow("id out of range") << R"({"prompt_ids": [1], "chosen_ids": [5000], "rejected_ids": [2]})"
                                      << ":2: field \"chosen_ids\": id 5000 is outside the model's vocabulary";
