@@ -146,6 +146,8 @@ private Q_SLOTS:
     void hostileConversations();
     void promptPlusResponseIsOriginal_data();
     void promptPlusResponseIsOriginal();
+    void conversationIsOriginal_data();
+    void conversationIsOriginal();
     void implicitPromptAsTrl_data();
     void implicitPromptAsTrl();
     void readPairsMatchesImport_data();
@@ -1005,6 +1007,72 @@ void TestFormats::promptPlusResponseIsOriginal() {
         QCOMPARE(records[k].pair.prompt + records[k].pair.responseA, originals[k]["chosen"].get<std::string>());
         QCOMPARE(records[k].pair.prompt + records[k].pair.responseB, originals[k]["rejected"].get<std::string>());
     }
+}
+
+// Conversational records: the prompt's messages followed by the response as one assistant turn
+// are the record's original conversation (chosen, and rejected on the other side), message for
+// message, wherever the record holds the whole conversation.
+void TestFormats::conversationIsOriginal_data() {
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QString>("chosenField");
+    QTest::addColumn<QString>("rejectedField");
+    QTest::newRow("trl conversational, implicit prompt") << "trl-conversational.jsonl" << "chosen" << "rejected";
+    QTest::newRow("ultrafeedback") << "ultrafeedback.jsonl" << "chosen" << "rejected";
+    QTest::newRow("ultrafeedback parquet") << "ultrafeedback.parquet" << "chosen" << "rejected";
+    QTest::newRow("arena") << "arena.jsonl" << "conversation_a" << "conversation_b";
+    QTest::newRow("llamafactory v1") << "llamafactory-v1.json" << "chosen_messages" << "rejected_messages";
+}
+
+void TestFormats::conversationIsOriginal() {
+    QFETCH(QString, file);
+    QFETCH(QString, chosenField);
+    QFETCH(QString, rejectedField);
+    const std::string path = dataFile(file.toUtf8().constData());
+    // The original records, through the JSONL twin for Parquet.
+    const std::string source = file.endsWith(".parquet") ? dataFile("ultrafeedback.jsonl") : path;
+    json originals = json::array();
+    {
+        std::ifstream in(source);
+        if (file.endsWith(".json")) {
+            originals = json::parse(in);
+        } else {
+            std::string line;
+            while (std::getline(in, line))
+                if (!line.empty()) originals.push_back(json::parse(line));
+        }
+    }
+    auto text = [](const json& content) {
+        if (content.is_string()) return content.get<std::string>();
+        std::string out;
+        for (const auto& part : content) out += part.contains("value") ? part["value"].get<std::string>() : part["text"].get<std::string>();
+        return out;
+    };
+    std::vector<ReadRecord> records;
+    readPairs(path, {}, [&](ReadRecord& r) {
+        records.push_back(r);
+        return true;
+    });
+    QCOMPARE(records.size(), originals.size());
+    int checked = 0;
+    for (size_t k = 0; k < records.size(); ++k) {
+        const json& o = originals[k];
+        if (!o[chosenField.toStdString()].is_array() || (o.contains("prompt") && o["prompt"].is_array())) continue;
+        for (int side = 0; side < 2; ++side) {
+            const json& conv = o[(side == 0 ? chosenField : rejectedField).toStdString()];
+            std::vector<Message> rebuilt = records[k].pair.promptMessages;
+            rebuilt.push_back({"assistant", side == 0 ? records[k].pair.responseA : records[k].pair.responseB});
+            std::vector<Message> original;
+            for (const auto& m : conv) original.push_back({m["role"].get<std::string>(), text(m["content"])});
+            if (original.size() != rebuilt.size()) continue;  // a multi-turn response: joined, not one turn
+            QCOMPARE(rebuilt.size(), original.size());
+            for (size_t i = 0; i < original.size(); ++i) {
+                QCOMPARE(rebuilt[i].role, original[i].role);
+                QCOMPARE(rebuilt[i].content, original[i].content);
+            }
+            ++checked;
+        }
+    }
+    QVERIFY2(checked >= 2, "no conversation was checked");
 }
 
 // Hand-computed with TRL's extract_prompt (the loop over characters; a space before the first
