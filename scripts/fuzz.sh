@@ -39,6 +39,7 @@ seed() {  # seed TARGET NAME < bytes
 }
 make_seeds() {
   local t="$1"
+  mkdir -p "$out/$t/seeds"
   case "$t" in
     fuzz_safetensors_header)
       for f in $(find "$data" -name '*.safetensors'); do
@@ -113,13 +114,14 @@ PY
       ;;
     fuzz_project)
       mkdir -p "$out/$t/seeds"
-      [ -f "$out/$t/seeds/seed.db" ] || DPOWB_FUZZ_MAKE_SEED="$out/$t/seeds/seed.db" "$build/$t"
+      [ -f "$out/$t/seeds/seed.db" ] || DPOWB_FUZZ_MAKE_SEED="$out/$t/seeds/seed.db" "$build/fuzz/$t"
       rm -f "$out/$t/seeds/seed.db-wal" "$out/$t/seeds/seed.db-shm"
       ;;
   esac
 }
 
 status=0
+USER="${USER:-$(id -un)}"
 tokdirs=""
 for d in "$data/text/gpt2" "$data/text/flags" "$data/text/byte"; do
   [ -f "$d/tokenizer.json" ] && tokdirs="${tokdirs:+$tokdirs:}$d"
@@ -133,8 +135,16 @@ for t in "${targets[@]}"; do
   make_seeds "$t"
   log="$out/$t/last.log"
   echo "fuzz.sh: $t for $seconds s" >&2
-  ( cd "$out/$t" && TMPDIR="$out/$t" "$build/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
-      -max_len="${DPOWB_FUZZ_MAX_LEN:-65536}" -print_final_stats=1 corpus seeds ) > "$log" 2>&1 || status=1
+  # Scratch files (the inputs written for the file-based parsers, the import target's project)
+  # on tmpfs when there is one: SQLite's commits then cost no disk flush.
+  scratch="$out/$t/tmp"
+  [ -d /dev/shm ] && [ -w /dev/shm ] && scratch="/dev/shm/dpowb-fuzz-$USER-$t"
+  mkdir -p "$scratch"
+  maxlen="${DPOWB_FUZZ_MAX_LEN:-65536}"
+  [ "$t" = fuzz_project ] && maxlen="${DPOWB_FUZZ_MAX_LEN:-262144}"  # whole project files
+  ( cd "$out/$t" && TMPDIR="$scratch" "$build/fuzz/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+      -max_len="$maxlen" -print_final_stats=1 corpus seeds ) > "$log" 2>&1 || status=1
+  rm -rf "$scratch"
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   last=$(grep -E '^#[0-9]+' "$log" | tail -n1 || true)
   cov=$(echo "$last" | grep -o 'cov: [0-9]*' | grep -o '[0-9]*' || echo "?")

@@ -28,7 +28,7 @@ work=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 export DPOWB_NO_COLOR=1 OMP_NUM_THREADS=1
 pairs=60         # pairs of the base project (48 train, 12 test, all labelled)
-bulk=20000       # records of the bulk import
+bulk=50000       # records of the bulk import
 verdicts=(a b tie both_bad skip)
 
 # The base project and the bulk file.
@@ -91,7 +91,8 @@ print(sum(want.values()), lost, n, "|".join(problems).replace(" ", "_") or "ok")
 PY
 }
 
-rand() { awk -v s="$1" -v lo="$2" -v hi="$3" 'BEGIN{srand(s); printf "%.2f", lo + (hi - lo) * rand()}'; }
+RANDOM=${DPOWB_TRIAL_SEED:-2026}  # the kill moments are reproducible
+rand() { awk -v r="$RANDOM" -v lo="$1" -v hi="$2" 'BEGIN{printf "%.2f", lo + (hi - lo) * r / 32767}'; }
 
 # Calibration: how long an unkilled run of each victim takes here (the kill moment is drawn
 # from [0, that time]).
@@ -120,10 +121,10 @@ for kind in "${kinds[@]}"; do
     d=$work/$kind$r; mkdir -p "$d"
     cp "$work/base.db" "$d/p.db"
     before=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from pairs').fetchone()[0])" "$d/p.db")
-    labeller "$d/p.db" "$d/other.log" $((r * 31 + 7)) & other=$!
-    at=$(rand "$r$kind" 0.05 "$span")
+    labeller "$d/p.db" "$d/other.log" $((r * 31 + 7)) 2>/dev/null & other=$!
+    at=$(rand 0.05 "$span")
     case "$kind" in
-      label) labeller "$d/p.db" "$d/victim.log" $((r * 17 + 3)) & victim=$! ;;
+      label) labeller "$d/p.db" "$d/victim.log" $((r * 17 + 3)) 2>/dev/null & victim=$! ;;
       *) $(victim_cmd "$kind" "$d/p.db") >"$d/victim.out" 2>&1 & victim=$! ;;
     esac
     sleep "$at"

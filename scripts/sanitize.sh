@@ -40,7 +40,7 @@ suites() {  # suites DIR...: the suite targets of those test folders
 }
 for stage in 1 2 3; do
   case $stage in
-    1) targets=(dpowb $(suites common store text)); labels=(-L '^(common|store|text)$') ;;
+    1) targets=($(suites common store text)); labels=(-L '^(common|store|text)$') ;;
     2) targets=(dpowb dpowb-torch $(suites cli)); labels=(-L '^(cli|smoke)$') ;;
     3) targets=(all); labels=(-LE '^(common|store|text|cli|smoke)$') ;;
   esac

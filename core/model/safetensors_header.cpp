@@ -67,7 +67,16 @@ SafetensorsHeader parseSafetensorsHeader(const unsigned char* bytes, uint64_t fi
     const std::string_view text(reinterpret_cast<const char*>(bytes + 8), size_t(headerLen));
     if (size_t bad = firstInvalidUtf8(text); bad != std::string_view::npos)
         fail("header is not valid UTF-8 (byte " + std::to_string(8 + bad) + "): not a safetensors file");
-    const json header = parseUntrustedJson(text, path + ": header", kMaxHeaderDepth);
+    size_t deepAt = 0;
+    if (jsonNestingDepth(text, kMaxHeaderDepth, &deepAt) > kMaxHeaderDepth)
+        fail("header: JSON nested more than " + std::to_string(kMaxHeaderDepth) + " levels deep (byte " +
+             std::to_string(8 + deepAt) + "): not a safetensors file");
+    json header;
+    try {
+        header = json::parse(text.begin(), text.end());
+    } catch (const json::parse_error& e) {
+        fail("header is not valid JSON (" + describeJsonError(e.what()) + ")");
+    }
     if (!header.is_object()) fail("header is not a JSON object");
 
     for (auto it = header.begin(); it != header.end(); ++it) {

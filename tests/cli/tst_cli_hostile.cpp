@@ -179,7 +179,7 @@ private Q_SLOTS:
         QTest::newRow("header length 2^63") << QByteArray("\0\0\0\0\0\0\0\x80{}", 10) << "header length 9223372036854775808 exceeds";
         QTest::newRow("header length > file") << safetensors("{}", {}).replace(0, 1, "\x40") << "header length 64 exceeds";
         QTest::newRow("shorter than 8") << QByteArray("\x02\0\0", 3) << "truncated: 3 bytes";
-        QTest::newRow("nested header") << safetensors(deepJson(100000), {}) << "JSON nested more than 8 levels deep";
+        QTest::newRow("nested header") << safetensors(deepJson(100000), {}) << "header: JSON nested more than 8 levels deep";
         QTest::newRow("shape 2^62") << safetensors("{\"w\": {\"dtype\": \"F32\", \"shape\": [4611686018427387904, 4], \"data_offsets\": [0, 16]}}",
                                                    QByteArray(16, '\0'))
                                     << "tensor \"w\": shape [4611686018427387904,4] of F32 needs more than the file's 16 data bytes";
@@ -196,7 +196,7 @@ private Q_SLOTS:
         QTest::newRow("binary tensor name") << safetensors(QByteArray("{\"w\\u0000\\n\\u001b[31m\": {\"dtype\": \"X\", \"shape\": [], \"data_offsets\": [0, 0]}}"), {})
                                             << "tensor \"w\\x00\\n\\x1b[31m\": unsupported dtype \"X\"";
         QTest::newRow("junk") << safetensors(QByteArray("{\"") + QByteArray(1 << 20, 'z'), {})
-                              << "header: not valid JSON";
+                              << "header is not valid JSON";
         QTest::newRow("valid file, truncated data") << good.left(good.size() - 4) << "lies outside the";
     }
     void hostileSafetensors() {
@@ -245,8 +245,13 @@ private Q_SLOTS:
     void hostileTokenizer_data() {
         QTest::addColumn<QByteArray>("file");
         QTest::addColumn<QString>("expected");
-        // Was SIGSEGV: the stack ran out copying the nested value.
-        QTest::newRow("nested 100000") << "{\"model\": " + deepJson(100000) + "}" << "JSON nested more than 128 levels deep";
+        // Were SIGSEGV: the stack ran out copying the nested value (root.value(key, json())).
+        for (const char* key : {"normalizer", "pre_tokenizer", "post_processor", "decoder", "model"}) {
+            QTest::newRow(qPrintable(QString("nested 100000 in %1").arg(key)))
+                << "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"" + QByteArray(key) + "\": " +
+                       deepJson(100000) + "}"
+                << "JSON nested more than 128 levels deep";
+        }
         QTest::newRow("nested objects") << QByteArray("{\"a\":").repeated(100000) + "1" + QByteArray(100000, '}')
                                         << "JSON nested more than 128 levels deep";
         // Was a 4 MiB error line: the parser quotes the whole token it read.
