@@ -63,6 +63,8 @@ void Sha256::compress(const uint8_t* block) {
 }
 
 void Sha256::update(const void* data, size_t size) {
+    // An empty std::vector's data() may be null, and memcpy from null is undefined even for 0 bytes.
+    if (size == 0) return;
     const auto* p = static_cast<const uint8_t*>(data);
     totalBytes_ += size;
     if (buffered_ > 0) {
