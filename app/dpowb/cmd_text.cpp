@@ -109,7 +109,7 @@ int runTokenize(dpowb::cli::Args& args) {
         json in;
         try {
             in = json::parse(line);
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {  // also out_of_range (1e400)
             std::cout.flush();
             throw InputError("<stdin>", lineNo, "not a JSON object (each line must be one JSON object)");
         }

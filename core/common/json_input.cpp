@@ -56,7 +56,7 @@ nlohmann::json parseUntrustedJson(std::string_view text, const std::string& wher
                     std::to_string(at) + "): the file is damaged or not what its name says");
     try {
         return nlohmann::json::parse(text.begin(), text.end());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
         throw Error(where + ": not valid JSON (truncated or corrupt?): " + describeJsonError(e.what()));
     }
 }

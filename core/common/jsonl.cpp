@@ -17,7 +17,7 @@ void forEachJsonLine(std::istream& in, const std::string& file,
         nlohmann::json value;
         try {
             value = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
             throw InputError(file, line, "not valid JSON (" + describeJsonError(e.what()) + ")");
         }
         row(value, line);

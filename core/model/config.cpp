@@ -237,7 +237,7 @@ std::string ModelConfig::toJson() const {
     try {
         json raw = json::parse(rawJson);
         if (raw.is_object() && raw.value("model_type", std::string()) == modelType) j = raw;
-    } catch (const json::parse_error&) {
+    } catch (const json::exception&) {
     }
     auto setToken = [&](const char* k, const std::optional<int64_t>& id) {
         if (!id) {

@@ -74,7 +74,7 @@ SafetensorsHeader parseSafetensorsHeader(const unsigned char* bytes, uint64_t fi
     json header;
     try {
         header = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
         fail("header is not valid JSON (" + describeJsonError(e.what()) + ")");
     }
     if (!header.is_object()) fail("header is not a JSON object");

@@ -147,6 +147,8 @@ private Q_SLOTS:
         QTest::newRow("vocab vs weights") << "vocab_size" << "16000000" << "vocabulary 16000000";
         QTest::newRow("long string") << "model_type" << QString("\"%1\"").arg(QString(100000, 'q'))
                                      << "field \"model_type\": architecture \"qqqq";
+        // nlohmann throws out_of_range, not parse_error, for a number beyond double (found by fuzzing).
+        QTest::newRow("number overflow") << "rms_norm_eps" << "1e400" << "config.json: not valid JSON";
         QTest::newRow("nested 100000") << "rope_scaling" << QString::fromLatin1(deepJson(100000))
                                        << "config.json: JSON nested more than 128 levels deep";
     }
@@ -218,6 +220,8 @@ private Q_SLOTS:
         QTest::newRow("empty name") << QByteArray("{\"weight_map\": {\"a\": \"\"}}") << "must be a file name inside the folder";
         QTest::newRow("missing shard") << QByteArray("{\"weight_map\": {\"a\": \"x.safetensors\"}}") << "which does not exist";
         QTest::newRow("not a map") << QByteArray("{\"weight_map\": [1]}") << "field \"weight_map\"";
+        QTest::newRow("number overflow") << QByteArray("{\"metadata\": {\"total_size\": 5555555555555555e55554}}")
+                                         << "not valid JSON";
     }
     void shardIndex() {
         QFETCH(QByteArray, index);
@@ -263,6 +267,8 @@ private Q_SLOTS:
                                         << "model.merges[0]: expected \"left right\"";
         QTest::newRow("invalid utf-8 in token") << QByteArray("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"\xff\xfe\"}}}")
                                                 << "not valid JSON";
+        QTest::newRow("number overflow") << QByteArray("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"dropout\": 1e400}}")
+                                         << "not valid JSON";
         QTest::newRow("huge token id") << QByteArray("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 4294967296}}}")
                                        << "out of range";
         QTest::newRow("huge added id") << QByteArray("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, "
@@ -286,11 +292,17 @@ private Q_SLOTS:
         auto r = runCli({"tokenize", "--tokenizer", "builtin:byte"}, "{\"text\": \"a\"}\n" + deepJson(100000) + "\n");
         checkOneErrorLine(r);
         QVERIFY2(r.err.startsWith("<stdin>:2: JSON nested more than 128 levels deep"), r.err.constData());
+        r = runCli({"tokenize", "--tokenizer", "builtin:byte"}, "{\"text\": \"a\", \"n\": 1e400}\n");
+        checkOneErrorLine(r);
+        QVERIFY2(r.err.startsWith("<stdin>:1: "), r.err.constData());
         QTemporaryDir dir;
         writeModel(dir.path() + "/m", tinyConfig(), tinyWeights());
         r = runCli({"score", "--model", dir.path() + "/m", "--data", "-", "--device", "cpu"}, kIdsData + deepJson(100000) + "\n");
         checkOneErrorLine(r);
         QVERIFY2(r.err.startsWith("<stdin>:2: JSON nested more than 128 levels deep"), r.err.constData());
+        r = runCli({"score", "--model", dir.path() + "/m", "--data", "-", "--device", "cpu"}, kIdsData + "[1e400]\n");
+        checkOneErrorLine(r);
+        QVERIFY2(r.err.startsWith("<stdin>:2: not valid JSON"), r.err.constData());
     }
 };
 
