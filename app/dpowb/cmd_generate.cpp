@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "torch_commands.h"
 #include "common/error.h"
+#include "common/error_text.h"
 #include "model/generate.h"
 #include "model/model.h"
 
@@ -19,7 +20,6 @@ int runGenerate(Args& args) {
     lo.dtype = args.get("dtype", "float32");
     lo.chatTemplate = args.get("chat-template", "");
     auto model = model::loadModel(modelPath, lo);
-    for (const auto& w : model->warnings) std::cerr << "dpowb generate: warning: " << w << "\n";
 
     model::GenerateOptions o = model::generationDefaults(*model);
     const bool samplingHint = args.has("top-k") || args.has("top-p") || args.has("seed");
@@ -51,6 +51,9 @@ int runGenerate(Args& args) {
     if (!args.unused().empty()) throw UsageError{"unknown option " + args.unused().front()};
 
     auto ids = model::encodePrompt(*model, prompt, messages);
+    // Warnings only once the input is known to be usable: an error is then the only line
+    // (scripts read stderr's one line).
+    for (const auto& w : model->warnings) std::cerr << "dpowb generate: warning: " << oneLine(w) << "\n";
     Progress progress;
     progress.cancel = &interrupted();
     auto result = model::generate(*model, ids, o, [](const std::string& piece, text::TokenId) {

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "torch_commands.h"
 #include "common/error.h"
+#include "common/error_text.h"
 #include "model/logprobs.h"
 #include "model/model.h"
 #include "store/formats.h"
@@ -119,7 +120,10 @@ int runScore(cli::Args& args) {
     const std::string fileName = dataPath == "-" ? "<stdin>" : dataPath;
 
     auto m = model::loadModel(modelPath, load);
-    for (const auto& w : m->warnings) std::cerr << "dpowb score: warning: " << w << "\n";
+    // Warnings are held until every line is read and encoded: a command that fails prints
+    // its one error line and nothing else (scripts read stderr's one line).
+    std::vector<std::string> warnings;
+    for (const auto& w : m->warnings) warnings.push_back("dpowb score: warning: " + w);
 
     // Everything is read and encoded before the first forward: a bad record fails the command
     // before any output.
@@ -129,12 +133,12 @@ int runScore(cli::Args& args) {
             Record rec;
             rec.line = r.line;
             rec.pair = encodeRecord(r, *m, opts, fileName);
+            const std::string where = fileName + ":" + std::to_string(r.line);
             if (rec.pair.promptNotPrefix)
-                std::cerr << fileName << ":" << r.line
-                          << ": warning: the tokenized prompt is not a prefix of prompt + response; the responses were "
-                             "tokenized on their own\n";
+                warnings.push_back(where + ": warning: the tokenized prompt is not a prefix of prompt + response; the "
+                                           "responses were tokenized on their own");
             if (rec.pair.emptyResponse)
-                std::cerr << fileName << ":" << r.line << ": warning: a response has no tokens left after truncation\n";
+                warnings.push_back(where + ": warning: a response has no tokens left after truncation");
             records.push_back(std::move(rec));
             if (cli::interrupted().load()) throw Cancelled();
             return true;
@@ -143,6 +147,8 @@ int runScore(cli::Args& args) {
         if (!stdinCopy) throw;
         throw InputError(fileName, e.line(), e.message());  // name standard input, not the copy
     }
+
+    for (const auto& w : warnings) std::cerr << oneLine(w) << "\n";
 
     // Pairs of similar length share a batch (less padding); output stays in input order.
     std::vector<size_t> order(records.size());

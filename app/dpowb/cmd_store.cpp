@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/error_text.h"
 #include "project_file.h"
 #include "store/formats.h"
 #include "store/output_guard.h"
@@ -146,10 +147,11 @@ int runImport(Args& args) {
         tx.commit();
     } catch (const InputError& e) {
         // One line: what is wrong and where, and (with several files) that none was imported.
-        std::cerr << e.what();
+        std::string line = e.what();
         if (files.size() > 1)
-            std::cerr << " (nothing imported from the " << files.size() << " files: they go in together or not at all)";
-        std::cerr << "\n";
+            line += " (nothing imported from the " + std::to_string(files.size()) +
+                    " files: they go in together or not at all)";
+        std::cerr << ::dpowb::oneLine(line) << "\n";
         return kFailure;
     }
     for (size_t i = 0; i < files.size(); ++i) {

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/json_input.h"
 #include "common/message.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -100,10 +101,15 @@ int runTokenize(dpowb::cli::Args& args) {
         ++lineNo;
         if (dpowb::cli::interrupted().load()) throw dpowb::Cancelled();
         if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (dpowb::jsonNestingDepth(line, dpowb::kMaxJsonDepth) > dpowb::kMaxJsonDepth) {
+            std::cout.flush();
+            throw InputError("<stdin>", lineNo,
+                             "JSON nested more than " + std::to_string(dpowb::kMaxJsonDepth) + " levels deep");
+        }
         json in;
         try {
             in = json::parse(line);
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {  // also out_of_range (1e400)
             std::cout.flush();
             throw InputError("<stdin>", lineNo, "not a JSON object (each line must be one JSON object)");
         }

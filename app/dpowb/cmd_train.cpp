@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/error_text.h"
 #include "common/files.h"
 #include "model/config.h"
 #include "project_file.h"
@@ -301,7 +302,7 @@ int runTrain(Args& args) {
         return kCancelled;
     }
     if (r.status != store::RunStatus::Finished) {
-        std::cerr << "dpowb train: " << (r.error.empty() ? "the run failed" : r.error) << "\n";
+        std::cerr << ::dpowb::oneLine("dpowb train: " + (r.error.empty() ? std::string("the run failed") : r.error)) << "\n";
         return kFailure;
     }
     // stdout: one JSON object with where the models are and the final figures.

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "common/error_text.h"
 
 namespace dpowb::cli {
 
@@ -238,16 +239,19 @@ int main(int argc, char** argv) {
         return rc;
     } catch (const UsageError& e) {
         // One line and where to look; the whole help text would bury the one line that matters.
-        std::cerr << "dpowb " << name << ": " << e.message << "\n(dpowb " << name << " --help lists the arguments and options)\n";
+        std::cerr << dpowb::oneLine("dpowb " + name + ": " + e.message) << "\n(dpowb " << name
+                  << " --help lists the arguments and options)\n";
         return kUsage;
     } catch (const dpowb::Cancelled&) {
         std::cerr << "dpowb " << name << ": cancelled\n";
         return kCancelled;
     } catch (const dpowb::InputError& e) {
-        std::cerr << e.what() << "\n";  // FILE:LINE: message, like a compiler
+        // FILE:LINE: message, like a compiler. Every error is one printable line of valid UTF-8,
+        // however long or binary the input it quotes (dpowb::oneLine).
+        std::cerr << dpowb::oneLine(e.what()) << "\n";
         return kFailure;
     } catch (const std::exception& e) {
-        std::cerr << "dpowb " << name << ": " << e.what() << "\n";
+        std::cerr << dpowb::oneLine("dpowb " + name + ": " + e.what()) << "\n";
         return kFailure;
     }
 }

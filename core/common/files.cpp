@@ -19,6 +19,19 @@ std::string readFile(const fs::path& path) {
     return s.str();
 }
 
+std::string readFile(const fs::path& path, uintmax_t maxBytes) {
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(path, ec);
+    if (!ec && size > maxBytes)
+        throw Error(path.string() + ": " + std::to_string(size) + " bytes, more than the " + std::to_string(maxBytes) +
+                    " bytes such a file may have; check that it is the right file");
+    std::string text = readFile(path);
+    if (text.size() > maxBytes)
+        throw Error(path.string() + ": more than the " + std::to_string(maxBytes) +
+                    " bytes such a file may have; check that it is the right file");
+    return text;
+}
+
 void writeFileAtomic(const fs::path& path, const std::string& content) {
     fs::path tmp = path;
     tmp += ".tmp";

@@ -1,6 +1,7 @@
 // Whole-file reads and writes that never leave a partial file behind.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -8,6 +9,10 @@ namespace dpowb {
 
 // The file's bytes; throws dpowb::Error naming the file when it cannot be read.
 std::string readFile(const std::filesystem::path& path);
+
+// The same, refusing (before reading) a file larger than maxBytes: "PATH: N bytes; a ... file
+// is at most M bytes".
+std::string readFile(const std::filesystem::path& path, uintmax_t maxBytes);
 
 // Writes `content` to PATH.tmp and renames it over `path`: a failure (disk full, no
 // permission) leaves the old file, or none, and no temporary. Throws dpowb::Error naming `path`.

@@ -1,6 +1,7 @@
 #include "common/jsonl.h"
 
 #include "common/error.h"
+#include "common/json_input.h"
 
 namespace dpowb {
 
@@ -11,11 +12,13 @@ void forEachJsonLine(std::istream& in, const std::string& file,
     while (std::getline(in, text)) {
         ++line;
         if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+        if (jsonNestingDepth(text, kMaxJsonDepth) > kMaxJsonDepth)
+            throw InputError(file, line, "JSON nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
         nlohmann::json value;
         try {
             value = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::parse_error& e) {
-            throw InputError(file, line, std::string("not valid JSON (") + e.what() + ")");
+        } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
+            throw InputError(file, line, "not valid JSON (" + describeJsonError(e.what()) + ")");
         }
         row(value, line);
     }

@@ -8,12 +8,21 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/error_text.h"
+#include "common/json_input.h"
 
 namespace dpowb::model {
 
 using nlohmann::json;
 
 namespace {
+
+// A value as the error shows it: its JSON, cut to a few dozen bytes.
+std::string shown(const json& v) {
+    std::string d = v.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (d.size() > 60) d = d.substr(0, 57) + "...";
+    return d;
+}
 
 struct Reader {
     const json& j;
@@ -30,27 +39,27 @@ struct Reader {
             fail(k, "missing (required for this architecture)");
         }
         const json& v = j.at(k);
-        if (!v.is_number_integer()) fail(k, "expected an integer, got " + v.dump());
+        if (!v.is_number_integer()) fail(k, "expected an integer, got " + shown(v));
         int64_t x = v.get<int64_t>();
-        if (positive && x <= 0) fail(k, "expected a positive integer, got " + v.dump());
+        if (positive && x <= 0) fail(k, "expected a positive integer, got " + shown(v));
         return x;
     }
     double number(const char* k, double fallback) const {
         if (!has(k)) return fallback;
         const json& v = j.at(k);
-        if (!v.is_number()) fail(k, "expected a number, got " + v.dump());
+        if (!v.is_number()) fail(k, "expected a number, got " + shown(v));
         return v.get<double>();
     }
     bool boolean(const char* k, bool fallback) const {
         if (!has(k)) return fallback;
         const json& v = j.at(k);
-        if (!v.is_boolean()) fail(k, "expected true or false, got " + v.dump());
+        if (!v.is_boolean()) fail(k, "expected true or false, got " + shown(v));
         return v.get<bool>();
     }
     std::string string(const char* k, const std::string& fallback) const {
         if (!has(k)) return fallback;
         const json& v = j.at(k);
-        if (!v.is_string()) fail(k, "expected a string, got " + v.dump());
+        if (!v.is_string()) fail(k, "expected a string, got " + shown(v));
         return v.get<std::string>();
     }
     // Token ids may be an integer or (Llama 3.1: eos_token_id) a list; the first one is kept,
@@ -61,7 +70,7 @@ struct Reader {
         if (v.is_number_integer()) return v.get<int64_t>();
         if (v.is_array() && !v.empty() && v.at(0).is_number_integer()) return v.at(0).get<int64_t>();
         if (v.is_array() && v.empty()) return std::nullopt;
-        fail(k, "expected a token id (integer or list of integers), got " + v.dump());
+        fail(k, "expected a token id (integer or list of integers), got " + shown(v));
     }
 };
 
@@ -88,15 +97,47 @@ void checkRopeScaling(const json& rs, const std::string& file) {
                 "\" is not supported (supported: default, linear, llama3)");
 }
 
+// Upper bounds on every size in config.json, checked before anything is allocated or looped
+// over: each is well above the largest released model of these architectures (Llama 3.1 405B:
+// 126 layers, hidden 16384, intermediate 53248, 128 heads, vocabulary 128256; Qwen 2:
+// vocabulary 152064; positions up to 131072 and, with rope scaling, a few million), and
+// together they keep parameterCount() far from int64 overflow. A larger value is a broken or
+// hostile file; the weights are then checked against these sizes (model.cpp) before the
+// network is built.
+struct SizeLimit {
+    const char* llamaKey;
+    const char* gpt2Key;
+    int64_t ModelConfig::*field;
+    int64_t max;
+};
+constexpr SizeLimit kSizeLimits[] = {
+    {"vocab_size", "vocab_size", &ModelConfig::vocabSize, int64_t(1) << 24},
+    {"hidden_size", "n_embd", &ModelConfig::hiddenSize, int64_t(1) << 17},
+    {"intermediate_size", "n_inner", &ModelConfig::intermediateSize, int64_t(1) << 20},
+    {"num_hidden_layers", "n_layer", &ModelConfig::numLayers, 4096},
+    {"num_attention_heads", "n_head", &ModelConfig::numHeads, 4096},
+    {"num_key_value_heads", "n_head", &ModelConfig::numKvHeads, 4096},
+    {"head_dim", "n_embd", &ModelConfig::headDim, int64_t(1) << 14},
+    {"max_position_embeddings", "n_positions", &ModelConfig::maxPositions, int64_t(1) << 24},
+};
+
+void checkSizeLimits(const ModelConfig& c, const Reader& r) {
+    const bool gpt2 = c.architecture == "gpt2";
+    for (const auto& limit : kSizeLimits) {
+        const int64_t value = c.*(limit.field);
+        if (value > limit.max)
+            r.fail(gpt2 ? limit.gpt2Key : limit.llamaKey,
+                   std::to_string(value) + " is above the limit of " + std::to_string(limit.max) +
+                       " (no model of this architecture is that large: the file is damaged or not a model's config)");
+    }
+    if (c.slidingWindow && (*c.slidingWindow <= 0 || *c.slidingWindow > (int64_t(1) << 24)))
+        r.fail("sliding_window", std::to_string(*c.slidingWindow) + " is outside 1.." + std::to_string(int64_t(1) << 24));
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& file) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::parse_error& e) {
-        throw Error(file + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
+    json j = parseUntrustedJson(text, file);
     if (!j.is_object()) throw Error(file + ": expected a JSON object");
     Reader r{j, file};
 
@@ -184,9 +225,10 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
         if (!c.bosTokenId) c.bosTokenId = 50256;
         if (!c.eosTokenId) c.eosTokenId = 50256;
     } else {
-        throw Error(file + ": field \"model_type\": architecture \"" + c.modelType +
-                    "\" is not supported (supported: llama, mistral, qwen2, gpt2)");
+        throw Error(file + ": field \"model_type\": architecture " + excerpt(c.modelType) +
+                    " is not supported (supported: llama, mistral, qwen2, gpt2)");
     }
+    checkSizeLimits(c, r);
     return c;
 }
 
@@ -195,7 +237,7 @@ std::string ModelConfig::toJson() const {
     try {
         json raw = json::parse(rawJson);
         if (raw.is_object() && raw.value("model_type", std::string()) == modelType) j = raw;
-    } catch (const json::parse_error&) {
+    } catch (const json::exception&) {
     }
     auto setToken = [&](const char* k, const std::optional<int64_t>& id) {
         if (!id) {

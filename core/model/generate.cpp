@@ -12,6 +12,8 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/files.h"
+#include "common/json_input.h"
 #include "model/logprobs.h"
 
 namespace dpowb::model {
@@ -211,13 +213,7 @@ GenerateOptions generationDefaults(const Model& model) {
     namespace fs = std::filesystem;
     const fs::path path = fs::path(model.source) / "generation_config.json";
     if (model.source != "builtin:tiny" && fs::exists(path)) {
-        nlohmann::json g;
-        try {
-            std::ifstream in(path);
-            g = nlohmann::json::parse(in);
-        } catch (const std::exception& e) {
-            throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
-        }
+        nlohmann::json g = parseUntrustedJson(readFile(path, 16u << 20), path.string());
         auto number = [&](const char* key, double fallback) {
             if (!g.contains(key) || g[key].is_null()) return fallback;
             if (!g[key].is_number()) throw Error(path.string() + ": field \"" + key + "\": expected a number");

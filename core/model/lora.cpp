@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/json_input.h"
 #include "common/number.h"
 #include "common/files.h"
 #include "model/linear.h"
@@ -185,12 +186,7 @@ void loadLoraAdapter(Model& model, const std::string& folder) {
         throw Error(weightsPath.string() + ": missing; a PEFT adapter folder needs it");
     }
 
-    json cfg;
-    try {
-        cfg = json::parse(readFile(configPath));
-    } catch (const json::parse_error& e) {
-        throw Error(configPath.string() + ": not valid JSON (" + e.what() + ")");
-    }
+    json cfg = parseUntrustedJson(readFile(configPath, 16u << 20), configPath.string());
     auto field = [&](const char* key) -> const json& {
         if (!cfg.is_object() || !cfg.contains(key))
             throw Error(configPath.string() + ": field \"" + key + "\" is missing");

@@ -72,6 +72,9 @@ std::string dtypeName(torch::ScalarType t) {
     }
 }
 
+// config.json files are a few kilobytes; a larger one is not a model's config.
+constexpr uintmax_t kMaxConfigBytes = 16u << 20;
+
 std::shared_ptr<CausalLM> createNet(const ModelConfig& config) {
     if (config.architecture == "llama") return std::make_shared<LlamaForCausalLM>(config);
     if (config.architecture == "gpt2") return std::make_shared<Gpt2ForCausalLM>(config);
@@ -104,6 +107,26 @@ struct Fnv64 {
         return buf;
     }
 };
+
+// The network config.json describes is built (allocated) before its weights are read: a config
+// whose sizes imply more parameters than the checkpoint holds values is refused first, so a
+// damaged or hostile config.json (num_hidden_layers = 2^31) costs nothing. The sizes are
+// bounded by ModelConfig::fromJson, so the count does not overflow.
+void checkConfigAgainstWeights(const ModelConfig& config, const Checkpoint& ckpt, const std::string& configFile) {
+    uint64_t stored = 0;
+    for (const auto& name : ckpt.names()) {
+        uint64_t n = 1;
+        for (int64_t d : ckpt.info(name).shape) n *= uint64_t(d);
+        stored += n;  // each tensor lies inside its file: no overflow
+    }
+    const int64_t needed = config.parameterCount();
+    if (needed < 0 || uint64_t(needed) > stored)
+        throw Error(configFile + ": its sizes (num_hidden_layers " + std::to_string(config.numLayers) + ", hidden " +
+                    std::to_string(config.hiddenSize) + ", intermediate " + std::to_string(config.intermediateSize) +
+                    ", vocabulary " + std::to_string(config.vocabSize) + ", heads " + std::to_string(config.numHeads) +
+                    ") need " + std::to_string(needed) + " parameters, but the checkpoint holds only " +
+                    std::to_string(stored) + " values: config.json does not belong to these weights");
+}
 
 std::map<std::string, torch::Tensor> parameterMap(const torch::nn::Module& net) {
     std::map<std::string, torch::Tensor> out;
@@ -187,10 +210,11 @@ std::shared_ptr<Model> loadModel(const std::string& folderOrBuiltin, const LoadO
     model->dtype = parseDtype(options.dtype);
     if (model->dtype == torch::kFloat16 && !model->device.is_cuda())
         throw Error("dtype float16 runs only on CUDA; use bfloat16 or float32 on the CPU");
-    model->config = ModelConfig::fromJson(readFile(configPath), configPath.string());
+    model->config = ModelConfig::fromJson(readFile(configPath, kMaxConfigBytes), configPath.string());
     model->config.torchDtype = dtypeName(model->dtype);
 
     Checkpoint ckpt = Checkpoint::open(dir.string());
+    checkConfigAgainstWeights(model->config, ckpt, configPath.string());
     model->net = createNet(model->config);
     loadWeights(*model->net, ckpt, folderOrBuiltin, model->device, model->dtype, &model->warnings);
     model->net->eval();

@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/error_text.h"
+#include "common/files.h"
 
 namespace dpowb::model {
 
@@ -47,8 +49,8 @@ const DtypeEntry* findDtype(const std::string& name) {
     return nullptr;
 }
 
-// The reference implementation refuses headers above 100 MB; so do we, before allocating.
-constexpr uint64_t kMaxHeader = 100'000'000;
+// An index lists tensor names and file names; real ones are well under 1 MB.
+constexpr uintmax_t kMaxIndexBytes = 64u << 20;
 
 [[noreturn]] void failIn(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
 
@@ -97,80 +99,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     ::close(fd);
     if (map_->addr == MAP_FAILED) fail(std::string("cannot map: ") + std::strerror(mapErr));
 
-    const auto* bytes = static_cast<const unsigned char*>(map_->addr);
-    uint64_t headerLen = 0;
-    for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | bytes[i];
-    if (headerLen > fileSize - 8)
-        fail("header length " + std::to_string(headerLen) + " exceeds the file size (" + std::to_string(fileSize) +
-             " bytes): truncated or not a safetensors file");
-    if (headerLen > kMaxHeader) fail("header length " + std::to_string(headerLen) + " is above the 100 MB limit");
-    dataOffset_ = 8 + headerLen;
-    const uint64_t dataSize = fileSize - dataOffset_;
-
-    json header;
-    try {
-        header = json::parse(reinterpret_cast<const char*>(bytes + 8), reinterpret_cast<const char*>(bytes + 8 + headerLen));
-    } catch (const json::parse_error& e) {
-        fail(std::string("header is not valid JSON (") + e.what() + ")");
-    }
-    if (!header.is_object()) fail("header is not a JSON object");
-
-    for (auto it = header.begin(); it != header.end(); ++it) {
-        const std::string& name = it.key();
-        const json& v = it.value();
-        if (name == "__metadata__") {
-            if (!v.is_object()) fail("\"__metadata__\" is not an object");
-            for (auto m = v.begin(); m != v.end(); ++m) {
-                if (!m.value().is_string()) fail("\"__metadata__\" entry \"" + m.key() + "\" is not a string");
-                metadata_[m.key()] = m.value().get<std::string>();
-            }
-            continue;
-        }
-        auto bad = [&](const std::string& what) { failIn(path, "tensor \"" + name + "\": " + what); };
-        if (!v.is_object()) bad("entry is not an object");
-        if (!v.contains("dtype") || !v["dtype"].is_string()) bad("missing or non-string \"dtype\"");
-        if (!v.contains("shape") || !v["shape"].is_array()) bad("missing or non-array \"shape\"");
-        if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2 ||
-            !v["data_offsets"][0].is_number_unsigned() || !v["data_offsets"][1].is_number_unsigned())
-            bad("\"data_offsets\" must be two non-negative integers");
-        TensorInfo t;
-        t.name = name;
-        t.dtype = v["dtype"].get<std::string>();
-        const DtypeEntry* dt = findDtype(t.dtype);
-        if (!dt) bad("unsupported dtype \"" + t.dtype + "\" (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
-        uint64_t elements = 1;
-        for (const auto& d : v["shape"]) {
-            if (!d.is_number_unsigned()) bad("shape " + v["shape"].dump() + " has a non-negative-integer entry");
-            uint64_t n = d.get<uint64_t>();
-            if (n != 0 && elements > std::numeric_limits<uint64_t>::max() / n / dt->size) bad("shape overflows");
-            elements *= n;
-            t.shape.push_back(int64_t(n));
-        }
-        t.begin = v["data_offsets"][0].get<uint64_t>();
-        t.end = v["data_offsets"][1].get<uint64_t>();
-        if (t.begin > t.end) bad("data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "] are reversed");
-        if (t.end > dataSize)
-            bad("byte range [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + ") lies outside the " +
-                std::to_string(dataSize) + " data bytes (file truncated?)");
-        if (elements * dt->size != t.end - t.begin)
-            bad("shape " + v["shape"].dump() + " of " + t.dtype + " needs " + std::to_string(elements * dt->size) +
-                " bytes but data_offsets span " + std::to_string(t.end - t.begin));
-        tensors_.push_back(std::move(t));
-    }
-    std::vector<const TensorInfo*> byOffset;
-    for (const auto& t : tensors_) byOffset.push_back(&t);
-    std::sort(byOffset.begin(), byOffset.end(), [](const TensorInfo* a, const TensorInfo* b) {
-        return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-    });
-    // Sorted by start, a range overlaps an earlier one exactly when it starts before the
-    // furthest end seen so far (empty ranges overlap nothing).
-    const TensorInfo* furthest = nullptr;
-    for (const TensorInfo* cur : byOffset) {
-        if (cur->end == cur->begin) continue;
-        if (furthest && cur->begin < furthest->end)
-            fail("tensors \"" + furthest->name + "\" and \"" + cur->name + "\" have overlapping byte ranges");
-        if (!furthest || cur->end > furthest->end) furthest = cur;
-    }
+    SafetensorsHeader header =
+        parseSafetensorsHeader(static_cast<const unsigned char*>(map_->addr), fileSize, path);
+    dataOffset_ = header.dataOffset;
+    tensors_ = std::move(header.tensors);
+    metadata_ = std::move(header.metadata);
     for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
 }
 
@@ -202,36 +135,21 @@ Checkpoint Checkpoint::open(const std::string& folder) {
     const fs::path index = dir / "model.safetensors.index.json";
     Checkpoint c;
     if (fs::exists(index)) {
-        std::ifstream in(index);
-        if (!in) throw Error(index.string() + ": cannot open");
-        json j;
-        try {
-            j = json::parse(in);
-        } catch (const json::parse_error& e) {
-            throw Error(index.string() + ": not valid JSON (" + std::string(e.what()) + ")");
-        }
-        if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-            throw Error(index.string() + ": field \"weight_map\": missing or not an object");
         std::map<std::string, size_t> fileIndex;
-        for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-            if (!it.value().is_string())
-                throw Error(index.string() + ": field \"weight_map\": entry \"" + it.key() + "\" is not a file name");
-            std::string file = it.value().get<std::string>();
-            if (file.find('/') != std::string::npos || file == "..")
-                throw Error(index.string() + ": shard \"" + file + "\" must be a file name inside the folder");
+        for (auto& [tensor, file] : parseSafetensorsIndex(readFile(index, kMaxIndexBytes), index.string())) {
             auto f = fileIndex.find(file);
             if (f == fileIndex.end()) {
                 fs::path shard = dir / file;
                 if (!fs::exists(shard))
-                    throw Error(index.string() + ": tensor \"" + it.key() + "\" is in shard \"" + file +
-                                "\", which does not exist");
+                    throw Error(index.string() + ": tensor " + excerpt(tensor, 120) + " is in shard " +
+                                excerpt(file, 120) + ", which does not exist");
                 c.files_.push_back(std::make_shared<SafetensorsFile>(shard.string()));
                 f = fileIndex.emplace(file, c.files_.size() - 1).first;
             }
-            if (!c.files_[f->second]->find(it.key()))
-                throw Error(index.string() + ": tensor \"" + it.key() + "\" is listed in shard \"" + file +
-                            "\" but that file does not contain it");
-            c.where_[it.key()] = f->second;
+            if (!c.files_[f->second]->find(tensor))
+                throw Error(index.string() + ": tensor " + excerpt(tensor, 120) + " is listed in shard " +
+                            excerpt(file, 120) + " but that file does not contain it");
+            c.where_[tensor] = f->second;
         }
         return c;
     }

@@ -17,14 +17,9 @@
 #include <utility>
 #include <vector>
 
-namespace dpowb::model {
+#include "model/safetensors_header.h"
 
-struct TensorInfo {
-    std::string name;
-    std::string dtype;  // safetensors spelling: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL
-    std::vector<int64_t> shape;
-    uint64_t begin = 0, end = 0;  // byte range within the data section
-};
+namespace dpowb::model {
 
 // torch type for a safetensors dtype name; throws dpowb::Error for an unknown one.
 torch::ScalarType scalarTypeFromSafetensors(const std::string& dtype);

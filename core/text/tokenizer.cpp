@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/json_input.h"
 #include "common/files.h"
 #include "text/bpe.h"
 #include "text/pipeline.h"
@@ -145,16 +146,7 @@ std::string readFile(const std::string& path, const char* what) {
     return text;
 }
 
-json parseJson(const std::string& text, const std::string& where) {
-    try {
-        return json::parse(text);
-    } catch (const json::parse_error& e) {
-        std::string msg = e.what();
-        // nlohmann's messages start with "[json.exception.parse_error.101] "; drop the tag.
-        if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
-        throw Error(where + ": not valid JSON (truncated or corrupt?): " + msg);
-    }
-}
+json parseJson(const std::string& text, const std::string& where) { return parseUntrustedJson(text, where); }
 
 bool optBool(const json& j, const char* key, bool fallback, const std::string& path) {
     auto it = j.find(key);
@@ -540,6 +532,10 @@ std::string byteTokenizerConfig() {
 
 std::unique_ptr<Tokenizer> Tokenizer::fromFile(const std::string& tokenizerJsonPath) {
     return std::make_unique<HfTokenizer>(readFile(tokenizerJsonPath, "tokenizer.json"), tokenizerJsonPath);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::fromJsonText(std::string tokenizerJson, const std::string& where) {
+    return std::make_unique<HfTokenizer>(std::move(tokenizerJson), where);
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::fromDir(const std::string& dir) {

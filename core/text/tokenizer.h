@@ -22,6 +22,8 @@ public:
     // Loads a tokenizer.json file. Throws dpowb::Error naming the file and the unsupported or
     // malformed part.
     static std::unique_ptr<Tokenizer> fromFile(const std::string& tokenizerJsonPath);
+    // The same from the text of a tokenizer.json; `where` names it in errors.
+    static std::unique_ptr<Tokenizer> fromJsonText(std::string tokenizerJson, const std::string& where);
     // Loads DIR/tokenizer.json plus DIR/tokenizer_config.json (bos/eos/pad, chat template,
     // add_bos_token) when present.
     static std::unique_ptr<Tokenizer> fromDir(const std::string& dir);

@@ -218,6 +218,11 @@ private:
 
     std::optional<store::Project> project_;
     bool resuming_ = false;
+    // Resuming a run that has a checkpoint (else it starts again from step 0: it was killed
+    // before its first checkpoint), and whether its folder must be made again (killed before
+    // the folder and its marker were written).
+    bool fromCheckpoint_ = false;
+    bool remakeFolder_ = false;
     std::vector<RawPair> rawTrain_, rawEval_;
     std::string snapshotJson_ = "[]";
     std::vector<Example> train_, eval_;
@@ -273,10 +278,30 @@ void Run::openProjectAndResume() {
     snapshotJson_ = run->snapshotJson;
     result_.runId = run->id;
     resuming_ = true;
-    if (!fs::exists(fs::path(cfg_.out) / "checkpoint" / "state.json"))
-        throw Error("run " + std::to_string(run->id) + " has no checkpoint in " + cfg_.out + "/checkpoint to resume from");
+    // A run killed between recording itself and recording its folder has no folder yet: it
+    // is the default one, which createRunRecord would have made.
+    if (cfg_.out.empty())
+        cfg_.out = fs::absolute(store::defaultRunFolder(cfg_.db, project_->projectId(), run->id)).lexically_normal().string();
+    const fs::path out(cfg_.out);
+    // saveCheckpoint swaps checkpoint.tmp in by renaming checkpoint to checkpoint.old first: a
+    // kill between the two renames leaves the previous checkpoint, whole, as checkpoint.old.
+    std::error_code ec;
+    if (!fs::exists(out / "checkpoint" / "state.json", ec) && fs::exists(out / "checkpoint.old" / "state.json", ec)) {
+        fs::remove_all(out / "checkpoint", ec);
+        fs::rename(out / "checkpoint.old", out / "checkpoint", ec);
+        if (ec) throw Error(cfg_.out + ": cannot restore checkpoint.old as the checkpoint (" + ec.message() + ")");
+    }
+    fromCheckpoint_ = fs::exists(out / "checkpoint" / "state.json", ec);
     const std::string problem = store::runFolderProblem(cfg_.out, project_->projectId(), run->id, cfg_.outToken);
-    if (!problem.empty()) throw Error("cannot resume run " + std::to_string(run->id) + ": " + problem);
+    if (!problem.empty()) {
+        // Without a checkpoint nothing in the folder is needed: a missing or empty folder (killed
+        // before it was set up) is made again; anything else is not ours to write over.
+        const bool emptyFolder = !fs::exists(out, ec) || (fs::is_directory(out, ec) && fs::is_empty(out, ec));
+        if (fromCheckpoint_ || !emptyFolder) throw Error("cannot resume run " + std::to_string(run->id) + ": " + problem);
+        remakeFolder_ = true;
+    }
+    if (!fromCheckpoint_)
+        info("run " + std::to_string(run->id) + " was stopped before its first checkpoint; it starts again from step 0");
 }
 
 void Run::loadData() {
@@ -351,7 +376,22 @@ void Run::createRunRecord() {
         run->host = hostName();
         run->heartbeatAt = nowMs();
         run->error.clear();
-        project_->updateRun(*run);
+        if (remakeFolder_) {
+            run->outputDir = cfg_.out;
+            project_->updateRun(*run);
+            std::error_code ec;
+            fs::create_directories(cfg_.out, ec);
+            if (ec) throw Error(cfg_.out + ": cannot create the output folder (" + ec.message() + ")");
+            store::RunFolderMarker marker;
+            marker.projectId = project_->projectId();
+            marker.projectPath = fs::absolute(cfg_.db).string();
+            marker.runId = result_.runId;
+            marker.token = cfg_.outToken;
+            marker.createdAt = nowMs();
+            store::writeRunFolderMarker(cfg_.out, marker);
+        } else {
+            project_->updateRun(*run);
+        }
         result_.outputDir = cfg_.out;
         obs_.onRunCreated(result_.runId, cfg_.out);
         return;
@@ -482,7 +522,7 @@ std::vector<Example> Run::tokenize(const std::vector<RawPair>& raw, const char* 
 // model exists. The result is saved to --out/reference and becomes the reference.
 void Run::sftWarmup() {
     referenceDir_ = (fs::path(cfg_.out) / "reference").string();
-    if (resuming_) return;  // the checkpoint holds the policy; the reference is on disk
+    if (fromCheckpoint_) return;  // the checkpoint holds the policy; the reference is on disk
     std::vector<std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>> rows;
     for (const auto& e : train_) {
         rows.emplace_back(e.enc.prompt, e.enc.chosen);
@@ -855,7 +895,7 @@ void Run::trainLoop() {
     optimizer_ = makeOptimizer(net, cfg_);
     lossOptions_ = lossOptionsOf(cfg_);
     computeSchedule();
-    if (resuming_) loadCheckpoint();
+    if (fromCheckpoint_) loadCheckpoint();
     if (!cfg_.metricsFile.empty()) {
         metricsOut_.open(cfg_.metricsFile, resuming_ ? std::ios::app : std::ios::trunc);
         if (!metricsOut_) throw Error(cfg_.metricsFile + ": cannot write the metrics file");
@@ -982,7 +1022,7 @@ TrainResult Run::execute() {
 
         if (cfg_.sftEpochs > 0) {
             sftWarmup();
-            if (!resuming_) {
+            if (!fromCheckpoint_) {
                 // Continue DPO from the reference saved on disk (bit-identical to a resumed run).
                 model::LoadOptions lo;
                 lo.device = cfg_.device;

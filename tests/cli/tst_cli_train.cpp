@@ -113,6 +113,8 @@ private Q_SLOTS:
     void usageErrors();
     void ctrlCCancelsWithCheckpoint();
     void killMarksInterrupted();
+    void resumeAfterKillWindows_data();
+    void resumeAfterKillWindows();
     void outRefusesInputs_data();
     void outRefusesInputs();
     void outReusesOwnRunFolder();
@@ -248,6 +250,67 @@ void TestCliTrain::killMarksInterrupted() {
     QCOMPARE(again->exitCode(), 130);
     auto project = store::Project::open(db);
     QVERIFY(project.run(1)->status == store::RunStatus::Cancelled);
+}
+
+// A SIGKILL can land anywhere: before the run's first checkpoint, between the two renames that
+// swap a new checkpoint in, before the run folder (or its path) was recorded. Each state is made
+// here from a finished run (no timing), and `--resume` must finish the run from it.
+void TestCliTrain::resumeAfterKillWindows_data() {
+    QTest::addColumn<QString>("window");
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QString>("says");
+    QTest::newRow("before the first checkpoint") << "no checkpoint" << 0 << "starts again from step 0";
+    QTest::newRow("between the checkpoint renames") << "swap" << 0 << "resuming run 1 at step 4";
+    QTest::newRow("before the folder was made") << "no folder" << 0 << "starts again from step 0";
+    QTest::newRow("before the folder was recorded") << "no path" << 0 << "starts again from step 0";
+    QTest::newRow("folder taken by other files") << "foreign" << 1 << "cannot resume run 1";
+}
+
+void TestCliTrain::resumeAfterKillWindows() {
+    QFETCH(QString, window);
+    QFETCH(int, exitCode);
+    QFETCH(QString, says);
+    QTemporaryDir dir;
+    const std::string db = makeSmallProject(dir, "p.db", 8);
+    Result first = train({"--db", QString::fromStdString(db), "--model", "builtin:tiny", "--sft-epochs", "0", "--max-steps",
+                          "4", "--save-steps", "2", "--batch-size", "2", "--eval-steps", "0"});
+    QVERIFY2(first.code == 0, first.err.constData());
+    QString out;
+    {
+        auto project = store::Project::open(db);
+        auto run = project.run(1);
+        QVERIFY(run);
+        out = QString::fromStdString(run->outputDir);  // the default folder, <project>.runs/1
+        QVERIFY2(QFile::exists(out + "/checkpoint/state.json"), qPrintable(out));
+        if (window == "no path") run->outputDir.clear();
+        run->status = store::RunStatus::Interrupted;
+        project.updateRun(*run);
+    }
+    if (window == "no checkpoint") QVERIFY(QDir(out + "/checkpoint").removeRecursively());
+    if (window == "swap") QVERIFY(QDir().rename(out + "/checkpoint", out + "/checkpoint.old"));
+    if (window == "no folder" || window == "no path" || window == "foreign") QVERIFY(QDir(out).removeRecursively());
+    if (window == "foreign") {
+        QVERIFY(QDir().mkpath(out));
+        QFile f(out + "/notes.txt");
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("not the run's");
+    }
+    Result again = train({"--db", QString::fromStdString(db), "--resume", "1"});
+    QVERIFY2(again.code == exitCode, again.err.constData());
+    QVERIFY2(again.err.contains(says.toUtf8()), again.err.constData());
+    auto project = store::Project::open(db);
+    auto run = project.run(1);
+    if (exitCode != 0) {
+        QCOMPARE(QFile(out + "/notes.txt").exists(), true);  // nothing of theirs written over
+        QVERIFY(run->status != store::RunStatus::Finished);
+        return;
+    }
+    QVERIFY(run->status == store::RunStatus::Finished);
+    QCOMPARE(run->step, int64_t(4));
+    QCOMPARE(QString::fromStdString(run->outputDir), out);
+    QVERIFY(QFile::exists(out + "/model.safetensors"));
+    QVERIFY(QFile::exists(out + "/.dpowb-run.json"));
+    QVERIFY(!QFile::exists(out + "/checkpoint.old"));
 }
 
 void TestCliTrain::outRefusesInputs_data() {

@@ -1,0 +1,64 @@
+#include "common/json_input.h"
+
+#include "common/error.h"
+#include "common/error_text.h"
+
+namespace dpowb {
+
+size_t jsonNestingDepth(std::string_view text, size_t stopAbove, size_t* offset) {
+    size_t depth = 0, deepest = 0;
+    bool inString = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (inString) {
+            if (c == '\\') ++i;
+            else if (c == '"') inString = false;
+            continue;
+        }
+        if (c == '"') {
+            inString = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > deepest) {
+                deepest = depth;
+                if (deepest > stopAbove) {
+                    if (offset) *offset = i;
+                    return deepest;
+                }
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+std::string describeJsonError(const std::string& what) {
+    std::string msg = what;
+    if (msg.rfind("[json.exception.", 0) == 0) {
+        if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    }
+    // "...; last read: '<the token read so far>'": the token may be megabytes of junk.
+    const std::string tag = "last read: '";
+    if (auto p = msg.find(tag); p != std::string::npos) {
+        const size_t start = p + tag.size();
+        size_t end = msg.rfind('\'');
+        if (end == std::string::npos || end < start) end = msg.size();
+        msg = msg.substr(0, p) + "last read: " + excerpt(std::string_view(msg).substr(start, end - start)) +
+              msg.substr(std::min(msg.size(), end + 1));
+    }
+    return oneLine(msg, 240);
+}
+
+nlohmann::json parseUntrustedJson(std::string_view text, const std::string& where, size_t maxDepth) {
+    size_t at = 0;
+    if (jsonNestingDepth(text, maxDepth, &at) > maxDepth)
+        throw Error(where + ": JSON nested more than " + std::to_string(maxDepth) + " levels deep (at byte " +
+                    std::to_string(at) + "): the file is damaged or not what its name says");
+    try {
+        return nlohmann::json::parse(text.begin(), text.end());
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
+        throw Error(where + ": not valid JSON (truncated or corrupt?): " + describeJsonError(e.what()));
+    }
+}
+
+}  // namespace dpowb
