@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
@@ -252,6 +253,20 @@ CREATE TABLE ref_seq_logps(
   logp REAL NOT NULL,
   tokens INTEGER NOT NULL,
   PRIMARY KEY (key_id, sequence_hash)) WITHOUT ROWID;
+)sql"},
+        // v5: training-health warnings (train/health.h), one row per warning kind that fired in
+        // a run, so that a finished run shows them as the live run did.
+        {5, R"sql(
+CREATE TABLE health_warnings(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  split TEXT NOT NULL DEFAULT '',
+  code TEXT NOT NULL,
+  value REAL,
+  message TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL);
+CREATE INDEX health_warnings_run ON health_warnings(run_id, step);
 )sql"},
     };
     return steps;
@@ -1249,6 +1264,43 @@ std::vector<MetricRow> Project::metrics(int64_t runId) {
         r.split = st.getColumn(3).getString();
         r.valuesJson = st.getColumn(4).getString();
         r.createdAt = st.getColumn(5).getInt64();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+void Project::addHealthWarning(const HealthRow& w) {
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db,
+                         "INSERT INTO health_warnings(run_id, step, split, code, value, message, created_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    st.bind(1, w.runId);
+    st.bind(2, w.step);
+    st.bind(3, w.split);
+    st.bind(4, w.code);
+    if (std::isfinite(w.value)) st.bind(5, w.value);
+    else st.bind(5);  // NULL: SQLite has no NaN
+    st.bind(6, w.message);
+    st.bind(7, w.createdAt ? w.createdAt : nowMillis());
+    st.exec();
+    tx.commit();
+}
+
+std::vector<HealthRow> Project::healthWarnings(int64_t runId) {
+    SQLite::Statement st(d_->db,
+                         "SELECT run_id, step, split, code, value, message, created_at FROM health_warnings "
+                         "WHERE run_id = ? ORDER BY step, id");
+    st.bind(1, runId);
+    std::vector<HealthRow> out;
+    while (st.executeStep()) {
+        HealthRow r;
+        r.runId = st.getColumn(0).getInt64();
+        r.step = st.getColumn(1).getInt64();
+        r.split = st.getColumn(2).getString();
+        r.code = st.getColumn(3).getString();
+        r.value = st.getColumn(4).isNull() ? std::nan("") : st.getColumn(4).getDouble();
+        r.message = st.getColumn(5).getString();
+        r.createdAt = st.getColumn(6).getInt64();
         out.push_back(std::move(r));
     }
     return out;

@@ -135,6 +135,18 @@ struct MetricRow {
     int64_t createdAt = 0;
 };
 
+// A training-health warning of a run (train/health.h): the kind, where it fired, the figure
+// that crossed its threshold (NaN when none) and a one-line message with the numbers.
+struct HealthRow {
+    int64_t runId = 0;
+    int64_t step = 0;
+    std::string split;
+    std::string code;
+    double value = 0;
+    std::string message;
+    int64_t createdAt = 0;
+};
+
 // A completion sampled during or after a run (compare view, sample-pairs).
 struct SampleRow {
     int64_t id = 0;
