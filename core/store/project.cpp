@@ -255,7 +255,8 @@ CREATE TABLE ref_seq_logps(
   PRIMARY KEY (key_id, sequence_hash)) WITHOUT ROWID;
 )sql"},
         // v5: training-health warnings (train/health.h), one row per warning kind that fired in
-        // a run, so that a finished run shows them as the live run did.
+        // a run, so that a finished run shows them as the live run did; and each run's data
+        // fingerprint (store/provenance.h): one hash of exactly the pairs and labels it used.
         {5, R"sql(
 CREATE TABLE health_warnings(
   id INTEGER PRIMARY KEY,
@@ -267,6 +268,7 @@ CREATE TABLE health_warnings(
   message TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL);
 CREATE INDEX health_warnings_run ON health_warnings(run_id, step);
+ALTER TABLE runs ADD COLUMN data_fingerprint TEXT NOT NULL DEFAULT '';
 )sql"},
     };
     return steps;
@@ -1111,7 +1113,7 @@ namespace {
 
 constexpr const char* kRunColumns =
     "id, name, status, config, snapshot, model_path, reference_path, output_dir, error, summary, "
-    "started_at, finished_at, heartbeat_at, pid, host, step, total_steps";
+    "started_at, finished_at, heartbeat_at, pid, host, step, total_steps, data_fingerprint";
 
 RunRecord readRun(SQLite::Statement& st) {
     RunRecord r;
@@ -1132,6 +1134,7 @@ RunRecord readRun(SQLite::Statement& st) {
     r.host = st.getColumn(14).getString();
     r.step = st.getColumn(15).getInt64();
     r.totalSteps = st.getColumn(16).getInt64();
+    r.dataFingerprint = st.getColumn(17).getString();
     return r;
 }
 
@@ -1144,8 +1147,8 @@ int64_t Project::createRun(const RunRecord& run) {
     int64_t now = nowMillis();
     SQLite::Statement st(d_->db,
                          "INSERT INTO runs(name, status, config, snapshot, model_path, reference_path, output_dir, "
-                         "error, summary, started_at, finished_at, heartbeat_at, pid, host, step, total_steps) "
-                         "VALUES (?, 'running', ?, ?, ?, ?, ?, '', ?, ?, 0, ?, ?, ?, ?, ?)");
+                         "error, summary, started_at, finished_at, heartbeat_at, pid, host, step, total_steps, "
+                         "data_fingerprint) VALUES (?, 'running', ?, ?, ?, ?, ?, '', ?, ?, 0, ?, ?, ?, ?, ?, ?)");
     st.bind(1, run.name);
     st.bind(2, run.configJson);
     st.bind(3, run.snapshotJson);
@@ -1159,6 +1162,7 @@ int64_t Project::createRun(const RunRecord& run) {
     st.bind(11, hostName());
     st.bind(12, run.step);
     st.bind(13, run.totalSteps);
+    st.bind(14, run.dataFingerprint);
     st.exec();
     int64_t id = d_->db.getLastInsertRowid();
     tx.commit();
@@ -1184,7 +1188,8 @@ void Project::updateRun(const RunRecord& run) {
     SQLite::Statement st(d_->db,
                          "UPDATE runs SET name = ?, status = ?, config = ?, snapshot = ?, model_path = ?, "
                          "reference_path = ?, output_dir = ?, error = ?, summary = ?, started_at = ?, "
-                         "finished_at = ?, heartbeat_at = ?, pid = ?, host = ?, step = ?, total_steps = ? WHERE id = ?");
+                         "finished_at = ?, heartbeat_at = ?, pid = ?, host = ?, step = ?, total_steps = ?, data_fingerprint = ? "
+                         "WHERE id = ?");
     st.bind(1, run.name);
     st.bind(2, toString(run.status));
     st.bind(3, run.configJson);
@@ -1201,7 +1206,8 @@ void Project::updateRun(const RunRecord& run) {
     st.bind(14, run.host);
     st.bind(15, run.step);
     st.bind(16, run.totalSteps);
-    st.bind(17, run.id);
+    st.bind(17, run.dataFingerprint);
+    st.bind(18, run.id);
     if (st.exec() == 0) throw Error("no run with id " + std::to_string(run.id));
     tx.commit();
 }

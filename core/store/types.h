@@ -113,6 +113,7 @@ struct RunRecord {
     RunStatus status = RunStatus::Running;
     std::string configJson = "{}";    // the whole run configuration (TrainConfig as JSON)
     std::string snapshotJson = "[]";  // label snapshot: [[pair_id, "a"|"b", label_id], ...]
+    std::string dataFingerprint;      // store/provenance.h: SHA-256 of the snapshot's pairs and labels ("" = none)
     std::string modelPath;            // the initial policy (folder or builtin:tiny)
     std::string referencePath;        // the reference actually used
     std::string outputDir;            // where the trained model and checkpoints go

@@ -29,6 +29,7 @@
 #include "model/lora.h"
 #include "store/output_guard.h"
 #include "store/project.h"
+#include "store/provenance.h"
 #include "store/run_folder.h"
 #include "train/batching.h"
 #include "train/dpo_step.h"
@@ -412,6 +413,7 @@ void Run::createRunRecord() {
         r.name = cfg_.name.empty() ? "run" : cfg_.name;
         r.configJson = cfg_.toJson();
         r.snapshotJson = snapshotJson_;
+        r.dataFingerprint = store::dataFingerprint(*project_, store::parseSnapshot(snapshotJson_));
         r.modelPath = cfg_.model;
         r.referencePath = cfg_.ref.empty() ? cfg_.model : cfg_.ref;
         r.outputDir = cfg_.out;
