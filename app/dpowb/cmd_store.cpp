@@ -1,6 +1,7 @@
 // dpowb commands on the project file: init, import, export, list, stats, label.
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include "common/error.h"
 #include "common/error_text.h"
 #include "project_file.h"
+#include "store/analytics.h"
 #include "store/formats.h"
 #include "store/output_guard.h"
 #include "store/project.h"
@@ -259,12 +261,106 @@ int runList(Args& args) {
 
 // ---------------------------------------------------------------- stats
 
+// A JSON number, or null where the statistic is undefined (NaN).
+ordered_json number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); }
+
+ordered_json proportionJson(const Proportion& p) {
+    return ordered_json{{"k", p.k}, {"n", p.n}, {"share", number(p.share)}, {"ci95_low", number(p.low)},
+                        {"ci95_high", number(p.high)}};
+}
+
+ordered_json labelingJson(const LabelAnalytics& a) {
+    ordered_json j;
+    ordered_json bias = proportionJson(a.leftBetter);
+    bias["warning"] = a.positionBias;
+    j["left_better"] = bias;
+    ordered_json annotators = ordered_json::array();
+    for (const auto& s : a.annotators)
+        annotators.push_back({{"annotator", s.annotator},
+                              {"labels", s.total()},
+                              {"a", s.a},
+                              {"b", s.b},
+                              {"tie", s.tie},
+                              {"both_bad", s.bothBad},
+                              {"skip", s.skip},
+                              {"first_at", s.firstAt},
+                              {"last_at", s.lastAt},
+                              {"active_hours", s.activeHours},
+                              {"labels_per_hour", number(s.labelsPerHour)},
+                              {"left_better", proportionJson(s.leftBetter)}});
+    j["annotators"] = annotators;
+    j["labels_last_hour"] = a.labelsLastHour;
+    j["labels_last_day"] = a.labelsLastDay;
+    j["labels_per_hour"] = number(a.labelsPerHour);
+    ordered_json agreement;
+    agreement["raters"] = a.raters;
+    agreement["pairs_with_several"] = a.pairsWithSeveral;
+    agreement["cohen_kappa"] = number(a.cohenKappa);
+    agreement["cohen_kappa_pairs"] = a.kappaPairs;
+    agreement["krippendorff_alpha"] = number(a.krippendorffAlpha);
+    ordered_json dis = ordered_json::array();
+    for (const auto& d : a.disagreements) {
+        ordered_json v = ordered_json::object();
+        for (const auto& [name, verdict] : d.verdicts) v[name] = verdict;
+        dis.push_back({{"pair_id", d.pairId}, {"verdicts", v}});
+    }
+    agreement["disagreements"] = dis;
+    j["agreement"] = agreement;
+    return j;
+}
+
+std::string percent(double share) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * share);
+    return buf;
+}
+
+void printLabeling(const LabelAnalytics& a) {
+    const Proportion& p = a.leftBetter;
+    if (p.n == 0) {
+        std::cout << "position bias: no a/b labels given in the labeling view yet\n";
+    } else {
+        std::cout << (a.positionBias ? "warning: position bias: " : "position bias: ") << percent(p.share)
+                  << " of " << p.n << " a/b verdicts chose the left side (95% CI " << percent(p.low) << "-"
+                  << percent(p.high) << ")";
+        if (a.positionBias) std::cout << "; beyond 60/40: the side, not the text, may be deciding";
+        std::cout << "\n";
+    }
+    for (const auto& s : a.annotators) {
+        std::cout << "annotator " << (s.annotator.empty() ? "(none)" : s.annotator) << ": " << s.total() << " labels (a "
+                  << s.a << ", b " << s.b << ", tie " << s.tie << ", both_bad " << s.bothBad << ", skip " << s.skip << ")";
+        if (std::isfinite(s.labelsPerHour)) std::cout << ", " << int64_t(std::lround(s.labelsPerHour)) << " per hour";
+        std::cout << "\n";
+    }
+    if (a.raters.size() >= 2) {
+        std::cout << "agreement: " << a.pairsWithSeveral << " pairs judged by " << a.raters.size() << " annotators";
+        char buf[64];
+        if (std::isfinite(a.cohenKappa)) {
+            std::snprintf(buf, sizeof buf, "%.3f", a.cohenKappa);
+            std::cout << ", Cohen's kappa " << buf << " (" << a.kappaPairs << " pairs)";
+        }
+        if (std::isfinite(a.krippendorffAlpha)) {
+            std::snprintf(buf, sizeof buf, "%.3f", a.krippendorffAlpha);
+            std::cout << ", Krippendorff's alpha " << buf;
+        }
+        std::cout << "; " << a.disagreements.size() << " disagreements";
+        if (!a.disagreements.empty()) {
+            std::cout << " (pairs";
+            for (size_t i = 0; i < a.disagreements.size() && i < 20; ++i) std::cout << " " << a.disagreements[i].pairId;
+            if (a.disagreements.size() > 20) std::cout << " ...";
+            std::cout << ")";
+        }
+        std::cout << "\n";
+    }
+}
+
 int runStats(Args& args) {
     const std::string& db = args.positional(0, "DB");
     bool json = args.has("json");
     rejectUnknownOptions(args);
     Project project = openProject(db);
     Stats s = project.stats();
+    const LabelAnalytics a = labelAnalytics(project);
     if (json) {
         ordered_json j;
         j["pairs"] = s.pairs;
@@ -279,6 +375,7 @@ int runStats(Args& args) {
         j["by_verdict"] = verdict;
         j["by_source"] = source;
         j["prompts_in_both_splits"] = s.promptsInBothSplits;
+        j["labeling"] = labelingJson(a);
         std::cout << j.dump() << "\n";
         return kOk;
     }
@@ -298,6 +395,7 @@ int runStats(Args& args) {
                   << " prompts appear in both split train and split test: evaluation on them measures memorisation\n";
     else
         std::cout << "prompts in both splits: 0\n";
+    printLabeling(a);
     return kOk;
 }
 
@@ -409,7 +507,11 @@ DPOWB_COMMAND({"list", "list pairs with their ids",
 DPOWB_COMMAND({"stats", "count pairs by label state, split and source",
                "usage: dpowb stats DB [--json]\n\n"
                "--json prints {\"pairs\", \"labelled\", \"skipped\", \"unlabelled\", \"by_split\",\n"
-               "\"by_verdict\", \"by_source\"}; labelled counts current verdicts a/b/tie/both_bad.\n",
+               "\"by_verdict\", \"by_source\", \"labeling\"}; labelled counts current verdicts a/b/tie/both_bad.\n"
+               "\"labeling\": position bias (share of a/b verdicts given to the left side, with a 95%\n"
+               "Wilson interval; a warning beyond 60/40), each annotator's verdict mix and labels per\n"
+               "hour, and, where pairs carry labels of two or more annotators, their agreement (Cohen's\n"
+               "kappa for two, Krippendorff's alpha for more) and the pairs they disagree on.\n",
                {"json"},
                {"DB"},
                runStats});

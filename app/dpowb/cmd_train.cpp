@@ -23,6 +23,7 @@
 #include "text/chat_template.h"
 #include "torch_commands.h"
 #include "store/formats.h"
+#include "train/health.h"
 #include "train/trainer.h"
 
 namespace dpowb::cli {
@@ -121,6 +122,14 @@ public:
         if (terminal_) clearLine();
         std::cerr << (level == train::LogLevel::Warning ? "warning: " : level == train::LogLevel::Error ? "error: " : "")
                   << message << "\n";
+    }
+    // Each health warning once, when it fires, as its own line (also on a terminal).
+    void onHealth(const train::HealthWarning& w) override {
+        std::lock_guard<std::mutex> l(m_);
+        if (terminal_) clearLine();
+        const auto* info = train::healthInfo(w.code);
+        std::cerr << "warning: health: " << (info ? info->title : w.code.c_str()) << " [" << w.code << "]: " << w.message
+                  << "\n    " << (info ? info->tryThis : "") << " (docs/HEALTH.md)\n";
     }
     void finish() {
         std::lock_guard<std::mutex> l(m_);
@@ -311,6 +320,7 @@ int runTrain(Args& args) {
     out["output_dir"] = r.outputDir;
     out["reference_dir"] = r.referenceDir;
     out["steps"] = r.steps;
+    out["health_warnings"] = r.healthWarnings;
     for (const auto& [k, v] : r.finalTrain) out[k] = v;
     for (const auto& [k, v] : r.finalEval) out["eval_" + k] = v;
     std::cout << out.dump() << "\n";

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
@@ -252,6 +253,22 @@ CREATE TABLE ref_seq_logps(
   logp REAL NOT NULL,
   tokens INTEGER NOT NULL,
   PRIMARY KEY (key_id, sequence_hash)) WITHOUT ROWID;
+)sql"},
+        // v5: training-health warnings (train/health.h), one row per warning kind that fired in
+        // a run, so that a finished run shows them as the live run did; and each run's data
+        // fingerprint (store/provenance.h): one hash of exactly the pairs and labels it used.
+        {5, R"sql(
+CREATE TABLE health_warnings(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  split TEXT NOT NULL DEFAULT '',
+  code TEXT NOT NULL,
+  value REAL,
+  message TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL);
+CREATE INDEX health_warnings_run ON health_warnings(run_id, step);
+ALTER TABLE runs ADD COLUMN data_fingerprint TEXT NOT NULL DEFAULT '';
 )sql"},
     };
     return steps;
@@ -1101,7 +1118,7 @@ namespace {
 
 constexpr const char* kRunColumns =
     "id, name, status, config, snapshot, model_path, reference_path, output_dir, error, summary, "
-    "started_at, finished_at, heartbeat_at, pid, host, step, total_steps";
+    "started_at, finished_at, heartbeat_at, pid, host, step, total_steps, data_fingerprint";
 
 RunRecord readRun(SQLite::Statement& st) {
     RunRecord r;
@@ -1122,6 +1139,7 @@ RunRecord readRun(SQLite::Statement& st) {
     r.host = st.getColumn(14).getString();
     r.step = st.getColumn(15).getInt64();
     r.totalSteps = st.getColumn(16).getInt64();
+    r.dataFingerprint = st.getColumn(17).getString();
     return r;
 }
 
@@ -1134,8 +1152,8 @@ int64_t Project::createRun(const RunRecord& run) {
     int64_t now = nowMillis();
     SQLite::Statement st(d_->db,
                          "INSERT INTO runs(name, status, config, snapshot, model_path, reference_path, output_dir, "
-                         "error, summary, started_at, finished_at, heartbeat_at, pid, host, step, total_steps) "
-                         "VALUES (?, 'running', ?, ?, ?, ?, ?, '', ?, ?, 0, ?, ?, ?, ?, ?)");
+                         "error, summary, started_at, finished_at, heartbeat_at, pid, host, step, total_steps, "
+                         "data_fingerprint) VALUES (?, 'running', ?, ?, ?, ?, ?, '', ?, ?, 0, ?, ?, ?, ?, ?, ?)");
     st.bind(1, run.name);
     st.bind(2, run.configJson);
     st.bind(3, run.snapshotJson);
@@ -1149,6 +1167,7 @@ int64_t Project::createRun(const RunRecord& run) {
     st.bind(11, hostName());
     st.bind(12, run.step);
     st.bind(13, run.totalSteps);
+    st.bind(14, run.dataFingerprint);
     st.exec();
     int64_t id = d_->db.getLastInsertRowid();
     tx.commit();
@@ -1174,7 +1193,8 @@ void Project::updateRun(const RunRecord& run) {
     SQLite::Statement st(d_->db,
                          "UPDATE runs SET name = ?, status = ?, config = ?, snapshot = ?, model_path = ?, "
                          "reference_path = ?, output_dir = ?, error = ?, summary = ?, started_at = ?, "
-                         "finished_at = ?, heartbeat_at = ?, pid = ?, host = ?, step = ?, total_steps = ? WHERE id = ?");
+                         "finished_at = ?, heartbeat_at = ?, pid = ?, host = ?, step = ?, total_steps = ?, data_fingerprint = ? "
+                         "WHERE id = ?");
     st.bind(1, run.name);
     st.bind(2, toString(run.status));
     st.bind(3, run.configJson);
@@ -1191,7 +1211,8 @@ void Project::updateRun(const RunRecord& run) {
     st.bind(14, run.host);
     st.bind(15, run.step);
     st.bind(16, run.totalSteps);
-    st.bind(17, run.id);
+    st.bind(17, run.dataFingerprint);
+    st.bind(18, run.id);
     if (st.exec() == 0) throw Error("no run with id " + std::to_string(run.id));
     tx.commit();
 }
@@ -1254,6 +1275,43 @@ std::vector<MetricRow> Project::metrics(int64_t runId) {
         r.split = st.getColumn(3).getString();
         r.valuesJson = st.getColumn(4).getString();
         r.createdAt = st.getColumn(5).getInt64();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+void Project::addHealthWarning(const HealthRow& w) {
+    WriteScope tx(*d_);
+    SQLite::Statement st(d_->db,
+                         "INSERT INTO health_warnings(run_id, step, split, code, value, message, created_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    st.bind(1, w.runId);
+    st.bind(2, w.step);
+    st.bind(3, w.split);
+    st.bind(4, w.code);
+    if (std::isfinite(w.value)) st.bind(5, w.value);
+    else st.bind(5);  // NULL: SQLite has no NaN
+    st.bind(6, w.message);
+    st.bind(7, w.createdAt ? w.createdAt : nowMillis());
+    st.exec();
+    tx.commit();
+}
+
+std::vector<HealthRow> Project::healthWarnings(int64_t runId) {
+    SQLite::Statement st(d_->db,
+                         "SELECT run_id, step, split, code, value, message, created_at FROM health_warnings "
+                         "WHERE run_id = ? ORDER BY step, id");
+    st.bind(1, runId);
+    std::vector<HealthRow> out;
+    while (st.executeStep()) {
+        HealthRow r;
+        r.runId = st.getColumn(0).getInt64();
+        r.step = st.getColumn(1).getInt64();
+        r.split = st.getColumn(2).getString();
+        r.code = st.getColumn(3).getString();
+        r.value = st.getColumn(4).isNull() ? std::nan("") : st.getColumn(4).getDouble();
+        r.message = st.getColumn(5).getString();
+        r.createdAt = st.getColumn(6).getInt64();
         out.push_back(std::move(r));
     }
     return out;

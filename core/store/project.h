@@ -95,6 +95,9 @@ public:
     void heartbeat(int64_t runId, int64_t step, int64_t totalSteps);
     void addMetrics(const std::vector<MetricRow>& rows);  // one transaction
     std::vector<MetricRow> metrics(int64_t runId);
+    // Training-health warnings of a run (schema v5), oldest step first.
+    void addHealthWarning(const HealthRow& warning);
+    std::vector<HealthRow> healthWarnings(int64_t runId);
     int64_t addSample(const SampleRow& sample);
     std::vector<SampleRow> samples(int64_t runId);
     // Marks stale running runs interrupted (also done by open()); returns how many.

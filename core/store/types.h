@@ -113,6 +113,7 @@ struct RunRecord {
     RunStatus status = RunStatus::Running;
     std::string configJson = "{}";    // the whole run configuration (TrainConfig as JSON)
     std::string snapshotJson = "[]";  // label snapshot: [[pair_id, "a"|"b", label_id], ...]
+    std::string dataFingerprint;      // store/provenance.h: SHA-256 of the snapshot's pairs and labels ("" = none)
     std::string modelPath;            // the initial policy (folder or builtin:tiny)
     std::string referencePath;        // the reference actually used
     std::string outputDir;            // where the trained model and checkpoints go
@@ -132,6 +133,18 @@ struct MetricRow {
     double epoch = 0;
     std::string split = "train";
     std::string valuesJson = "{}";
+    int64_t createdAt = 0;
+};
+
+// A training-health warning of a run (train/health.h): the kind, where it fired, the figure
+// that crossed its threshold (NaN when none) and a one-line message with the numbers.
+struct HealthRow {
+    int64_t runId = 0;
+    int64_t step = 0;
+    std::string split;
+    std::string code;
+    double value = 0;
+    std::string message;
     int64_t createdAt = 0;
 };
 

@@ -112,6 +112,21 @@ void MetricAccumulator::add(const LossInputs& in, const LossOutput& out, const L
         chosenTokens_ += sumOf(in.chosenTokens);
         rejectedTokens_ += sumOf(in.rejectedTokens);
     }
+    if (keepPairs_) {
+        auto host = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kDouble).contiguous(); };
+        const auto rc = host(out.chosenRewards), rr = host(out.rejectedRewards);
+        const auto tc = host(in.chosenTokens), tr = host(in.rejectedTokens);
+        const double *c = rc.data_ptr<double>(), *r = rr.data_ptr<double>();
+        const double *lc = tc.data_ptr<double>(), *lr = tr.data_ptr<double>();
+        for (int64_t i = 0; i < n; ++i) {
+            PairOutcome o;
+            o.chosenReward = c[i];
+            o.rejectedReward = r[i];
+            o.chosenTokens = int64_t(lc[i]);
+            o.rejectedTokens = int64_t(lr[i]);
+            pairOutcomes_.push_back(o);
+        }
+    }
     if (out.nll.defined()) sums_["nll_loss"] += out.nll.detach().to(torch::kCPU, torch::kDouble).item<double>() * double(n);
 }
 
@@ -143,6 +158,7 @@ void MetricAccumulator::clear() {
     chosenTokens_ = rejectedTokens_ = 0;
     sums_.clear();
     scalars_.clear();
+    pairOutcomes_.clear();
 }
 
 std::map<std::string, double> MetricAccumulator::state() const {

@@ -11,6 +11,9 @@
 
 #include <map>
 #include <string>
+#include <vector>
+
+#include "train/health.h"
 
 namespace dpowb::train {
 
@@ -64,6 +67,10 @@ public:
     // nll_loss (with RPO), and the added scalars.
     std::map<std::string, double> mean() const;
     void clear();
+    // Keeps each added pair's rewards and response lengths (evaluations: the per-pair health
+    // detectors). Off by default; clear() empties the list.
+    void keepPairs(bool keep) { keepPairs_ = keep; }
+    const std::vector<PairOutcome>& pairOutcomes() const { return pairOutcomes_; }
 
     // Raw state, so that a checkpoint can carry a half-finished logging interval.
     std::map<std::string, double> state() const;
@@ -74,6 +81,8 @@ private:
     double chosenTokens_ = 0, rejectedTokens_ = 0;
     std::map<std::string, double> sums_;  // pair-weighted sums (token-weighted for logits/*)
     std::map<std::string, std::pair<double, double>> scalars_;  // sum, count
+    bool keepPairs_ = false;
+    std::vector<PairOutcome> pairOutcomes_;
 };
 
 }  // namespace dpowb::train

@@ -29,9 +29,11 @@
 #include "store/output_guard.h"
 #include "store/formats.h"
 #include "store/project.h"
+#include "store/provenance.h"
 #include "store/run_folder.h"
 #include "train/batching.h"
 #include "train/dpo_step.h"
+#include "train/health.h"
 #include "train/mixed_precision.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
@@ -201,6 +203,7 @@ private:
     void trainLoop();
     void evaluate(int64_t step, double epoch);
     void logMetrics(const MetricPoint& point);
+    void reportHealth(const std::vector<HealthWarning>& fired);
     void heartbeat(bool force = false);
     void saveCheckpoint();
     bool loadCheckpoint();
@@ -245,6 +248,7 @@ private:
     std::ofstream metricsOut_;
     Clock::time_point lastHeartbeat_{};
     std::map<std::string, double> lastTrain_, lastEval_;
+    HealthMonitor health_;
 };
 
 Progress Run::progress(const char* phase) {
@@ -414,6 +418,7 @@ void Run::createRunRecord() {
         r.name = cfg_.name.empty() ? "run" : cfg_.name;
         r.configJson = cfg_.toJson();
         r.snapshotJson = snapshotJson_;
+        r.dataFingerprint = store::dataFingerprint(*project_, store::parseSnapshot(snapshotJson_));
         r.modelPath = cfg_.model;
         r.referencePath = cfg_.ref.empty() ? cfg_.model : cfg_.ref;
         r.outputDir = cfg_.out;
@@ -759,6 +764,22 @@ void Run::logMetrics(const MetricPoint& point) {
         metricsOut_ << line.dump() << "\n";
         metricsOut_.flush();
     }
+    reportHealth(health_.observe(point));
+}
+
+void Run::reportHealth(const std::vector<HealthWarning>& fired) {
+    for (const auto& w : fired) {
+        result_.healthWarnings.push_back(w.code);
+        obs_.onHealth(w);
+        if (project_ && result_.runId > 0)
+            project_->addHealthWarning({result_.runId, w.step, w.split, w.code, w.value, w.message, nowMs()});
+        if (metricsOut_.is_open()) {
+            json line = {{"step", w.step}, {"health_warning", w.code}, {"split", w.split}, {"message", w.message}};
+            if (std::isfinite(w.value)) line["value"] = w.value;
+            metricsOut_ << line.dump() << "\n";
+            metricsOut_.flush();
+        }
+    }
 }
 
 void Run::heartbeat(bool force) {
@@ -776,6 +797,7 @@ void Run::evaluate(int64_t step, double epoch) {
     auto& net = *policy_->net;
     net.eval();
     MetricAccumulator acc;
+    acc.keepPairs(true);
     std::vector<std::vector<int64_t>> chunks;
     const int64_t bs = std::max<int64_t>(cfg_.batchSize, 16);
     for (int64_t s = 0; s < int64_t(eval_.size()); s += bs) {
@@ -800,6 +822,7 @@ void Run::evaluate(int64_t step, double epoch) {
     mp.values = acc.mean();
     lastEval_ = mp.values;
     logMetrics(mp);
+    reportHealth(health_.observePairs(step, "eval", acc.pairOutcomes()));
 }
 
 void Run::saveCheckpoint() {
@@ -895,7 +918,10 @@ void Run::trainLoop() {
     optimizer_ = makeOptimizer(net, cfg_);
     lossOptions_ = lossOptionsOf(cfg_);
     computeSchedule();
+    health_ = HealthMonitor(HealthContext::of(cfg_));
     if (fromCheckpoint_) loadCheckpoint();
+    if (resuming_ && project_)
+        for (const auto& w : project_->healthWarnings(result_.runId)) health_.markFired(w.code);
     if (!cfg_.metricsFile.empty()) {
         metricsOut_.open(cfg_.metricsFile, resuming_ ? std::ios::app : std::ios::trunc);
         if (!metricsOut_) throw Error(cfg_.metricsFile + ": cannot write the metrics file");
@@ -940,9 +966,15 @@ void Run::trainLoop() {
         StepOutcome outcome;
         outcome = accumulateStep(net, ref, microBatchesOf(batches, train_), lossOptions_, padId_, &interval_,
                                  /*backward=*/true, amp_);
-        if (!outcome.finite)
+        if (!outcome.finite) {
+            MetricPoint bad;
+            bad.step = step_ + 1;
+            bad.totalSteps = totalSteps_;
+            bad.values = {{"loss", std::isfinite(outcome.loss) ? std::nan("") : outcome.loss}};
+            reportHealth(health_.observeStep(bad));
             throw Error("the loss became NaN/inf at step " + std::to_string(step_ + 1) +
                         "; lower --lr or --beta, or use float32");
+        }
         const double gradNorm = clipGradients(params_, cfg_.maxGradNorm);
         optimizer_->step();
         ++step_;
@@ -958,6 +990,7 @@ void Run::trainLoop() {
         sp.epoch = epochPos;
         sp.values = {{"loss", outcome.loss}, {"learning_rate", lr}, {"tokens_per_second", tps}, {"grad_norm", gradNorm}};
         obs_.onStep(sp);
+        reportHealth(health_.observeStep(sp));
 
         if (step_ % cfg_.loggingSteps == 0 || step_ == totalSteps_) {
             MetricPoint mp = sp;

@@ -89,6 +89,8 @@ struct MetricPoint {
 
 enum class LogLevel { Info, Warning, Error };
 
+struct HealthWarning;  // train/health.h
+
 // Observer of a run. Called on the training thread; implementations must be cheap and
 // thread-safe with respect to their own consumers (the GUI queues to its thread).
 class TrainObserver {
@@ -105,6 +107,9 @@ public:
     // The loop holds for TrainControl::pause after `step` finished steps (paused = true), and
     // goes on again (false). Nothing trains between the two calls.
     virtual void onPaused(int64_t step, bool paused) {}
+    // A training-health warning fired (train/health.h), once per kind and run, right after the
+    // point that fired it; it is also stored with the run and written to --metrics.
+    virtual void onHealth(const HealthWarning& warning) {}
 };
 
 struct TrainResult {
@@ -118,6 +123,7 @@ struct TrainResult {
     // --precompute-ref: response sequences (two per pair, train and eval) whose reference
     // log-prob was computed by this run, and those taken from the project's cache.
     int64_t refSequencesComputed = 0, refSequencesReused = 0;
+    std::vector<std::string> healthWarnings;  // kinds that fired in this session (train/health.h)
 };
 
 struct TrainControl {
