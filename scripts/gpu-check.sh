@@ -16,9 +16,13 @@
 #       against the float32 one, the demo trained on CUDA (eval accuracy, wall time), and the
 #       training step of a Qwen2.5-0.5B-shaped Llama (bf16 autocast, sequence 1,024, LoRA r=16
 #       and full fine-tuning) in C++ and in eager PyTorch, with tokens/s and model FLOPs
-#       utilisation against the GPU's bf16 peak. --device cpu runs the same on the CPU (with a
-#       ~25M model and short runs) to test the script where there is no GPU; --quick shortens
-#       the demo and the benchmark.
+#       utilisation against the GPU's bf16 peak. With two or more GPUs, also data parallelism on
+#       NCCL (docs/DISTRIBUTED.md): the all-reduce bandwidth of the trainer's gradient averaging
+#       (bench_allreduce, 2 ranks) and the demo's training step as 2 ranks on 2 GPUs against 1 GPU
+#       with the same global batch (tokens/s, and the two models' largest weight difference).
+#       --device cpu runs the same on the CPU (with a ~25M model, short runs, Gloo for the
+#       data-parallel part) to test the script where there is no GPU; --quick shortens the demo
+#       and the benchmark.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 device=cuda
@@ -43,10 +47,13 @@ if [ "$prepare" = 1 ]; then
   export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
   if [ -f "$build/build.ninja" ]; then cmake "$build" -DDPOWB_BENCH=ON >&2
   else cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPOWB_BENCH=ON >&2; fi
-  cmake --build "$build" --target dpowb bench_train bench_gpu_check -- -j"${DPOWB_JOBS:-1}" >&2
+  cmake --build "$build" --target dpowb dpowb-torch bench_train bench_gpu_check bench_allreduce -- -j"${DPOWB_JOBS:-1}" >&2
   rm -rf "$bundle"
   mkdir -p "$bundle/bin" "$bundle/lib"
-  for p in "$build/dpowb" "$build/bench/bench_train" "$build/bench/bench_gpu_check"; do
+  # dpowb execs dpowb-torch from beside it, which loads the NCCL plugin from beside itself.
+  for p in "$build/dpowb" "$build/dpowb-torch" "$build/bench/bench_train" "$build/bench/bench_gpu_check" \
+           "$build/bench/bench_allreduce" "$build/libdpowb_nccl.so"; do
+    [ -f "$p" ] || { [ "$(basename "$p")" = libdpowb_nccl.so ] && { log "no NCCL plugin in $build (no CUDA/NCCL headers): data parallelism on GPUs will not be checked"; continue; }; }
     strip -o "$bundle/bin/$(basename "$p")" "$p"
   done
   # Shared libraries other than glibc's, the compiler runtime's and LibTorch's own (python3's
@@ -93,18 +100,21 @@ if [ "$device" = cuda ]; then
   export DPOWB_TORCH_CUDA="$torch_lib/libtorch_cuda.so"
   bench_model=qwen0.5b seq=1024 pairs=4 steps=6 lora=16
   [ "$quick" = 1 ] && steps=2
+  gpus=$("$py" -c 'import torch; print(torch.cuda.device_count())')
+  dist_sizes=1,16,64,256 dist_steps=40
 else
   bench_model=25m seq=256 pairs=2 steps=2 lora=16
+  gpus=0 dist_sizes=1,16 dist_steps=6
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$work_info"' EXIT
 bin="$bundle/bin"
 t0=$(date +%s)
 
-log "1/3 numerics (log-prob parity, bf16 step) on $device"
+log "1/4 numerics (log-prob parity, bf16 step) on $device"
 "$bin/bench_gpu_check" --device "$device" >"$work/numerics.json"
 
-log "2/3 the demo trained on $device"
+log "2/4 the demo trained on $device"
 "$bin/dpowb" init "$work/demo.db" --demo >&2
 demo_args=(train --db "$work/demo.db" --model builtin:tiny --device "$device" --metrics "$work/demo-metrics.jsonl")
 [ "$quick" = 1 ] && demo_args+=(--max-steps 10)
@@ -113,7 +123,7 @@ ds=$(date +%s.%N)
 de=$(date +%s.%N)
 echo "$ds $de" >"$work/demo.time"
 
-log "3/3 training step of the $bench_model model, bf16 autocast, sequence $seq: C++ and eager PyTorch"
+log "3/4 training step of the $bench_model model, bf16 autocast, sequence $seq: C++ and eager PyTorch"
 "$bin/bench_train" --peak --device "$device" --dtype bfloat16 >"$work/peak.json"
 for r in 0 "$lora"; do
   extra=()
@@ -123,6 +133,48 @@ for r in 0 "$lora"; do
   "$py" "$here/bench/dpo_step.py" --model "$bench_model" --device "$device" --dtype bfloat16 --attn sdpa \
     --seq-len "$seq" --batch "$pairs" --steps "$steps" "${extra[@]}" | tail -n 1 >"$work/eager-$r.json"
 done
+
+# 4/4 data parallelism: NCCL with two GPUs (Gloo on the CPU for --device cpu, a dry run).
+echo '{}' >"$work/dist.json"
+if [ "$device" = cpu ] || [ "${gpus:-0}" -ge 2 ]; then
+  backend=$([ "$device" = cuda ] && echo NCCL || echo Gloo)
+  log "4/4 data parallel, 2 ranks on $backend: all-reduce bandwidth, and the demo step on 2 devices vs 1"
+  "$bin/bench_allreduce" --nproc 2 --device "$device" --sizes-mb "$dist_sizes" >"$work/allreduce.json"
+  dist_args=(train --db "$work/demo.db" --model builtin:tiny --device "$device" --sft-epochs 0 --precompute-ref
+             --max-steps "$dist_steps" --logging-steps 5 --eval-steps 100000 --seed 3)
+  for n in 1 2; do
+    s=$(date +%s.%N)
+    "$bin/dpowb" "${dist_args[@]}" --batch-size $((32 / n)) --nproc "$n" --metrics "$work/dist-$n.jsonl" \
+      --out "$work/dist-$n" >"$work/dist-$n.out" 2>"$work/dist-$n.err" || { tail -5 "$work/dist-$n.err" >&2; exit 1; }
+    echo "$s $(date +%s.%N)" >"$work/dist-$n.time"
+  done
+  "$py" - "$work" "$backend" >"$work/dist.json" <<'PY'
+import json, os, struct, sys
+import torch
+work, backend = sys.argv[1], sys.argv[2]
+def load_file(path):  # safetensors: 8-byte header length, JSON header, raw little-endian data
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    types = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+    return {k: torch.frombuffer(bytearray(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]),
+                                dtype=types[v["dtype"]]).double() for k, v in head.items() if k != "__metadata__"}
+def tps(n):
+    rows = [json.loads(l) for l in open(os.path.join(work, f"dist-{n}.jsonl")) if '"eval_' not in l]
+    xs = [r["tokens_per_second"] for r in rows[1:]] or [rows[-1]["tokens_per_second"]]
+    return sum(xs) / len(xs)
+a = load_file(os.path.join(work, "dist-1", "model.safetensors"))
+b = load_file(os.path.join(work, "dist-2", "model.safetensors"))
+diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+wall = {n: (lambda s, e: e - s)(*map(float, open(os.path.join(work, f"dist-{n}.time")).read().split())) for n in (1, 2)}
+print(json.dumps({"backend": backend, "allreduce": json.load(open(os.path.join(work, "allreduce.json"))),
+                  "demo_step": {"global_batch": 32, "tokens_per_second_1": round(tps(1)), "tokens_per_second_2": round(tps(2)),
+                                "ratio_2_over_1": round(tps(2) / tps(1), 3), "wall_seconds_1": round(wall[1], 1),
+                                "wall_seconds_2": round(wall[2], 1), "max_weight_difference": diff}}))
+PY
+else
+  log "4/4 data parallel skipped: $gpus GPU(s) (needs 2)"
+fi
 
 "$py" - "$work" "$device" "$bench_model" "$lora" "$t0" <<'PY'
 import json, os, sys, time
@@ -182,6 +234,7 @@ for r in (0, lora):
     rows["cpp_over_eager"] = round(rows["eager"]["seconds_per_step"] / rows["cpp"]["seconds_per_step"], 3)
     bench[label] = rows
 out["train_bench"] = {"model": bench_model, "dtype": "bfloat16 autocast", **bench}
+out["data_parallel"] = load("dist.json") or None
 out["wall_seconds_total"] = round(time.time() - t0, 1)
 print(json.dumps(out))
 PY

@@ -13,6 +13,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git binutils
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libgl-dev libglx-dev libopengl-dev libxkbcommon-dev libvulkan-dev
   libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev libssl-dev
+  libgloo-dev  # headers only: ProcessGroupGloo.hpp includes gloo's (the torch wheel ships none)
   python3 python3-venv
   xvfb xauth
 )

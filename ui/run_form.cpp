@@ -548,6 +548,22 @@ void RunForm::buildUi() {
     logRow->addWidget(new QLabel(tr("save every"), body));
     logRow->addWidget(saveSteps_);
     f->addRow(tr("Log every"), logRow);
+    processes_ = spin(body, 1, 1);
+    processes_->setObjectName("processes");
+    processes_->setToolTip(tr("Data-parallel processes, one per GPU (process i on cuda:i); the global batch is "
+                              "batch size x processes x accumulation. Several processes run as `dpowb train "
+                              "--nproc N` beside this program; they can be stopped, not paused."));
+    processesRow_ = new QWidget(body);
+    auto* procRow = new QHBoxLayout(processesRow_);
+    procRow->setContentsMargins(0, 0, 0, 0);
+    procRow->addWidget(processes_);
+    processesLabel_ = new QLabel(body);
+    procRow->addWidget(processesLabel_, 1);
+    f->addRow(tr("Processes"), processesRow_);
+    connect(processes_, qOverload<int>(&QSpinBox::valueChanged), this, [this](int n) {
+        processesLabel_->setText(n > 1 ? tr("GPUs cuda:0 … cuda:%1").arg(n - 1) : tr("one process, in this program"));
+    });
+    setGpus(cudaDevices());
     col->addStretch(1);
 
     // ---- what will happen ----
@@ -645,6 +661,20 @@ train::TrainConfig RunForm::config() const {
     c.saveSteps = saveSteps_->value();
     return c;
 }
+
+void RunForm::setGpus(const QStringList& gpus) {
+    gpuCount_ = int(gpus.size());
+    processes_->setMaximum(std::max(1, gpuCount_));
+    processesLabel_->setText(processes_->value() > 1 ? tr("GPUs cuda:0 … cuda:%1").arg(processes_->value() - 1)
+                                                     : tr("one process, in this program"));
+    // Offered only when there is more than one device to spread a run over.
+    if (auto* form = qobject_cast<QFormLayout*>(processesRow_->parentWidget() ? processesRow_->parentWidget()->layout() : nullptr))
+        form->setRowVisible(processesRow_, gpuCount_ > 1);
+    else
+        processesRow_->setVisible(gpuCount_ > 1);
+}
+
+int RunForm::processes() const { return gpuCount_ > 1 ? processes_->value() : 1; }
 
 void RunForm::setConfig(const train::TrainConfig& c) {
     applying_ = true;

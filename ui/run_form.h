@@ -75,6 +75,13 @@ public:
     QString startBlocker() const;  // why Start is disabled ("" when it is not)
 
     QPushButton* startButton() const { return start_; }
+
+    // Data parallelism: the "Processes" field is offered only when there is more than one
+    // GPU (one process per GPU: rank i on cuda:i). The form lists the driver's GPUs itself;
+    // tests give a list.
+    void setGpus(const QStringList& gpus);
+    // How many processes the run uses (1 = in this program, on the training thread).
+    int processes() const;
     QComboBox* presetBox() const { return preset_; }
 
 Q_SIGNALS:
@@ -137,6 +144,10 @@ private:
     QSpinBox* loggingSteps_;
     QSpinBox* evalSteps_;
     QSpinBox* saveSteps_;
+    QSpinBox* processes_;
+    QLabel* processesLabel_;
+    QWidget* processesRow_;
+    int gpuCount_ = 0;
 
     QLabel* dataLabel_;
     QLabel* memoryLabel_;

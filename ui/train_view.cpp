@@ -36,6 +36,7 @@
 #include "chart_grid.h"
 #include "run_form.h"
 #include "runs_model.h"
+#include "train_job.h"
 #include "train_worker.h"
 
 namespace dpowb::ui {
@@ -450,7 +451,7 @@ void TrainView::rebuildCharts() {
 
 void TrainView::updateButtons() {
     form_->setRunning(running_);
-    pause_->setEnabled(running_ && !stopping_);
+    pause_->setEnabled(running_ && !stopping_ && !job_);
     pause_->setText(paused_ ? tr("Resume") : tr("Pause"));
     stop_->setEnabled(running_ && !stopping_);
     const QList<qint64> ids = selectedRunIds();
@@ -532,6 +533,26 @@ bool TrainView::startRun(train::TrainConfig config) {
     shownRuns_.clear();
     charts_->clear();
 
+    if (form_->processes() > 1 && config.data.empty()) {
+        // Several processes: `dpowb train --nproc N` beside this program, followed through the
+        // project (rank 0's records). Stop only; no pause.
+        control_.reset();
+        auto* job = new TrainJob(std::move(config), form_->processes(), cli_, this);
+        connect(job, &TrainJob::runCreated, this, &TrainView::onRunCreated);
+        connect(job, &TrainJob::phase, this, &TrainView::onPhase);
+        connect(job, &TrainJob::step, this, &TrainView::onStep);
+        connect(job, &TrainJob::metrics, this, &TrainView::onMetrics);
+        connect(job, &TrainJob::log, this, &TrainView::appendLog);
+        connect(job, &TrainJob::finished, this, &TrainView::onFinished);
+        connect(job, &TrainJob::finished, job, &QObject::deleteLater);
+        job_ = job;
+        job->start();
+        updateButtons();
+        pause_->setEnabled(false);
+        Q_EMIT runStarted();
+        return true;
+    }
+
     control_ = std::make_shared<train::TrainControl>();
     auto* worker = new TrainWorker(std::move(config), control_);
     auto* thread = new QThread(this);
@@ -569,12 +590,13 @@ void TrainView::setPaused(bool paused) {
 }
 
 bool TrainView::requestStop() {
-    if (!running_ || stopping_ || !control_) return false;
+    if (!running_ || stopping_ || (!control_ && !job_)) return false;
     if (!ask(tr("Stop the training run? The trainer finishes the current step, writes a checkpoint "
                 "and records the run as cancelled; it can be resumed later.")))
         return false;
     stopping_ = true;
-    TrainWorker::stop(*control_);
+    if (job_) job_->requestStop();
+    else TrainWorker::stop(*control_);
     phase_->setText(tr("Stopping: writing a checkpoint…"));
     updateButtons();
     return true;
@@ -585,6 +607,7 @@ bool TrainView::confirmClose() {
     if (!ask(tr("A training run is in progress. Stop it (a checkpoint is written) and close?"))) return false;
     stopping_ = true;
     if (control_) TrainWorker::stop(*control_);
+    if (job_) delete job_.data();  // stops the processes (Ctrl-C) and waits for their checkpoint
     phase_->setText(tr("Stopping: writing a checkpoint…"));
     if (thread_) {
         thread_->quit();

@@ -81,6 +81,8 @@ public:
     QPushButton* resumeButton() const { return resume_; }
     QProgressBar* progressBar() const { return progress_; }
     qint64 liveRunId() const { return liveRunId_; }
+    // The dpowb program that runs jobs of several processes (default: beside this program).
+    void setCliProgram(const QString& path) { cli_ = path; }
     const std::optional<train::TrainResult>& lastResult() const { return lastResult_; }
     // Re-reads runs and label counts now (the view also polls for changes).
     void refresh();
@@ -143,6 +145,8 @@ private:
     quint64 summaryGeneration_ = 0;  // only the newest background count is shown
 
     QPointer<QThread> thread_;
+    QPointer<class TrainJob> job_;
+    QString cli_;  // a run of several processes (RunForm::processes() > 1)
     std::shared_ptr<train::TrainControl> control_;
     bool running_ = false;
     bool paused_ = false;

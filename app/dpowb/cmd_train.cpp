@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "common/files.h"
 #include "model/config.h"
 #include "project_file.h"
+#include "rank_launcher.h"
 #include "store/project.h"
 #include "store/run_folder.h"
 #include "text/chat_template.h"
@@ -62,6 +64,10 @@ int64_t modelContext(const std::string& model) {
 }
 
 // Progress on stderr: one rewritten line on a terminal, plain lines otherwise.
+// A rank > 0 of a data-parallel job prints only its own error (runTrain does): rank 0 reports
+// the job.
+class QuietObserver : public train::TrainObserver {};
+
 class CliObserver : public train::TrainObserver {
 public:
     explicit CliObserver(bool terminal) : terminal_(terminal), start_(std::chrono::steady_clock::now()) {}
@@ -163,12 +169,27 @@ private:
 int runTrain(Args& args) {
     const std::string model = args.get("model", "");
     const bool resume = args.has("resume");
-    if (model.empty() && !resume) throw UsageError{"missing required option --model (a model folder or builtin:tiny)"};
+    const std::string configFile = args.get("config", "");
+    if (model.empty() && !resume && configFile.empty())
+        throw UsageError{"missing required option --model (a model folder or builtin:tiny)"};
     TrainConfig c = model == "builtin:tiny" ? TrainConfig::demoPreset() : TrainConfig{};
+    if (!configFile.empty()) {
+        // A whole configuration (the GUI's run form, or a run's recorded one); options given
+        // as well override it.
+        try {
+            c = TrainConfig::fromJson(readFile(configFile));
+        } catch (const Error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw Error(configFile + ": not a training configuration (" + e.what() + ")");
+        }
+        c.outToken.clear();
+        c.resumeRunId = 0;
+    }
     c.model = model.empty() ? c.model : model;
-    c.db = args.get("db", "");
-    c.data = args.get("data", "");
-    c.evalData = args.get("eval-data", "");
+    c.db = args.get("db", c.db);
+    c.data = args.get("data", c.data);
+    c.evalData = args.get("eval-data", c.evalData);
     if (!c.evalData.empty() && c.data.empty()) throw UsageError{"--eval-data goes with --data (a project evaluates its test split)"};
     c.dataFormat = args.get("data-format", "");
     c.dataMap = args.get("map", "");
@@ -214,7 +235,7 @@ int runTrain(Args& args) {
         const int64_t refContext = modelContext(refFolder);
         if (refContext > 0 && (context == 0 || refContext < context)) context = refContext;
     }
-    if (context > 0 && !args.has("max-length") && model != "builtin:tiny") c.maxLength = context;
+    if (context > 0 && !args.has("max-length") && configFile.empty() && model != "builtin:tiny") c.maxLength = context;
     c.maxLength = args.getInt("max-length", c.maxLength);
     if (context > 0 && c.maxLength > context)
         throw UsageError{"--max-length " + std::to_string(c.maxLength) + " is longer than the model's context (" +
@@ -243,7 +264,20 @@ int runTrain(Args& args) {
     c.saveSteps = args.getInt("save-steps", c.saveSteps);
     c.name = args.get("name", c.name);
     c.chatTemplate = args.get("chat-template", c.chatTemplate);
+    const long long nproc = args.getInt("nproc", 1);
+    if (nproc < 1 || nproc > 1024) throw UsageError{"--nproc must be from 1 to 1024"};
+    const char* worldEnv = std::getenv("WORLD_SIZE");
+    const bool underLauncher = worldEnv && *worldEnv && std::string(worldEnv) != "1";
+    if (nproc > 1 && underLauncher)
+        throw UsageError{"--nproc starts its own ranks; this process is already one rank of a job (WORLD_SIZE is set, "
+                         "e.g. by torchrun): leave --nproc out"};
+    if (nproc > 1 && c.device.rfind("cuda:", 0) == 0)
+        throw UsageError{"--nproc with --device " + c.device + ": rank i trains on cuda:i; give --device cuda (or auto) "
+                         "and choose the GPUs with CUDA_VISIBLE_DEVICES"};
     if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
+    // A rank > 0 checks nothing and writes nothing: rank 0 does, and tells it the run.
+    const char* rankEnv = std::getenv("RANK");
+    const std::string rank = underLauncher && rankEnv ? rankEnv : "0";
     if (c.db.empty() == c.data.empty()) throw UsageError{"give exactly one of --db PROJECT or --data FILE.jsonl"};
     if (!c.chatTemplate.empty()) {
         const auto& names = text::ChatTemplate::names();
@@ -269,7 +303,7 @@ int runTrain(Args& args) {
         }
         // Outputs never destroy inputs. The trainer checks --out before it records the run (for
         // the GUI's runs too); checking here as well makes a refusal the only line printed.
-        if (!c.out.empty()) {
+        if (!c.out.empty() && rank == "0") {
             store::OutputFolderCheck check;
             check.out = c.out;
             check.modelFolder = c.model;
@@ -283,7 +317,11 @@ int runTrain(Args& args) {
         }
     }
 
-    CliObserver observer(stderrIsTerminal());
+    if (nproc > 1) return launchLocalRanks(int(nproc));
+
+    CliObserver cliObserver(stderrIsTerminal());
+    QuietObserver quiet;
+    train::TrainObserver& observer = rank == "0" ? static_cast<train::TrainObserver&>(cliObserver) : quiet;
     train::TrainControl control;
     // The SIGINT handler sets interrupted(); the trainer checks its own flag between steps.
     std::atomic<bool> done{false};
@@ -303,7 +341,16 @@ int runTrain(Args& args) {
     }
     done.store(true);
     watcher.join();
-    observer.finish();
+    cliObserver.finish();
+    const std::string who = rank == "0" ? "dpowb train" : "dpowb train (rank " + rank + ")";
+    if (rank != "0") {  // rank 0 reports the job and prints its result
+        if (r.status == store::RunStatus::Cancelled) return kCancelled;
+        if (r.status != store::RunStatus::Finished) {
+            std::cerr << who << ": " << (r.error.empty() ? "the run failed" : r.error) << "\n";
+            return kFailure;
+        }
+        return kOk;
+    }
 
     if (r.status == store::RunStatus::Cancelled) {
         std::cerr << "cancelled at step " << r.steps << (r.runId > 0 ? "; resume with --resume " + std::to_string(r.runId) : "")

@@ -552,6 +552,28 @@ Project Project::open(const std::string& path) {
     return p;
 }
 
+Project Project::openReadOnly(const std::string& path) {
+    if (!fileExists(path)) throw Error(path + ": no such project file");
+    try {
+        auto d = std::make_unique<Project::Impl>(path, SQLite::OPEN_READONLY);
+        int persist = 1;  // as configureConnection: never delete the -wal/-shm of the others
+        sqlite3_file_control(d->db.getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+        d->db.exec("PRAGMA foreign_keys = ON");
+        const int version = d->db.execAndGet("PRAGMA user_version").getInt();
+        const int appId = d->db.execAndGet("PRAGMA application_id").getInt();
+        if (appId != kApplicationId) throw Error(path + ": not a DPO Workbench project");
+        if (version != Project::schemaVersion())
+            throw Error(path + ": schema " + std::to_string(version) + ", this build reads " +
+                        std::to_string(Project::schemaVersion()) + " read-only; open it once with `dpowb stats " +
+                        path + "` to bring it forward");
+        return Project(std::move(d));
+    } catch (const Error&) {
+        throw;
+    } catch (const SQLite::Exception& e) {
+        throw Error(path + ": " + e.what());
+    }
+}
+
 Project Project::openOrCreate(const std::string& path) {
     return fileExists(path) ? open(path) : create(path);
 }

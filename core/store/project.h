@@ -31,6 +31,9 @@ public:
     static Project open(const std::string& path);
     // Opens if it exists, else creates.
     static Project openOrCreate(const std::string& path);
+    // Opens for reading only (the ranks > 0 of a data-parallel run): no migration, no marking
+    // of interrupted runs; a file of an older schema is refused (open it once read-write).
+    static Project openReadOnly(const std::string& path);
 
     Project(Project&&) noexcept;
     Project& operator=(Project&&) noexcept;

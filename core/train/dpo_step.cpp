@@ -117,6 +117,7 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
             in.rejectedTokens = p.rejectedTokens;
             in.chosenLogitSums = p.chosenLogitSums;
             in.rejectedLogitSums = p.rejectedLogitSums;
+            in.nllTokens = mb.nllTokens;
             if (!reference.referenceFree && !reference.net) {
                 TORCH_CHECK(mb.cached.size() == mb.pairs.size(), "accumulateStep: cached reference log-probs missing");
                 std::vector<double> c, r;

@@ -51,6 +51,7 @@ struct ReferenceSource {
 struct MicroBatch {
     std::vector<const model::EncodedPair*> pairs;
     std::vector<store::RefLogps> cached;  // same order as pairs; empty for a live reference
+    double nllTokens = 0;                 // LossInputs::nllTokens (data-parallel shards)
 };
 
 struct StepOutcome {

@@ -76,7 +76,8 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
     out.loss = losses.mean();
     if (options.rpoAlpha > 0) {
         // Token-weighted over the batch, like a cross-entropy over all chosen tokens (TRL's RPO).
-        torch::Tensor tokens = in.chosenTokens.to(in.policyChosen.options()).sum().clamp_min(1);
+        torch::Tensor tokens = in.nllTokens > 0 ? torch::tensor(in.nllTokens, in.policyChosen.options())
+                                                : in.chosenTokens.to(in.policyChosen.options()).sum().clamp_min(1);
         out.nll = -in.policyChosen.sum() / tokens;
         out.loss = out.loss + options.rpoAlpha * out.nll;
     }

@@ -38,6 +38,10 @@ struct LossInputs {
     torch::Tensor chosenTokens, rejectedTokens;  // (N) response token counts
     // (N) sums over response positions of the vocabulary-mean logit (for logits/*); optional.
     torch::Tensor chosenLogitSums, rejectedLogitSums;
+    // The NLL term's token count (rpoAlpha > 0); 0 = this batch's chosen tokens. A data-parallel
+    // shard gives its whole micro-batch's count, scaled by (its pairs / the shard's pairs), so
+    // that the ranks' terms add up to the one of the whole micro-batch.
+    double nllTokens = 0;
 };
 
 struct LossOutput {

@@ -32,6 +32,7 @@
 #include "store/provenance.h"
 #include "store/run_folder.h"
 #include "train/batching.h"
+#include "train/distributed.h"
 #include "train/dpo_step.h"
 #include "train/health.h"
 #include "train/mixed_precision.h"
@@ -195,6 +196,15 @@ private:
 
     void openProjectAndResume();
     void loadData();
+    // Data parallelism (distributed.h): hooks that do nothing in a single-process run.
+    void setupRanks();
+    void publishRun();
+    void joinRun();
+    void startProcessGroup();
+    void reduceMetrics(MetricAccumulator& acc);
+    std::vector<int64_t> shardOf(const std::vector<int64_t>& batch) const;
+    bool writer() const { return rank_ == 0; }
+    std::string stopReason(const std::string& own);
     void createRunRecord();
     void loadPolicy();
     std::vector<Example> tokenize(const std::vector<RawPair>& raw, const char* what);
@@ -226,6 +236,9 @@ private:
     // the folder and its marker were written).
     bool fromCheckpoint_ = false;
     bool remakeFolder_ = false;
+    std::unique_ptr<Collective> dist_;  // null: one process
+    int rank_ = 0, world_ = 1;
+    RankEnv rankEnv_;
     std::vector<RawPair> rawTrain_, rawEval_;
     std::string snapshotJson_ = "[]";
     std::vector<Example> train_, eval_;
@@ -308,11 +321,120 @@ void Run::openProjectAndResume() {
         info("run " + std::to_string(run->id) + " was stopped before its first checkpoint; it starts again from step 0");
 }
 
+// ---------------------------------------------------------------- data parallelism
+//
+// Rank 0 alone opens the project read-write, records the run, writes metrics, checkpoints and
+// the model. The other ranks open the project read-only and take rank 0's configuration and
+// label snapshot through the store, so every rank trains on the same data whatever changes in
+// the project meanwhile. Each global micro-batch (batch size x ranks pairs, in the order a
+// single process with that batch size would use) is cut into one contiguous shard per rank;
+// gradients are averaged by all-reduce before clipping, so every rank steps identically.
+
+void Run::setupRanks() {
+    rankEnv_ = rankEnvFromEnvironment();
+    if (!rankEnv_.distributed()) return;
+    if (cfg_.resumeRunId <= 0 && cfg_.device.rfind("cuda:", 0) == 0)
+        throw Error("--device " + cfg_.device + " with " + std::to_string(rankEnv_.worldSize) +
+                    " processes: each rank trains on cuda:LOCAL_RANK; give --device cuda (or auto) and choose the GPUs "
+                    "with CUDA_VISIBLE_DEVICES");
+    rank_ = rankEnv_.rank;
+    world_ = rankEnv_.worldSize;
+    dist_ = Collective::connect(rankEnv_, collectiveTimeout());
+}
+
+void Run::publishRun() {
+    if (!dist_) return;
+    json j;
+    j["config"] = json::parse(cfg_.toJson());
+    j["snapshot"] = snapshotJson_;
+    j["run_id"] = result_.runId;
+    j["resuming"] = resuming_;
+    j["world_size"] = world_;
+    dist_->publish("run", j.dump());
+}
+
+void Run::joinRun() {
+    const json j = json::parse(dist_->await("run"));
+    if (j.at("world_size").get<int>() != world_)
+        throw Error("rank 0 runs with WORLD_SIZE " + std::to_string(j.at("world_size").get<int>()) + ", this rank with " +
+                    std::to_string(world_));
+    // Rank 0's configuration; the data paths stay this rank's own (another node may mount them
+    // elsewhere), and the metrics file is rank 0's alone.
+    TrainConfig mine = cfg_;
+    cfg_ = TrainConfig::fromJson(j.at("config").dump());
+    cfg_.db = mine.db;
+    cfg_.data = mine.data;
+    cfg_.evalData = mine.evalData;
+    cfg_.metricsFile.clear();
+    snapshotJson_ = j.at("snapshot").get<std::string>();
+    result_.runId = j.at("run_id").get<int64_t>();
+    resuming_ = j.at("resuming").get<bool>();
+    if (!cfg_.db.empty()) project_.emplace(store::Project::openReadOnly(cfg_.db));
+    loadData();
+    result_.outputDir = cfg_.out;
+    obs_.onRunCreated(result_.runId, cfg_.out);
+}
+
+void Run::startProcessGroup() {
+    if (!dist_) return;
+    torch::Device device = model::resolveDevice(cfg_.device);
+    if (device.is_cuda()) {
+        // One GPU per rank of a node: cuda:LOCAL_RANK (the record keeps the run's own setting).
+        cfg_.device = "cuda:" + std::to_string(rankEnv_.localRank);
+        device = model::resolveDevice(cfg_.device);
+    }
+    dist_->startGroup(device);
+    info("data parallel: rank " + std::to_string(rank_) + " of " + std::to_string(world_) + " (" +
+         dist_->backendName() + ", " + device.str() + "); global batch " + std::to_string(cfg_.batchSize) + " x " +
+         std::to_string(world_) + " ranks x " + std::to_string(cfg_.gradAccum) + " accumulation");
+}
+
+std::vector<int64_t> Run::shardOf(const std::vector<int64_t>& batch) const {
+    if (world_ == 1) return batch;
+    const auto [b, e] = shardRange(batch.size(), rank_, world_);
+    return std::vector<int64_t>(batch.begin() + std::ptrdiff_t(b), batch.begin() + std::ptrdiff_t(e));
+}
+
+// Sums a metric accumulator's raw state (pair counts, pair-weighted sums, scalar sums and
+// counts) over the ranks: the means are then those of all the ranks' pairs together, never a
+// mean of per-rank means. Every rank ends with the same, global state.
+void Run::reduceMetrics(MetricAccumulator& acc) {
+    if (!dist_) return;
+    static const std::vector<std::string> kKeys = {
+        ".pairs", ".chosen_tokens", ".rejected_tokens", "sum:loss", "sum:rewards/chosen", "sum:rewards/rejected",
+        "sum:rewards/margins", "sum:rewards/accuracies", "sum:logps/chosen", "sum:logps/rejected",
+        "sum:logits/chosen", "sum:logits/rejected", "sum:nll_loss", "scalar_sum:grad_norm", "scalar_count:grad_norm",
+        "scalar_sum:tokens_per_second", "scalar_count:tokens_per_second"};
+    std::vector<double> v(2 * kKeys.size(), 0.0);
+    for (const auto& [k, x] : acc.state()) {
+        auto it = std::find(kKeys.begin(), kKeys.end(), k);
+        if (it == kKeys.end()) throw Error("internal: metric state \"" + k + "\" has no reduction across ranks");
+        const size_t i = size_t(it - kKeys.begin());
+        v[2 * i] = x;
+        v[2 * i + 1] = 1;  // present on this rank
+    }
+    v = dist_->sum(v);
+    std::map<std::string, double> global;
+    for (size_t i = 0; i < kKeys.size(); ++i)
+        if (v[2 * i + 1] > 0) global[kKeys[i]] = v[2 * i];
+    acc.restore(global);
+}
+
+// The run's error when this rank failed: another rank's reason when one stopped first (this
+// rank's error is then only the broken collective), else this rank's own.
+std::string Run::stopReason(const std::string& own) {
+    if (!dist_) return own;
+    dist_->reportStop(own);
+    const std::string first = dist_->stopReport();
+    return first.empty() ? own : first;
+}
+
 void Run::loadData() {
     obs_.onPhase("load", 0, 0);
     if (project_) {
-        if (resuming_) {
-            // The label snapshot decides the data, not the labels as they are now.
+        if (resuming_ || rank_ > 0) {
+            // The label snapshot decides the data, not the labels as they are now (and every
+            // rank of a data-parallel run reads rank 0's).
             json snap = json::parse(snapshotJson_);
             auto trainPairs = project_->trainingPairs("train");
             auto testPairs = project_->trainingPairs("test");
@@ -588,10 +710,14 @@ void Run::sftWarmup() {
     net->eval();
     optimizer_.reset();
     // Saved and loaded back, so that a resumed run and this one use the very same reference.
+    // With several ranks each ran the same warm-up; all of them load rank 0's copy.
     obs_.onPhase("save", 0, 0);
-    fs::remove_all(referenceDir_);
-    model::saveModel(*policy_, referenceDir_);
-    info("SFT reference saved to " + referenceDir_);
+    if (writer()) {
+        fs::remove_all(referenceDir_);
+        model::saveModel(*policy_, referenceDir_);
+        info("SFT reference saved to " + referenceDir_);
+    }
+    if (dist_) dist_->barrier();
 }
 
 void Run::prepareReference() {
@@ -623,7 +749,7 @@ void Run::prepareReference() {
         reference_->net->eval();
         for (auto& p : reference_->net->parameters()) p.set_requires_grad(false);
     }
-    if (project_) {
+    if (project_ && writer()) {
         auto run = project_->run(result_.runId);
         run->referencePath = result_.referenceDir;
         project_->updateRun(*run);
@@ -656,6 +782,14 @@ void Run::prepareReference() {
     }
     std::vector<std::optional<store::RefSeqLogp>> hits(hashes.size());
     if (project_) hits = project_->refSeqLogps(fingerprint, settings, hashes);
+    if (dist_) {
+        // A value counts as cached only when every rank found it, so all agree on what to compute.
+        std::vector<double> found(hits.size());
+        for (size_t i = 0; i < hits.size(); ++i) found[i] = hits[i] ? 1.0 : 0.0;
+        found = dist_->sum(found);
+        for (size_t i = 0; i < hits.size(); ++i)
+            if (found[i] < double(world_)) hits[i].reset();
+    }
     for (size_t k = 0; k < all.size(); ++k) {  // a count that disagrees is not a hit
         auto& c = hits[2 * k];
         auto& r = hits[2 * k + 1];
@@ -679,10 +813,32 @@ void Run::prepareReference() {
         for (auto k : missing) pairs.push_back(&all[k]->enc);
         model::CausalLM& net = refAdaptersOff_ ? *policy_->net : *reference_->net;
         std::vector<store::RefLogps> values;
-        {
+        if (!dist_) {
             AutocastScope ac(amp_);
             values = referenceLogps(net, refAdaptersOff_, pairs, std::max<int64_t>(cfg_.batchSize, 16), padId_,
                                     progress("reference"));
+        } else {
+            // Each rank computes one contiguous slice; a sum over the ranks (the other slices
+            // are zeros) gives every rank every value.
+            const size_t n = pairs.size();
+            const auto [b, e] = shardRange(n, rank_, world_);
+            std::vector<const model::EncodedPair*> mine(pairs.begin() + std::ptrdiff_t(b), pairs.begin() + std::ptrdiff_t(e));
+            std::vector<store::RefLogps> part;
+            {
+                AutocastScope ac(amp_);
+                part = referenceLogps(net, refAdaptersOff_, mine, std::max<int64_t>(cfg_.batchSize, 16), padId_,
+                                      progress("reference"));
+            }
+            std::vector<double> flat(4 * n, 0.0);
+            for (size_t i = 0; i < part.size(); ++i) {
+                flat[4 * (b + i)] = part[i].chosen;
+                flat[4 * (b + i) + 1] = part[i].rejected;
+                flat[4 * (b + i) + 2] = double(part[i].chosenTokens);
+                flat[4 * (b + i) + 3] = double(part[i].rejectedTokens);
+            }
+            flat = dist_->sum(flat);
+            for (size_t i = 0; i < n; ++i)
+                values.push_back({flat[4 * i], flat[4 * i + 1], int64_t(flat[4 * i + 2]), int64_t(flat[4 * i + 3])});
         }
         std::vector<std::pair<std::string, store::RefSeqLogp>> rows;
         for (size_t i = 0; i < missing.size(); ++i) {
@@ -706,7 +862,7 @@ void Run::prepareReference() {
             }
             all[k]->ref = v;
         }
-        if (project_) project_->putRefSeqLogps(fingerprint, settings, rows);
+        if (project_ && writer()) project_->putRefSeqLogps(fingerprint, settings, rows);
     }
     result_.refSequencesComputed = computed;
     result_.refSequencesReused = reused;
@@ -719,11 +875,13 @@ void Run::prepareReference() {
 std::vector<std::vector<int64_t>> Run::epochBatches(int64_t epoch) const {
     std::vector<int64_t> lengths;
     for (const auto& e : train_) lengths.push_back(e.length);
-    return lengthGroupedBatches(lengths, cfg_.batchSize, cfg_.seed, epoch);
+    // The global micro-batches (batch size x ranks); each rank trains on its shard of each.
+    return lengthGroupedBatches(lengths, cfg_.batchSize * world_, cfg_.seed, epoch);
 }
 
 void Run::computeSchedule() {
-    microPerEpoch_ = (int64_t(train_.size()) + cfg_.batchSize - 1) / cfg_.batchSize;
+    const int64_t global = cfg_.batchSize * world_;
+    microPerEpoch_ = (int64_t(train_.size()) + global - 1) / global;
     stepsPerEpoch_ = (microPerEpoch_ + cfg_.gradAccum - 1) / cfg_.gradAccum;
     totalSteps_ = cfg_.maxSteps > 0 ? cfg_.maxSteps : std::max<int64_t>(1, int64_t(std::ceil(cfg_.epochs * double(stepsPerEpoch_))));
 }
@@ -744,6 +902,7 @@ std::vector<MicroBatch> Run::microBatchesOf(const std::vector<std::vector<int64_
 
 void Run::logMetrics(const MetricPoint& point) {
     obs_.onMetrics(point);
+    if (!writer()) return;  // rank 0 records the job's (already reduced) metrics
     json values(point.values);
     if (project_ && result_.runId > 0) {
         store::MetricRow row;
@@ -768,6 +927,7 @@ void Run::logMetrics(const MetricPoint& point) {
 }
 
 void Run::reportHealth(const std::vector<HealthWarning>& fired) {
+    if (!writer()) return;  // rank 0 reports for the job
     for (const auto& w : fired) {
         result_.healthWarnings.push_back(w.code);
         obs_.onHealth(w);
@@ -783,7 +943,7 @@ void Run::reportHealth(const std::vector<HealthWarning>& fired) {
 }
 
 void Run::heartbeat(bool force) {
-    if (!project_ || result_.runId <= 0) return;
+    if (!project_ || result_.runId <= 0 || !writer()) return;
     auto now = Clock::now();
     if (!force && now - lastHeartbeat_ < std::chrono::seconds(3)) return;
     lastHeartbeat_ = now;
@@ -808,11 +968,17 @@ void Run::evaluate(int64_t step, double epoch) {
     ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, cfg_.referenceFree};
     if (refAdaptersOff_ && !refPrecomputed_) ref.net = policy_->net.get();
     if (refPrecomputed_) ref.net = nullptr;
+    if (world_ > 1) {  // chunk i on rank i mod ranks; the sums are reduced below
+        std::vector<std::vector<int64_t>> mine;
+        for (size_t i = size_t(rank_); i < chunks.size(); i += size_t(world_)) mine.push_back(chunks[i]);
+        chunks = std::move(mine);
+    }
     for (const auto& mb : microBatchesOf(chunks, eval_)) {
         if (control_.cancel.load()) break;
         accumulateStep(net, ref, {mb}, lossOptions_, padId_, &acc, /*backward=*/false, amp_);
     }
     net.train();
+    reduceMetrics(acc);
     if (acc.pairs() == 0) return;
     MetricPoint mp;
     mp.step = step;
@@ -827,6 +993,13 @@ void Run::evaluate(int64_t step, double epoch) {
 
 void Run::saveCheckpoint() {
     obs_.onPhase("save", 0, 0);
+    if (dist_) {
+        // The half-finished logging interval goes into the checkpoint whole (all ranks' sums);
+        // rank 0 carries it on, the others start afresh, so nothing is counted twice.
+        reduceMetrics(interval_);
+        if (!writer()) interval_.clear();
+    }
+    if (!writer()) return;
     const fs::path dir = fs::path(cfg_.out) / "checkpoint";
     const fs::path tmp = fs::path(cfg_.out) / "checkpoint.tmp";
     const fs::path old = fs::path(cfg_.out) / "checkpoint.old";
@@ -859,6 +1032,7 @@ void Run::saveCheckpoint() {
     st["version"] = kCheckpointVersion;
     st["step"] = step_;
     st["total_steps"] = totalSteps_;
+    st["world_size"] = world_;
     st["interval"] = interval_.state();
     st["last_train"] = lastTrain_;
     st["last_eval"] = lastEval_;
@@ -903,8 +1077,14 @@ bool Run::loadCheckpoint() {
                  "from an uninterrupted run");
         }
     }
+    const int ranks = st.value("world_size", 1);
+    if (ranks != world_)
+        throw Error("run " + std::to_string(result_.runId) + " was trained with " + std::to_string(ranks) +
+                    " process(es); resume it with " + std::to_string(ranks) +
+                    " (--nproc, or torchrun's --nproc-per-node x nodes): the data order and the global batch depend on it");
     step_ = st.at("step").get<int64_t>();
     interval_.restore(st.at("interval").get<std::map<std::string, double>>());
+    if (!writer()) interval_.clear();  // rank 0 carries the saved interval
     lastTrain_ = st.value("last_train", std::map<std::string, double>{});
     lastEval_ = st.value("last_eval", std::map<std::string, double>{});
     info("resuming run " + std::to_string(result_.runId) + " at step " + std::to_string(step_));
@@ -919,10 +1099,13 @@ void Run::trainLoop() {
     lossOptions_ = lossOptionsOf(cfg_);
     computeSchedule();
     health_ = HealthMonitor(HealthContext::of(cfg_));
+    // Every rank starts from rank 0's weights (they are equal already: same files, same seed;
+    // this makes it so whatever a device's initialisation did).
+    if (dist_) dist_->broadcast(params_, 0);
     if (fromCheckpoint_) loadCheckpoint();
     if (resuming_ && project_)
         for (const auto& w : project_->healthWarnings(result_.runId)) health_.markFired(w.code);
-    if (!cfg_.metricsFile.empty()) {
+    if (!cfg_.metricsFile.empty() && writer()) {
         metricsOut_.open(cfg_.metricsFile, resuming_ ? std::ios::app : std::ios::trunc);
         if (!metricsOut_) throw Error(cfg_.metricsFile + ": cannot write the metrics file");
     }
@@ -939,12 +1122,14 @@ void Run::trainLoop() {
     std::vector<std::vector<int64_t>> epochOrder;
     bool cancelled = false;
     while (step_ < totalSteps_) {
-        if (control_.pause.load() && !control_.cancel.load()) {
+        // Several ranks pause nothing (the GUI runs them as one job it can only stop), and a
+        // cancel is agreed on with the step's sums below, so that all ranks stop together.
+        if (!dist_ && control_.pause.load() && !control_.cancel.load()) {
             obs_.onPaused(step_, true);
             while (control_.pause.load() && !control_.cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
             obs_.onPaused(step_, false);
         }
-        if (control_.cancel.load()) {
+        if (!dist_ && control_.cancel.load()) {
             cancelled = true;
             break;
         }
@@ -959,13 +1144,43 @@ void Run::trainLoop() {
         const int64_t first = inEpoch * cfg_.gradAccum;
         const int64_t last = std::min<int64_t>(first + cfg_.gradAccum, microPerEpoch_);
         std::vector<std::vector<int64_t>> batches(epochOrder.begin() + first, epochOrder.begin() + last);
+        int64_t globalPairs = 0;
+        std::vector<double> nllTokens;  // per micro-batch (data parallel): see LossInputs::nllTokens
+        for (auto& b : batches) {
+            globalPairs += int64_t(b.size());
+            if (world_ > 1) {
+                double tokens = 0;
+                for (auto i : b) {
+                    const auto& enc = train_[size_t(i)].enc;
+                    tokens += double(enc.chosen.size()) - (enc.prompt.empty() ? 1.0 : 0.0);
+                }
+                const auto shard = shardOf(b);
+                nllTokens.push_back(shardNllTokens(tokens, b.size(), shard.size()));
+                b = shard;
+            }
+        }
 
         const double lr = cfg_.lr * lrMultiplier(cfg_.lrSchedulerType, step_, cfg_.warmupSteps, totalSteps_);
         setLearningRate(*optimizer_, lr);
         optimizer_->zero_grad();
         StepOutcome outcome;
-        outcome = accumulateStep(net, ref, microBatchesOf(batches, train_), lossOptions_, padId_, &interval_,
-                                 /*backward=*/true, amp_);
+        std::vector<MicroBatch> micro = microBatchesOf(batches, train_);
+        for (size_t m = 0; m < nllTokens.size(); ++m) micro[m].nllTokens = nllTokens[m];
+        outcome = accumulateStep(net, ref, micro, lossOptions_, padId_, &interval_, /*backward=*/true, amp_);
+        bool stopAll = false;
+        if (dist_) {
+            // This rank's pairs weigh pairs/globalPairs of the step (accumulateStep weighed
+            // them by its own count): scale, then average over the ranks.
+            dist_->averageGradients(params_, double(outcome.pairs) * double(world_) / double(globalPairs));
+            const auto sums = dist_->sum({outcome.loss * double(outcome.pairs), double(outcome.pairs),
+                                          double(outcome.realTokens), outcome.finite ? 0.0 : 1.0,
+                                          control_.cancel.load() ? 1.0 : 0.0});
+            outcome.loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+            outcome.pairs = int64_t(sums[1]);
+            outcome.realTokens = int64_t(sums[2]);
+            outcome.finite = sums[3] == 0;
+            stopAll = sums[4] > 0;
+        }
         if (!outcome.finite) {
             MetricPoint bad;
             bad.step = step_ + 1;
@@ -993,6 +1208,7 @@ void Run::trainLoop() {
         reportHealth(health_.observeStep(sp));
 
         if (step_ % cfg_.loggingSteps == 0 || step_ == totalSteps_) {
+            reduceMetrics(interval_);
             MetricPoint mp = sp;
             mp.values = interval_.mean();
             mp.values["learning_rate"] = lr;
@@ -1008,6 +1224,10 @@ void Run::trainLoop() {
         if (cfg_.saveSteps > 0 && step_ % cfg_.saveSteps == 0 && step_ < totalSteps_) saveCheckpoint();
         heartbeat();
         obs_.onPhase("train", step_, totalSteps_);
+        if (stopAll && step_ < totalSteps_) {
+            cancelled = true;
+            break;
+        }
     }
     result_.steps = step_;
     saveCheckpoint();
@@ -1015,6 +1235,7 @@ void Run::trainLoop() {
 }
 
 void Run::saveFinalModel() {
+    if (!writer()) return;
     obs_.onPhase("save", 0, 0);
     auto& net = *policy_->net;
     net.eval();
@@ -1027,22 +1248,32 @@ void Run::saveFinalModel() {
 
 TrainResult Run::execute() {
     try {
-        openProjectAndResume();
-        loadData();
-        createRunRecord();
+        setupRanks();
+        if (writer()) {
+            openProjectAndResume();
+            loadData();
+            createRunRecord();
+            publishRun();
+        } else {
+            joinRun();
+        }
     } catch (const Cancelled&) {
+        if (dist_) dist_->reportStop("cancelled");
         result_.status = store::RunStatus::Cancelled;
         return result_;
     } catch (const std::exception& e) {
         // Nothing recorded yet (or the record could not be made): report, leave the file alone.
         result_.status = store::RunStatus::Failed;
         result_.error = e.what();
-        if (project_ && result_.runId > 0) project_->setRunStatus(result_.runId, store::RunStatus::Failed, result_.error);
+        if (dist_) dist_->reportStop(result_.error);
+        if (project_ && result_.runId > 0 && writer())
+            project_->setRunStatus(result_.runId, store::RunStatus::Failed, result_.error);
         obs_.onLog(LogLevel::Error, result_.error);
         return result_;
     }
     try {
         heartbeat(true);
+        startProcessGroup();
         loadPolicy();
         encode_.maxLength = cfg_.maxLength;
         encode_.maxPromptLength = cfg_.maxPromptLength;
@@ -1078,10 +1309,12 @@ TrainResult Run::execute() {
         prepareReference();
         trainLoop();
         saveFinalModel();
+        // Every rank waits for rank 0's model on disk: a job ends together, or fails together.
+        if (dist_) dist_->barrier();
         result_.status = store::RunStatus::Finished;
         result_.finalTrain = lastTrain_;
         result_.finalEval = lastEval_;
-        if (project_) {
+        if (project_ && writer()) {
             auto run = project_->run(result_.runId);
             json summary;
             summary["train"] = lastTrain_;
@@ -1096,11 +1329,12 @@ TrainResult Run::execute() {
         }
         info("finished: " + std::to_string(step_) + " steps; model saved to " + cfg_.out);
     } catch (const Cancelled&) {
+        if (dist_) dist_->reportStop("cancelled");
         result_.status = store::RunStatus::Cancelled;
         result_.steps = step_;
         result_.finalTrain = lastTrain_;
         result_.finalEval = lastEval_;
-        if (project_) {
+        if (project_ && writer()) {
             heartbeat(true);
             project_->setRunStatus(result_.runId, store::RunStatus::Cancelled);
         }
@@ -1116,7 +1350,20 @@ TrainResult Run::execute() {
             result_.error = e.what();
         // c10 errors carry a C++ backtrace after the first line; the record needs the reason.
         if (auto nl = result_.error.find('\n'); nl != std::string::npos) result_.error.resize(nl);
-        if (project_) {
+        if (dist_) {
+            // A broken collective is usually another rank's stop: say that rank's reason; a
+            // cancel on any rank (Ctrl-C there) makes this a cancelled run, not a failure.
+            result_.error = stopReason(result_.error);
+            const std::string suffix = ": cancelled";
+            if (result_.error.size() > suffix.size() &&
+                result_.error.compare(result_.error.size() - suffix.size(), suffix.size(), suffix) == 0) {
+                result_.status = store::RunStatus::Cancelled;
+                if (project_ && writer()) project_->setRunStatus(result_.runId, store::RunStatus::Cancelled);
+                info("cancelled (" + result_.error + ") at step " + std::to_string(step_));
+                return result_;
+            }
+        }
+        if (project_ && writer()) {
             try {
                 project_->setRunStatus(result_.runId, store::RunStatus::Failed, result_.error);
             } catch (const std::exception&) {

@@ -13,6 +13,7 @@
 #include <QLineSeries>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QValueAxis>
@@ -332,6 +333,66 @@ private Q_SLOTS:
         QCOMPARE(view.charts()->shownPointCount(run, "loss", "train"), trainRows);
         QVERIFY(view.charts()->shownPointCount(run, "loss", "eval") >= 1);
         QCOMPARE(p.run(run)->status, store::RunStatus::Finished);
+    }
+
+    // "Processes" is offered only when there is more than one GPU to spread a run over.
+    void processesOffered_data() {
+        QTest::addColumn<QStringList>("gpus");
+        QTest::addColumn<bool>("offered");
+        QTest::newRow("no GPU") << QStringList{} << false;
+        QTest::newRow("one GPU") << QStringList{"cuda:0"} << false;
+        QTest::newRow("two GPUs") << QStringList{"cuda:0", "cuda:1"} << true;
+        QTest::newRow("four GPUs") << QStringList{"cuda:0", "cuda:1", "cuda:2", "cuda:3"} << true;
+    }
+    void processesOffered() {
+        QFETCH(QStringList, gpus);
+        QFETCH(bool, offered);
+        ui::RunForm form;
+        form.show();
+        form.setGpus(gpus);
+        auto* spin = form.findChild<QSpinBox*>("processes");
+        QVERIFY(spin);
+        QCOMPARE(spin->isVisibleTo(&form), offered);
+        spin->setValue(int(gpus.size()));
+        QCOMPARE(form.processes(), offered ? int(gpus.size()) : 1);
+        QCOMPARE(spin->maximum(), std::max(1, int(gpus.size())));
+    }
+
+    // A run of two processes from the form: `dpowb train --nproc 2` beside the GUI (on the
+    // CPU here, Gloo), its metrics in the charts through the project, the result in the view.
+    void dataParallelRunFromForm() {
+        TrainView view(project_);
+        view.setCliProgram(DPOWB_CLI);
+        view.resize(1500, 900);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.form()->setGpus({"cuda:0", "cuda:1"});  // as if the machine had two
+        view.form()->findChild<QSpinBox*>("processes")->setValue(2);
+        train::TrainConfig c = shortDemo(6);
+        c.device = "cpu";
+        c.name = "two processes";
+        view.form()->setConfig(c);
+        QTRY_VERIFY2_WITH_TIMEOUT(view.form()->startBlocker().isEmpty(), qPrintable(view.form()->startBlocker()), kWaitMs);
+        QSignalSpy finished(&view, &TrainView::runFinished);
+        QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
+        QVERIFY(view.isRunning());
+        QVERIFY(!view.findChild<QPushButton*>("pause")->isEnabled());  // a job stops, it does not pause
+        QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, kWaitMs);
+        const qint64 run = view.liveRunId();
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
+        const auto& result = *view.lastResult();
+        QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
+        QCOMPARE(result.steps, int64_t(6));
+        auto p = store::Project::open(project_.toStdString());
+        QCOMPARE(p.run(run)->status, store::RunStatus::Finished);
+        QVERIFY2(QString::fromStdString(p.run(run)->configJson).contains("two processes"), p.run(run)->configJson.c_str());
+        int trainRows = 0;
+        for (const auto& row : p.metrics(run))
+            if (row.split == "train") ++trainRows;
+        QCOMPARE(trainRows, 6);
+        view.charts()->flush();
+        QCOMPARE(view.charts()->shownPointCount(run, "loss", "train"), trainRows);
+        QVERIFY(view.charts()->shownPointCount(run, "loss", "eval") >= 1);
     }
 
     void pauseResumeStop() {
