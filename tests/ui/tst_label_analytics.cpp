@@ -4,6 +4,7 @@
 // new label, and a double-click on a disagreement opens that pair.
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>
+#include <QSplitter>
 #include <QTabWidget>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -102,7 +103,11 @@ void TestLabelAnalytics::panelInWindow() {
     QVERIFY2(summary.contains("Cohen's κ " + QString::number(expected.cohenKappa, 'f', 3)), qPrintable(summary));
     QVERIFY2(summary.contains("Warning"), qPrintable(summary));  // 24 + 6 of 48 on the left: 62.5 %
     QVERIFY(summary.contains("6 disagreements"));
-    if (!screenshotDir().isEmpty()) QVERIFY(window->grab().save(screenshotDir() + "/label-analytics.png"));
+    if (!screenshotDir().isEmpty()) {
+        view->rightSplitter()->setSizes({420, 420});
+        QCoreApplication::processEvents();
+        QVERIFY(window->grab().save(screenshotDir() + "/label-analytics.png"));
+    }
 
     // A double-click on a disagreement opens that pair (once the pair list has loaded).
     QTRY_VERIFY_WITH_TIMEOUT(!view->tableModel()->isLoading() && view->tableModel()->rowCount() == 30, 10000);
