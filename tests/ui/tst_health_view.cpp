@@ -2,9 +2,11 @@
 // QAbstractItemModelTester; a finished run's stored warnings as markers on their charts (at
 // the step where they fired, on the drawn value, the explanation on hover) and as rows under
 // the charts; a live run whose learning rate is too small to move the margins fires "no
-// learning signal" while it trains, and the warning is stored with the run.
+// learning signal" while it trains, and the warning is stored with the run; the run history
+// shows each run's data fingerprint and "Data changes…" lists what changed between two runs.
 #include <QAbstractItemModelTester>
 #include <QLabel>
+#include <QPushButton>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -14,6 +16,8 @@
 #include "health_model.h"
 #include "metric_chart.h"
 #include "run_form.h"
+#include "runs_model.h"
+#include "store/provenance.h"
 #include "store/formats.h"
 #include "store/project.h"
 #include "train/health.h"
@@ -40,6 +44,7 @@ private Q_SLOTS:
     void model();
     void finishedRunShowsWarnings();
     void liveRunFiresWarning();
+    void dataChangesBetweenRuns();
     // With DPOWB_SCREENSHOTS and DPOWB_HEALTH_SCREENSHOT_DB (a project with a run that fired
     // warnings, e.g. the demo trained with --rpo-alpha 0): a screenshot of that run.
     void screenshotOfRealRun();
@@ -185,6 +190,52 @@ void TestHealthView::liveRunFiresWarning() {
     TrainView again(path);
     again.showRuns({view.liveRunId()});
     QCOMPARE(again.healthModel()->rowCount(), 1);
+}
+
+void TestHealthView::dataChangesBetweenRuns() {
+    // Two run records whose snapshots differ by one added and one relabelled pair; the history
+    // shows their fingerprints, and "Data changes…" (two runs selected) lists the difference.
+    const QString path = dir_.filePath("changes.dpowb");
+    int64_t first = 0, second = 0;
+    std::string fpFirst;
+    {
+        auto p = store::Project::create(path.toStdString());
+        std::vector<int64_t> ids;
+        for (int i = 0; i < 4; ++i) {
+            store::Pair pair;
+            pair.prompt = "p" + std::to_string(i);
+            pair.responseA = "a" + std::to_string(i);
+            pair.responseB = "b" + std::to_string(i);
+            ids.push_back(p.addPair(pair));
+        }
+        auto record = [&](const std::vector<store::SnapshotEntry>& snap) {
+            std::string json = "[";
+            for (const auto& e : snap)
+                json += (json.size() > 1 ? "," : "") + std::string("[") + std::to_string(e.pairId) + ",\"" + e.verdict + "\"," +
+                        std::to_string(e.labelId) + "]";
+            store::RunRecord r;
+            r.snapshotJson = json + "]";
+            r.dataFingerprint = store::dataFingerprint(p, snap);
+            const int64_t id = p.createRun(r);
+            p.setRunStatus(id, store::RunStatus::Finished);
+            return id;
+        };
+        first = record({{ids[0], "a", 1}, {ids[1], "a", 2}});
+        second = record({{ids[0], "a", 1}, {ids[1], "b", 3}, {ids[2], "a", 4}});
+        fpFirst = p.run(first)->dataFingerprint;
+    }
+    TrainView view(path);
+    view.showRuns({first, second});
+    QVERIFY(view.dataChangesButton()->isEnabled());
+    const QString text = view.dataChangesText(first, second);
+    QVERIFY2(text.contains("1 added, 0 removed, 1 relabelled"), qPrintable(text));
+    QVERIFY(text.contains("Relabelled: 2 (a→b)"));
+    QVERIFY(text.contains(QString::fromStdString(fpFirst).left(19)));
+    view.showRuns({first});
+    QVERIFY(!view.dataChangesButton()->isEnabled());
+    // The history's Data column shows the fingerprint, short.
+    const int row = view.runsModel()->rowOf(first);
+    QCOMPARE(view.runsModel()->index(row, ui::RunsModel::Data).data().toString(), QString::fromStdString(fpFirst).mid(7, 10));
 }
 
 void TestHealthView::screenshotOfRealRun() {
