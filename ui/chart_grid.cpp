@@ -182,6 +182,29 @@ void ChartGrid::setRunRows(qint64 runId, const std::vector<store::MetricRow>& ro
     pending_ = true;
 }
 
+bool ChartGrid::addMarker(qint64 runId, const QString& metric, const QString& split, double step, const QString& text) {
+    const auto mi = metricIndex_.find(metric);
+    if (mi == metricIndex_.end()) return false;
+    MetricChart* chart = charts_[mi->second.first];
+    int index = -1;
+    for (const QString& s : {split, QStringLiteral("train"), QStringLiteral("eval")}) {
+        const auto found = series_.find(Key{runId, metric, s});
+        if (found != series_.end()) {
+            index = found->second.second;
+            break;
+        }
+    }
+    chart->addMarker(step, text, index);
+    pending_ = true;
+    return true;
+}
+
+int ChartGrid::markerCount() const {
+    int n = 0;
+    for (const MetricChart* c : charts_) n += c->markerCount();
+    return n;
+}
+
 void ChartGrid::setSmoothing(double weight) {
     for (MetricChart* c : charts_) c->setSmoothing(weight);
     pending_ = true;

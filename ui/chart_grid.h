@@ -51,6 +51,12 @@ public:
     // Replaces a run's points with rows from the project file.
     void setRunRows(qint64 runId, const std::vector<store::MetricRow>& rows);
 
+    // A training-health warning of a run: a marker at `step` on the chart of `metric` (on the
+    // run's `split` line where it has one); hovering it shows `text`. Returns false when no
+    // chart shows that metric.
+    bool addMarker(qint64 runId, const QString& metric, const QString& split, double step, const QString& text);
+    int markerCount() const;  // over all charts
+
     void setSmoothing(double weight);
     void resetZoom();
     // Applies buffered points now (the timer does it on its own). Returns true if any changed.

@@ -13,6 +13,7 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableView>
 #include <QTextBrowser>
 #include <QTextEdit>
@@ -21,6 +22,7 @@
 
 #include "edit_response_dialog.h"
 #include "help_overlay.h"
+#include "label_analytics.h"
 #include "label_history_model.h"
 #include "label_keys.h"
 #include "pair_table_model.h"
@@ -153,7 +155,15 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     historyTable_->setColumnWidth(LabelHistoryModel::TimeColumn, 100);
     historyTable_->setColumnWidth(LabelHistoryModel::AnnotatorColumn, 100);
     historyTable_->setColumnWidth(LabelHistoryModel::VerdictColumn, 170);
-    rightSplit_->addWidget(historyTable_);
+    // Below the pair: its label history, and the labeling analytics of the whole project.
+    lowerTabs_ = new QTabWidget(rightSplit_);
+    lowerTabs_->setObjectName("lowerTabs");
+    lowerTabs_->setFocusPolicy(Qt::NoFocus);
+    lowerTabs_->setDocumentMode(true);
+    lowerTabs_->addTab(historyTable_, tr("History"));
+    analytics_ = new LabelAnalyticsPanel(lowerTabs_);
+    lowerTabs_->addTab(analytics_, tr("Labeling analytics"));
+    rightSplit_->addWidget(lowerTabs_);
     rightSplit_->setStretchFactor(0, 5);
     rightSplit_->setStretchFactor(1, 1);
     rightSplit_->setSizes({620, 110});
@@ -258,6 +268,23 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
         history_->setHistory({});
     });
     connect(context_, &ProjectContext::externalChange, this, &LabelView::onExternalChange);
+    // Analytics are computed while their tab is shown: on showing it, and after label changes.
+    auto refreshAnalytics = [this] {
+        if (lowerTabs_->currentWidget() == analytics_ && context_->isOpen()) analytics_->refresh();
+    };
+    connect(lowerTabs_, &QTabWidget::currentChanged, this, refreshAnalytics);
+    connect(context_, &ProjectContext::externalChange, this, refreshAnalytics);
+    connect(this, &LabelView::labelled, this, refreshAnalytics);
+    connect(context_, &ProjectContext::opened, this, [this, refreshAnalytics](const QString& path) {
+        analytics_->setProjectPath(path);
+        refreshAnalytics();
+    });
+    connect(analytics_, &LabelAnalyticsPanel::pairActivated, this, [this](qint64 id) {
+        if (!selectPair(id))
+            Q_EMIT statusMessage(tr("Pair %1 is not in the list as filtered: set the filters to All (and clear the "
+                                    "search) to open it").arg(id));
+    });
+    if (context_->isOpen()) analytics_->setProjectPath(context_->path());
 
     // The page's keys work whatever has the focus in the window (see eventFilter).
     qApp->installEventFilter(this);

@@ -20,12 +20,14 @@ class QLabel;
 class QLineEdit;
 class QCheckBox;
 class QSplitter;
+class QTabWidget;
 class QTableView;
 class QTimer;
 
 namespace dpowb::ui {
 
 class HelpOverlay;
+class LabelAnalyticsPanel;
 class LabelHistoryModel;
 class PairTableModel;
 class PairView;
@@ -67,6 +69,8 @@ public:
     QComboBox* splitFilter() const { return splitFilter_; }
     QComboBox* sourceFilter() const { return sourceFilter_; }
     HelpOverlay* helpOverlay() const { return help_; }
+    LabelAnalyticsPanel* analyticsPanel() const { return analytics_; }
+    QTabWidget* lowerTabs() const { return lowerTabs_; }
     QSplitter* mainSplitter() const { return hsplit_; }
     QSplitter* rightSplitter() const { return rightSplit_; }
 
@@ -108,6 +112,8 @@ private:
     QSplitter* hsplit_;
     QSplitter* rightSplit_;
     HelpOverlay* help_;
+    QTabWidget* lowerTabs_ = nullptr;
+    LabelAnalyticsPanel* analytics_ = nullptr;
 
     QHash<qint64, QString> drafts_;  // rationales typed for pairs not labelled yet
     std::vector<qint64> undoStack_;  // pair ids labelled in this session, newest last

@@ -6,6 +6,7 @@
 #include <QLegendMarker>
 #include <QLineSeries>
 #include <QMouseEvent>
+#include <QScatterSeries>
 #include <QToolTip>
 #include <QValueAxis>
 #include <QWheelEvent>
@@ -79,6 +80,9 @@ int MetricChart::addSeries(const QString& name, const QPen& pen, bool markers) {
 void MetricChart::removeAllSeries() {
     chart()->removeAllSeries();
     series_.clear();
+    markerSeries_ = nullptr;  // removeAllSeries() deleted it
+    markers_.clear();
+    markersDirty_ = false;
     zoomed_ = false;
     axisX_->setRange(0, 1);
     axisY_->setRange(0, 1);
@@ -151,7 +155,80 @@ bool MetricChart::flush() {
         changed = true;
     }
     if (changed && !zoomed_) rescale();
+    if (changed || markersDirty_) {
+        placeMarkers();
+        changed = true;
+    }
     return changed;
+}
+
+void MetricChart::addMarker(double x, const QString& text, int seriesIndex) {
+    markers_.push_back(Marker{x, text, seriesIndex});
+    markersDirty_ = true;
+}
+
+void MetricChart::clearMarkers() {
+    markers_.clear();
+    if (markerSeries_) markerSeries_->clear();
+    markersDirty_ = false;
+}
+
+void MetricChart::placeMarkers() {
+    markersDirty_ = false;
+    if (markers_.empty()) {
+        if (markerSeries_) markerSeries_->clear();
+        return;
+    }
+    if (!markerSeries_) {
+        markerSeries_ = new QScatterSeries;
+        markerSeries_->setName(tr("health warning"));
+        markerSeries_->setMarkerShape(QScatterSeries::MarkerShapeTriangle);
+        markerSeries_->setMarkerSize(13);
+        markerSeries_->setColor(QColor(0xd9, 0x48, 0x1c));
+        markerSeries_->setBorderColor(QColor(0x7a, 0x1f, 0x05));
+        chart()->addSeries(markerSeries_);
+        markerSeries_->attachAxis(axisX_);
+        markerSeries_->attachAxis(axisY_);
+        for (QLegendMarker* m : chart()->legend()->markers(markerSeries_)) m->setVisible(false);
+        connect(markerSeries_, &QScatterSeries::hovered, this, [this](const QPointF& point, bool state) {
+            if (state)
+                QToolTip::showText(QCursor::pos(), markerHoverText(point), this);
+            else
+                QToolTip::hideText();
+        });
+    }
+    QVector<QPointF> points;
+    for (const Marker& m : markers_) {
+        // On the chosen line where it has points, else on the first line that has.
+        const QLineSeries* line = nullptr;
+        if (m.series >= 0 && m.series < seriesCount() && series_[m.series].line->count() > 0) line = series_[m.series].line;
+        for (size_t i = 0; !line && i < series_.size(); ++i)
+            if (series_[i].line->count() > 0) line = series_[i].line;
+        double y = axisY_->min();
+        if (line) {
+            // The value drawn at the nearest step.
+            double best = std::numeric_limits<double>::infinity();
+            for (const QPointF& p : line->points())
+                if (std::abs(p.x() - m.x) < best) best = std::abs(p.x() - m.x), y = p.y();
+        }
+        points.push_back(QPointF(m.x, y));
+    }
+    markerSeries_->replace(points);
+}
+
+QPointF MetricChart::markerPoint(int i) const {
+    if (!markerSeries_ || i >= markerSeries_->count()) return {};
+    return markerSeries_->at(i);
+}
+
+QString MetricChart::markerHoverText(const QPointF& value) const {
+    // Every marker at the nearest step (two warnings may fire at one step).
+    double best = std::numeric_limits<double>::infinity();
+    for (const Marker& m : markers_) best = std::min(best, std::abs(m.x - value.x()));
+    QStringList texts;
+    for (const Marker& m : markers_)
+        if (std::abs(m.x - value.x()) == best) texts << m.text;
+    return texts.join(QStringLiteral("\n\n"));
 }
 
 void MetricChart::rescale() {

@@ -15,6 +15,7 @@
 
 QT_BEGIN_NAMESPACE
 class QLineSeries;
+class QScatterSeries;
 class QValueAxis;
 QT_END_NAMESPACE
 
@@ -54,6 +55,18 @@ public:
     void resetZoom();
     bool isZoomed() const { return zoomed_; }
 
+    // Warning markers (training health): a triangle at step x on the line of series
+    // `seriesIndex` (or of the first series with points when -1 or empty); hovering it shows
+    // `text`. Placed on the next flush(); kept until clearMarkers() or removeAllSeries().
+    void addMarker(double x, const QString& text, int seriesIndex = -1);
+    void clearMarkers();
+    int markerCount() const { return static_cast<int>(markers_.size()); }
+    QString markerText(int i) const { return markers_.at(i).text; }
+    // Where marker i is drawn now (after the last flush).
+    QPointF markerPoint(int i) const;
+    // The marker text shown when hovering near `value` ("" when there is none).
+    QString markerHoverText(const QPointF& value) const;
+
     // Exposed for tests: the text the hover tooltip shows for a point near `value`.
     QString hoverText(int index, const QPointF& value) const;
 
@@ -72,13 +85,22 @@ private:
         bool dirty = false;
         bool inLegend = true;  // setLegendEntryVisible()
     };
+    struct Marker {
+        double x = 0;
+        QString text;
+        int series = -1;
+    };
     QVector<QPointF> smoothed(const QVector<QPointF>& raw) const;
     void rescale();
+    void placeMarkers();
 
     QString title_;
     QValueAxis* axisX_ = nullptr;
     QValueAxis* axisY_ = nullptr;
     std::vector<Series> series_;
+    std::vector<Marker> markers_;
+    QScatterSeries* markerSeries_ = nullptr;  // created with the first marker
+    bool markersDirty_ = false;
     double smoothing_ = 0.0;
     bool zoomed_ = false;
     bool panning_ = false;

@@ -115,6 +115,11 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
                                       : QString::number(run.step);
         case FinalLoss: return formatNumber(summaryValue(run, "loss"));
         case FinalAccuracy: return formatNumber(summaryValue(run, "rewards/accuracies"));
+        case Data: {
+            // The data fingerprint, short (store/provenance.h): equal for runs on the same pairs and labels.
+            const QString f = QString::fromStdString(run.dataFingerprint);
+            return f.startsWith(QLatin1String("sha256:")) ? f.mid(7, 10) : f;
+        }
         case Config: return configSummary(run.configJson);
         default: return {};
         }
@@ -123,6 +128,9 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
         QString tip = QStringLiteral("%1 #%2 — %3").arg(tr("Run")).arg(run.id).arg(store::toString(run.status));
         if (!run.outputDir.empty()) tip += "\n" + tr("Output: %1").arg(QString::fromStdString(run.outputDir));
         if (!run.error.empty()) tip += "\n" + tr("Error: %1").arg(QString::fromStdString(run.error));
+        if (!run.dataFingerprint.empty())
+            tip += "\n" + tr("Data: %1 (the pairs and labels it trained and evaluated on)")
+                              .arg(QString::fromStdString(run.dataFingerprint));
         return tip;
     }
     if (role == Qt::ForegroundRole && index.column() == Status) {
@@ -154,6 +162,7 @@ QVariant RunsModel::headerData(int section, Qt::Orientation orientation, int rol
     case Steps: return tr("Steps");
     case FinalLoss: return tr("Final loss");
     case FinalAccuracy: return tr("Final accuracy");
+    case Data: return tr("Data");
     case Config: return tr("Configuration");
     default: return {};
     }

@@ -12,7 +12,7 @@ namespace dpowb::ui {
 class RunsModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Id, Status, Name, Started, Steps, FinalLoss, FinalAccuracy, Config, ColumnCount };
+    enum Column { Id, Status, Name, Started, Steps, FinalLoss, FinalAccuracy, Data, Config, ColumnCount };
     enum Role { RunIdRole = Qt::UserRole + 1, StatusRole, OutputDirRole, ErrorRole };
 
     explicit RunsModel(QObject* parent = nullptr);

@@ -9,6 +9,7 @@
 Q_DECLARE_METATYPE(dpowb::train::MetricPoint)
 Q_DECLARE_METATYPE(dpowb::train::TrainResult)
 Q_DECLARE_METATYPE(dpowb::train::TrainConfig)
+Q_DECLARE_METATYPE(dpowb::store::HealthRow)
 
 namespace dpowb::ui {
 // Registers the types with their names for queued connections. Idempotent.

@@ -34,6 +34,9 @@
 #include <set>
 
 #include "chart_grid.h"
+#include "health_model.h"
+#include "store/provenance.h"
+#include "train/health.h"
 #include "run_form.h"
 #include "runs_model.h"
 #include "train_job.h"
@@ -137,12 +140,25 @@ void TrainView::buildUi() {
     resume_->setToolTip(tr("Continue an interrupted or cancelled run from its checkpoint"));
     openOutput_ = new QPushButton(tr("Open output folder"), history);
     auto* csv = new QPushButton(tr("Export metrics CSV…"), history);
+    dataChanges_ = new QPushButton(tr("Data changes…"), history);
+    dataChanges_->setObjectName("dataChanges");
+    dataChanges_->setToolTip(tr("Select two runs: the pairs added, removed and relabelled between their training data"));
     hb->addWidget(resume_);
     hb->addWidget(openOutput_);
+    hb->addWidget(dataChanges_);
     hb->addStretch(1);
     hb->addWidget(csv);
     hl->addLayout(hb);
     tabs_->addTab(history, tr("Runs"));
+    connect(dataChanges_, &QPushButton::clicked, this, [this] {
+        const QList<qint64> ids = selectedRunIds();
+        if (ids.size() != 2) return;
+        auto* box = new QMessageBox(QMessageBox::Information, tr("Data changes"),
+                                    dataChangesText(std::min(ids[0], ids[1]), std::max(ids[0], ids[1])), QMessageBox::Close, this);
+        box->setAttribute(Qt::WA_DeleteOnClose);
+        box->setModal(false);
+        box->show();
+    });
     connect(runsTable_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
         autoSelected_ = false;  // the user's choice from now on
         rebuildCharts();
@@ -238,6 +254,25 @@ void TrainView::buildUi() {
         QString error;
         if (!path.isEmpty() && !charts_->exportSvg(path, &error)) showError(error);
     });
+
+    healthLabel_ = new QLabel(right);
+    healthLabel_->setObjectName("healthLabel");
+    healthLabel_->setToolTip(tr("Training-health checks: see docs/HEALTH.md. Hover a warning (or its marker on the "
+                                "charts) for why it matters and what to try."));
+    rl->addWidget(healthLabel_);
+    healthModel_ = new HealthModel(this);
+    healthTable_ = new QTableView(right);
+    healthTable_->setObjectName("healthTable");
+    healthTable_->setModel(healthModel_);
+    healthTable_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    healthTable_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    healthTable_->verticalHeader()->hide();
+    healthTable_->horizontalHeader()->setStretchLastSection(true);
+    healthTable_->setWordWrap(false);
+    healthTable_->setMaximumHeight(110);
+    healthTable_->hide();
+    rl->addWidget(healthTable_);
+    updateHealthLabel();
 
     log_ = new QPlainTextEdit(right);
     log_->setObjectName("log");
@@ -438,15 +473,75 @@ void TrainView::rebuildCharts() {
     if (wanted == shownRuns_) return;
     shownRuns_ = wanted;
     charts_->clear();
+    healthModel_->clear();
+    updateHealthLabel();
     for (qint64 id : wanted) charts_->addRun(id, runLabel(id));
     if (!project_) return;
     for (qint64 id : wanted) {
         try {
             charts_->setRunRows(id, project_->metrics(id));
+            for (const store::HealthRow& w : project_->healthWarnings(id)) addHealth(w);
         } catch (const std::exception& e) {
             appendLog(int(train::LogLevel::Warning), tr("Could not read the metrics of run %1: %2").arg(id).arg(QString::fromUtf8(e.what())));
         }
     }
+}
+
+QString TrainView::dataChangesText(qint64 from, qint64 to) {
+    if (!project_) return tr("No project is open.");
+    try {
+        const auto a = project_->run(from), b = project_->run(to);
+        if (!a || !b) return tr("Run %1 or %2 is no longer in the project.").arg(from).arg(to);
+        const auto d = store::diffSnapshots(store::parseSnapshot(a->snapshotJson), store::parseSnapshot(b->snapshotJson));
+        QStringList lines;
+        lines << tr("Run %1 → run %2: %3 added, %4 removed, %5 relabelled, %6 labelled again with the same verdict, "
+                    "%7 unchanged.")
+                     .arg(from)
+                     .arg(to)
+                     .arg(d.added.size())
+                     .arg(d.removed.size())
+                     .arg(d.relabelled.size())
+                     .arg(d.relabelledSame.size())
+                     .arg(d.unchanged);
+        lines << tr("Data fingerprints: %1 / %2")
+                     .arg(a->dataFingerprint.empty() ? tr("(not recorded)") : QString::fromStdString(a->dataFingerprint).left(19))
+                     .arg(b->dataFingerprint.empty() ? tr("(not recorded)") : QString::fromStdString(b->dataFingerprint).left(19));
+        constexpr size_t kShown = 40;
+        auto list = [&](const std::vector<store::SnapshotChange>& v, const QString& title, auto describe) {
+            if (v.empty()) return;
+            QStringList items;
+            for (size_t i = 0; i < v.size() && i < kShown; ++i) items << describe(v[i]);
+            if (v.size() > kShown) items << tr("… and %1 more (dpowb runs-diff lists all)").arg(v.size() - kShown);
+            lines << title + ": " + items.join(QStringLiteral(", "));
+        };
+        list(d.added, tr("Added"), [](const store::SnapshotChange& c) { return QString::number(c.pairId); });
+        list(d.removed, tr("Removed"), [](const store::SnapshotChange& c) { return QString::number(c.pairId); });
+        list(d.relabelled, tr("Relabelled"), [](const store::SnapshotChange& c) {
+            return QStringLiteral("%1 (%2→%3)").arg(c.pairId).arg(QString::fromStdString(c.before), QString::fromStdString(c.after));
+        });
+        return lines.join(QStringLiteral("\n"));
+    } catch (const std::exception& e) {
+        return tr("Could not compare the runs: %1").arg(QString::fromUtf8(e.what()));
+    }
+}
+
+void TrainView::addHealth(const store::HealthRow& warning) {
+    if (!healthModel_->add(warning)) return;
+    const auto* info = train::healthInfo(warning.code);
+    charts_->addMarker(warning.runId, QString::fromLatin1(info ? info->metric : "loss"),
+                       warning.split == "eval" ? QStringLiteral("eval") : QStringLiteral("train"), double(warning.step),
+                       HealthModel::explanation(warning));
+    healthTable_->resizeColumnsToContents();
+    updateHealthLabel();
+}
+
+void TrainView::updateHealthLabel() {
+    const int n = healthModel_->rowCount();
+    healthTable_->setVisible(n > 0);
+    healthLabel_->setText(n == 0 ? tr("Health: no warnings for the runs shown")
+                      : n == 1 ? tr("Health: 1 warning for the runs shown (hover it for why and what to try)")
+                               : tr("Health: %1 warnings for the runs shown (hover them for why and what to try)").arg(n));
+    healthLabel_->setStyleSheet(n == 0 ? QString() : QStringLiteral("QLabel { color: #8a3a10; font-weight: bold; }"));
 }
 
 void TrainView::updateButtons() {
@@ -459,6 +554,7 @@ void TrainView::updateButtons() {
     resume_->setEnabled(!running_ && run &&
                         (run->status == store::RunStatus::Interrupted || run->status == store::RunStatus::Cancelled));
     openOutput_->setEnabled(run && !run->outputDir.empty());
+    dataChanges_->setEnabled(ids.size() == 2);
 }
 
 void TrainView::setConfirmHandler(std::function<bool(const QString&)> handler) { confirm_ = std::move(handler); }
@@ -532,6 +628,8 @@ bool TrainView::startRun(train::TrainConfig config) {
     }
     shownRuns_.clear();
     charts_->clear();
+    healthModel_->clear();
+    updateHealthLabel();
 
     if (form_->processes() > 1 && config.data.empty()) {
         // Several processes: `dpowb train --nproc N` beside this program, followed through the
@@ -566,6 +664,13 @@ bool TrainView::startRun(train::TrainConfig config) {
     connect(worker, &TrainWorker::metrics, this, &TrainView::onMetrics);
     connect(worker, &TrainWorker::log, this, &TrainView::appendLog);
     connect(worker, &TrainWorker::paused, this, &TrainView::trainerPaused);
+    connect(worker, &TrainWorker::health, this, [this](store::HealthRow w) {
+        if (liveRunId_ == 0) return;
+        w.runId = liveRunId_;
+        addHealth(w);
+        appendLog(int(train::LogLevel::Warning),
+                  tr("Health: %1 at step %2: %3").arg(HealthModel::title(w.code)).arg(w.step).arg(QString::fromStdString(w.message)));
+    });
     connect(worker, &TrainWorker::finished, this, &TrainView::onFinished);
     connect(worker, &TrainWorker::finished, thread, &QThread::quit);
     connect(thread, &QThread::finished, worker, &QObject::deleteLater);

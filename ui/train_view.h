@@ -35,6 +35,7 @@ QT_END_NAMESPACE
 namespace dpowb::ui {
 
 class ChartGrid;
+class HealthModel;
 class RunForm;
 class RunsModel;
 class TrainWorker;
@@ -71,6 +72,10 @@ public:
     // For tests and the main window.
     RunForm* form() const { return form_; }
     ChartGrid* charts() const { return charts_; }
+    // The health warnings of the runs on the charts (live and from the project file).
+    HealthModel* healthModel() const { return healthModel_; }
+    QTableView* healthTable() const { return healthTable_; }
+    QLabel* healthLabel() const { return healthLabel_; }
     RunsModel* runsModel() const { return runsModel_; }
     QTableView* runsTable() const { return runsTable_; }
     QString statusText() const;
@@ -79,6 +84,10 @@ public:
     QPushButton* pauseButton() const { return pause_; }
     QPushButton* stopButton() const { return stop_; }
     QPushButton* resumeButton() const { return resume_; }
+    QPushButton* dataChangesButton() const { return dataChanges_; }
+    // What changed in the training data from run `from` to run `to` (the "Data changes…"
+    // button with two runs selected): pairs added, removed, relabelled.
+    QString dataChangesText(qint64 from, qint64 to);
     QProgressBar* progressBar() const { return progress_; }
     qint64 liveRunId() const { return liveRunId_; }
     // The dpowb program that runs jobs of several processes (default: beside this program).
@@ -115,6 +124,9 @@ private:
     void onStep(const train::MetricPoint& point);
     void onMetrics(const train::MetricPoint& point);
     void onFinished(const train::TrainResult& result);
+    // A warning of a run on the charts: a marker on its chart and a row in the list.
+    void addHealth(const store::HealthRow& warning);
+    void updateHealthLabel();
     void resumeSelected();
     // With no run going: the newest run of the project on the charts, named beside the bar.
     void showLatestRun();
@@ -130,6 +142,9 @@ private:
     QTableView* runsTable_ = nullptr;
     QTabWidget* tabs_ = nullptr;
     ChartGrid* charts_ = nullptr;
+    HealthModel* healthModel_ = nullptr;
+    QTableView* healthTable_ = nullptr;
+    QLabel* healthLabel_ = nullptr;
     QLabel* status_ = nullptr;
     QLabel* phase_ = nullptr;
     QLabel* error_ = nullptr;
@@ -138,6 +153,7 @@ private:
     QPushButton* stop_ = nullptr;
     QPushButton* resume_ = nullptr;
     QPushButton* openOutput_ = nullptr;
+    QPushButton* dataChanges_ = nullptr;
     QSlider* smoothing_ = nullptr;
     QLabel* smoothingLabel_ = nullptr;
     QPlainTextEdit* log_ = nullptr;

@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "common/error.h"
+#include "train/health.h"
 
 namespace dpowb::ui {
 
@@ -10,6 +11,7 @@ void registerTrainMetaTypes() {
     qRegisterMetaType<train::MetricPoint>("dpowb::train::MetricPoint");
     qRegisterMetaType<train::TrainResult>("dpowb::train::TrainResult");
     qRegisterMetaType<train::TrainConfig>("dpowb::train::TrainConfig");
+    qRegisterMetaType<store::HealthRow>("dpowb::store::HealthRow");
 }
 
 TrainWorker::TrainWorker(train::TrainConfig config, std::shared_ptr<train::TrainControl> control, QObject* parent)
@@ -46,6 +48,7 @@ void TrainWorker::run() {
 }
 
 void TrainWorker::onRunCreated(int64_t runId, const std::string& outputDir) {
+    runId_ = runId;
     Q_EMIT runCreated(runId, QString::fromStdString(outputDir));
 }
 
@@ -75,6 +78,10 @@ void TrainWorker::onMetrics(const train::MetricPoint& point) {
 
 void TrainWorker::onLog(train::LogLevel level, const std::string& message) {
     Q_EMIT log(static_cast<int>(level), QString::fromStdString(message));
+}
+
+void TrainWorker::onHealth(const train::HealthWarning& w) {
+    Q_EMIT health(store::HealthRow{runId_, w.step, w.split, w.code, w.value, w.message, 0});
 }
 
 void TrainWorker::onPaused(int64_t step, bool holding) { Q_EMIT paused(step, holding); }

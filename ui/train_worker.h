@@ -45,6 +45,8 @@ Q_SIGNALS:
     void log(int level, const QString& message);
     // The trainer holds for a pause after `step` steps (true), or goes on (false).
     void paused(qint64 step, bool holding);
+    // A training-health warning fired (once per kind and run).
+    void health(const dpowb::store::HealthRow& warning);
     void finished(const dpowb::train::TrainResult& result);
 
 private:
@@ -55,12 +57,14 @@ private:
     void onMetrics(const train::MetricPoint& point) override;
     void onLog(train::LogLevel level, const std::string& message) override;
     void onPaused(int64_t step, bool holding) override;
+    void onHealth(const train::HealthWarning& warning) override;
 
     train::TrainConfig config_;
     std::shared_ptr<train::TrainControl> control_;
     QElapsedTimer sinceStepEmit_;
     QElapsedTimer sincePhaseEmit_;
     std::string lastPhase_;
+    int64_t runId_ = 0;
 };
 
 }  // namespace dpowb::ui

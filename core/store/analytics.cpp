@@ -106,7 +106,9 @@ double activeHours(std::vector<int64_t> times) {
     return double(ms) / 3.6e6;
 }
 
-double rate(size_t labels, double hours) { return labels >= 2 && hours > 0 ? double(labels - 1) / hours : std::nan(""); }
+// Labels per hour; undefined below a minute of active labelling (a burst of scripted or
+// imported labels would give absurd rates).
+double rate(size_t labels, double hours) { return labels >= 2 && hours >= 1.0 / 60 ? double(labels - 1) / hours : std::nan(""); }
 
 }  // namespace
 
@@ -183,7 +185,7 @@ LabelAnalytics labelAnalytics(Project& project, int64_t nowMs) {
     }
     size_t labels = 0;
     for (const auto& s : out.annotators) labels += size_t(s.total());
-    out.labelsPerHour = allHours > 0 && labels >= 2 ? double(labels - out.annotators.size()) / allHours : std::nan("");
+    out.labelsPerHour = allHours >= 1.0 / 60 && labels >= 2 ? double(labels - out.annotators.size()) / allHours : std::nan("");
 
     // Agreement over the pairs that two or more annotators judged.
     std::set<std::string> raters;

@@ -38,7 +38,7 @@ struct AnnotatorSummary {
     int64_t total() const { return a + b + tie + bothBad + skip; }
     int64_t firstAt = 0, lastAt = 0;  // unix milliseconds
     double activeHours = 0;          // time between consecutive labels, pauses over 5 min left out
-    double labelsPerHour = 0;        // over the active time; NaN with fewer than two labels
+    double labelsPerHour = 0;        // over the active time; NaN with fewer than two labels or under a minute
     Proportion leftBetter;           // this annotator's a/b verdicts given to the left side
 };
 

@@ -169,15 +169,19 @@ std::vector<HealthWarning> HealthMonitor::observe(const MetricPoint& p) {
     const bool judged = p.step > 0;
 
     if (judged && hasChosen && hasMargin && !c_.referenceFree && std::isfinite(chosen) && std::isfinite(margin)) {
-        if (s.hasPrevChosen && s.hasPrevMargin && nats(chosen) < -t_.displacementNats && chosen < s.prevChosen && margin > s.prevMargin)
+        // rejected = chosen − margin; both below 0 when the chosen share is positive.
+        const double rejected = chosen - margin;
+        const bool bothDown = rejected < 0 && chosen / rejected >= t_.displacementShare;
+        if (s.hasPrevChosen && s.hasPrevMargin && nats(chosen) < -t_.displacementNats && bothDown && chosen < s.prevChosen &&
+            margin > s.prevMargin)
             ++s.displacementStreak;
         else
             s.displacementStreak = 0;
         if (s.displacementStreak >= std::max(1, t_.displacementPoints))
             fire(out, health::kDisplacement, p.step, p.split, chosen,
                  "the chosen reward fell to " + num(chosen) + " (" + num(nats(chosen)) +
-                     " nats vs the reference) while the margin grew to " + num(margin) + " (" + where +
-                     "): both responses are being pushed down");
+                     " nats vs the reference; rejected " + num(rejected) + ") while the margin grew to " + num(margin) +
+                     " (" + where + "): both responses are being pushed down");
         if (nats(chosen) < -t_.refDropNats)
             fire(out, health::kBelowReference, p.step, p.split, nats(chosen),
                  "the chosen responses are " + num(-nats(chosen)) + " nats less likely under the policy than under the reference (" +

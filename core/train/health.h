@@ -22,9 +22,12 @@ namespace dpowb::train {
 // differences of summed response log-probs (per-token for ipo, whose rewards are per token):
 // a reward r = β·(log π_θ − log π_ref) is r/β nats.
 struct HealthThresholds {
-    // Likelihood displacement: the chosen reward is below -displacementNats·β and fell, while
-    // the margin grew, for displacementPoints logged points of one split in a row.
+    // Likelihood displacement: the chosen reward is below -displacementNats·β, is at least
+    // displacementShare of the rejected reward (the chosen responses lost at least that share of
+    // what the rejected lost), and fell while the margin grew, for displacementPoints logged
+    // points of one split in a row.
     double displacementNats = 1.0;
+    double displacementShare = 1.0 / 3.0;
     int displacementPoints = 2;
     // The chosen responses' mean log-prob is more than refDropNats below the reference's.
     double refDropNats = 20.0;
