@@ -5,8 +5,8 @@
 #   bash bench/dist_scaling.sh [BUILD_DIR] [NPROC] [ROUNDS] [STEPS] [MODEL]
 #   defaults: build 2 3 30 builtin:tiny
 #
-# The one process uses all cores (OMP_NUM_THREADS unset: LibTorch's default), the N ranks share
-# them (the launcher gives each cores/N threads). Training time is taken from the run's own
+# The one process uses all cores (OMP_NUM_THREADS unset: LibTorch's default; ONE_THREADS=T sets
+# its OMP_NUM_THREADS), the N ranks share them (the launcher gives each cores/N threads). Training time is taken from the run's own
 # tokens_per_second (the mean over the logged intervals after the first, so that loading and
 # the first step's allocations are left out) and from the wall time of the whole command.
 # Prints one JSON line per run and a summary with the median ratios (N ranks / one process).
@@ -45,7 +45,11 @@ PY
 
 results="$work/results"
 for r in $(seq "$rounds"); do
-  run one --batch-size $((per_rank * nproc)) | tee -a "$results"
+  if [ -n "${ONE_THREADS:-}" ]; then
+    OMP_NUM_THREADS=$ONE_THREADS run one --batch-size $((per_rank * nproc)) | tee -a "$results"
+  else
+    run one --batch-size $((per_rank * nproc)) | tee -a "$results"
+  fi
   run "ranks$nproc" --batch-size $per_rank --nproc "$nproc" | tee -a "$results"
 done
 python3 - "$results" "$nproc" <<'PY'

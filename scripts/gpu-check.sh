@@ -58,7 +58,8 @@ if [ "$prepare" = 1 ]; then
   done
   # Shared libraries other than glibc's, the compiler runtime's and LibTorch's own (python3's
   # torch brings those): the GPU server may not have them.
-  for lib in $(ldd "$bundle"/bin/* | awk '/=> \// {print $3}' | sort -u); do
+  # (The NCCL plugin's own libraries are libtorch_cuda's, which the server's torch brings.)
+  for lib in $(ldd $(ls "$bundle"/bin/* | grep -v '\.so$') | awk '/=> \// {print $3}' | sort -u); do
     case "$(basename "$lib")" in
       libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|libutil.so*|ld-linux*|libtorch*|libc10*|libgomp*|libcudart*|libcupti*) ;;
       # The C++ runtime goes aside: it is used only where the server's own is older than

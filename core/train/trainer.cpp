@@ -293,6 +293,16 @@ void Run::openProjectAndResume() {
     stored.out = run->outputDir;
     cfg_ = stored;
     snapshotJson_ = run->snapshotJson;
+    // Said before the run is touched (it stays resumable): the data order and the global batch
+    // depend on the number of ranks.
+    if (const fs::path state = fs::path(cfg_.out) / "checkpoint" / "state.json"; fs::exists(state)) {
+        const int ranks = readJsonFile(state).value("world_size", 1);
+        if (ranks != rankEnv_.worldSize)
+            throw Error("run " + std::to_string(run->id) + " was trained with " + std::to_string(ranks) +
+                        " process(es); resume it with " + std::to_string(ranks) +
+                        " (--nproc, or torchrun's --nproc-per-node x nodes): the data order and the global batch "
+                        "depend on it");
+    }
     result_.runId = run->id;
     resuming_ = true;
     // A run killed between recording itself and recording its folder has no folder yet: it
