@@ -136,7 +136,7 @@ void TestProject::damagedPromptMessages_data() {
 
 void TestProject::damagedPromptMessages() {
     QFETCH(QString, stored);
-    const std::string path = file("damaged.db");
+    const std::string path = file((std::string("damaged-") + QTest::currentDataTag() + ".db").c_str());
     int64_t id = 0;
     {
         Project p = Project::create(path);
