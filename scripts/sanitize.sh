@@ -4,7 +4,7 @@
 # suite there. Extra arguments go to ctest (e.g. -R store/ to run a part).
 #
 # DPOWB_JOBS: compile jobs (default 1: LibTorch translation units take ~2 GB each under ASan).
-# DPOWB_SANITIZE_BUILD_ONLY=1: build, do not test.
+# DPOWB_SANITIZE_BUILD_ONLY=1: build, do not test. DPOWB_SANITIZE_STAGES="1 2": only those stages.
 #
 # Sanitizer settings (see docs/FUZZING.md):
 # - detect_leaks=0: LibTorch's operator registry, its thread pools and Qt's plugin loader keep
@@ -38,7 +38,7 @@ suites() {  # suites DIR...: the suite targets of those test folders
     done
   done
 }
-for stage in 1 2 3; do
+for stage in ${DPOWB_SANITIZE_STAGES:-1 2 3}; do
   case $stage in
     1) targets=($(suites common store text)); labels=(-L '^(common|store|text)$') ;;
     2) targets=(dpowb dpowb-torch $(suites cli)); labels=(-L '^(cli|smoke)$') ;;

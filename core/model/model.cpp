@@ -108,26 +108,6 @@ struct Fnv64 {
     }
 };
 
-// The network config.json describes is built (allocated) before its weights are read: a config
-// whose sizes imply more parameters than the checkpoint holds values is refused first, so a
-// damaged or hostile config.json (num_hidden_layers = 2^31) costs nothing. The sizes are
-// bounded by ModelConfig::fromJson, so the count does not overflow.
-void checkConfigAgainstWeights(const ModelConfig& config, const Checkpoint& ckpt, const std::string& configFile) {
-    uint64_t stored = 0;
-    for (const auto& name : ckpt.names()) {
-        uint64_t n = 1;
-        for (int64_t d : ckpt.info(name).shape) n *= uint64_t(d);
-        stored += n;  // each tensor lies inside its file: no overflow
-    }
-    const int64_t needed = config.parameterCount();
-    if (needed < 0 || uint64_t(needed) > stored)
-        throw Error(configFile + ": its sizes (num_hidden_layers " + std::to_string(config.numLayers) + ", hidden " +
-                    std::to_string(config.hiddenSize) + ", intermediate " + std::to_string(config.intermediateSize) +
-                    ", vocabulary " + std::to_string(config.vocabSize) + ", heads " + std::to_string(config.numHeads) +
-                    ") need " + std::to_string(needed) + " parameters, but the checkpoint holds only " +
-                    std::to_string(stored) + " values: config.json does not belong to these weights");
-}
-
 std::map<std::string, torch::Tensor> parameterMap(const torch::nn::Module& net) {
     std::map<std::string, torch::Tensor> out;
     for (const auto& item : net.named_parameters()) out[item.key()] = item.value();
@@ -153,16 +133,18 @@ std::string fingerprintOf(const CausalLM& net) {
 
 std::shared_ptr<CausalLM> createModelNet(const ModelConfig& config) { return createNet(config); }
 
-static void loadWeights(CausalLM& net, const Checkpoint& ckpt, const std::string& folder, torch::Device device,
-                        torch::ScalarType dtype, std::vector<std::string>* warnings) {
-    const ModelConfig& config = net.config();
-    auto params = parameterMap(net);
+// Every tensor config.json's architecture needs is in the checkpoint, with the shape the
+// config implies and a floating-point type. Checked before the network is built, because
+// building it allocates what config.json claims: a damaged or hostile config (num_hidden_layers
+// = 2^31, a vocabulary of 16M rows) is refused naming the first tensor the weights lack, at the
+// cost of walking the tensor table (ModelConfig::fromJson bounds its length).
+static std::map<std::string, std::string> checkWeights(const ModelConfig& config, const Checkpoint& ckpt,
+                                                       const std::string& folder) {
     std::map<std::string, std::string> byCanonical;  // our name -> checkpoint name
     for (const auto& name : ckpt.names()) {
         if (isNonParameterTensor(config, name)) continue;
         byCanonical[canonicalTensorName(config, name)] = name;
     }
-    torch::NoGradGuard noGrad;
     for (const TensorSlot& slot : tensorTable(config)) {
         auto it = byCanonical.find(slot.name);
         if (it == byCanonical.end())
@@ -180,6 +162,18 @@ static void loadWeights(CausalLM& net, const Checkpoint& ckpt, const std::string
         if (!c10::isFloatingType(stored))
             throw Error(ckpt.fileOf(it->second) + ": tensor \"" + it->second + "\" has dtype " + info.dtype +
                         "; expected a floating-point type");
+    }
+    return byCanonical;
+}
+
+static void loadWeights(CausalLM& net, const Checkpoint& ckpt, const std::string& folder, torch::Device device,
+                        torch::ScalarType dtype, std::vector<std::string>* warnings) {
+    const ModelConfig& config = net.config();
+    auto params = parameterMap(net);
+    std::map<std::string, std::string> byCanonical = checkWeights(config, ckpt, folder);  // every slot is there
+    torch::NoGradGuard noGrad;
+    for (const TensorSlot& slot : tensorTable(config)) {
+        auto it = byCanonical.find(slot.name);
         auto pit = params.find(slot.name);
         if (pit == params.end()) throw Error("internal: module has no parameter \"" + slot.name + "\"");
         torch::Tensor src = ckpt.tensor(it->second);
@@ -214,7 +208,7 @@ std::shared_ptr<Model> loadModel(const std::string& folderOrBuiltin, const LoadO
     model->config.torchDtype = dtypeName(model->dtype);
 
     Checkpoint ckpt = Checkpoint::open(dir.string());
-    checkConfigAgainstWeights(model->config, ckpt, configPath.string());
+    checkWeights(model->config, ckpt, folderOrBuiltin);
     model->net = createNet(model->config);
     loadWeights(*model->net, ckpt, folderOrBuiltin, model->device, model->dtype, &model->warnings);
     model->net->eval();

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "common/error.h"
+#include "common/error_text.h"
 #include "store/project_impl.h"
 #include "store/sha256.h"
 
@@ -114,10 +115,22 @@ std::string messagesToJson(const std::vector<Message>& messages) {
     return arr.dump();
 }
 
+// The prompt_messages column, as messagesToJson wrote it. A damaged file (a flipped byte, or
+// another program's writes) is refused with dpowb::Error, never a JSON library exception.
 std::vector<Message> messagesFromJson(const std::string& json) {
     std::vector<Message> out;
-    auto arr = nlohmann::json::parse(json);
-    for (const auto& m : arr) out.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
+    const auto arr = nlohmann::json::parse(json, nullptr, false);
+    const auto damaged = [&]() {
+        return Error("the project file is damaged: a pair's prompt messages are not a list of {role, content} (" +
+                     excerpt(json) + "); restore the file from a backup");
+    };
+    if (arr.is_discarded() || !arr.is_array()) throw damaged();
+    for (const auto& m : arr) {
+        if (!m.is_object()) throw damaged();
+        const auto role = m.find("role"), content = m.find("content");
+        if (role == m.end() || content == m.end() || !role->is_string() || !content->is_string()) throw damaged();
+        out.push_back({role->get<std::string>(), content->get<std::string>()});
+    }
     return out;
 }
 

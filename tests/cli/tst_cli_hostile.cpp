@@ -141,10 +141,12 @@ private Q_SLOTS:
         QTest::newRow("head_dim") << "head_dim" << "1048576" << "field \"head_dim\": 1048576 is above the limit";
         QTest::newRow("negative") << "hidden_size" << "-8" << "field \"hidden_size\": expected a positive integer, got -8";
         QTest::newRow("float") << "num_hidden_layers" << "1e300" << "field \"num_hidden_layers\": expected an integer";
-        // Within the limits, but more than the weights hold: refused before anything is built.
+        // Within the limits, but more than the weights hold: refused before anything is built,
+        // naming the first tensor the weights lack.
         QTest::newRow("layers 4000 vs weights") << "num_hidden_layers" << "4000"
-                                                << "num_hidden_layers 4000, hidden 8";
-        QTest::newRow("vocab vs weights") << "vocab_size" << "16000000" << "vocabulary 16000000";
+                                                << "tensor \"model.layers.1.self_attn.q_proj.weight\" is missing";
+        QTest::newRow("vocab vs weights") << "vocab_size" << "16000000"
+                                          << "has shape [16, 8] but config.json implies [16000000, 8]";
         QTest::newRow("long string") << "model_type" << QString("\"%1\"").arg(QString(100000, 'q'))
                                      << "field \"model_type\": architecture \"qqqq";
         // nlohmann throws out_of_range, not parse_error, for a number beyond double (found by fuzzing).

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <cerrno>
 #include <thread>
@@ -59,6 +60,8 @@ private Q_SLOTS:
     void sha256KnownVectors();
     void createOpenAndRefuse();
     void notAProject();
+    void damagedPromptMessages_data();
+    void damagedPromptMessages();
     void contentHashDeduplicates();
     void labelHistoryAndUndo();
     void undoRestoresStrength();
@@ -118,6 +121,51 @@ void TestProject::createOpenAndRefuse() {
     QCOMPARE(raw.execAndGet("PRAGMA journal_mode").getString(), std::string("wal"));
     QCOMPARE(raw.execAndGet("PRAGMA user_version").getInt(), Project::schemaVersion());
     QVERIFY_THROWS_EXCEPTION(Error, Project::open(file("missing.dpowb")));
+}
+
+// A damaged row (found by fuzzing project files): every read of it is a dpowb::Error that says
+// the file is damaged, never a JSON library exception (the GUI would terminate on one).
+void TestProject::damagedPromptMessages_data() {
+    QTest::addColumn<QString>("stored");
+    QTest::newRow("not JSON") << "[{\"role\": \"user\"}\x1d";
+    QTest::newRow("not a list") << "{\"role\": \"user\", \"content\": \"x\"}";
+    QTest::newRow("no content") << "[{\"role\": \"user\"}]";
+    QTest::newRow("content not text") << "[{\"role\": \"user\", \"content\": 3}]";
+    QTest::newRow("message not an object") << "[\"user\"]";
+}
+
+void TestProject::damagedPromptMessages() {
+    QFETCH(QString, stored);
+    const std::string path = file((std::string("damaged-") + QTest::currentDataTag() + ".db").c_str());
+    int64_t id = 0;
+    {
+        Project p = Project::create(path);
+        Pair chat;
+        chat.promptMessages = {{"user", "Hi"}};
+        chat.responseA = "a";
+        chat.responseB = "b";
+        id = p.addPair(chat);
+        p.label(id, Verdict::A);
+    }
+    {
+        SQLite::Database db(path, SQLite::OPEN_READWRITE);
+        SQLite::Statement st(db, "UPDATE pairs SET prompt_messages = ? WHERE id = ?");
+        st.bind(1, stored.toStdString());
+        st.bind(2, id);
+        QCOMPARE(st.exec(), 1);
+    }
+    Project p = Project::open(path);
+    const std::vector<std::function<void()>> reads = {[&] { p.pairs({}); }, [&] { p.pair(id); },
+                                                      [&] { p.trainingPairs("train"); }};
+    for (const auto& read : reads) {
+        try {
+            read();
+            QFAIL("read a damaged row");
+        } catch (const Error& e) {
+            QVERIFY2(std::string(e.what()).find("the project file is damaged") != std::string::npos, e.what());
+        }
+    }
+    QCOMPARE(p.countPairs({}), int64_t(1));  // what does not need the row still works
 }
 
 void TestProject::notAProject() {
