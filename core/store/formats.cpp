@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/json_input.h"
 #include "store/parquet_rows.h"
 #include "store/project_impl.h"
 
@@ -254,6 +255,8 @@ json parseJson(const std::string& file, long line, std::string_view text) {
         long at = line;
         if (e.byte > 0) at = line + lineAt(text, e.byte - 1) - 1;
         throw InputError(file, at, "invalid JSON: " + cleanJsonError(e.what()));
+    } catch (const json::exception& e) {  // e.g. a number beyond double's range (1e400)
+        throw InputError(file, line, "invalid JSON: " + describeJsonError(e.what()));
     }
 }
 

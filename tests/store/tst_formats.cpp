@@ -679,6 +679,7 @@ void TestFormats::malformed_data() {
     QTest::newRow("wrong format") << "trl-conversational.jsonl" << "trl" << 1 << "use --format trl-conversational";
     QTest::newRow("hh without turns") << "trl.jsonl" << "hh-rlhf" << 1 << "field \"chosen\": no \"\\n\\nAssistant:\"";
     QTest::newRow("not a known layout") << "llamafactory-alpaca.json" << "openai" << 2 << "field \"input\": expected an object";
+    QTest::newRow("number beyond double") << "huge-number.jsonl" << "auto" << 2 << "invalid JSON";
 }
 
 void TestFormats::malformed() {
