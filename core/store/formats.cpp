@@ -249,6 +249,13 @@ std::string cleanJsonError(const std::string& what) {
 }
 
 json parseJson(const std::string& file, long line, std::string_view text) {
+    // Bounded before parsing: no preference record nests deeply, and a hostile one must not
+    // reach the parser's (or the destructor's) recursion.
+    size_t at = 0;
+    if (jsonNestingDepth(text, kMaxJsonDepth, &at) > kMaxJsonDepth)
+        throw InputError(file, line + lineAt(text, at) - 1,
+                         "JSON nested more than " + std::to_string(kMaxJsonDepth) +
+                             " levels deep; a preference record never is (is this the right file?)");
     try {
         return json::parse(text.begin(), text.end());
     } catch (const json::parse_error& e) {
