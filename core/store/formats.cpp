@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "common/json_input.h"
 #include "store/parquet_rows.h"
 #include "store/project_impl.h"
@@ -56,36 +57,6 @@ std::string joinNames(const std::vector<std::string>& names) {
 }
 
 // ---------------------------------------------------------------- UTF-8
-
-// Offset of the first byte that is not part of valid UTF-8 (overlongs, surrogates and
-// code points above U+10FFFF count as invalid), or npos.
-size_t invalidUtf8At(std::string_view s) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    size_t n = s.size(), i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
-        else return i;
-        if (i + len > n) return i;
-        for (size_t k = 1; k < len; ++k) {
-            if ((p[i + k] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return i;
-        i += len;
-    }
-    return std::string_view::npos;
-}
 
 long lineAt(std::string_view text, size_t offset) {
     long line = 1;

@@ -13,41 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/utf8.h"
 
 namespace dpowb::store {
 
 using nlohmann::json;
 
 namespace {
-
-// Offset of the first byte that is not valid UTF-8, or npos (same rules as the JSON readers:
-// no overlongs, no surrogates, nothing above U+10FFFF).
-size_t badUtf8(std::string_view s) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    size_t n = s.size(), i = 0;
-    while (i < n) {
-        if (p[i] < 0x80) {
-            ++i;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if ((p[i] & 0xE0) == 0xC0) len = 2, cp = p[i] & 0x1F;
-        else if ((p[i] & 0xF0) == 0xE0) len = 3, cp = p[i] & 0x0F;
-        else if ((p[i] & 0xF8) == 0xF0) len = 4, cp = p[i] & 0x07;
-        else return i;
-        if (i + len > n) return i;
-        for (size_t k = 1; k < len; ++k) {
-            if ((p[i + k] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return i;
-        i += len;
-    }
-    return std::string_view::npos;
-}
 
 // Nesting beyond this is not a preference record (and would recurse without bound).
 constexpr int kMaxDepth = 64;
@@ -126,7 +98,7 @@ private:
         return out;
     }
     json text(std::string_view v) {
-        size_t bad = badUtf8(v);
+        size_t bad = invalidUtf8At(v);
         if (bad != std::string_view::npos) {
             char hex[8];
             std::snprintf(hex, sizeof hex, "0x%02X", unsigned(static_cast<unsigned char>(v[bad])));
