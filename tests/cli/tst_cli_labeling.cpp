@@ -10,26 +10,16 @@
 
 #include "store/project.h"
 
+#include "../common/cli_run.h"
+
 using namespace dpowb;
 using json = nlohmann::json;
 
 namespace {
 
-struct Result {
-    int code = -1;
-    QByteArray out, err;
-};
+using Result = test::CliResult;
 
-Result cli(const QStringList& args) {
-    QProcess p;
-    p.start(DPOWB_CLI, args);
-    Result r;
-    if (!p.waitForFinished(60000)) return r;
-    r.code = p.exitCode();
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
-}
+Result cli(const QStringList& args) { return test::runCli(args); }
 
 }  // namespace
 
