@@ -26,6 +26,7 @@
 #include "common/json_input.h"
 #include "store/parquet_rows.h"
 #include "store/project_impl.h"
+#include "store/search_index.h"
 
 namespace dpowb::store {
 
@@ -1244,46 +1245,6 @@ struct Parcel {
     std::string format;  // the format read (or detected): on the first record only
 };
 
-class ParcelQueue {
-public:
-    // False when the consumer gave up (the producer then stops reading).
-    bool push(std::vector<Parcel>&& batch) {
-        std::unique_lock<std::mutex> lock(m_);
-        notFull_.wait(lock, [&] { return aborted_ || batches_.size() < kDepth; });
-        if (aborted_) return false;
-        batches_.push_back(std::move(batch));
-        notEmpty_.notify_one();
-        return true;
-    }
-    // False at the end (everything consumed and the producer done).
-    bool pop(std::vector<Parcel>& batch) {
-        std::unique_lock<std::mutex> lock(m_);
-        notEmpty_.wait(lock, [&] { return closed_ || !batches_.empty(); });
-        if (batches_.empty()) return false;
-        batch = std::move(batches_.front());
-        batches_.pop_front();
-        notFull_.notify_one();
-        return true;
-    }
-    void close() {
-        std::lock_guard<std::mutex> lock(m_);
-        closed_ = true;
-        notEmpty_.notify_all();
-    }
-    void abort() {
-        std::lock_guard<std::mutex> lock(m_);
-        aborted_ = true;
-        batches_.clear();
-        notFull_.notify_all();
-    }
-
-private:
-    static constexpr size_t kDepth = 8;
-    std::mutex m_;
-    std::condition_variable notEmpty_, notFull_;
-    std::deque<std::vector<Parcel>> batches_;
-    bool closed_ = false, aborted_ = false;
-};
 
 }  // namespace
 
@@ -1308,7 +1269,7 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
     spec.defaultSplit = options.split;
     spec.map = &options.map;
 
-    ParcelQueue queue;
+    BatchQueue<std::vector<Parcel>> queue;
     std::exception_ptr readError;
     std::string format;
     std::thread reader([&] {
@@ -1339,7 +1300,7 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
     });
     struct JoinReader {
         std::thread& t;
-        ParcelQueue& q;
+        BatchQueue<std::vector<Parcel>>& q;
         ~JoinReader() {
             if (t.joinable()) {
                 q.abort();
@@ -1347,6 +1308,10 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
             }
         }
     } joinReader{reader, queue};
+
+    // The search index of a first import is built beside the writer (store/search_index.h).
+    std::unique_ptr<ParallelSearchIndex> index;
+    if (options.updateSearchIndex && options.indexWhileImporting) index = ParallelSearchIndex::startFor(d.db);
 
     std::vector<Parcel> batch;
     std::string formatSeen;  // from the first record
@@ -1366,8 +1331,9 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
                 p.pair.source = defaultSource;
             }
             bool inserted = false;
+            int64_t id = 0;
             try {
-                int64_t id = d.insertPair(p.pair, p.hasHistory ? std::nullopt : p.verdict, "import", &inserted, &parcel.hash);
+                id = d.insertPair(p.pair, p.hasHistory ? std::nullopt : p.verdict, "import", &inserted, &parcel.hash);
                 if (p.hasHistory) {
                     int64_t added = histories.merge(id, inserted, p.history, p.currentLabel);
                     result.labelRows += added;
@@ -1380,6 +1346,12 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
             }
             ++result.records;
             if (inserted) {
+                if (index) {
+                    Pair& pair = p.pair;
+                    std::string prompt = pair.isChat() ? promptSearchText(pair.promptMessages) : std::move(pair.prompt);
+                    if (!index->add({id, std::move(prompt), std::move(pair.responseA), std::move(pair.responseB)}))
+                        index->finishInto(d.db);  // throws the indexing thread's error
+                }
                 ++result.inserted;
                 if (p.verdict) ++result.labelled;
             } else {
@@ -1390,6 +1362,14 @@ ImportResult importFile(Project& project, const std::string& path, const ImportO
     reader.join();
     if (readError) std::rethrow_exception(readError);
     result.format = format;
+    if (index) {
+        options.progress(result.records, 0, "search index");
+        index->finishInto(d.db);
+        d.db.exec(
+            "INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', "
+            "(SELECT coalesce(max(id), 0) FROM pairs)) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        d.pairsAdded = false;  // nothing left for the index to catch up after the commit
+    }
     tx.commit();
     options.progress(result.records, result.records, "import");
     return result;

@@ -42,6 +42,10 @@ struct ImportOptions {
     // When false, the full-text index is not brought up to date after the commit (benchmarks
     // time it separately; Project::updateSearchIndex() or the next open catches up).
     bool updateSearchIndex = true;
+    // A first import (no pairs in the project yet) builds the index on a second thread while it
+    // writes the pairs, and commits it with them (store/search_index.h). False: index after the
+    // commit, on this thread (benchmarks compare the two).
+    bool indexWhileImporting = true;
 };
 
 struct ImportResult {
@@ -56,7 +60,8 @@ struct ImportResult {
 
 // Reads JSONL, .jsonl.gz, a JSON array file, CSV or Parquet. All-or-nothing: one transaction;
 // a malformed record throws InputError naming file, line and field, and the project is
-// unchanged. The search index is rebuilt after the commit.
+// unchanged. The search index is brought up to date in the same transaction (a first import)
+// or right after the commit.
 ImportResult importFile(Project& project, const std::string& path, const ImportOptions& options);
 
 // Detects the format from the first records; throws InputError when it cannot tell.

@@ -5,6 +5,9 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -101,6 +104,71 @@ int64_t labelRows(const std::string& path) {
     return db.execAndGet("SELECT count(*) FROM labels").getInt64();
 }
 
+// FTS5's own check of the project's search index against the pairs (external content: with
+// rank 1 it also compares every indexed document with its row). Throws when they disagree.
+void searchIndexIntegrity(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("INSERT INTO pairs_fts(pairs_fts, rank) VALUES ('integrity-check', 1)");
+}
+
+int64_t indexedDocuments(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM pairs_fts_docsize").getInt64();
+}
+
+// Search queries drawn from the project's own text: the first word of each of the first pairs'
+// prompts and responses, a prefix of it, and two words at once.
+std::vector<std::string> searchProbes(Project& p) {
+    std::vector<std::string> out;
+    auto firstWord = [](const std::string& s) {
+        std::string w;
+        for (char c : s) {
+            if (std::isalnum(static_cast<unsigned char>(c)) || (c & 0x80)) w += c;
+            else if (!w.empty()) break;
+        }
+        return w;
+    };
+    int n = 0;
+    for (const auto& x : p.pairs({})) {
+        if (++n > 40) break;
+        for (const std::string* t : {&x.responseA, &x.responseB}) {
+            std::string w = firstWord(*t);
+            if (w.empty()) continue;
+            out.push_back(w);
+            if (w.size() > 3) out.push_back(w.substr(0, 3));
+        }
+        std::string a = firstWord(x.responseA), b = firstWord(x.responseB);
+        if (!a.empty() && !b.empty()) out.push_back(a + " " + b);
+    }
+    return out;
+}
+
+// A TRL file of `n` pairs of made-up words (accents included), every tenth pair repeated later
+// in the file, and `tail` as its last line.
+std::string writeWordyTrl(const std::string& path, int n, const std::string& tail = {}) {
+    static const char* const vocab[] = {"volcano", "crème", "brûlée", "über", "answer", "policy", "naïve", "tokens",
+                                        "reward", "résumé", "ignition", "don't", "straße", "label", "model"};
+    std::ofstream out(path);
+    uint64_t x = 7;
+    auto word = [&] {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        return std::string(vocab[(x >> 33) % 15]) + std::to_string((x >> 40) % 50);
+    };
+    auto text = [&](int words) {
+        std::string s;
+        for (int i = 0; i < words; ++i) s += (i ? " " : "") + word();
+        return s;
+    };
+    std::vector<std::string> lines;
+    for (int i = 0; i < n; ++i) {
+        if (i % 10 == 9) lines.push_back(lines[size_t(i / 2)]);
+        else lines.push_back(json{{"prompt", text(8)}, {"chosen", text(20)}, {"rejected", text(20)}}.dump());
+    }
+    for (const auto& l : lines) out << l << "\n";
+    if (!tail.empty()) out << tail << "\n";
+    return path;
+}
+
 }  // namespace
 
 class TestFormats : public QObject {
@@ -153,6 +221,11 @@ private Q_SLOTS:
     void readPairsMatchesImport_data();
     void readPairsMatchesImport();
     void tokenIdsAreNotImported();
+    void searchIndexBesideWriter_data();
+    void searchIndexBesideWriter();
+    void searchIndexOfLaterImports();
+    void searchIndexAfterFailedImport_data();
+    void searchIndexAfterFailedImport();
 };
 
 void TestFormats::golden_data() {
@@ -1207,6 +1280,96 @@ void TestFormats::demoSet() {
     QCOMPARE(demoSentiment("What a wonderful, brilliant film"), 1);
     QCOMPARE(demoSentiment("dull and boring"), -1);
     QCOMPARE(demoSentiment("a film"), 0);
+}
+
+
+// A first import builds the search index on a second thread and commits it with the pairs: the
+// index passes FTS5's integrity check against the pairs and answers every query as the index
+// built after the commit does.
+void TestFormats::searchIndexBesideWriter_data() {
+    QTest::addColumn<QString>("file");
+    for (const char* f : {"trl.jsonl", "trl-conversational.jsonl", "hh-rlhf.jsonl", "llamafactory-v1.json",
+                          "pairs.jsonl", "ultrafeedback.parquet", "generated"})
+        QTest::newRow(f) << QString(f);
+}
+
+void TestFormats::searchIndexBesideWriter() {
+    QFETCH(QString, file);
+    const std::string path = file == "generated" ? writeWordyTrl(tmp("wordy.jsonl"), 3000)
+                                                 : dataFile(file.toUtf8().constData());
+    const std::string beside = fresh(), after = fresh();
+    Project a = Project::create(beside), b = Project::create(after);
+    std::vector<std::string> phases;
+    ImportOptions opt;
+    opt.progress.report = [&](int64_t, int64_t, const std::string& phase) {
+        if (phases.empty() || phases.back() != phase) phases.push_back(phase);
+    };
+    ImportResult ra = importFile(a, path, opt);
+    QVERIFY2(std::find(phases.begin(), phases.end(), "search index") != phases.end(), "the index was not built beside");
+    ImportOptions serial;
+    serial.indexWhileImporting = false;
+    ImportResult rb = importFile(b, path, serial);
+    QCOMPARE(ra.inserted, rb.inserted);
+    if (file == "generated") QVERIFY(ra.duplicates > 0);
+    QCOMPARE(indexedDocuments(beside), ra.inserted);
+    searchIndexIntegrity(beside);
+    const auto probes = searchProbes(b);
+    QVERIFY(probes.size() >= 3);
+    for (const auto& probe : probes) {
+        PairQuery q;
+        q.search = probe;
+        auto hits = a.pairIds(q);
+        QVERIFY2(!hits.empty(), probe.c_str());
+        QCOMPARE(hits, b.pairIds(q));
+    }
+}
+
+// Imports into a project that has pairs already index after their commit, as before; the
+// index stays whole.
+void TestFormats::searchIndexOfLaterImports() {
+    const std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    importFile(p, dataFile("trl.jsonl"), {});
+    std::vector<std::string> phases;
+    ImportOptions opt;
+    opt.progress.report = [&](int64_t, int64_t, const std::string& phase) { phases.push_back(phase); };
+    ImportResult r = importFile(p, writeWordyTrl(tmp("later.jsonl"), 600), opt);
+    QVERIFY(std::find(phases.begin(), phases.end(), "search index") == phases.end());
+    QCOMPARE(indexedDocuments(dbPath), r.inserted + 3);
+    searchIndexIntegrity(dbPath);
+    PairQuery q;
+    q.search = "volcano";
+    QVERIFY(!p.pairIds(q).empty());
+}
+
+// A first import that fails or is cancelled after the indexing thread has started leaves no
+// pairs and no index; the next import builds both.
+void TestFormats::searchIndexAfterFailedImport_data() {
+    QTest::addColumn<bool>("cancel");
+    QTest::newRow("malformed last line") << false;
+    QTest::newRow("cancelled") << true;
+}
+
+void TestFormats::searchIndexAfterFailedImport() {
+    QFETCH(bool, cancel);
+    const std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    const std::string before = snapshot(dbPath);
+    std::atomic<bool> stop{false};
+    ImportOptions opt;
+    opt.progress.cancel = &stop;
+    opt.progress.report = [&](int64_t done, int64_t, const std::string&) {
+        if (cancel && done >= 2048) stop = true;
+    };
+    const std::string bad = writeWordyTrl(tmp("bad.jsonl"), 4000, cancel ? "" : "{\"prompt\": \"x\", \"chosen\": 1}");
+    if (cancel) QVERIFY_THROWS_EXCEPTION(Cancelled, importFile(p, bad, opt));
+    else QVERIFY_THROWS_EXCEPTION(InputError, importFile(p, bad, opt));
+    QCOMPARE(snapshot(dbPath), before);
+    QCOMPARE(indexedDocuments(dbPath), int64_t(0));
+    searchIndexIntegrity(dbPath);
+    ImportResult r = importFile(p, writeWordyTrl(tmp("good.jsonl"), 500), {});
+    QCOMPARE(indexedDocuments(dbPath), r.inserted);
+    searchIndexIntegrity(dbPath);
 }
 
 QTEST_GUILESS_MAIN(TestFormats)
