@@ -9,10 +9,6 @@ namespace dpowb::store {
 namespace {
 
 constexpr size_t kBatch = 256;
-// FTS5 flushes its in-memory term lists to a segment when they exceed `hashsize` (default
-// 1 MB); a large one means few segments and no merging during the build (~15% less CPU at
-// 100,000 pairs of 1 KB). Memory stays bounded: beyond this the build flushes as usual.
-constexpr int64_t kHashSize = 128ll << 20;
 
 // Copies every row of `table` from `from` into the same table of `to`, values as stored.
 void copyRows(SQLite::Database& from, SQLite::Database& to, const std::string& table, int columns) {
@@ -58,7 +54,6 @@ ParallelSearchIndex::ParallelSearchIndex(const std::string& declaration) {
     scratch_->exec("PRAGMA synchronous = OFF");
     scratch_->exec("PRAGMA cache_size = -262144");
     scratch_->exec(declaration);
-    scratch_->exec("INSERT INTO pairs_fts(pairs_fts, rank) VALUES ('hashsize', " + std::to_string(kHashSize) + ")");
     batch_.reserve(kBatch);
     thread_ = std::thread([this] { run(); });
 }
