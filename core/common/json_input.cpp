@@ -1,5 +1,7 @@
 #include "common/json_input.h"
 
+#include <cstring>
+
 #include "common/error.h"
 #include "common/error_text.h"
 
@@ -8,13 +10,24 @@ namespace dpowb {
 size_t jsonNestingDepth(std::string_view text, size_t stopAbove, size_t* offset) {
     size_t depth = 0, deepest = 0;
     bool inString = false;
-    for (size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
+    const char* const data = text.data();
+    const size_t n = text.size();
+    for (size_t i = 0; i < n; ++i) {
         if (inString) {
-            if (c == '\\') ++i;
-            else if (c == '"') inString = false;
+            // Jump to the string's closing quote with memchr (SIMD in glibc): preference
+            // records are mostly long strings, and this scan runs before every parse.
+            const void* q = std::memchr(data + i, '"', n - i);
+            const size_t quote = q ? size_t(static_cast<const char*>(q) - data) : n;
+            const void* b = std::memchr(data + i, '\\', quote - i);
+            if (b) {
+                i = size_t(static_cast<const char*>(b) - data) + 1;  // skip the escaped character
+                continue;
+            }
+            i = quote;
+            inString = false;
             continue;
         }
+        const char c = data[i];
         if (c == '"') {
             inString = true;
         } else if (c == '[' || c == '{') {

@@ -3,11 +3,13 @@
 #include <QtTest>
 #include <QStringDecoder>
 
+#include <algorithm>
 #include <string>
 
 #include "common/error.h"
 #include "common/error_text.h"
 #include "common/json_input.h"
+#include "common/utf8.h"
 
 namespace {
 
@@ -104,6 +106,72 @@ private Q_SLOTS:
         QTest::newRow("escaped quote") << QByteArray("[\"\\\"[[\", [1]]") << 2;
         QTest::newRow("escaped backslash") << QByteArray("[\"\\\\\", [[1]]]") << 3;
         QTest::newRow("unbalanced closers") << QByteArray("]]]}[") << 1;
+        QTest::newRow("backslash last") << QByteArray("[[\"ab\\") << 2;
+        QTest::newRow("unterminated string") << QByteArray("[\"[[[[") << 1;
+        QTest::newRow("escapes then quote") << QByteArray("[\"a\\\\\\\"[\", [[]]]") << 3;
+        QTest::newRow("empty strings") << QByteArray("[\"\", [\"\"], {\"\": [[]]}]") << 4;
+    }
+
+    // The scanners that run before every parse, against byte-at-a-time references on random
+    // texts: the nesting depth (brackets, quotes and backslashes in any order) and the first
+    // invalid UTF-8 byte (ASCII runs longer and shorter than eight bytes between sequences).
+    void scannersMatchReferences() {
+        auto referenceDepth = [](const std::string& t) {
+            size_t depth = 0, deepest = 0;
+            bool inString = false;
+            for (size_t i = 0; i < t.size(); ++i) {
+                const char c = t[i];
+                if (inString) {
+                    if (c == '\\') ++i;
+                    else if (c == '"') inString = false;
+                    continue;
+                }
+                if (c == '"') inString = true;
+                else if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
+                else if ((c == ']' || c == '}') && depth > 0) --depth;
+            }
+            return deepest;
+        };
+        auto referenceUtf8 = [](const std::string& s) -> size_t {  // one byte at a time (RFC 3629)
+            const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+            size_t i = 0;
+            while (i < s.size()) {
+                const unsigned char c = p[i];
+                size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+                if (len == 0 || i + len > s.size()) return i;
+                uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+                for (size_t k = 1; k < len; ++k) {
+                    if ((p[i + k] & 0xC0) != 0x80) return i;
+                    cp = (cp << 6) | (p[i + k] & 0x3F);
+                }
+                const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+                if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+                i += len;
+            }
+            return std::string_view::npos;
+        };
+        uint64_t x = 12345;
+        auto next = [&] {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            return x >> 33;
+        };
+        const char alphabet[] = {'"', '\\', '[', ']', '{', '}', 'a', ' '};
+        for (int round = 0; round < 3000; ++round) {
+            std::string t;
+            const size_t len = next() % 40;
+            for (size_t i = 0; i < len; ++i) t += alphabet[next() % 8];
+            QCOMPARE(dpowb::jsonNestingDepth(t), referenceDepth(t));
+        }
+        const char* const pieces[] = {"a", "abcdefghij", "abcdefg", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                      "\x80", "\xC3", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xC0\xAF"};
+        for (int round = 0; round < 2000; ++round) {
+            std::string s;
+            const size_t n = next() % 12;
+            for (size_t i = 0; i < n; ++i) s += pieces[next() % 11];
+            const size_t got = dpowb::invalidUtf8At(s), want = referenceUtf8(s);
+            if (got != want) qWarning("%s", dpowb::oneLine(s).c_str());
+            QCOMPARE(got, want);
+        }
     }
     void nestingDepth() {
         QFETCH(QByteArray, text);
