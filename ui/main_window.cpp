@@ -235,7 +235,7 @@ void MainWindow::openLastOrOfferDemo() {
         settings.setValue(QStringLiteral("offeredDemo"), true);
         const auto answer = QMessageBox::question(
             this, tr("Welcome to DPO Workbench"),
-            tr("No project is open. Create the demo project (about 2,600 movie-review pairs, most "
+            tr("No project is open. Create the demo project (2,500 movie-review pairs, most "
                "already labelled) to try labelling and training?\n\nIt goes to %1.")
                 .arg(QDir::toNativeSeparators(demoProjectPath())),
             QMessageBox::Yes | QMessageBox::No, QMessageBox::Yes);

@@ -268,7 +268,8 @@ MemoryEstimate estimateMemory(const model::ModelConfig& m, const train::TrainCon
     const double rows = 2.0 * static_cast<double>(c.batchSize);
     const double h = static_cast<double>(m.hiddenSize), a = static_cast<double>(std::max<int64_t>(1, m.numHeads));
     const double perLayer = rows * s * (34.0 * h + 5.0 * a * s) * (a16 / 2.0);
-    // Logits and their log-softmax in float32 over the whole vocabulary.
+    // Logits over the whole vocabulary in float32, and as much again for the logsumexp and the
+    // gradient of the log-prob gather (logprobs.cpp never forms a full log-softmax).
     const double logits = rows * s * static_cast<double>(m.vocabSize) * 4.0 * 2.0;
     e.activations = perLayer * static_cast<double>(m.numLayers) + logits;
     return e;

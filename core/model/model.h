@@ -43,7 +43,7 @@ public:
                                  KVCache* cache = nullptr) = 0;
     // As hidden(), with explicit positions (B,T) int64 for the new tokens instead of
     // cache length + 0..T-1: rows that continue cached prompts of different lengths (prompt
-    // sharing in sharedPairLogps). Keys are still ordered by index for causality. Returns an
+    // sharing in pairSequenceLogps, logprobs.cpp). Keys are still ordered by index for causality. Returns an
     // undefined tensor when the architecture cannot place tokens this way.
     virtual torch::Tensor hiddenAt(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
                                    const torch::Tensor& positions) {
