@@ -4,11 +4,13 @@
 #include <QStringDecoder>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "common/error.h"
 #include "common/error_text.h"
 #include "common/json_input.h"
+#include "common/number.h"
 #include "common/utf8.h"
 
 namespace {
@@ -110,6 +112,25 @@ private Q_SLOTS:
         QTest::newRow("unterminated string") << QByteArray("[\"[[[[") << 1;
         QTest::newRow("escapes then quote") << QByteArray("[\"a\\\\\\\"[\", [[]]]") << 3;
         QTest::newRow("empty strings") << QByteArray("[\"\", [\"\"], {\"\": [[]]}]") << 4;
+    }
+
+    // Numbers quoted back in messages: the shortest text that reads back as the same value.
+    void numberText_data() {
+        QTest::addColumn<double>("value");
+        QTest::addColumn<QString>("text");
+        QTest::newRow("whole") << 60.0 << "60";
+        QTest::newRow("negative whole") << -1.0 << "-1";
+        QTest::newRow("big whole") << 123456789.0 << "123456789";
+        QTest::newRow("beyond 1e15") << 1e20 << "1e+20";
+        QTest::newRow("tenth") << 0.1 << "0.1";
+        QTest::newRow("half") << 2.5 << "2.5";
+        QTest::newRow("small") << 1e-06 << "1e-06";
+        QTest::newRow("nan") << std::nan("") << "nan";
+    }
+    void numberText() {
+        QFETCH(double, value);
+        QFETCH(QString, text);
+        QCOMPARE(QString::fromStdString(dpowb::numberText(value)), text);
     }
 
     // The scanners that run before every parse, against byte-at-a-time references on random
