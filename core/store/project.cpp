@@ -1072,7 +1072,7 @@ PairVerdicts Project::verdictsFor(int64_t pairId, const std::string& annotator) 
     const auto rows = labelRowsOf(d_->db, pairId);
     const Standing s = standingOf(rows);
     auto it = s.byAnnotator.find(who);
-    if (it != s.byAnnotator.end()) out.mine = it->second->verdict;
+    if (it != s.byAnnotator.end()) out.mine = it->second->verdict, out.mineStrength = it->second->strength;
     if (mode == AnnotationMode::Blind && !out.mine) {
         out.hidden = true;
         return out;

@@ -104,6 +104,7 @@ struct PairQuery {
 // has a standing label of their own on the pair.
 struct PairVerdicts {
     std::optional<Verdict> mine;  // the annotator's own latest standing label (skip included)
+    int mineStrength = 0;
     bool hidden = false;          // blind mode, nothing of mine yet: the fields below are empty
     std::vector<std::pair<std::string, Verdict>> others;  // the others' latest standing labels, by name
     std::optional<Verdict> adjudicated;  // the standing adjudication
