@@ -285,6 +285,7 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
             Q_EMIT statusMessage(tr("Pair %1 is not in the list as filtered: set the filters to All (and clear the "
                                     "search) to open it").arg(id));
     });
+    connect(adjudication_->revealBox(), &QCheckBox::toggled, this, &LabelView::showCurrent);
     connect(adjudication_, &AdjudicationPanel::decide, this, [this](qint64 id, int choice, bool undo) {
         if (currentPairId() != id && !selectPair(id)) {
             Q_EMIT statusMessage(tr("Open pair %1 first: set the filters to All").arg(id));
@@ -469,9 +470,13 @@ void LabelView::showCurrent() {
         try {
             const std::string me = context_->annotator().toStdString();
             const store::PairVerdicts v = context_->project().verdictsFor(id, me);
+            const std::optional<store::Verdict> training = p->verdict;
             p->verdict = v.mine;
             p->labelStrength = v.mineStrength;
-            if (v.hidden) {
+            if (v.hidden && adjudication_->revealBox()->isChecked()) {  // an adjudicator sees it all
+                state = tr("adjudicating: training verdict %1")
+                            .arg(training ? QString::fromLatin1(store::toString(*training)).toUpper() : tr("none (unresolved)"));
+            } else if (v.hidden) {
                 std::vector<store::Label> own;
                 for (auto& l : labels)
                     if (l.annotator == me && !l.adjudication) own.push_back(std::move(l));

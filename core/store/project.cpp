@@ -1188,13 +1188,15 @@ std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator,
     if (current == 0) return std::nullopt;
     // The label before the one undone becomes current again (or none).
     SQLite::Statement prev(d_->db,
-                           "SELECT l.prev_label_id, p.verdict, coalesce(p.strength, 0) FROM labels l "
+                           "SELECT l.prev_label_id, p.verdict, coalesce(p.strength, 0), l.adjudication FROM labels l "
                            "LEFT JOIN labels p ON p.id = l.prev_label_id WHERE l.id = ?");
     prev.bind(1, current);
     if (!prev.executeStep()) throw Error("project is inconsistent: label " + std::to_string(current) + " is missing");
     int64_t restored = prev.getColumn(0).isNull() ? 0 : prev.getColumn(0).getInt64();
     std::optional<Verdict> restoredVerdict = verdictColumn(prev.getColumn(1));
     int restoredStrength = prev.getColumn(2).getInt();
+    const bool revertsAdjudication = prev.getColumn(3).getInt() != 0;
+    if (adjudication && !revertsAdjudication) return std::nullopt;  // the latest label is no adjudication
 
     Label l;
     l.pairId = pairId;
@@ -1204,15 +1206,17 @@ std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator,
     l.shownLeft = 'a';
     l.createdAt = nowMillis();
     l.reverts = current;
+    l.adjudication = revertsAdjudication;
     SQLite::Statement ins(d_->db,
                           "INSERT INTO labels(pair_id, verdict, strength, rationale, annotator, shown_left, "
-                          "created_at, reverts, prev_label_id) VALUES (?, ?, 0, '', ?, 'a', ?, ?, ?)");
+                          "created_at, reverts, prev_label_id, adjudication) VALUES (?, ?, 0, '', ?, 'a', ?, ?, ?, ?)");
     ins.bind(1, pairId);
     bindOptionalVerdict(ins, 2, restoredVerdict);
     ins.bind(3, l.annotator);
     ins.bind(4, l.createdAt);
     ins.bind(5, current);
     ins.bind(6, current);
+    ins.bind(7, revertsAdjudication ? 1 : 0);
     ins.exec();
     l.id = d_->db.getLastInsertRowid();
     d_->nextLabelId = 0;

@@ -161,6 +161,15 @@ void TestAnnotators::adjudicationIsNeverSkip() {
     QVERIFY_THROWS_EXCEPTION(Error, p.label(id, Verdict::Skip, o));
     QVERIFY(p.history(id).empty());
     QVERIFY(!p.undo(id, "judge", true));  // nothing to undo
+    // Single mode: undoing an adjudication reverts only an adjudication.
+    p.setAnnotationMode(AnnotationMode::Single);
+    play(p, id, "alice:a");
+    QVERIFY(!p.undo(id, "judge", true));
+    QCOMPARE(p.pair(id)->verdict, std::optional<Verdict>(Verdict::A));
+    play(p, id, "adj:b");
+    const auto u = p.undo(id, "judge", true);
+    QVERIFY(u && u->adjudication);
+    QCOMPARE(p.pair(id)->verdict, std::optional<Verdict>(Verdict::A));
 }
 
 void TestAnnotators::blindVisibility_data() {

@@ -382,8 +382,9 @@ void TestTrainer::badDataFileFailsWithLine() {
 }
 
 // Training on annotator agreement (--agreement, docs/ANALYTICS.md): in a consensus-mode project
-// whose pairs three annotators labelled alike, smoothing and weights train bit for bit as
-// without them. One dissent (2 of 3 on one training pair) keeps the verdict and the data, so a
+// whose pairs four annotators labelled alike ($USER through makeProject, then alice, bob and
+// carol), smoothing and weights train bit for bit as without them. One dissent (3 of 4 on one
+// training pair) keeps the verdict and the data, so a
 // run without agreement is still the same; with smoothing or weights that run differs from
 // step 1. The snapshot records the dissent, and so does the data fingerprint.
 void TestTrainer::agreementLeavesUnanimousPairsAlone() {
@@ -420,7 +421,7 @@ void TestTrainer::agreementLeavesUnanimousPairsAlone() {
     QCOMPARE(train("weights", "weights").first, off);
     QVERIFY(off.at({"train", 1}).at("loss") > 0);
 
-    {  // carol dissents on one training pair: 2 of 3 keep its verdict
+    {  // carol dissents on one training pair: 3 of 4 keep its verdict
         auto p = store::Project::open(db);
         const auto pair = *p.pair(trainIds[1]);
         store::LabelOptions o;
@@ -432,8 +433,7 @@ void TestTrainer::agreementLeavesUnanimousPairsAlone() {
     QCOMPARE(offAgain, off);
     const auto [smoothed, smoothedRun] = train("smoothing", "smoothing-dissent");
     const auto weighted = train("weights", "weights-dissent").first;
-    // Step 1's metrics come from the first batch (before any update): the dissenting pair is in
-    // it or not; the losses of the whole run differ either way.
+    // Some step's batch holds the dissenting pair: its loss differs.
     bool differs = false, weightDiffers = false;
     for (const auto& [key, values] : off) {
         differs |= smoothed.at(key).at("loss") != values.at("loss");
@@ -445,7 +445,7 @@ void TestTrainer::agreementLeavesUnanimousPairsAlone() {
     const auto snap = json::parse(p.run(smoothedRun)->snapshotJson);
     bool recorded = false;
     for (const auto& row : snap)
-        if (row.at(0).get<int64_t>() == trainIds[1]) recorded = row.size() == 5 && row[3] == 3 && row[4] == 2;
+        if (row.at(0).get<int64_t>() == trainIds[1]) recorded = row.size() == 5 && row[3] == 4 && row[4] == 3;
     QVERIFY2(recorded, snap.dump().c_str());
     QVERIFY(p.run(offRun)->dataFingerprint != p.run(offAgainRun)->dataFingerprint);
 }

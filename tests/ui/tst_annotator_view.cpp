@@ -7,6 +7,7 @@
 #include <QAbstractItemModelTester>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QLabel>
 #include <QPushButton>
 #include <QStandardPaths>
 #include <QTabWidget>
@@ -178,6 +179,11 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(m->data(m->index(0, m->adjudicatedColumn())).toString(),
                                   QString::fromLatin1(store::toString(decided)).toUpper(), 10000);
         QCOMPARE(m->data(m->index(0, m->verdictColumn())).toString(), QString::fromLatin1(store::toString(decided)).toUpper());
+        // Revealed for the adjudicator: the whole history and the pair's verdict on the page.
+        QVERIFY2(view()->pairTitle()->text().contains(
+                     QStringLiteral("adjudicating: training verdict ") + QString::fromLatin1(store::toString(decided)).toUpper()),
+                 qPrintable(view()->pairTitle()->text()));
+        QCOMPARE(view()->historyModel()->rowCount(), 3);
         if (!qEnvironmentVariableIsEmpty("DPOWB_SCREENSHOT_DIR")) {
             QCoreApplication::processEvents();
             QVERIFY(window_->grab().save(qEnvironmentVariable("DPOWB_SCREENSHOT_DIR") + "/adjudication.png"));
