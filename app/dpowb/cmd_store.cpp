@@ -580,7 +580,8 @@ DPOWB_COMMAND({"list", "list pairs with their ids",
                "shortened); --json writes one JSON object per pair instead.\n\n"
                "  --verdict V   a, b, tie, both_bad, skip, labelled, unlabelled, unresolved or any (default)\n"
                "  --annotator N the verdict filter applies to N's own latest label (\"unlabelled\": not\n"
-               "                yet labelled by N); unresolved is the pair's state whoever asks\n"
+               "                yet labelled by N); unresolved is the pair's state whoever asks, and\n"
+               "                the verdict column stays the pair's\n"
                "  --search T    full-text search in prompts and responses\n",
                {"json"},
                {"DB"},
