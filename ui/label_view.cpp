@@ -20,6 +20,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include "adjudication_panel.h"
 #include "edit_response_dialog.h"
 #include "help_overlay.h"
 #include "label_analytics.h"
@@ -70,7 +71,7 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     const std::pair<QString, VF> verdictItems[] = {
         {tr("All labels"), VF::Any},   {tr("Unlabelled"), VF::Unlabelled}, {tr("Labelled"), VF::Labelled},
         {tr("A chosen"), VF::A},       {tr("B chosen"), VF::B},            {tr("Tie"), VF::Tie},
-        {tr("Both bad"), VF::BothBad}, {tr("Skipped"), VF::Skip}};
+        {tr("Both bad"), VF::BothBad}, {tr("Skipped"), VF::Skip},  {tr("Unresolved"), VF::Unresolved}};
     for (const auto& [text, value] : verdictItems) verdictFilter_->addItem(text, int(value));
     splitFilter_ = new QComboBox(left);
     splitFilter_->addItem(tr("All splits"), QString());
@@ -163,6 +164,8 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     lowerTabs_->addTab(historyTable_, tr("History"));
     analytics_ = new LabelAnalyticsPanel(lowerTabs_);
     lowerTabs_->addTab(analytics_, tr("Labeling analytics"));
+    adjudication_ = new AdjudicationPanel(lowerTabs_);
+    lowerTabs_->addTab(adjudication_, tr("Adjudication"));
     rightSplit_->addWidget(lowerTabs_);
     rightSplit_->setStretchFactor(0, 5);
     rightSplit_->setStretchFactor(1, 1);
@@ -270,8 +273,26 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     connect(context_, &ProjectContext::externalChange, this, &LabelView::onExternalChange);
     // Analytics are computed while their tab is shown: on showing it, and after label changes.
     auto refreshAnalytics = [this] {
-        if (lowerTabs_->currentWidget() == analytics_ && context_->isOpen()) analytics_->refresh();
+        const QWidget* tab = lowerTabs_->currentWidget();
+        if ((tab == analytics_ || tab == adjudication_) && context_->isOpen()) analytics_->refresh();
     };
+    // The adjudication list is the analytics' disagreements.
+    connect(analytics_, &LabelAnalyticsPanel::updated, this, [this] {
+        if (analytics_->result()) adjudication_->setRows(analytics_->result()->disagreements);
+    });
+    connect(adjudication_, &AdjudicationPanel::pairActivated, this, [this](qint64 id) {
+        if (!selectPair(id))
+            Q_EMIT statusMessage(tr("Pair %1 is not in the list as filtered: set the filters to All (and clear the "
+                                    "search) to open it").arg(id));
+    });
+    connect(adjudication_->revealBox(), &QCheckBox::toggled, this, &LabelView::showCurrent);
+    connect(adjudication_, &AdjudicationPanel::decide, this, [this](qint64 id, int choice, bool undo) {
+        if (currentPairId() != id && !selectPair(id)) {
+            Q_EMIT statusMessage(tr("Open pair %1 first: set the filters to All").arg(id));
+            return;
+        }
+        adjudicateCurrent(Choice(choice), undo);
+    });
     connect(lowerTabs_, &QTabWidget::currentChanged, this, refreshAnalytics);
     connect(context_, &ProjectContext::externalChange, this, refreshAnalytics);
     connect(this, &LabelView::labelled, this, refreshAnalytics);
@@ -358,6 +379,13 @@ void LabelView::runCommand(LabelCommand command) {
 
 void LabelView::onProjectOpened() {
     undoStack_.clear();
+    try {
+        mode_ = context_->project().annotationMode();
+    } catch (const std::exception& e) {
+        mode_ = store::AnnotationMode::Single;
+        Q_EMIT statusMessage(QString::fromStdString(e.what()));
+    }
+    adjudication_->setMode(mode_);
     firstLoad_ = true;
     current_.reset();
     refreshSources();
@@ -365,6 +393,16 @@ void LabelView::onProjectOpened() {
 }
 
 void LabelView::onExternalChange() {
+    try {  // the mode may have been switched by `dpowb annotation-mode`
+        const store::AnnotationMode mode = context_->project().annotationMode();
+        if (mode != mode_) {
+            mode_ = mode;
+            adjudication_->setMode(mode_);
+            applyFilters();
+            return;
+        }
+    } catch (const std::exception&) {
+    }
     refreshSources();
     selectAfterLoad_ = currentPairId();
     model_->reload();
@@ -393,6 +431,8 @@ void LabelView::applyFilters() {
     q.split = splitFilter_->currentData().toString().toStdString();
     q.source = sourceFilter_->currentData().toString().toStdString();
     q.search = search_->text().trimmed().toStdString();
+    // Several annotators: the list, its label column and its filters are this annotator's own.
+    if (store::isConsensus(mode_)) q.annotator = context_->annotator().toStdString();
     if (!firstLoad_) selectAfterLoad_ = currentPairId();
     model_->setFilter(q);
 }
@@ -423,6 +463,38 @@ void LabelView::showCurrent() {
             Q_EMIT statusMessage(QString::fromStdString(e.what()));
         }
     }
+    // Several annotators: the chip and "labelled" are this annotator's own; in blind mode the
+    // others' labels stay out of the history until this annotator has given one.
+    QString state;
+    if (p && store::isConsensus(mode_)) {
+        try {
+            const std::string me = context_->annotator().toStdString();
+            const store::PairVerdicts v = context_->project().verdictsFor(id, me);
+            const std::optional<store::Verdict> training = p->verdict;
+            p->verdict = v.mine;
+            p->labelStrength = v.mineStrength;
+            if (v.hidden && adjudication_->revealBox()->isChecked()) {  // an adjudicator sees it all
+                state = tr("adjudicating: training verdict %1")
+                            .arg(training ? QString::fromLatin1(store::toString(*training)).toUpper() : tr("none (unresolved)"));
+            } else if (v.hidden) {
+                std::vector<store::Label> own;
+                for (auto& l : labels)
+                    if (l.annotator == me && !l.adjudication) own.push_back(std::move(l));
+                labels = std::move(own);
+                state = tr("others' verdicts hidden until you label");
+            } else if (v.unresolved) {
+                state = tr("unresolved: no majority of %1").arg(v.judges);
+            } else if (v.verdict && v.judges > 0) {
+                state = tr("training verdict %1 (%2 of %3%4)")
+                            .arg(QString::fromLatin1(store::toString(*v.verdict)).toUpper())
+                            .arg(v.agreeing)
+                            .arg(v.judges)
+                            .arg(v.adjudicated ? tr(", adjudicated") : QString());
+            }
+        } catch (const std::exception& e) {
+            Q_EMIT statusMessage(QString::fromStdString(e.what()));
+        }
+    }
     current_ = p;
     if (!p) {
         pairView_->clear();
@@ -438,7 +510,8 @@ void LabelView::showCurrent() {
                                                                                 : context_->shownLeftFor(id);
     pairView_->showPair(*p, shownLeft);
     history_->setHistory(std::move(labels));
-    pairTitle_->setText(tr("Pair #%1   ·   %2   ·   %3").arg(id).arg(qs(p->split), qs(p->source)));
+    pairTitle_->setText(tr("Pair #%1   ·   %2   ·   %3").arg(id).arg(qs(p->split), qs(p->source)) +
+                        (state.isEmpty() ? QString() : QStringLiteral("   ·   ") + state));
     if (previous != id) {
         rationale_->setText(drafts_.take(id));
     }
@@ -519,6 +592,37 @@ bool LabelView::undoLast() {
     if (!selectPair(id)) showCurrent();
     Q_EMIT statusMessage(undone ? tr("Undid the label of pair #%1").arg(id)
                                 : tr("Pair #%1 had no label left to undo").arg(id));
+    return true;
+}
+
+bool LabelView::adjudicateCurrent(Choice choice, bool undo) {
+    if (!current_ || !pairView_->hasPair() || !context_->isOpen()) return false;
+    const qint64 id = current_->id;
+    try {
+        if (undo) {
+            if (!context_->project().undo(id, context_->annotator().toStdString(), true)) {
+                Q_EMIT statusMessage(tr("Pair #%1 has no adjudication to undo").arg(id));
+                return false;
+            }
+        } else {
+            if (choice == Choice::Skip) return false;
+            store::LabelOptions options;
+            options.adjudication = true;
+            options.annotator = context_->annotator().toStdString();
+            options.shownLeft = pairView_->shownLeft();
+            options.rationale = rationale_->text().trimmed().toStdString();
+            context_->project().label(id, *verdictFor(choice), options);
+            rationale_->clear();
+        }
+    } catch (const std::exception& e) {
+        Q_EMIT statusMessage(tr("Adjudication not saved: %1").arg(QString::fromStdString(e.what())));
+        return false;
+    }
+    model_->refreshPair(id);
+    context_->notifyLocalChange();
+    Q_EMIT labelled(id);  // refreshes the analytics and with them the adjudication list
+    showCurrent();
+    Q_EMIT statusMessage(undo ? tr("Pair #%1: adjudication undone").arg(id) : tr("Pair #%1: adjudicated").arg(id));
     return true;
 }
 

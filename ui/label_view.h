@@ -26,6 +26,7 @@ class QTimer;
 
 namespace dpowb::ui {
 
+class AdjudicationPanel;
 class HelpOverlay;
 class LabelAnalyticsPanel;
 class LabelHistoryModel;
@@ -70,6 +71,14 @@ public:
     QComboBox* sourceFilter() const { return sourceFilter_; }
     HelpOverlay* helpOverlay() const { return help_; }
     LabelAnalyticsPanel* analyticsPanel() const { return analytics_; }
+    AdjudicationPanel* adjudicationPanel() const { return adjudication_; }
+    QLabel* verdictChip() const { return verdictChip_; }
+    QLabel* pairTitle() const { return pairTitle_; }
+    // Records an adjudication of the current pair (the choice as on screen); `undo` reverts
+    // the pair's adjudication instead.
+    bool adjudicateCurrent(Choice choice, bool undo = false);
+    // The annotator name changed (Preferences): with several annotators the list is theirs.
+    void annotatorChanged() { applyFilters(); }
     QTabWidget* lowerTabs() const { return lowerTabs_; }
     QSplitter* mainSplitter() const { return hsplit_; }
     QSplitter* rightSplitter() const { return rightSplit_; }
@@ -114,6 +123,8 @@ private:
     HelpOverlay* help_;
     QTabWidget* lowerTabs_ = nullptr;
     LabelAnalyticsPanel* analytics_ = nullptr;
+    AdjudicationPanel* adjudication_ = nullptr;
+    store::AnnotationMode mode_ = store::AnnotationMode::Single;  // read on open and on changes
 
     QHash<qint64, QString> drafts_;  // rationales typed for pairs not labelled yet
     std::vector<qint64> undoStack_;  // pair ids labelled in this session, newest last

@@ -320,7 +320,9 @@ void MainWindow::editPreferences() {
         label += tr("\n(DPOWB_ANNOTATOR is set and takes precedence while it is.)");
     const QString name = QInputDialog::getText(this, tr("Preferences"), label, QLineEdit::Normal,
                                                context_->annotator(), &ok);
-    if (ok) context_->setAnnotatorPreference(name);
+    if (!ok) return;
+    context_->setAnnotatorPreference(name);
+    if (context_->isOpen()) labelView_->annotatorChanged();
 }
 
 void MainWindow::rememberRecent(const QString& path) {

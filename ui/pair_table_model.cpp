@@ -154,6 +154,15 @@ const PairTableModel::Row* PairTableModel::rowAt(int row) const {
                 out.prompt = promptExcerpt(*p);
                 out.verdict = p->verdict;
                 out.strength = p->labelStrength;
+                if (!query_.annotator.empty()) {  // several annotators: this one's own label
+                    try {
+                        const store::PairVerdicts own = project.verdictsFor(out.id, query_.annotator);
+                        out.verdict = own.mine;
+                        out.strength = own.mineStrength;
+                    } catch (const std::exception&) {
+                        out.verdict.reset();
+                    }
+                }
                 out.split = QString::fromStdString(p->split);
                 out.source = QString::fromStdString(p->source);
                 // Measured as the store measures it for ORDER BY length (UTF-8 bytes, chat

@@ -416,6 +416,14 @@ void RunForm::buildUi() {
     labelSmoothing_ = dspin(body, 0, 0.49, 3, 0.05);
     labelSmoothing_->setObjectName("labelSmoothing");
     f->addRow(tr("Label smoothing"), labelSmoothing_);
+    agreement_ = new QComboBox(body);
+    agreement_->setObjectName("agreement");
+    agreement_->addItem(tr("not used"), "off");
+    agreement_->addItem(tr("label smoothing per pair"), "smoothing");
+    agreement_->addItem(tr("loss weight per pair"), "weights");
+    agreement_->setToolTip(tr("Pairs the annotators disagreed on (consensus mode) count less: ε = the share who "
+                              "disagreed (at most 0.4), or the loss × (1 − 2 × that share)"));
+    f->addRow(tr("Agreement"), agreement_);
     referenceFree_ = new QCheckBox(tr("Reference-free (log π_ref ≡ 0)"), body);
     f->addRow(QString(), referenceFree_);
     rpoAlpha_ = dspin(body, 0, 100, 3, 0.1);
@@ -601,7 +609,7 @@ void RunForm::buildUi() {
         connect(s, &QSpinBox::valueChanged, this, refresh);
     for (QDoubleSpinBox* s : {beta_, labelSmoothing_, rpoAlpha_, epochs_, weightDecay_, maxGradNorm_, loraAlpha_, loraDropout_})
         connect(s, &QDoubleSpinBox::valueChanged, this, refresh);
-    for (QComboBox* c : {loss_, sftOn_, scheduler_, truncation_, dtype_, device_})
+    for (QComboBox* c : {loss_, sftOn_, scheduler_, truncation_, dtype_, device_, agreement_})
         connect(c, &QComboBox::currentIndexChanged, this, refresh);
     for (QCheckBox* c : {referenceFree_, precomputeRef_}) connect(c, &QCheckBox::toggled, this, refresh);
     for (QLineEdit* e : {lr_, adamBeta1_, adamBeta2_, adamEpsilon_, loraTargets_, refPath_})
@@ -622,6 +630,7 @@ train::TrainConfig RunForm::config() const {
     if (!c.data.empty()) c.evalData = evalDataFile_->text().trimmed().toStdString();
     c.metricsFile = metricsFile_->text().trimmed().toStdString();
     c.loss = comboValue(loss_).toStdString();
+    c.agreement = comboValue(agreement_).toStdString();
     c.beta = beta_->value();
     c.labelSmoothing = labelSmoothing_->value();
     c.referenceFree = referenceFree_->isChecked();
@@ -690,6 +699,7 @@ void RunForm::setConfig(const train::TrainConfig& c) {
     evalDataFile_->setText(QString::fromStdString(c.evalData));
     metricsFile_->setText(QString::fromStdString(c.metricsFile));
     setCombo(loss_, QString::fromStdString(c.loss));
+    setCombo(agreement_, QString::fromStdString(c.agreement));
     beta_->setValue(c.beta);
     labelSmoothing_->setValue(c.labelSmoothing);
     referenceFree_->setChecked(c.referenceFree);

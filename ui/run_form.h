@@ -111,6 +111,7 @@ private:
     QComboBox* loss_;
     QDoubleSpinBox* beta_;
     QDoubleSpinBox* labelSmoothing_;
+    QComboBox* agreement_;  // --agreement
     QCheckBox* referenceFree_;
     QDoubleSpinBox* rpoAlpha_;
     QCheckBox* precomputeRef_;

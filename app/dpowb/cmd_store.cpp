@@ -1,4 +1,5 @@
-// dpowb commands on the project file: init, import, export, list, stats, label.
+// dpowb commands on the project file: init, import, export, list, stats, label, adjudicate,
+// annotation-mode.
 #include <sys/stat.h>
 
 #include <cmath>
@@ -80,6 +81,7 @@ std::optional<VerdictFilter> parseVerdictFilter(const std::string& v) {
     if (v == "any") return VerdictFilter::Any;
     if (v == "unlabelled" || v == "unlabeled" || v == "none") return VerdictFilter::Unlabelled;
     if (v == "labelled" || v == "labeled") return VerdictFilter::Labelled;
+    if (v == "unresolved") return VerdictFilter::Unresolved;
     auto verdict = parseVerdict(v);
     if (!verdict) return std::nullopt;
     switch (*verdict) {
@@ -211,11 +213,13 @@ int runList(Args& args) {
     std::string verdict = args.get("verdict", "any");
     q.limit = args.getInt("limit", -1);
     q.offset = args.getInt("offset", 0);
+    q.annotator = args.get("annotator", "");
     bool json = args.has("json");
     rejectUnknownOptions(args);
     auto filter = parseVerdictFilter(verdict);
     if (!filter)
-        throw UsageError{"--verdict: expected a, b, tie, both_bad, skip, labelled, unlabelled or any, got \"" + verdict + "\""};
+        throw UsageError{"--verdict: expected a, b, tie, both_bad, skip, labelled, unlabelled, unresolved or any, got \"" +
+                         verdict + "\""};
     q.verdict = *filter;
     if (q.limit < -1) throw UsageError{"--limit must be 0 or more"};
     Project project = openProject(db);
@@ -302,7 +306,10 @@ ordered_json labelingJson(const LabelAnalytics& a) {
     for (const auto& d : a.disagreements) {
         ordered_json v = ordered_json::object();
         for (const auto& [name, verdict] : d.verdicts) v[name] = verdict;
-        dis.push_back({{"pair_id", d.pairId}, {"verdicts", v}});
+        dis.push_back({{"pair_id", d.pairId},
+                       {"verdicts", v},
+                       {"adjudicated", d.adjudicated.empty() ? ordered_json(nullptr) : ordered_json(d.adjudicated)},
+                       {"verdict", d.verdict.empty() ? ordered_json(nullptr) : ordered_json(d.verdict)}});
     }
     agreement["disagreements"] = dis;
     j["agreement"] = agreement;
@@ -343,14 +350,17 @@ void printLabeling(const LabelAnalytics& a) {
             std::snprintf(buf, sizeof buf, "%.3f", a.krippendorffAlpha);
             std::cout << ", Krippendorff's alpha " << buf;
         }
-        std::cout << "; " << a.disagreements.size() << " disagreements";
-        if (!a.disagreements.empty()) {
-            std::cout << " (pairs";
-            for (size_t i = 0; i < a.disagreements.size() && i < 20; ++i) std::cout << " " << a.disagreements[i].pairId;
-            if (a.disagreements.size() > 20) std::cout << " ...";
-            std::cout << ")";
+        size_t open = 0;
+        for (const auto& d : a.disagreements) open += d.adjudicated.empty();
+        std::cout << "; " << a.disagreements.size() << " disagreements, " << open << " not adjudicated\n";
+        // One line per disagreement: the pair, each annotator's verdict, the adjudication and
+        // the verdict training uses (docs/ANALYTICS.md, "Several annotators").
+        for (const auto& d : a.disagreements) {
+            std::cout << "  pair " << d.pairId << ":";
+            for (const auto& [name, verdict] : d.verdicts) std::cout << " " << (name.empty() ? "(none)" : name) << "=" << verdict;
+            if (!d.adjudicated.empty()) std::cout << "; adjudicated " << d.adjudicated;
+            std::cout << "; training verdict " << (d.verdict.empty() ? "none (unresolved)" : d.verdict) << "\n";
         }
-        std::cout << "\n";
     }
 }
 
@@ -367,6 +377,8 @@ int runStats(Args& args) {
         j["labelled"] = s.labelled;
         j["skipped"] = s.skipped;
         j["unlabelled"] = s.unlabelled;
+        j["unresolved"] = s.unresolved;
+        j["annotation_mode"] = toString(project.annotationMode());
         ordered_json split = ordered_json::object(), verdict = ordered_json::object(), source = ordered_json::object();
         for (const auto& [k, n] : s.bySplit) split[k] = n;
         for (const auto& [k, n] : s.byVerdict) verdict[k] = n;
@@ -383,6 +395,10 @@ int runStats(Args& args) {
               << "labelled    " << s.labelled << "\n"
               << "skipped     " << s.skipped << "\n"
               << "unlabelled  " << s.unlabelled << "\n";
+    const AnnotationMode mode = project.annotationMode();
+    if (isConsensus(mode))
+        std::cout << "unresolved  " << s.unresolved << " (annotators disagree, no majority, not adjudicated)\n"
+                  << "annotation  " << toString(mode) << "\n";
     std::cout << "by split:  ";
     for (const auto& [k, n] : s.bySplit) std::cout << " " << k << " " << n;
     std::cout << "\nby verdict:";
@@ -425,14 +441,78 @@ int runLabel(Args& args) {
     if (options.strength < 1 || options.strength > 2) throw UsageError{"--strength: expected 1 or 2"};
     Project project = openProject(db);
     if (!project.pair(id)) throw Error(db + ": no pair with id " + std::to_string(id));
+    const bool blind = project.annotationMode() == AnnotationMode::Blind;
     if (undo) {
         auto l = project.undo(id, options.annotator);
-        if (!l) throw Error("pair " + std::to_string(id) + " has no label to undo");
-        std::cout << id << " " << (l->verdict ? toString(*l->verdict) : "unlabelled") << "\n";
+        if (!l) throw Error("pair " + std::to_string(id) + " has no label to undo" +
+                            (isConsensus(project.annotationMode()) ? " by " + (options.annotator.empty() ? std::string("you") : options.annotator) : ""));
+        // Blind mode: what stands of one's own; otherwise the pair's verdict afterwards.
+        std::optional<Verdict> after = blind ? project.verdictsFor(id, options.annotator).mine : l->verdict;
+        std::cout << id << " " << (after ? toString(*after) : "unlabelled") << "\n";
     } else {
         auto l = project.label(id, *verdict, options);
         std::cout << id << " " << toString(*l.verdict) << "\n";
     }
+    return kOk;
+}
+
+int64_t pairIdArgument(const std::string& idText) {
+    try {
+        size_t used = 0;
+        const int64_t id = std::stoll(idText, &used);
+        if (used == idText.size() && id > 0) return id;
+    } catch (const std::exception&) {
+    }
+    throw UsageError{"PAIR_ID: expected a positive integer, got \"" + idText + "\""};
+}
+
+// ---------------------------------------------------------------- adjudicate
+
+int runAdjudicate(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    const int64_t id = pairIdArgument(args.positional(1, "PAIR_ID"));
+    const std::string& verdictText = args.positional(2, "VERDICT");
+    LabelOptions options;
+    options.adjudication = true;
+    options.annotator = args.get("adjudicator", "");
+    options.rationale = args.get("rationale", "");
+    rejectUnknownOptions(args);
+    const bool undo = verdictText == "undo";
+    auto verdict = parseVerdict(verdictText);
+    if (!undo && (!verdict || *verdict == Verdict::Skip))
+        throw UsageError{"VERDICT: expected a, b, tie, both_bad (or both-bad) or undo, got \"" + verdictText + "\""};
+    Project project = openProject(db);
+    if (!project.pair(id)) throw Error(db + ": no pair with id " + std::to_string(id));
+    if (!isConsensus(project.annotationMode()))
+        std::cerr << "note: annotation mode is single, where the latest label decides anyway; "
+                     "`dpowb annotation-mode " << db << " consensus` makes the annotators' majority the rule\n";
+    if (undo) {
+        if (!project.undo(id, options.annotator, true)) throw Error("pair " + std::to_string(id) + " has no adjudication to undo");
+    } else {
+        project.label(id, *verdict, options);
+    }
+    const auto v = project.pair(id)->verdict;
+    std::cout << id << " " << (v ? toString(*v) : "unresolved") << "\n";
+    return kOk;
+}
+
+// ---------------------------------------------------------------- annotation-mode
+
+int runAnnotationMode(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    const std::string& modeText = args.positional(1, "MODE");
+    rejectUnknownOptions(args);
+    Project project = openProject(db);
+    if (modeText == "show") {
+        std::cout << toString(project.annotationMode()) << "\n";
+        return kOk;
+    }
+    auto mode = parseAnnotationMode(modeText);
+    if (!mode) throw UsageError{"MODE: expected single, consensus, blind or show, got \"" + modeText + "\""};
+    project.setAnnotationMode(*mode);
+    const Stats s = project.stats();
+    std::cout << toString(*mode) << ": " << s.labelled << " labelled, " << s.unresolved << " unresolved, " << s.skipped
+              << " skipped, " << s.unlabelled << " unlabelled\n";
     return kOk;
 }
 
@@ -495,10 +575,13 @@ DPOWB_COMMAND({"export", "export pairs as TRL JSONL or the full-fidelity pairs f
 
 DPOWB_COMMAND({"list", "list pairs with their ids",
                "usage: dpowb list DB [--json] [--split S] [--verdict V] [--limit N] [--offset N]\n"
-               "                  [--source NAME] [--search TEXT]\n\n"
+               "                  [--source NAME] [--search TEXT] [--annotator NAME]\n\n"
                "One pair per line: ID, split, verdict, prompt, response A, response B (tab-separated,\n"
                "shortened); --json writes one JSON object per pair instead.\n\n"
-               "  --verdict V   a, b, tie, both_bad, skip, labelled, unlabelled or any (default)\n"
+               "  --verdict V   a, b, tie, both_bad, skip, labelled, unlabelled, unresolved or any (default)\n"
+               "  --annotator N the verdict filter applies to N's own latest label (\"unlabelled\": not\n"
+               "                yet labelled by N); unresolved is the pair's state whoever asks, and\n"
+               "                the verdict column stays the pair's\n"
                "  --search T    full-text search in prompts and responses\n",
                {"json"},
                {"DB"},
@@ -511,7 +594,9 @@ DPOWB_COMMAND({"stats", "count pairs by label state, split and source",
                "\"labeling\": position bias (share of a/b verdicts given to the left side, with a 95%\n"
                "Wilson interval; a warning beyond 60/40), each annotator's verdict mix and labels per\n"
                "hour, and, where pairs carry labels of two or more annotators, their agreement (Cohen's\n"
-               "kappa for two, Krippendorff's alpha for more) and the pairs they disagree on.\n",
+               "kappa for two, Krippendorff's alpha for more) and the pairs they disagree on, each with\n"
+               "every annotator's verdict, the adjudication (or null) and the training verdict (null:\n"
+               "unresolved). \"unresolved\" counts pairs without a majority (consensus and blind modes).\n",
                {"json"},
                {"DB"},
                runStats});
@@ -519,11 +604,36 @@ DPOWB_COMMAND({"stats", "count pairs by label state, split and source",
 DPOWB_COMMAND({"label", "label a pair (a, b, tie, both_bad, skip) or undo its last label",
                "usage: dpowb label DB PAIR_ID VERDICT [--strength 1|2] [--rationale TEXT] [--annotator NAME]\n\n"
                "VERDICT is a, b, tie, both_bad (both-bad), skip, or undo. Labels are appended to the\n"
-               "pair's history; undo appends a row that restores the verdict before the last label.\n"
-               "Prints the pair id and its verdict afterwards.\n",
+               "pair's history; undo appends a row that restores the verdict before the last label\n"
+               "(in consensus and blind modes: withdraws the annotator's own latest label).\n"
+               "--annotator defaults to $USER. Prints the pair id and its verdict afterwards (in blind\n"
+               "mode after an undo: your own).\n",
                {},
                {"DB", "PAIR_ID", "VERDICT"},
                runLabel});
+
+DPOWB_COMMAND({"adjudicate", "decide a pair the annotators disagree on (or undo the decision)",
+               "usage: dpowb adjudicate DB PAIR_ID VERDICT [--adjudicator NAME] [--rationale TEXT]\n\n"
+               "VERDICT is a, b, tie, both_bad, or undo. The adjudication is kept as a label row marked\n"
+               "as one; in consensus and blind modes it is the pair's training verdict whatever the\n"
+               "annotators said, until undone (the annotators' labels stay). `dpowb stats DB` lists the\n"
+               "disagreements. --adjudicator defaults to $USER. Prints the pair id and its verdict.\n",
+               {},
+               {"DB", "PAIR_ID", "VERDICT"},
+               runAdjudicate});
+
+DPOWB_COMMAND({"annotation-mode", "how labels from several annotators make a pair's verdict",
+               "usage: dpowb annotation-mode DB single|consensus|blind|show\n\n"
+               "  single     the latest label, whoever gave it, is the verdict (the default)\n"
+               "  consensus  each annotator's latest label is a vote: the verdict is the one given by\n"
+               "             more than half of those who judged the pair, or the adjudication;\n"
+               "             otherwise the pair is unresolved and left out of training\n"
+               "  blind      consensus, and the label view hides the others' verdicts on a pair until\n"
+               "             you have labelled it\n"
+               "Switching recomputes every pair's verdict from its labels; no label is added or lost.\n",
+               {},
+               {"DB", "MODE"},
+               runAnnotationMode});
 
 }  // namespace
 }  // namespace dpowb::cli

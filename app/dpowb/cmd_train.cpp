@@ -218,6 +218,7 @@ int runTrain(Args& args) {
     c.labelSmoothing = args.getDouble("label-smoothing", c.labelSmoothing);
     if (args.has("reference-free")) c.referenceFree = true, c.precomputeRef = false;
     c.rpoAlpha = args.getDouble("rpo-alpha", c.rpoAlpha);
+    c.agreement = args.get("agreement", c.agreement);
     if (args.has("precompute-ref")) c.precomputeRef = true;
     c.sftEpochs = args.getInt("sft-epochs", c.sftEpochs);
     if (args.has("ref")) c.sftEpochs = args.getInt("sft-epochs", 0);  // an explicit reference replaces the warm-up

@@ -122,13 +122,18 @@ LabelAnalytics labelAnalytics(Project& project, int64_t nowMs) {
         while (st.executeStep()) reverted.insert(st.getColumn(0).getInt64());
     }
     std::vector<Row> rows;
+    std::map<int64_t, std::string> adjudicated;
     {
         SQLite::Statement st(db,
-                             "SELECT id, pair_id, verdict, annotator, shown_left, created_at FROM labels "
+                             "SELECT id, pair_id, verdict, annotator, shown_left, created_at, adjudication FROM labels "
                              "WHERE reverts IS NULL AND verdict IS NOT NULL ORDER BY id");
         while (st.executeStep()) {
             const int64_t id = st.getColumn(0).getInt64();
             if (reverted.count(id)) continue;
+            if (st.getColumn(6).getInt()) {  // an adjudication: the latest standing one per pair
+                adjudicated[st.getColumn(1).getInt64()] = st.getColumn(2).getString();
+                continue;
+            }
             const std::string left = st.getColumn(4).getString();
             rows.push_back(Row{id, st.getColumn(1).getInt64(), st.getColumn(2).getString(), st.getColumn(3).getString(),
                                left.empty() ? 'a' : left[0], st.getColumn(5).getInt64()});
@@ -212,7 +217,16 @@ LabelAnalytics labelAnalytics(Project& project, int64_t nowMs) {
             Disagreement d;
             d.pairId = pair;
             for (const auto& [name, v] : *verdicts) d.verdicts.push_back({name, names[v]});
+            if (auto it = adjudicated.find(pair); it != adjudicated.end()) d.adjudicated = it->second;
             out.disagreements.push_back(std::move(d));
+        }
+    }
+    if (!out.disagreements.empty()) {
+        SQLite::Statement st(db, "SELECT coalesce(current_verdict, '') FROM pairs WHERE id = ?");
+        for (auto& d : out.disagreements) {
+            st.reset();
+            st.bind(1, d.pairId);
+            if (st.executeStep()) d.verdict = st.getColumn(0).getString();
         }
     }
     out.krippendorffAlpha = out.raters.size() >= 2 ? krippendorffAlphaNominal(units) : std::nan("");

@@ -45,6 +45,8 @@ struct AnnotatorSummary {
 struct Disagreement {
     int64_t pairId = 0;
     std::vector<std::pair<std::string, std::string>> verdicts;  // (annotator, verdict), by annotator
+    std::string adjudicated;  // the standing adjudication's verdict; "" when none
+    std::string verdict;      // the pair's training verdict now; "" when none (unresolved)
 };
 
 struct LabelAnalytics {
@@ -68,7 +70,8 @@ struct LabelAnalytics {
 };
 
 // Reads every label row of the project once. Undone labels do not count; a pair's labels from
-// one annotator count once (the latest). `nowMs` (default: now) anchors "last hour/day".
+// one annotator count once (the latest); adjudications are no annotator's judgement (they
+// only fill Disagreement::adjudicated). `nowMs` (default: now) anchors "last hour/day".
 LabelAnalytics labelAnalytics(Project& project, int64_t nowMs = 0);
 
 }  // namespace dpowb::store

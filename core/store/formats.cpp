@@ -915,6 +915,10 @@ void readHistory(const json& r, const Ctx& ctx, Parsed& p) {
         h.createdAt = integer("created_at");
         h.reverts = link("reverts");
         h.prev = link("prev");
+        if (auto adj = row.find("adjudication"); adj != row.end() && !adj->is_null()) {  // optional (v6)
+            if (!adj->is_boolean()) ctx.fail(at + ".adjudication", "expected true or false");
+            h.adjudication = adj->get<bool>();
+        }
         if (h.isUndo() && p.history[size_t(h.reverts)].isUndo())
             ctx.fail(at + ".reverts", "an undo reverts a label row, not another undo");
         if (!h.isUndo() && !h.verdict) ctx.fail(at + ".verdict", "a label row needs a verdict (null is for undo rows)");
@@ -1521,6 +1525,7 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
                     row["created_at"] = h.createdAt;
                     row["reverts"] = h.isUndo() ? ojson(h.reverts) : ojson(nullptr);
                     row["prev"] = h.prev >= 0 ? ojson(h.prev) : ojson(nullptr);
+                    if (h.adjudication) row["adjudication"] = true;
                     rows.push_back(std::move(row));
                 }
                 j["labels"] = std::move(rows);

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <set>
 #include <random>
 #include <tuple>
 #include <nlohmann/json.hpp>
@@ -282,6 +284,17 @@ CREATE TABLE health_warnings(
   created_at INTEGER NOT NULL);
 CREATE INDEX health_warnings_run ON health_warnings(run_id, step);
 ALTER TABLE runs ADD COLUMN data_fingerprint TEXT NOT NULL DEFAULT '';
+)sql"},
+        // v6: several annotators (docs/ANALYTICS.md). Adjudications are marked label rows; in
+        // consensus mode a pair keeps how many annotators judged it and how many gave its
+        // verdict (training's agreement); the indexes serve "not yet labelled by me" and the
+        // standing-label test (no undo row names the label).
+        {6, R"sql(
+ALTER TABLE labels ADD COLUMN adjudication INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pairs ADD COLUMN judges INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pairs ADD COLUMN agreeing INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX labels_annotator ON labels(annotator, pair_id);
+CREATE INDEX labels_reverts ON labels(reverts) WHERE reverts IS NOT NULL;
 )sql"},
     };
     return steps;
@@ -708,17 +721,27 @@ std::string whereClause(const PairQuery& q, std::vector<std::string>& binds) {
         conds.push_back("source = ?");
         binds.push_back(q.source);
     }
+    // The pair's verdict, or with q.annotator that annotator's latest standing label.
+    std::string v = "current_verdict";
+    const bool mine = !q.annotator.empty() && q.verdict != VerdictFilter::Any && q.verdict != VerdictFilter::Unresolved;
+    if (mine) {
+        v = "(SELECT l.verdict FROM labels l WHERE l.pair_id = pairs.id AND l.annotator = ? AND l.reverts IS NULL "
+            "AND l.adjudication = 0 AND NOT EXISTS (SELECT 1 FROM labels u WHERE u.reverts = l.id) "
+            "ORDER BY l.id DESC LIMIT 1)";
+        binds.push_back(q.annotator);
+    }
     switch (q.verdict) {
         case VerdictFilter::Any: break;
-        case VerdictFilter::Unlabelled: conds.push_back("current_verdict IS NULL"); break;
-        case VerdictFilter::A: conds.push_back("current_verdict = 'a'"); break;
-        case VerdictFilter::B: conds.push_back("current_verdict = 'b'"); break;
-        case VerdictFilter::Tie: conds.push_back("current_verdict = 'tie'"); break;
-        case VerdictFilter::BothBad: conds.push_back("current_verdict = 'both_bad'"); break;
-        case VerdictFilter::Skip: conds.push_back("current_verdict = 'skip'"); break;
-        case VerdictFilter::Labelled:
-            conds.push_back("current_verdict IN ('a', 'b', 'tie', 'both_bad')");
+        case VerdictFilter::Unlabelled:
+            conds.push_back(mine ? v + " IS NULL" : "current_verdict IS NULL AND judges = 0");
             break;
+        case VerdictFilter::A: conds.push_back(v + " = 'a'"); break;
+        case VerdictFilter::B: conds.push_back(v + " = 'b'"); break;
+        case VerdictFilter::Tie: conds.push_back(v + " = 'tie'"); break;
+        case VerdictFilter::BothBad: conds.push_back(v + " = 'both_bad'"); break;
+        case VerdictFilter::Skip: conds.push_back(v + " = 'skip'"); break;
+        case VerdictFilter::Labelled: conds.push_back(v + " IN ('a', 'b', 'tie', 'both_bad')"); break;
+        case VerdictFilter::Unresolved: conds.push_back("current_verdict IS NULL AND judges > 0"); break;
     }
     if (!q.search.empty()) {
         // Every word of the query must start a word of the pair (search as you type); the
@@ -860,11 +883,12 @@ Label readLabel(SQLite::Statement& st) {
     l.shownLeft = left.empty() ? 'a' : left[0];
     l.createdAt = st.getColumn(7).getInt64();
     l.reverts = st.getColumn(8).isNull() ? 0 : st.getColumn(8).getInt64();
+    l.adjudication = st.getColumn(9).getInt() != 0;
     return l;
 }
 
 constexpr const char* kLabelColumns =
-    "id, pair_id, verdict, strength, rationale, annotator, shown_left, created_at, reverts";
+    "id, pair_id, verdict, strength, rationale, annotator, shown_left, created_at, reverts, adjudication";
 
 std::string defaultAnnotator(const std::string& given) {
     if (!given.empty()) return given;
@@ -879,12 +903,221 @@ int64_t currentLabelId(SQLite::Database& db, int64_t pairId) {
     return st.getColumn(0).getInt64();
 }
 
+// ---- consensus: a pair's verdict from its annotators' standing labels
+
+struct LabelRow {
+    int64_t id = 0;
+    std::optional<Verdict> verdict;
+    int strength = 0;
+    std::string annotator;
+    int64_t reverts = 0;
+    bool adjudication = false;
+};
+
+LabelRow readLabelRow(SQLite::Statement& st) {
+    LabelRow r;
+    r.id = st.getColumn(0).getInt64();
+    r.verdict = verdictColumn(st.getColumn(1));
+    r.strength = st.getColumn(2).getInt();
+    r.annotator = st.getColumn(3).getString();
+    r.reverts = st.getColumn(4).isNull() ? 0 : st.getColumn(4).getInt64();
+    r.adjudication = st.getColumn(5).getInt() != 0;
+    return r;
+}
+
+constexpr const char* kLabelRowColumns = "id, verdict, strength, annotator, reverts, adjudication";
+
+// The standing labels of one pair (label rows no undo row names): each annotator's latest
+// and the latest adjudication. `rows` in id order.
+struct Standing {
+    std::map<std::string, const LabelRow*> byAnnotator;
+    const LabelRow* adjudication = nullptr;
+    const LabelRow* latest = nullptr;  // the latest standing row of any kind (single mode)
+};
+
+Standing standingOf(const std::vector<LabelRow>& rows) {
+    std::set<int64_t> reverted;
+    for (const auto& r : rows)
+        if (r.reverts) reverted.insert(r.reverts);
+    Standing s;
+    for (const auto& r : rows) {
+        if (r.reverts || reverted.count(r.id) || !r.verdict) continue;
+        s.latest = &r;
+        if (r.adjudication) s.adjudication = &r;
+        else s.byAnnotator[r.annotator] = &r;
+    }
+    return s;
+}
+
+struct Resolution {
+    std::optional<Verdict> verdict;
+    int64_t labelId = 0;
+    int strength = 0;
+    int judges = 0, agreeing = 0;
+};
+
+// docs/ANALYTICS.md, "Several annotators": an adjudication decides (the adjudicator counts as
+// one more judge); else the verdict given by more than half of the annotators who judged the
+// pair (a skip is no judgement); else unresolved. A pair that only has skips is skipped.
+Resolution resolveConsensus(const Standing& s) {
+    Resolution out;
+    std::map<Verdict, int> votes;
+    std::map<Verdict, const LabelRow*> latestOf;
+    const LabelRow* latestSkip = nullptr;
+    for (const auto& [name, row] : s.byAnnotator) {
+        if (*row->verdict == Verdict::Skip) {
+            if (!latestSkip || row->id > latestSkip->id) latestSkip = row;
+            continue;
+        }
+        ++out.judges;
+        ++votes[*row->verdict];
+        auto& l = latestOf[*row->verdict];
+        if (!l || row->id > l->id) l = row;
+    }
+    if (s.adjudication) {
+        out.verdict = s.adjudication->verdict;
+        out.labelId = s.adjudication->id;
+        out.strength = s.adjudication->strength;
+        out.judges += 1;
+        out.agreeing = votes[*out.verdict] + 1;
+        return out;
+    }
+    if (out.judges == 0) {
+        if (latestSkip) out.verdict = Verdict::Skip, out.labelId = latestSkip->id, out.strength = latestSkip->strength;
+        return out;
+    }
+    for (const auto& [verdict, n] : votes) {
+        if (2 * n <= out.judges) continue;
+        out.verdict = verdict;
+        out.labelId = latestOf[verdict]->id;
+        out.strength = latestOf[verdict]->strength;
+        out.agreeing = n;
+    }
+    return out;
+}
+
+std::vector<LabelRow> labelRowsOf(SQLite::Database& db, int64_t pairId) {
+    SQLite::Statement st(db, std::string("SELECT ") + kLabelRowColumns + " FROM labels WHERE pair_id = ? ORDER BY id");
+    st.bind(1, pairId);
+    std::vector<LabelRow> rows;
+    while (st.executeStep()) rows.push_back(readLabelRow(st));
+    return rows;
+}
+
+void writeResolution(SQLite::Database& db, int64_t pairId, const Resolution& r) {
+    SQLite::Statement up(db,
+                         "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ?, judges = ?, "
+                         "agreeing = ? WHERE id = ?");
+    bindOptionalVerdict(up, 1, r.verdict);
+    up.bind(2, r.labelId);
+    up.bind(3, r.strength);
+    up.bind(4, r.judges);
+    up.bind(5, r.agreeing);
+    up.bind(6, pairId);
+    up.exec();
+}
+
 }  // namespace
+
+AnnotationMode Project::Impl::annotationMode() {
+    SQLite::Statement st(db, "SELECT value FROM meta WHERE key = 'annotation_mode'");
+    if (!st.executeStep()) return AnnotationMode::Single;
+    const std::string text = st.getColumn(0).getString();
+    auto m = parseAnnotationMode(text);
+    if (!m) throw Error(path + ": unknown annotation mode \"" + text + "\" (written by a newer DPO Workbench?); update the program");
+    return *m;
+}
+
+void Project::Impl::resolvePair(int64_t pairId) { writeResolution(db, pairId, resolveConsensus(standingOf(labelRowsOf(db, pairId)))); }
+
+AnnotationMode Project::annotationMode() { return d_->annotationMode(); }
+
+void Project::setAnnotationMode(AnnotationMode mode) {
+    WriteScope tx(*d_);
+    SQLite::Statement set(d_->db,
+                          "INSERT INTO meta(key, value) VALUES ('annotation_mode', ?) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    set.bind(1, std::string(toString(mode)));
+    set.exec();
+    // One pass over the label history, pair by pair.
+    SQLite::Statement st(d_->db, std::string("SELECT pair_id, ") + kLabelRowColumns + " FROM labels ORDER BY pair_id, id");
+    SQLite::Statement single(d_->db,
+                             "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ?, judges = 0, "
+                             "agreeing = 0 WHERE id = ?");
+    std::vector<LabelRow> rows;
+    int64_t pair = 0;
+    auto flush = [&]() {
+        if (rows.empty()) return;
+        const Standing standing = standingOf(rows);
+        if (isConsensus(mode)) {
+            writeResolution(d_->db, pair, resolveConsensus(standing));
+        } else {  // the latest standing label, whoever gave it
+            single.reset();
+            bindOptionalVerdict(single, 1, standing.latest ? standing.latest->verdict : std::nullopt);
+            single.bind(2, standing.latest ? standing.latest->id : int64_t(0));
+            single.bind(3, standing.latest ? standing.latest->strength : 0);
+            single.bind(4, pair);
+            single.exec();
+        }
+        rows.clear();
+    };
+    while (st.executeStep()) {
+        const int64_t id = st.getColumn(0).getInt64();
+        if (id != pair) flush();
+        pair = id;
+        LabelRow r;
+        r.id = st.getColumn(1).getInt64();
+        r.verdict = verdictColumn(st.getColumn(2));
+        r.strength = st.getColumn(3).getInt();
+        r.annotator = st.getColumn(4).getString();
+        r.reverts = st.getColumn(5).isNull() ? 0 : st.getColumn(5).getInt64();
+        r.adjudication = st.getColumn(6).getInt() != 0;
+        rows.push_back(std::move(r));
+    }
+    flush();
+    tx.commit();
+}
+
+PairVerdicts Project::verdictsFor(int64_t pairId, const std::string& annotator) {
+    const std::string who = defaultAnnotator(annotator);
+    const AnnotationMode mode = d_->annotationMode();
+    SQLite::Statement p(d_->db, "SELECT current_verdict, judges, agreeing FROM pairs WHERE id = ?");
+    p.bind(1, pairId);
+    if (!p.executeStep()) throw Error("no pair with id " + std::to_string(pairId));
+    PairVerdicts out;
+    const auto rows = labelRowsOf(d_->db, pairId);
+    const Standing s = standingOf(rows);
+    auto it = s.byAnnotator.find(who);
+    if (it != s.byAnnotator.end()) out.mine = it->second->verdict, out.mineStrength = it->second->strength;
+    if (mode == AnnotationMode::Blind && !out.mine) {
+        out.hidden = true;
+        return out;
+    }
+    for (const auto& [name, row] : s.byAnnotator)
+        if (name != who) out.others.push_back({name, *row->verdict});
+    if (s.adjudication) out.adjudicated = s.adjudication->verdict;
+    out.verdict = verdictColumn(p.getColumn(0));
+    out.judges = p.getColumn(1).getInt();
+    out.agreeing = p.getColumn(2).getInt();
+    out.unresolved = !out.verdict && out.judges > 0;
+    return out;
+}
 
 Label Project::label(int64_t pairId, Verdict verdict, const LabelOptions& options) {
     if (options.shownLeft != 'a' && options.shownLeft != 'b') throw Error("shownLeft must be 'a' or 'b'");
+    if (options.adjudication && verdict == Verdict::Skip)
+        throw Error("an adjudication decides the pair: give a, b, tie or both_bad, not skip");
     WriteScope tx(*d_);
     int64_t previous = currentLabelId(d_->db, pairId);
+    const bool consensus = isConsensus(d_->annotationMode());
+    if (consensus) {  // the row this one supersedes: the annotator's own (or the adjudication)
+        const auto rows = labelRowsOf(d_->db, pairId);
+        const Standing s = standingOf(rows);
+        const LabelRow* own = nullptr;
+        if (options.adjudication) own = s.adjudication;
+        else if (auto it = s.byAnnotator.find(defaultAnnotator(options.annotator)); it != s.byAnnotator.end()) own = it->second;
+        previous = own ? own->id : 0;
+    }
     Label l;
     l.pairId = pairId;
     l.verdict = verdict;
@@ -893,9 +1126,10 @@ Label Project::label(int64_t pairId, Verdict verdict, const LabelOptions& option
     l.annotator = defaultAnnotator(options.annotator);
     l.shownLeft = options.shownLeft;
     l.createdAt = nowMillis();
+    l.adjudication = options.adjudication;
     SQLite::Statement ins(d_->db,
                           "INSERT INTO labels(pair_id, verdict, strength, rationale, annotator, shown_left, "
-                          "created_at, reverts, prev_label_id) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)");
+                          "created_at, reverts, prev_label_id, adjudication) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)");
     ins.bind(1, pairId);
     ins.bind(2, toString(verdict));
     ins.bind(3, l.strength);
@@ -904,9 +1138,15 @@ Label Project::label(int64_t pairId, Verdict verdict, const LabelOptions& option
     ins.bind(6, std::string(1, l.shownLeft));
     ins.bind(7, l.createdAt);
     if (previous) ins.bind(8, previous); else ins.bind(8);
+    ins.bind(9, l.adjudication ? 1 : 0);
     ins.exec();
     l.id = d_->db.getLastInsertRowid();
     d_->nextLabelId = 0;  // a bulk insert in the same transaction must re-read max(id)
+    if (consensus) {
+        d_->resolvePair(pairId);
+        tx.commit();
+        return l;
+    }
     SQLite::Statement up(d_->db,
                          "UPDATE pairs SET current_verdict = ?, current_label_id = ?, current_strength = ? WHERE id = ?");
     up.bind(1, toString(verdict));
@@ -918,19 +1158,61 @@ Label Project::label(int64_t pairId, Verdict verdict, const LabelOptions& option
     return l;
 }
 
-std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator) {
+std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator, bool adjudication) {
     WriteScope tx(*d_);
     int64_t current = currentLabelId(d_->db, pairId);
+    if (isConsensus(d_->annotationMode())) {
+        // The annotator's own latest standing label (or the adjudication) is reverted; the
+        // pair's verdict follows from what stands then.
+        const auto rows = labelRowsOf(d_->db, pairId);
+        const Standing s = standingOf(rows);
+        const LabelRow* target = nullptr;
+        if (adjudication) target = s.adjudication;
+        else if (auto it = s.byAnnotator.find(defaultAnnotator(annotator)); it != s.byAnnotator.end()) target = it->second;
+        if (!target) return std::nullopt;
+        Label l;
+        l.pairId = pairId;
+        l.strength = 0;
+        l.annotator = defaultAnnotator(annotator);
+        l.createdAt = nowMillis();
+        l.reverts = target->id;
+        l.adjudication = adjudication;
+        SQLite::Statement ins(d_->db,
+                              "INSERT INTO labels(pair_id, verdict, strength, rationale, annotator, shown_left, "
+                              "created_at, reverts, prev_label_id, adjudication) VALUES (?, NULL, 0, '', ?, 'a', ?, ?, ?, ?)");
+        ins.bind(1, pairId);
+        ins.bind(2, l.annotator);
+        ins.bind(3, l.createdAt);
+        ins.bind(4, target->id);
+        ins.bind(5, target->id);
+        ins.bind(6, adjudication ? 1 : 0);
+        ins.exec();
+        l.id = d_->db.getLastInsertRowid();
+        d_->nextLabelId = 0;
+        d_->resolvePair(pairId);
+        SQLite::Statement after(d_->db, "SELECT current_verdict FROM pairs WHERE id = ?");
+        after.bind(1, pairId);
+        after.executeStep();
+        l.verdict = verdictColumn(after.getColumn(0));
+        SQLite::Statement fix(d_->db, "UPDATE labels SET verdict = ? WHERE id = ?");
+        bindOptionalVerdict(fix, 1, l.verdict);
+        fix.bind(2, l.id);
+        fix.exec();
+        tx.commit();
+        return l;
+    }
     if (current == 0) return std::nullopt;
     // The label before the one undone becomes current again (or none).
     SQLite::Statement prev(d_->db,
-                           "SELECT l.prev_label_id, p.verdict, coalesce(p.strength, 0) FROM labels l "
+                           "SELECT l.prev_label_id, p.verdict, coalesce(p.strength, 0), l.adjudication FROM labels l "
                            "LEFT JOIN labels p ON p.id = l.prev_label_id WHERE l.id = ?");
     prev.bind(1, current);
     if (!prev.executeStep()) throw Error("project is inconsistent: label " + std::to_string(current) + " is missing");
     int64_t restored = prev.getColumn(0).isNull() ? 0 : prev.getColumn(0).getInt64();
     std::optional<Verdict> restoredVerdict = verdictColumn(prev.getColumn(1));
     int restoredStrength = prev.getColumn(2).getInt();
+    const bool revertsAdjudication = prev.getColumn(3).getInt() != 0;
+    if (adjudication && !revertsAdjudication) return std::nullopt;  // the latest label is no adjudication
 
     Label l;
     l.pairId = pairId;
@@ -940,15 +1222,17 @@ std::optional<Label> Project::undo(int64_t pairId, const std::string& annotator)
     l.shownLeft = 'a';
     l.createdAt = nowMillis();
     l.reverts = current;
+    l.adjudication = revertsAdjudication;
     SQLite::Statement ins(d_->db,
                           "INSERT INTO labels(pair_id, verdict, strength, rationale, annotator, shown_left, "
-                          "created_at, reverts, prev_label_id) VALUES (?, ?, 0, '', ?, 'a', ?, ?, ?)");
+                          "created_at, reverts, prev_label_id, adjudication) VALUES (?, ?, 0, '', ?, 'a', ?, ?, ?, ?)");
     ins.bind(1, pairId);
     bindOptionalVerdict(ins, 2, restoredVerdict);
     ins.bind(3, l.annotator);
     ins.bind(4, l.createdAt);
     ins.bind(5, current);
     ins.bind(6, current);
+    ins.bind(7, revertsAdjudication ? 1 : 0);
     ins.exec();
     l.id = d_->db.getLastInsertRowid();
     d_->nextLabelId = 0;
@@ -978,8 +1262,8 @@ std::vector<StoredRow> storedRows(SQLite::Database& db, std::unique_ptr<SQLite::
     if (!st)
         st = std::make_unique<SQLite::Statement>(db,
                                                  "SELECT id, verdict, strength, rationale, annotator, shown_left, "
-                                                 "created_at, coalesce(reverts, 0), coalesce(prev_label_id, 0) "
-                                                 "FROM labels WHERE pair_id = ? ORDER BY id");
+                                                 "created_at, coalesce(reverts, 0), coalesce(prev_label_id, 0), "
+                                                 "adjudication FROM labels WHERE pair_id = ? ORDER BY id");
     st->reset();
     st->bind(1, pairId);
     std::vector<StoredRow> out;
@@ -995,6 +1279,7 @@ std::vector<StoredRow> storedRows(SQLite::Database& db, std::unique_ptr<SQLite::
         r.row.createdAt = st->getColumn(6).getInt64();
         r.reverts = st->getColumn(7).getInt64();
         r.prev = st->getColumn(8).getInt64();
+        r.row.adjudication = st->getColumn(9).getInt() != 0;
         out.push_back(std::move(r));
     }
     return out;
@@ -1031,8 +1316,8 @@ int64_t LabelHistoryIo::merge(int64_t pairId, bool newPair, const std::vector<Hi
     if (!insert_)
         insert_ = std::make_unique<SQLite::Statement>(d_.db,
                                                       "INSERT INTO labels(pair_id, verdict, strength, rationale, "
-                                                      "annotator, shown_left, created_at, reverts, prev_label_id) "
-                                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                                                      "annotator, shown_left, created_at, reverts, prev_label_id, "
+                                                      "adjudication) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     auto& ins = *insert_;
     std::vector<int64_t> ids(rows.size(), 0);
     int64_t added = 0, latestFile = std::numeric_limits<int64_t>::min();
@@ -1044,7 +1329,7 @@ int64_t LabelHistoryIo::merge(int64_t pairId, bool newPair, const std::vector<Hi
             const HistoryRow& x = existing[e].row;
             if (matched[e] || existing[e].reverts != reverts || x.verdict != r.verdict || x.strength != r.strength ||
                 x.createdAt != r.createdAt || x.shownLeft != r.shownLeft || x.annotator != r.annotator ||
-                x.rationale != r.rationale)
+                x.rationale != r.rationale || x.adjudication != r.adjudication)
                 continue;
             matched[e] = true;
             ids[k] = existing[e].id;
@@ -1061,11 +1346,16 @@ int64_t LabelHistoryIo::merge(int64_t pairId, bool newPair, const std::vector<Hi
         ins.bind(7, r.createdAt);
         if (reverts) ins.bind(8, reverts); else ins.bind(8);
         if (r.prev >= 0) ins.bind(9, ids[size_t(r.prev)]); else ins.bind(9);
+        ins.bind(10, r.adjudication ? 1 : 0);
         ins.exec();
         ids[k] = d_.db.getLastInsertRowid();
         ++added;
     }
     d_.nextLabelId = 0;  // a bulk insert in the same transaction must re-read max(id)
+    if (added > 0 && isConsensus(mode())) {  // every annotator's standing label counts
+        d_.resolvePair(pairId);
+        return added;
+    }
     if (added == 0 || (!existing.empty() && latestFile <= latestExisting)) return added;
     const int64_t cur = current >= 0 ? ids[size_t(current)] : 0;
     if (!update_)
@@ -1103,13 +1393,15 @@ Stats Project::stats() {
     d_->db.exec(d_->writeDepth ? "SAVEPOINT stats" : "BEGIN");
     try {
         int64_t byVerdict[5] = {0, 0, 0, 0, 0};
-        SQLite::Statement v(d_->db, "SELECT current_verdict, count(*) FROM pairs GROUP BY current_verdict");
+        SQLite::Statement v(d_->db,
+                            "SELECT current_verdict, count(*), current_verdict IS NULL AND judges > 0 FROM pairs "
+                            "GROUP BY current_verdict, current_verdict IS NULL AND judges > 0");
         while (v.executeStep()) {
             int64_t n = v.getColumn(1).getInt64();
             s.pairs += n;
             auto verdict = verdictColumn(v.getColumn(0));
             if (!verdict) {
-                s.unlabelled += n;
+                (v.getColumn(2).getInt() ? s.unresolved : s.unlabelled) += n;
                 continue;
             }
             byVerdict[int(*verdict)] += n;
@@ -1144,7 +1436,8 @@ Stats Project::stats() {
 std::vector<TrainingPair> Project::trainingPairs(const std::string& split) {
     SQLite::Statement st(d_->db,
                          "SELECT id, prompt, prompt_messages, response_a, response_b, current_verdict, "
-                         "current_label_id FROM pairs WHERE current_verdict IN ('a', 'b') AND split = ? ORDER BY id");
+                         "current_label_id, judges, agreeing FROM pairs WHERE current_verdict IN ('a', 'b') AND split = ? "
+                         "ORDER BY id");
     st.bind(1, split);
     std::vector<TrainingPair> out;
     while (st.executeStep()) {
@@ -1158,6 +1451,8 @@ std::vector<TrainingPair> Project::trainingPairs(const std::string& split) {
         t.chosen = st.getColumn(aChosen ? 3 : 4).getString();
         t.rejected = st.getColumn(aChosen ? 4 : 3).getString();
         t.labelId = st.getColumn(6).getInt64();
+        t.judges = st.getColumn(7).getInt();
+        t.agreeing = st.getColumn(8).getInt();
         out.push_back(std::move(t));
     }
     return out;

@@ -78,9 +78,22 @@ public:
     void updateSearchIndex();
 
     // ---- labels (append-only) ----
+    // Appends a label (options.adjudication: an adjudicator's verdict, a/b/tie/both_bad only)
+    // and updates the pair's verdict by the project's annotation mode.
     Label label(int64_t pairId, Verdict verdict, const LabelOptions& options = {});
-    // Reverts the latest label of the pair that is not already reverted; nullopt if none.
-    std::optional<Label> undo(int64_t pairId, const std::string& annotator = {});
+    // Single mode: reverts the pair's current label, whoever gave it. Consensus and blind
+    // modes: reverts `annotator`'s latest standing label on the pair (with `adjudication`, the
+    // latest standing adjudication). Appends an undo row; nullopt if there is nothing to undo.
+    // The returned row's verdict is the pair's verdict afterwards.
+    std::optional<Label> undo(int64_t pairId, const std::string& annotator = {}, bool adjudication = false);
+
+    // ---- several annotators (schema v6; docs/ANALYTICS.md "Several annotators") ----
+    AnnotationMode annotationMode();
+    // Records the mode and recomputes every pair's verdict from its labels (one transaction;
+    // no label is added or lost, so switching back restores the former verdicts).
+    void setAnnotationMode(AnnotationMode mode);
+    // What `annotator` may see of the pair's verdicts ("" = $USER).
+    PairVerdicts verdictsFor(int64_t pairId, const std::string& annotator);
     std::vector<Label> history(int64_t pairId);  // oldest first
     // Latest label rows across all pairs, newest first (GUI undo across pairs, activity).
     std::vector<Label> recentLabels(int limit);

@@ -53,6 +53,11 @@ struct Project::Impl {
                        bool* inserted, const std::string* hash = nullptr);
     // Adds the pairs inserted since the last call to the full-text index (own transaction).
     void indexNewPairs();
+    // The project's annotation mode (meta `annotation_mode`; Single when unset).
+    AnnotationMode annotationMode();
+    // Consensus mode: sets the pair's verdict, judges and agreeing from its standing labels
+    // (inside a write transaction).
+    void resolvePair(int64_t pairId);
 
     void beginWrite();
     void commitWrite();
@@ -74,6 +79,7 @@ struct HistoryRow {
     int64_t createdAt = 0;
     int reverts = -1;  // undo row: the index of the label row it reverts; -1 for a label
     int prev = -1;     // the index of the row that was current before this one; -1 for none
+    bool adjudication = false;  // an adjudicator's verdict (or its undo)
     bool isUndo() const { return reverts >= 0; }
 };
 
@@ -97,8 +103,13 @@ public:
     int64_t merge(int64_t pairId, bool newPair, const std::vector<HistoryRow>& rows, int current);
 
 private:
+    AnnotationMode mode() {  // read once per import
+        if (!mode_) mode_ = d_.annotationMode();
+        return *mode_;
+    }
     Project::Impl& d_;
     std::unique_ptr<SQLite::Statement> select_, insert_, update_;
+    std::optional<AnnotationMode> mode_;
 };
 
 // RAII write transaction (BEGIN IMMEDIATE at the outermost level, so that two connections

@@ -22,6 +22,10 @@ std::vector<SnapshotEntry> parseSnapshot(const std::string& snapshotJson) {
         e.pairId = row[0].get<int64_t>();
         e.verdict = row[1].get<std::string>();
         e.labelId = row.size() > 2 && row[2].is_number_integer() ? row[2].get<int64_t>() : 0;
+        if (row.size() > 4 && row[3].is_number_integer() && row[4].is_number_integer()) {  // schema v6
+            e.judges = row[3].get<int>();
+            e.agreeing = row[4].get<int>();
+        }
         out.push_back(std::move(e));
     }
     return out;
@@ -39,7 +43,11 @@ std::string dataFingerprint(Project& project, const std::vector<SnapshotEntry>& 
         st.bind(1, e->pairId);
         if (!st.executeStep())
             throw Error("pair " + std::to_string(e->pairId) + " of the run's snapshot is no longer in the project");
-        const std::string line = st.getColumn(0).getString() + "\t" + st.getColumn(1).getString() + "\t" + e->verdict + "\n";
+        std::string line = st.getColumn(0).getString() + "\t" + st.getColumn(1).getString() + "\t" + e->verdict;
+        // The annotators' agreement is part of the labels when it was recorded (consensus
+        // mode); without it the line is as before v6, so older fingerprints stay valid.
+        if (e->judges > 0) line += "\t" + std::to_string(e->agreeing) + "/" + std::to_string(e->judges);
+        line += "\n";
         h.update(line);
     }
     return "sha256:" + h.hexDigest();

@@ -19,6 +19,7 @@ struct SnapshotEntry {
     int64_t pairId = 0;
     std::string verdict;  // "a" | "b": which stored response was chosen
     int64_t labelId = 0;  // the label row it came from (0: labelled on import / a data file)
+    int judges = 0, agreeing = 0;  // consensus mode (store::TrainingPair); 0/0 = not recorded
 };
 
 // Parses a run's snapshot; throws dpowb::Error naming what is wrong with it.

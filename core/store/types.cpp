@@ -33,6 +33,23 @@ std::optional<Verdict> parseVerdict(std::string_view text) {
     return std::nullopt;
 }
 
+const char* toString(AnnotationMode m) {
+    switch (m) {
+        case AnnotationMode::Single: return "single";
+        case AnnotationMode::Consensus: return "consensus";
+        case AnnotationMode::Blind: return "blind";
+    }
+    return "?";
+}
+
+std::optional<AnnotationMode> parseAnnotationMode(std::string_view text) {
+    std::string s = lower(text);
+    if (s == "single") return AnnotationMode::Single;
+    if (s == "consensus") return AnnotationMode::Consensus;
+    if (s == "blind") return AnnotationMode::Blind;
+    return std::nullopt;
+}
+
 const char* toString(RunStatus s) {
     switch (s) {
         case RunStatus::Running: return "running";

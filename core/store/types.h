@@ -57,6 +57,7 @@ struct Label {
     char shownLeft = 'a';      // which stored response was on the left of the screen: 'a'/'b'
     int64_t createdAt = 0;     // unix milliseconds
     int64_t reverts = 0;       // for an undo row, the id of the label row it reverts; else 0
+    bool adjudication = false; // an adjudicator's verdict (or the undo of one), schema v6
     bool isUndo() const { return reverts != 0; }
 };
 
@@ -65,9 +66,23 @@ struct LabelOptions {
     std::string rationale;
     std::string annotator;  // default: $USER
     char shownLeft = 'a';
+    bool adjudication = false;  // recorded as an adjudicator's verdict (Project::adjudicate)
 };
 
-enum class VerdictFilter { Any, Unlabelled, A, B, Tie, BothBad, Skip, Labelled };
+// How a pair's training verdict follows from its labels (docs/ANALYTICS.md, "Several
+// annotators"). Kept in the project file (meta `annotation_mode`).
+enum class AnnotationMode {
+    Single,     // the latest label, whoever gave it, is the pair's verdict (a relabel corrects)
+    Consensus,  // each annotator's latest label is a vote: the strict majority, or the adjudication
+    Blind,      // Consensus, and an annotator sees no one else's verdict on a pair before giving one
+};
+const char* toString(AnnotationMode m);  // "single", "consensus", "blind"
+std::optional<AnnotationMode> parseAnnotationMode(std::string_view text);
+inline bool isConsensus(AnnotationMode m) { return m != AnnotationMode::Single; }
+
+// Unresolved: consensus mode, annotators judged the pair but no verdict has a strict majority
+// and no adjudication settled it (left out of training).
+enum class VerdictFilter { Any, Unlabelled, A, B, Tie, BothBad, Skip, Labelled, Unresolved };
 
 // Filters and paging for listing pairs. Empty strings mean "any".
 struct PairQuery {
@@ -78,13 +93,32 @@ struct PairQuery {
     enum class Order { Id, IdDesc, Length, LengthDesc, Created, CreatedDesc, Verdict } order = Order::Id;
     int64_t limit = -1;        // -1 = all
     int64_t offset = 0;
+    // When set, the verdict filter applies to this annotator's own latest standing label
+    // instead of the pair's verdict ("not yet labelled by me", "my a"; multi-annotator mode).
+    // Unresolved still means the pair's state.
+    std::string annotator;
+};
+
+// What one annotator may see of a pair's verdicts (Project::verdictsFor). In blind mode the
+// others' verdicts, the adjudication and the pair's verdict stay hidden until the annotator
+// has a standing label of their own on the pair.
+struct PairVerdicts {
+    std::optional<Verdict> mine;  // the annotator's own latest standing label (skip included)
+    int mineStrength = 0;
+    bool hidden = false;          // blind mode, nothing of mine yet: the fields below are empty
+    std::vector<std::pair<std::string, Verdict>> others;  // the others' latest standing labels, by name
+    std::optional<Verdict> adjudicated;  // the standing adjudication
+    std::optional<Verdict> verdict;      // the pair's training verdict
+    bool unresolved = false;             // consensus mode: judged, no majority, not adjudicated
+    int judges = 0, agreeing = 0;        // as TrainingPair
 };
 
 struct Stats {
     int64_t pairs = 0;
     int64_t labelled = 0;    // current verdict a/b/tie/both_bad
     int64_t skipped = 0;
-    int64_t unlabelled = 0;  // no current verdict
+    int64_t unlabelled = 0;  // no current verdict and no judgement
+    int64_t unresolved = 0;  // consensus mode: judged, but no majority and no adjudication
     std::vector<std::pair<std::string, int64_t>> bySplit;    // ("train", N), ("test", N), ...
     std::vector<std::pair<std::string, int64_t>> byVerdict;  // keys a, b, tie, both_bad, skip
     std::vector<std::pair<std::string, int64_t>> bySource;
@@ -101,6 +135,12 @@ struct TrainingPair {
     std::string chosen;
     std::string rejected;
     int64_t labelId = 0;                 // the label row this snapshot used (0 for imported-as-labelled)
+    // Consensus mode (schema v6): the annotators who judged the pair (a, b, tie, both_bad; an
+    // adjudicator counts as one more) and how many of them gave the training verdict. 0/0 when
+    // not known (single mode): full agreement.
+    int judges = 0, agreeing = 0;
+    // The share of judges who did not give the training verdict (0 when not known).
+    double disagreement() const { return judges > 0 ? 1.0 - double(agreeing) / double(judges) : 0.0; }
 };
 
 enum class RunStatus { Running, Finished, Failed, Cancelled, Interrupted };

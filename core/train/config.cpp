@@ -28,6 +28,7 @@ void forEachField(TrainConfig& c, F&& f) {
     f("label_smoothing", c.labelSmoothing);
     f("reference_free", c.referenceFree);
     f("rpo_alpha", c.rpoAlpha);
+    f("agreement", c.agreement);
     f("precompute_ref", c.precomputeRef);
     f("sft_epochs", c.sftEpochs);
     f("sft_on", c.sftOn);
@@ -133,6 +134,12 @@ void TrainConfig::validate() const {
     if ((loss == "hinge" || loss == "ipo") && labelSmoothing != 0)
         fail("--label-smoothing applies to --loss sigmoid and robust only");
     if (rpoAlpha < 0) fail("--rpo-alpha must be 0 (off) or positive");
+    if (agreement != "off" && agreement != "smoothing" && agreement != "weights")
+        fail("--agreement \"" + agreement + "\" is not one of off, smoothing, weights");
+    if (agreement == "smoothing" && loss != "sigmoid" && loss != "robust")
+        fail("--agreement smoothing applies to --loss sigmoid and robust; use --agreement weights with " + loss);
+    if (agreement != "off" && db.empty())
+        fail("--agreement needs --db: a data file carries no annotators (label a project in consensus mode)");
     if (referenceFree && (precomputeRef || !ref.empty()))
         fail("--reference-free uses no reference: drop --precompute-ref and --ref");
     if (sftEpochs < 0) fail("--sft-epochs must be 0 or more");

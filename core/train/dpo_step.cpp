@@ -118,6 +118,10 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
             in.chosenLogitSums = p.chosenLogitSums;
             in.rejectedLogitSums = p.rejectedLogitSums;
             in.nllTokens = mb.nllTokens;
+            if (!mb.disagreement.empty()) {
+                TORCH_CHECK(mb.disagreement.size() == mb.pairs.size(), "accumulateStep: disagreement per pair missing");
+                in.disagreement = torch::tensor(mb.disagreement, torch::TensorOptions().dtype(torch::kFloat64));
+            }
             if (!reference.referenceFree && !reference.net) {
                 TORCH_CHECK(mb.cached.size() == mb.pairs.size(), "accumulateStep: cached reference log-probs missing");
                 std::vector<double> c, r;
@@ -166,6 +170,7 @@ LossOptions lossOptionsOf(const TrainConfig& config) {
     o.labelSmoothing = config.labelSmoothing;
     o.referenceFree = config.referenceFree;
     o.rpoAlpha = config.rpoAlpha;
+    o.agreement = parseAgreementUse(config.agreement);
     return o;
 }
 

@@ -22,6 +22,22 @@ const char* toString(LossType type) {
     return "sigmoid";
 }
 
+AgreementUse parseAgreementUse(const std::string& name) {
+    if (name == "off") return AgreementUse::Off;
+    if (name == "smoothing") return AgreementUse::Smoothing;
+    if (name == "weights") return AgreementUse::Weights;
+    throw Error("unknown --agreement \"" + name + "\": use off, smoothing or weights");
+}
+
+const char* toString(AgreementUse use) {
+    switch (use) {
+        case AgreementUse::Off: return "off";
+        case AgreementUse::Smoothing: return "smoothing";
+        case AgreementUse::Weights: return "weights";
+    }
+    return "off";
+}
+
 LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
     TORCH_CHECK(in.policyChosen.dim() == 1 && in.policyChosen.sizes() == in.policyRejected.sizes(),
                 "dpoLoss: policy log-probs must be (N) tensors of the same size");
@@ -54,15 +70,40 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
     torch::Tensor rejectedRatio = pr - rr;
     torch::Tensor delta = chosenRatio - rejectedRatio;  // Δ of DPO.md
 
+    // ε per pair where agreement smoothing is on: the coefficients are worked out in float64
+    // and cast once, so a pair whose ε is the global one gets the very factors the scalar
+    // form multiplies by.
+    const bool perPair = in.disagreement.defined() && options.agreement != AgreementUse::Off;
+    if (perPair)
+        TORCH_CHECK(in.disagreement.dim() == 1 && in.disagreement.size(0) == delta.size(0),
+                    "dpoLoss: disagreement must be an (N) tensor");
+    torch::Tensor pairEps;  // (N) float64 when per pair
+    if (perPair && options.agreement == AgreementUse::Smoothing) {
+        TORCH_CHECK(options.type == LossType::Sigmoid || options.type == LossType::Robust,
+                    "dpoLoss: agreement smoothing needs the sigmoid or robust loss");
+        pairEps = in.disagreement.to(torch::kCPU, torch::kFloat64).clamp(0.0, kMaxAgreementSmoothing).clamp_min(eps);
+    }
+    auto onDelta = [&](const torch::Tensor& t) { return t.to(delta.options()); };
     torch::Tensor losses;
     switch (options.type) {
         case LossType::Sigmoid:
-            losses = -(1 - eps) * torch::log_sigmoid(beta * delta) - eps * torch::log_sigmoid(-beta * delta);
+            if (!pairEps.defined()) {
+                losses = -(1 - eps) * torch::log_sigmoid(beta * delta) - eps * torch::log_sigmoid(-beta * delta);
+            } else {
+                losses = -onDelta(1 - pairEps) * torch::log_sigmoid(beta * delta) -
+                         onDelta(pairEps) * torch::log_sigmoid(-beta * delta);
+            }
             break;
         case LossType::Robust:
             if (eps >= 0.5) throw Error("robust loss needs --label-smoothing below 0.5");
-            losses = (-(1 - eps) * torch::log_sigmoid(beta * delta) + eps * torch::log_sigmoid(-beta * delta)) /
-                     (1 - 2 * eps);
+            if (!pairEps.defined()) {
+                losses = (-(1 - eps) * torch::log_sigmoid(beta * delta) + eps * torch::log_sigmoid(-beta * delta)) /
+                         (1 - 2 * eps);
+            } else {
+                losses = (-onDelta(1 - pairEps) * torch::log_sigmoid(beta * delta) +
+                          onDelta(pairEps) * torch::log_sigmoid(-beta * delta)) /
+                         onDelta(1 - 2 * pairEps);
+            }
             break;
         case LossType::Hinge:
             losses = torch::relu(1 - beta * delta);
@@ -71,6 +112,9 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
             losses = (delta - 1 / (2 * beta)).pow(2);
             break;
     }
+
+    if (perPair && options.agreement == AgreementUse::Weights)  // 1 − 2d; exactly 1 where d = 0
+        losses = losses * (1 - 2 * in.disagreement.to(torch::kCPU, torch::kFloat64).clamp(0.0, 0.5)).to(losses.options());
 
     LossOutput out;
     out.loss = losses.mean();

@@ -23,12 +23,24 @@ enum class LossType { Sigmoid, Robust, Hinge, Ipo };
 LossType parseLossType(const std::string& name);
 const char* toString(LossType type);
 
+// How a pair's annotator disagreement (store::TrainingPair::disagreement(), d ∈ [0, ½)) enters
+// the loss (docs/ANALYTICS.md, "Training on agreement"):
+//   Smoothing: the pair's ε is max(labelSmoothing, min(d, kMaxAgreementSmoothing)) — cDPO for
+//              sigmoid, the flip rate for robust;
+//   Weights:   the pair's loss is multiplied by 1 − 2d (1 for a unanimous pair, ⅓ for 2 of 3).
+// A pair with d = 0 trains exactly as with Off.
+enum class AgreementUse { Off, Smoothing, Weights };
+AgreementUse parseAgreementUse(const std::string& name);  // "off" | "smoothing" | "weights"
+const char* toString(AgreementUse use);
+constexpr double kMaxAgreementSmoothing = 0.4;  // robust's 1/(1 − 2ε) stays at most 5
+
 struct LossOptions {
     LossType type = LossType::Sigmoid;
     double beta = 0.1;
     double labelSmoothing = 0.0;  // cDPO's ε for sigmoid, the flip rate for robust
     bool referenceFree = false;   // log π_ref ≡ 0
     double rpoAlpha = 0.0;        // weight of the NLL term on the chosen responses (0 = off)
+    AgreementUse agreement = AgreementUse::Off;  // uses LossInputs::disagreement
 };
 
 // Per-pair quantities of one batch.
@@ -42,11 +54,14 @@ struct LossInputs {
     // shard gives its whole micro-batch's count, scaled by (its pairs / the shard's pairs), so
     // that the ranks' terms add up to the one of the whole micro-batch.
     double nllTokens = 0;
+    // (N) each pair's share of annotators who did not give its training verdict, in [0, ½)
+    // (float64); undefined = 0 for every pair. Used as LossOptions::agreement says.
+    torch::Tensor disagreement;
 };
 
 struct LossOutput {
     torch::Tensor loss;             // () mean over pairs (+ rpoAlpha · nll), differentiable
-    torch::Tensor losses;           // (N) per-pair preference loss, detached
+    torch::Tensor losses;           // (N) per-pair preference loss (weighted), detached
     torch::Tensor chosenRewards;    // (N) β·(logp_θ − logp_ref), detached (per-token for ipo)
     torch::Tensor rejectedRewards;  // (N)
     torch::Tensor nll;              // () mean per-token NLL of the chosen responses; undefined when rpoAlpha = 0

@@ -68,10 +68,12 @@ struct RawPair {
     std::string chosen, rejected;
     bool tokenized = false;
     std::vector<text::TokenId> promptIds, chosenIds, rejectedIds;
+    double disagreement = 0;  // store::TrainingPair::disagreement()
 };
 
 struct Example {
     int64_t pairId = 0;
+    double disagreement = 0;
     model::EncodedPair enc;
     int64_t length = 0;
     store::RefLogps ref;
@@ -138,6 +140,7 @@ std::vector<RawPair> fromProject(const std::vector<store::TrainingPair>& pairs) 
         p.messages = t.promptMessages;
         p.chosen = t.chosen;
         p.rejected = t.rejected;
+        p.disagreement = t.disagreement();
         out.push_back(std::move(p));
     }
     return out;
@@ -464,6 +467,7 @@ void Run::loadData() {
                 t.promptMessages = pair->promptMessages;
                 t.chosen = verdict == "a" ? pair->responseA : pair->responseB;
                 t.rejected = verdict == "a" ? pair->responseB : pair->responseA;
+                if (row.size() > 4) t.judges = row.at(3).get<int>(), t.agreeing = row.at(4).get<int>();
                 (pair->split == "test" ? te : tr).push_back(std::move(t));
             }
             rawTrain_ = fromProject(tr);
@@ -477,7 +481,11 @@ void Run::loadData() {
             std::set<int64_t> chosenA(aIds.begin(), aIds.end());
             json snap = json::array();
             for (const auto* set : {&tr, &te})
-                for (const auto& t : *set) snap.push_back({t.pairId, chosenA.count(t.pairId) ? "a" : "b", t.labelId});
+                for (const auto& t : *set) {
+                    json row = {t.pairId, chosenA.count(t.pairId) ? "a" : "b", t.labelId};
+                    if (t.judges > 0) row.push_back(t.judges), row.push_back(t.agreeing);  // consensus mode
+                    snap.push_back(std::move(row));
+                }
             snapshotJson_ = snap.dump();
             rawTrain_ = fromProject(tr);
             rawEval_ = fromProject(te);
@@ -498,6 +506,16 @@ void Run::loadData() {
     }
     info("data: " + std::to_string(rawTrain_.size()) + " training pairs, " + std::to_string(rawEval_.size()) +
          " evaluation pairs");
+    if (cfg_.agreement != "off") {
+        size_t split = 0;
+        for (const auto& p : rawTrain_) split += p.disagreement > 0;
+        if (split == 0)
+            warn("--agreement " + cfg_.agreement + ": every training pair is unanimous, so it changes nothing "
+                 "(annotators' votes count in consensus mode: dpowb annotation-mode DB consensus)");
+        else
+            info("agreement (" + cfg_.agreement + "): " + std::to_string(split) + " of " +
+                 std::to_string(rawTrain_.size()) + " training pairs have a dissenting annotator");
+    }
     const size_t shared = sharedPrompts(rawTrain_, rawEval_);
     if (shared > 0)
         warn(std::to_string(shared) + " of the evaluation prompts also appear in training pairs: the eval metrics on "
@@ -623,6 +641,7 @@ std::vector<Example> Run::tokenize(const std::vector<RawPair>& raw, const char* 
     for (const auto& r : raw) {
         Example e;
         e.pairId = r.pairId;
+        e.disagreement = r.disagreement;
         e.enc = r.tokenized ? model::encodePairIds(r.promptIds, r.chosenIds, r.rejectedIds, encode_)
                             : model::encodePair(*policy_, r.prompt, r.messages, r.chosen, r.rejected, encode_);
         if (++done % 256 == 0) obs_.onPhase("tokenize", done, int64_t(raw.size()));
@@ -904,6 +923,7 @@ std::vector<MicroBatch> Run::microBatchesOf(const std::vector<std::vector<int64_
         for (auto i : b) {
             mb.pairs.push_back(&pool[size_t(i)].enc);
             if (refPrecomputed_) mb.cached.push_back(pool[size_t(i)].ref);
+            if (lossOptions_.agreement != AgreementUse::Off) mb.disagreement.push_back(pool[size_t(i)].disagreement);
         }
         out.push_back(std::move(mb));
     }

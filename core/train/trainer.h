@@ -38,6 +38,9 @@ struct TrainConfig {
     double labelSmoothing = 0.0;
     bool referenceFree = false;
     double rpoAlpha = 0.0;  // 0 = no SFT term
+    // How annotator agreement enters the loss (train/losses.h AgreementUse): off | smoothing |
+    // weights. Needs --db (a project's consensus-mode agreement, docs/ANALYTICS.md).
+    std::string agreement = "off";
     bool precomputeRef = false;
     int64_t sftEpochs = 0;
     std::string sftOn = "chosen";  // chosen | both

@@ -28,6 +28,7 @@ class TestCliLabeling : public QObject {
 private Q_SLOTS:
     void statsWithAgreement();
     void statsWithoutLabels();
+    void annotatorsAndAdjudication();
 
 private:
     QTemporaryDir dir_;
@@ -93,6 +94,82 @@ void TestCliLabeling::statsWithoutLabels() {
     QVERIFY(j.at("annotators").empty());
     r = cli({"stats", QString::fromStdString(db)});
     QVERIFY(r.out.contains("position bias: no a/b labels"));
+}
+
+// Several annotators through the CLI: annotation-mode, label --annotator, the disagreements in
+// stats (text and JSON), adjudicate (and its undo), list --verdict unresolved / --annotator.
+void TestCliLabeling::annotatorsAndAdjudication() {
+    const std::string path = dir_.filePath("multi.dpowb").toStdString();
+    {
+        auto p = store::Project::create(path);
+        for (int i = 0; i < 3; ++i) {
+            store::Pair pair;
+            pair.prompt = "prompt " + std::to_string(i);
+            pair.responseA = "A " + std::to_string(i);
+            pair.responseB = "B " + std::to_string(i);
+            p.addPair(pair);
+        }
+    }
+    const QString db = QString::fromStdString(path);
+    Result r = cli({"annotation-mode", db, "blind"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    QCOMPARE(cli({"annotation-mode", db, "show"}).out, QByteArray("blind\n"));
+    QCOMPARE(cli({"annotation-mode", db, "council"}).code, 2);
+    auto label = [&](const char* pair, const char* verdict, const char* who) {
+        Result l = cli({"label", db, pair, verdict, "--annotator", who});
+        if (l.code != 0) qWarning("%s", l.err.constData());
+        return l;
+    };
+    QCOMPARE(label("1", "a", "alice").out, QByteArray("1 a\n"));
+    label("1", "b", "bob");
+    label("2", "a", "alice");
+    label("2", "a", "bob");
+    label("2", "b", "carol");
+
+    r = cli({"stats", db, "--json"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    json j = json::parse(r.out.toStdString());
+    QCOMPARE(j.at("annotation_mode").get<std::string>(), std::string("blind"));
+    QCOMPARE(j.at("unresolved").get<int>(), 1);
+    QCOMPARE(j.at("labelled").get<int>(), 1);
+    json dis = j.at("labeling").at("agreement").at("disagreements");
+    QCOMPARE(dis.size(), size_t(2));
+    QCOMPARE(dis[0].at("pair_id").get<int>(), 1);
+    QCOMPARE(dis[0].at("verdicts"), (json{{"alice", "a"}, {"bob", "b"}}));
+    QVERIFY(dis[0].at("verdict").is_null());
+    QVERIFY(dis[0].at("adjudicated").is_null());
+    QCOMPARE(dis[1].at("verdict").get<std::string>(), std::string("a"));  // two of three
+    r = cli({"stats", db});
+    QVERIFY2(r.out.contains("2 disagreements, 2 not adjudicated"), r.out.constData());
+    QVERIFY2(r.out.contains("pair 1: alice=a bob=b; training verdict none (unresolved)"), r.out.constData());
+    QVERIFY2(r.out.contains("unresolved  1"), r.out.constData());
+
+    r = cli({"list", db, "--verdict", "unresolved"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    QVERIFY(r.out.startsWith("1\t"));
+    QCOMPARE(r.out.count('\n'), 1);
+    r = cli({"list", db, "--verdict", "unlabelled", "--annotator", "carol"});
+    QCOMPARE(r.out.count('\n'), 2);  // pairs 1 and 3
+    QVERIFY(r.out.startsWith("1\t") && r.out.contains("\n3\t"));
+
+    QCOMPARE(cli({"adjudicate", db, "1", "skip"}).code, 2);
+    r = cli({"adjudicate", db, "1", "b", "--adjudicator", "judge"});
+    QVERIFY2(r.code == 0, r.err.constData());
+    QCOMPARE(r.out, QByteArray("1 b\n"));
+    j = json::parse(cli({"stats", db, "--json"}).out.toStdString());
+    QCOMPARE(j.at("unresolved").get<int>(), 0);
+    dis = j.at("labeling").at("agreement").at("disagreements");
+    QCOMPARE(dis[0].at("adjudicated").get<std::string>(), std::string("b"));
+    QCOMPARE(dis[0].at("verdict").get<std::string>(), std::string("b"));
+    QCOMPARE(j.at("labeling").at("agreement").at("raters"), json::array({"alice", "bob", "carol"}));
+    QCOMPARE(cli({"adjudicate", db, "1", "undo"}).out, QByteArray("1 unresolved\n"));
+    QCOMPARE(cli({"adjudicate", db, "1", "undo"}).code, 1);  // nothing left to undo
+
+    // Blind mode: undo prints what stands of one's own, not the pair's verdict.
+    QCOMPARE(label("2", "undo", "carol").out, QByteArray("2 unlabelled\n"));
+    r = cli({"label", db, "3", "undo", "--annotator", "carol"});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("no label to undo by carol"), r.err.constData());
 }
 
 QTEST_APPLESS_MAIN(TestCliLabeling)

@@ -74,6 +74,10 @@ private Q_SLOTS:
     void accuracyRuleAtTies();
     void accumulatorStateRoundTrip();
     void unknownLossIsRejected();
+    void agreementPerPair_data();
+    void agreementPerPair();
+    void unanimousPairsTrainAsBefore_data();
+    void unanimousPairsTrainAsBefore();
     void schedule_data();
     void schedule();
     void configRoundTrip();
@@ -319,6 +323,99 @@ void TestLosses::unknownLossIsRejected() {
     for (const char* name : {"sigmoid", "robust", "hinge", "ipo"}) QCOMPARE(toString(parseLossType(name)), name);
 }
 
+// Per-pair agreement (losses.h AgreementUse) against DPO.md's formulas in double: smoothing
+// gives pair i the ε_i = max(ε, min(d_i, 0.4)) of cDPO / robust; weights multiply pair i's loss
+// by 1 − 2·d_i. The four pairs: unanimous, 2 of 3 (d = 1/3), 3 of 4 (1/4), 4 of 7 (3/7, past
+// the 0.4 bound).
+void TestLosses::agreementPerPair_data() {
+    QTest::addColumn<int>("type");
+    QTest::addColumn<int>("use");
+    QTest::addColumn<double>("eps");
+    QTest::newRow("sigmoid smoothing") << int(LossType::Sigmoid) << int(AgreementUse::Smoothing) << 0.0;
+    QTest::newRow("sigmoid smoothing, global 0.3") << int(LossType::Sigmoid) << int(AgreementUse::Smoothing) << 0.3;
+    QTest::newRow("robust smoothing") << int(LossType::Robust) << int(AgreementUse::Smoothing) << 0.0;
+    QTest::newRow("robust smoothing, global 0.1") << int(LossType::Robust) << int(AgreementUse::Smoothing) << 0.1;
+    QTest::newRow("sigmoid weights") << int(LossType::Sigmoid) << int(AgreementUse::Weights) << 0.0;
+    QTest::newRow("cdpo weights") << int(LossType::Sigmoid) << int(AgreementUse::Weights) << 0.2;
+    QTest::newRow("ipo weights") << int(LossType::Ipo) << int(AgreementUse::Weights) << 0.0;
+    QTest::newRow("hinge weights") << int(LossType::Hinge) << int(AgreementUse::Weights) << 0.0;
+}
+
+void TestLosses::agreementPerPair() {
+    QFETCH(int, type);
+    QFETCH(int, use);
+    QFETCH(double, eps);
+    const auto lt = LossType(type);
+    const auto au = AgreementUse(use);
+    const double beta = 0.2;
+    const std::vector<double> d{0.0, 1.0 / 3.0, 0.25, 3.0 / 7.0};
+    Case c;
+    LossInputs in = inputsOf(c);
+    in.disagreement = T(d);
+    LossOptions opt{lt, beta, eps, false, 0.0, au};
+    LossOutput out = dpoLoss(in, opt);
+    double expected = 0;
+    for (size_t i = 0; i < d.size(); ++i) {
+        double e = eps, w = 1;
+        if (au == AgreementUse::Smoothing) e = std::max(eps, std::min(d[i], 0.4));
+        else w = 1 - 2 * d[i];
+        const double li = w * expectedPairLoss(lt, beta, e, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
+        QVERIFY2(std::abs(out.losses[int64_t(i)].item<double>() - li) < 1e-12,
+                 qPrintable(QString("pair %1: %2, formula %3").arg(i).arg(out.losses[int64_t(i)].item<double>()).arg(li)));
+        expected += li;
+    }
+    QVERIFY(std::abs(out.loss.item<double>() - expected / double(d.size())) < 1e-12);
+    // One value worked by hand (sigmoid smoothing, ε = 0): pair 1, Δ = (−30 + 29) − (−28.5 + 29.5)
+    // = −2, βΔ = −0.4, ε = 1/3: −(2/3)·log σ(−0.4) − (1/3)·log σ(0.4) = 0.77968 (log σ(−0.4) =
+    // −0.91301, log σ(0.4) = −0.51301).
+    if (lt == LossType::Sigmoid && au == AgreementUse::Smoothing && eps == 0.0)
+        QVERIFY(std::abs(out.losses[1].item<double>() - ((2.0 / 3.0) * 0.9130152 + (1.0 / 3.0) * 0.5130152)) < 1e-6);
+    // Off ignores the disagreement.
+    opt.agreement = AgreementUse::Off;
+    LossOptions plain{lt, beta, eps, false, 0.0};
+    QCOMPARE(dpoLoss(in, opt).loss.item<double>(), dpoLoss(inputsOf(c), plain).loss.item<double>());
+    // Smoothing is refused for the losses that have no ε.
+    if (au == AgreementUse::Weights && (lt == LossType::Ipo || lt == LossType::Hinge)) {
+        opt.agreement = AgreementUse::Smoothing;
+        QVERIFY_THROWS_EXCEPTION(c10::Error, dpoLoss(in, opt));
+    }
+}
+
+// A batch in float32 (the trainer's dtype) whose pairs are all unanimous (d = 0) gives the very
+// same loss and gradients, bit for bit, with agreement on as with it off.
+void TestLosses::unanimousPairsTrainAsBefore_data() {
+    QTest::addColumn<int>("type");
+    QTest::addColumn<int>("use");
+    QTest::addColumn<double>("eps");
+    QTest::newRow("sigmoid smoothing") << int(LossType::Sigmoid) << int(AgreementUse::Smoothing) << 0.0;
+    QTest::newRow("cdpo smoothing") << int(LossType::Sigmoid) << int(AgreementUse::Smoothing) << 0.1;
+    QTest::newRow("robust smoothing") << int(LossType::Robust) << int(AgreementUse::Smoothing) << 0.15;
+    QTest::newRow("sigmoid weights") << int(LossType::Sigmoid) << int(AgreementUse::Weights) << 0.0;
+    QTest::newRow("ipo weights") << int(LossType::Ipo) << int(AgreementUse::Weights) << 0.0;
+}
+
+void TestLosses::unanimousPairsTrainAsBefore() {
+    QFETCH(int, type);
+    QFETCH(int, use);
+    QFETCH(double, eps);
+    auto run = [&](bool withAgreement) {
+        Case c;
+        LossInputs in = inputsOf(c);
+        in.policyChosen = in.policyChosen.detach().to(torch::kFloat32).requires_grad_(true);
+        in.policyRejected = in.policyRejected.detach().to(torch::kFloat32).requires_grad_(true);
+        LossOptions opt{LossType(type), 0.1, eps, false, 0.0};
+        if (withAgreement) {
+            in.disagreement = torch::zeros({4}, torch::kFloat64);
+            opt.agreement = AgreementUse(use);
+        }
+        LossOutput out = dpoLoss(in, opt);
+        out.loss.backward();
+        return std::vector<torch::Tensor>{out.loss.detach(), in.policyChosen.grad(), in.policyRejected.grad()};
+    };
+    const auto off = run(false), on = run(true);
+    for (size_t k = 0; k < off.size(); ++k) QVERIFY(torch::equal(off[k], on[k]));
+}
+
 void TestLosses::schedule_data() {
     QTest::addColumn<QString>("type");
     QTest::addColumn<int>("warmup");
@@ -387,6 +484,11 @@ void TestLosses::configValidation_data() {
     QTest::newRow("ref free + precompute") << R"({"db":"p.db","reference_free":true,"precompute_ref":true})" << false;
     QTest::newRow("batch 0") << R"({"db":"p.db","per_device_train_batch_size":0})" << false;
     QTest::newRow("lora dropout 1") << R"({"db":"p.db","lora_rank":4,"lora_dropout":1})" << false;
+    QTest::newRow("agreement smoothing") << R"({"db":"p.db","agreement":"smoothing"})" << true;
+    QTest::newRow("agreement weights ipo") << R"({"db":"p.db","agreement":"weights","loss_type":"ipo"})" << true;
+    QTest::newRow("agreement smoothing ipo") << R"({"db":"p.db","agreement":"smoothing","loss_type":"ipo"})" << false;
+    QTest::newRow("agreement unknown") << R"({"db":"p.db","agreement":"votes"})" << false;
+    QTest::newRow("agreement without db") << R"({"data":"d.jsonl","agreement":"weights"})" << false;
 }
 
 void TestLosses::configValidation() {

@@ -150,6 +150,7 @@ private Q_SLOTS:
     void pauseIsReportedWithItsStep();
     void allResponsesTruncatedFailsClearly();
     void badDataFileFailsWithLine();
+    void agreementLeavesUnanimousPairsAlone();
 };
 
 void TestTrainer::dataRunWritesModelAndMetricsFile() {
@@ -378,6 +379,75 @@ void TestTrainer::badDataFileFailsWithLine() {
     auto r = train::runTraining(c, rec, control);
     QVERIFY(r.status == store::RunStatus::Failed);
     QVERIFY2(r.error.find(path + ":2:") == 0 && r.error.find("\"chosen\"") != std::string::npos, r.error.c_str());
+}
+
+// Training on annotator agreement (--agreement, docs/ANALYTICS.md): in a consensus-mode project
+// whose pairs four annotators labelled alike ($USER through makeProject, then alice, bob and
+// carol), smoothing and weights train bit for bit as without them. One dissent (3 of 4 on one
+// training pair) keeps the verdict and the data, so a
+// run without agreement is still the same; with smoothing or weights that run differs from
+// step 1. The snapshot records the dissent, and so does the data fingerprint.
+void TestTrainer::agreementLeavesUnanimousPairsAlone() {
+    QTemporaryDir dir;
+    const std::string db = makeProject(dir, 8, 4);
+    std::vector<int64_t> trainIds;
+    {
+        auto p = store::Project::open(db);
+        p.setAnnotationMode(store::AnnotationMode::Consensus);
+        for (const auto& pair : p.pairs({})) {
+            for (const char* who : {"alice", "bob", "carol"}) {
+                store::LabelOptions o;
+                o.annotator = who;
+                p.label(pair.id, *pair.verdict, o);
+            }
+            if (pair.split == "train") trainIds.push_back(pair.id);
+        }
+    }
+    auto train = [&](const std::string& agreement, const char* name) {
+        train::TrainConfig c = smallConfig();
+        c.db = db;
+        c.maxSteps = 2;
+        c.evalSteps = 2;
+        c.agreement = agreement;
+        c.out = dir.filePath(name).toStdString();
+        Recorder r;
+        train::TrainControl control;
+        auto result = train::runTraining(c, r, control);
+        if (result.status != store::RunStatus::Finished) qWarning("%s", result.error.c_str());
+        return std::make_pair(r.bySplitStep(), result.runId);
+    };
+    const auto [off, offRun] = train("off", "off");
+    QCOMPARE(train("smoothing", "smoothing").first, off);
+    QCOMPARE(train("weights", "weights").first, off);
+    QVERIFY(off.at({"train", 1}).at("loss") > 0);
+
+    {  // carol dissents on one training pair: 3 of 4 keep its verdict
+        auto p = store::Project::open(db);
+        const auto pair = *p.pair(trainIds[1]);
+        store::LabelOptions o;
+        o.annotator = "carol";
+        p.label(pair.id, *pair.verdict == store::Verdict::A ? store::Verdict::B : store::Verdict::A, o);
+        QCOMPARE(p.pair(pair.id)->verdict, pair.verdict);
+    }
+    const auto [offAgain, offAgainRun] = train("off", "off-again");
+    QCOMPARE(offAgain, off);
+    const auto [smoothed, smoothedRun] = train("smoothing", "smoothing-dissent");
+    const auto weighted = train("weights", "weights-dissent").first;
+    // Some step's batch holds the dissenting pair: its loss differs.
+    bool differs = false, weightDiffers = false;
+    for (const auto& [key, values] : off) {
+        differs |= smoothed.at(key).at("loss") != values.at("loss");
+        weightDiffers |= weighted.at(key).at("loss") != values.at("loss");
+    }
+    QVERIFY(differs);
+    QVERIFY(weightDiffers);
+    auto p = store::Project::open(db);
+    const auto snap = json::parse(p.run(smoothedRun)->snapshotJson);
+    bool recorded = false;
+    for (const auto& row : snap)
+        if (row.at(0).get<int64_t>() == trainIds[1]) recorded = row.size() == 5 && row[3] == 4 && row[4] == 3;
+    QVERIFY2(recorded, snap.dump().c_str());
+    QVERIFY(p.run(offRun)->dataFingerprint != p.run(offAgainRun)->dataFingerprint);
 }
 
 QTEST_APPLESS_MAIN(TestTrainer)
