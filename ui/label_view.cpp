@@ -28,6 +28,7 @@
 #include "pair_table_model.h"
 #include "pair_view.h"
 #include "project_context.h"
+#include "store/pair_outcomes.h"
 #include "store/project.h"
 #include "theme.h"
 
@@ -82,6 +83,12 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     filters->addWidget(verdictFilter_);
     filters->addWidget(splitFilter_);
     filters->addWidget(sourceFilter_, 1);
+    pairSetFilter_ = new QComboBox(left);
+    pairSetFilter_->setObjectName("pairSetFilter");
+    pairSetFilter_->setToolTip(tr("Saved pair sets, such as the pairs a run's drill-down sent to relabel"));
+    pairSetFilter_->addItem(tr("All pairs"), qint64(0));
+    pairSetFilter_->setVisible(false);
+    filters->addWidget(pairSetFilter_);
     leftLay->addLayout(filters);
 
     table_ = new QTableView(left);
@@ -212,7 +219,7 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
         applyFilters();
         table_->setFocus();
     });
-    for (QComboBox* box : {verdictFilter_, splitFilter_, sourceFilter_})
+    for (QComboBox* box : {verdictFilter_, splitFilter_, sourceFilter_, pairSetFilter_})
         connect(box, qOverload<int>(&QComboBox::activated), this, &LabelView::applyFilters);
     connect(diffBox_, &QCheckBox::toggled, pairView_, &PairView::setDiffEnabled);
     connect(pairView_, &PairView::choiceClicked, this, [this](PairView::Side side, int strength) {
@@ -385,6 +392,35 @@ void LabelView::refreshSources() {
     for (const auto& s : sources) sourceFilter_->addItem(qs(s), qs(s));
     const int at = sourceFilter_->findData(keep);
     sourceFilter_->setCurrentIndex(at < 0 ? 0 : at);
+    // The saved pair sets, newest last.
+    std::vector<store::PairSetInfo> sets;
+    try {
+        sets = store::pairSets(context_->project());
+    } catch (const std::exception& e) {
+        Q_EMIT statusMessage(QString::fromStdString(e.what()));
+    }
+    const qint64 keepSet = pairSetFilter_->currentData().toLongLong();
+    pairSetFilter_->clear();
+    pairSetFilter_->addItem(tr("All pairs"), qint64(0));
+    for (const auto& set : sets)
+        pairSetFilter_->addItem(tr("%1 · %n pair(s)", nullptr, int(set.pairs)).arg(qs(set.name)), qint64(set.id));
+    const int setAt = pairSetFilter_->findData(keepSet);
+    pairSetFilter_->setCurrentIndex(setAt < 0 ? 0 : setAt);
+    pairSetFilter_->setVisible(!sets.empty());
+}
+
+bool LabelView::showPairSet(qint64 setId) {
+    if (!context_->isOpen()) return false;
+    refreshSources();
+    const int at = pairSetFilter_->findData(setId);
+    if (at < 0) return false;
+    pairSetFilter_->setCurrentIndex(at);
+    verdictFilter_->setCurrentIndex(0);
+    splitFilter_->setCurrentIndex(0);
+    sourceFilter_->setCurrentIndex(0);
+    search_->clear();
+    applyFilters();
+    return true;
 }
 
 void LabelView::applyFilters() {
@@ -393,6 +429,7 @@ void LabelView::applyFilters() {
     q.split = splitFilter_->currentData().toString().toStdString();
     q.source = sourceFilter_->currentData().toString().toStdString();
     q.search = search_->text().trimmed().toStdString();
+    q.pairSet = pairSetFilter_->currentData().toLongLong();
     if (!firstLoad_) selectAfterLoad_ = currentPairId();
     model_->setFilter(q);
 }
