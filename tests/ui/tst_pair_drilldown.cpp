@@ -212,6 +212,36 @@ private Q_SLOTS:
         QCOMPARE(saved[0][1].toString(), ui::PairDrillDown::relabelSetName(runId_));
     }
 
+    // A run started from the page: the tab follows it and reads each evaluation as it comes
+    // (nothing else reloads it), ending with every step's outcomes.
+    void followsLiveRun() {
+        ui::TrainView view(path_);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.sideTabs()->setCurrentWidget(view.pairDrillDown());
+        QSignalSpy finished(&view, &ui::TrainView::runFinished);
+        QSignalSpy loaded(view.pairDrillDown(), &ui::PairDrillDown::loaded);
+        train::TrainConfig c = train::TrainConfig::demoPreset();
+        c.db = path_.toStdString();
+        c.out = dir_.filePath("live").toStdString();
+        c.maxSteps = 2;
+        c.sftEpochs = 0;
+        c.batchSize = 4;
+        c.maxLength = 40;
+        c.maxPromptLength = 16;
+        c.evalSteps = 1;
+        c.name = "live";
+        QVERIFY(view.startRun(c));
+        QVERIFY(finished.wait(120000));
+        const qint64 live = view.liveRunId();
+        QVERIFY(live != runId_);
+        QCOMPARE(view.pairDrillDown()->runId(), live);
+        QTRY_VERIFY(view.pairDrillDown()->shownTable() && view.pairDrillDown()->shownTable()->steps.size() == 3);
+        QCOMPARE(view.pairDrillDown()->shownTable()->steps, (std::vector<int64_t>{0, 1, 2}));
+        QCOMPARE(view.pairDrillDown()->proxy()->rowCount(), int(rows_.size()));
+        QVERIFY(loaded.size() >= 2);  // at the start (nothing yet) and at the evaluations
+    }
+
     // Sorting by a header click orders by the number, not the rounded text.
     void sortsByColumn() {
         ui::TrainView view(path_);
