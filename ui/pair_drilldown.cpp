@@ -70,6 +70,7 @@ PairDrillDown::PairDrillDown(QWidget* parent) : QWidget(parent) {
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     table_->verticalHeader()->hide();
     table_->horizontalHeader()->setStretchLastSection(true);
+    table_->setWordWrap(false);
     table_->installEventFilter(this);
     lay->addWidget(table_, 1);
 
@@ -115,16 +116,16 @@ void PairDrillDown::setProjectPath(const QString& path) {
 
 void PairDrillDown::setRun(qint64 runId) {
     if (runId == runId_ && (shown_ || isLoading())) return;
+    // Another run: nothing of the previous one stays on screen (or in reach of Enter and R)
+    // while this one loads.
     runId_ = runId;
-    if (runId_ <= 0) {
-        shown_.reset();
-        model_->setRows({});
-        step_->clear();
-        updateSummary();
-        updateButtons();
-        return;
-    }
-    load(-1);
+    shown_.reset();
+    error_.clear();
+    model_->setRows({});
+    step_->clear();
+    updateSummary();
+    updateButtons();
+    if (runId_ > 0) load(-1);
 }
 
 void PairDrillDown::reload() {

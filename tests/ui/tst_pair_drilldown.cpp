@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "chart_grid.h"
 #include "compare_view.h"
 #include "label_view.h"
 #include "main_window.h"
@@ -175,8 +176,8 @@ private Q_SLOTS:
         view.showRuns({runId_});
         ui::PairDrillDown* drill = view.pairDrillDown();
         view.sideTabs()->setCurrentWidget(drill);
-        QTRY_COMPARE(drill->proxy()->rowCount(), int(rows_.size()));
-        QVERIFY(!drill->isLoading());
+        QTRY_VERIFY(!drill->isLoading() && drill->shownTable() && drill->shownTable()->runId == runId_);
+        QCOMPARE(drill->proxy()->rowCount(), int(rows_.size()));
 
         drill->filterCombo()->setFocus();
         QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(drill->filterCombo()));
@@ -248,7 +249,8 @@ private Q_SLOTS:
         view.show();
         view.showRuns({runId_});
         ui::PairDrillDown* drill = view.pairDrillDown();
-        QTRY_COMPARE(drill->proxy()->rowCount(), int(rows_.size()));
+        QTRY_VERIFY(!drill->isLoading() && drill->shownTable() && drill->shownTable()->runId == runId_);
+        QCOMPARE(drill->proxy()->rowCount(), int(rows_.size()));
         drill->table()->sortByColumn(ui::PairOutcomesModel::RejectedReward, Qt::DescendingOrder);
         double prev = INFINITY;
         for (int r = 0; r < drill->proxy()->rowCount(); ++r) {
@@ -273,7 +275,8 @@ private Q_SLOTS:
             pages.train->showRuns({runId_});
             ui::PairDrillDown* drill = pages.train->pairDrillDown();
             pages.train->sideTabs()->setCurrentWidget(drill);
-            QTRY_COMPARE(drill->proxy()->rowCount(), int(rows_.size()));
+            QTRY_VERIFY(!drill->isLoading() && drill->shownTable() && drill->shownTable()->runId == runId_);
+            QCOMPARE(drill->proxy()->rowCount(), int(rows_.size()));
             drill->filterCombo()->setFocus();
             QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(drill->filterCombo()));
             key(Qt::Key_Down);
@@ -350,7 +353,7 @@ private Q_SLOTS:
         qint64 run = runId_;
         if (!db.isEmpty()) {
             auto p = store::Project::open(db.toStdString());
-            run = p.runs().back().id;
+            run = p.runs().front().id;  // newest first
         } else {
             db = path_;
         }
@@ -361,7 +364,7 @@ private Q_SLOTS:
         view.showRuns({run});
         ui::PairDrillDown* drill = view.pairDrillDown();
         view.sideTabs()->setCurrentWidget(drill);
-        QTRY_VERIFY(drill->proxy()->rowCount() > 0);
+        QTRY_VERIFY(!drill->isLoading() && drill->shownTable() && drill->shownTable()->runId == run);
         if (auto* split = view.findChild<QSplitter*>()) split->setSizes({760, 740});
         drill->filterCombo()->setFocus();
         key(Qt::Key_Down);  // flipped
@@ -370,6 +373,7 @@ private Q_SLOTS:
         key(Qt::Key_Home, Qt::ControlModifier);
         key(Qt::Key_Down, Qt::ShiftModifier);
         drill->table()->resizeColumnsToContents();
+        view.charts()->flush();
         QVERIFY(view.grab().save(dir + "/pair-drilldown.png"));
     }
 };
