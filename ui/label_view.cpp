@@ -29,6 +29,7 @@
 #include "pair_table_model.h"
 #include "pair_view.h"
 #include "project_context.h"
+#include "store/pair_outcomes.h"
 #include "store/project.h"
 #include "theme.h"
 
@@ -83,6 +84,12 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
     filters->addWidget(verdictFilter_);
     filters->addWidget(splitFilter_);
     filters->addWidget(sourceFilter_, 1);
+    pairSetFilter_ = new QComboBox(left);
+    pairSetFilter_->setObjectName("pairSetFilter");
+    pairSetFilter_->setToolTip(tr("Saved pair sets, such as the pairs a run's drill-down sent to relabel"));
+    pairSetFilter_->addItem(tr("All pairs"), qint64(0));
+    pairSetFilter_->setVisible(false);
+    filters->addWidget(pairSetFilter_);
     leftLay->addLayout(filters);
 
     table_ = new QTableView(left);
@@ -215,7 +222,7 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
         applyFilters();
         table_->setFocus();
     });
-    for (QComboBox* box : {verdictFilter_, splitFilter_, sourceFilter_})
+    for (QComboBox* box : {verdictFilter_, splitFilter_, sourceFilter_, pairSetFilter_})
         connect(box, qOverload<int>(&QComboBox::activated), this, &LabelView::applyFilters);
     connect(diffBox_, &QCheckBox::toggled, pairView_, &PairView::setDiffEnabled);
     connect(pairView_, &PairView::choiceClicked, this, [this](PairView::Side side, int strength) {
@@ -423,6 +430,35 @@ void LabelView::refreshSources() {
     for (const auto& s : sources) sourceFilter_->addItem(qs(s), qs(s));
     const int at = sourceFilter_->findData(keep);
     sourceFilter_->setCurrentIndex(at < 0 ? 0 : at);
+    // The saved pair sets, newest last.
+    std::vector<store::PairSetInfo> sets;
+    try {
+        sets = store::pairSets(context_->project());
+    } catch (const std::exception& e) {
+        Q_EMIT statusMessage(QString::fromStdString(e.what()));
+    }
+    const qint64 keepSet = pairSetFilter_->currentData().toLongLong();
+    pairSetFilter_->clear();
+    pairSetFilter_->addItem(tr("All pairs"), qint64(0));
+    for (const auto& set : sets)
+        pairSetFilter_->addItem(tr("%1 · %n pair(s)", nullptr, int(set.pairs)).arg(qs(set.name)), qint64(set.id));
+    const int setAt = pairSetFilter_->findData(keepSet);
+    pairSetFilter_->setCurrentIndex(setAt < 0 ? 0 : setAt);
+    pairSetFilter_->setVisible(!sets.empty());
+}
+
+bool LabelView::showPairSet(qint64 setId) {
+    if (!context_->isOpen()) return false;
+    refreshSources();
+    const int at = pairSetFilter_->findData(setId);
+    if (at < 0) return false;
+    pairSetFilter_->setCurrentIndex(at);
+    verdictFilter_->setCurrentIndex(0);
+    splitFilter_->setCurrentIndex(0);
+    sourceFilter_->setCurrentIndex(0);
+    search_->clear();
+    applyFilters();
+    return true;
 }
 
 void LabelView::applyFilters() {
@@ -433,6 +469,7 @@ void LabelView::applyFilters() {
     q.search = search_->text().trimmed().toStdString();
     // Several annotators: the list, its label column and its filters are this annotator's own.
     if (store::isConsensus(mode_)) q.annotator = context_->annotator().toStdString();
+    q.pairSet = pairSetFilter_->currentData().toLongLong();
     if (!firstLoad_) selectAfterLoad_ = currentPairId();
     model_->setFilter(q);
 }

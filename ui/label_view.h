@@ -69,6 +69,11 @@ public:
     QComboBox* verdictFilter() const { return verdictFilter_; }
     QComboBox* splitFilter() const { return splitFilter_; }
     QComboBox* sourceFilter() const { return sourceFilter_; }
+    // Saved pair sets (store/pair_outcomes.h, e.g. "To relabel (run N)" from the Train page's
+    // Pairs tab); hidden while the project has none.
+    QComboBox* pairSetFilter() const { return pairSetFilter_; }
+    // Shows exactly the pairs of saved set `setId` (the other filters reset to all).
+    bool showPairSet(qint64 setId);
     HelpOverlay* helpOverlay() const { return help_; }
     LabelAnalyticsPanel* analyticsPanel() const { return analytics_; }
     AdjudicationPanel* adjudicationPanel() const { return adjudication_; }
@@ -113,6 +118,7 @@ private:
     QComboBox* verdictFilter_;
     QComboBox* splitFilter_;
     QComboBox* sourceFilter_;
+    QComboBox* pairSetFilter_ = nullptr;
     QCheckBox* diffBox_;
     QLabel* countLabel_;
     QLabel* verdictChip_;

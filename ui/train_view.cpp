@@ -35,6 +35,7 @@
 
 #include "chart_grid.h"
 #include "health_model.h"
+#include "pair_drilldown.h"
 #include "store/provenance.h"
 #include "train/health.h"
 #include "run_form.h"
@@ -150,6 +151,9 @@ void TrainView::buildUi() {
     hb->addWidget(csv);
     hl->addLayout(hb);
     tabs_->addTab(history, tr("Runs"));
+    pairs_ = new PairDrillDown(tabs_);
+    pairs_->setProjectPath(projectPath_);
+    tabs_->addTab(pairs_, tr("Pairs"));
     connect(dataChanges_, &QPushButton::clicked, this, [this] {
         const QList<qint64> ids = selectedRunIds();
         if (ids.size() != 2) return;
@@ -293,6 +297,7 @@ void TrainView::buildUi() {
 void TrainView::setProjectPath(const QString& projectPath) {
     if (projectPath == projectPath_ && project_) return;
     projectPath_ = projectPath;
+    pairs_->setProjectPath(projectPath);
     openProject();
     if (!running_) {
         charts_->clear();
@@ -470,6 +475,8 @@ void TrainView::rebuildCharts() {
     if (liveRunId_ != 0) wanted << liveRunId_;
     for (qint64 id : selectedRunIds())
         if (!wanted.contains(id)) wanted << id;
+    const QList<qint64> selected = selectedRunIds();
+    pairs_->setRun(selected.isEmpty() ? liveRunId_ : selected.first());
     if (wanted == shownRuns_) return;
     shownRuns_ = wanted;
     charts_->clear();
@@ -787,6 +794,8 @@ void TrainView::onStep(const train::MetricPoint& point) {
 
 void TrainView::onMetrics(const train::MetricPoint& point) {
     if (liveRunId_ == 0) return;
+    // An evaluation has recorded its per-pair outcomes (before reporting its metrics).
+    if (point.split == "eval" && pairs_->runId() == liveRunId_) pairs_->reload();
     charts_->addPoint(liveRunId_, QString::fromStdString(point.split), double(point.step), point.values);
 }
 

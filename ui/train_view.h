@@ -36,6 +36,7 @@ namespace dpowb::ui {
 
 class ChartGrid;
 class HealthModel;
+class PairDrillDown;
 class RunForm;
 class RunsModel;
 class TrainWorker;
@@ -77,6 +78,9 @@ public:
     QTableView* healthTable() const { return healthTable_; }
     QLabel* healthLabel() const { return healthLabel_; }
     RunsModel* runsModel() const { return runsModel_; }
+    // The "Pairs" tab: the per-pair drill-down of the first selected run, else the live one.
+    PairDrillDown* pairDrillDown() const { return pairs_; }
+    QTabWidget* sideTabs() const { return tabs_; }
     QTableView* runsTable() const { return runsTable_; }
     QString statusText() const;
     QString phaseText() const;
@@ -141,6 +145,7 @@ private:
     RunsModel* runsModel_ = nullptr;
     QTableView* runsTable_ = nullptr;
     QTabWidget* tabs_ = nullptr;
+    PairDrillDown* pairs_ = nullptr;
     ChartGrid* charts_ = nullptr;
     HealthModel* healthModel_ = nullptr;
     QTableView* healthTable_ = nullptr;

@@ -1,5 +1,6 @@
 // dpowb sample-pairs and score-pairs: the closed loop between a trained policy and the data.
 #include <algorithm>
+#include <map>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -12,6 +13,7 @@
 #include "common/error.h"
 #include "common/jsonl.h"
 #include "store/formats.h"
+#include "store/pair_outcomes.h"
 #include "store/project.h"
 #include "train/compare.h"
 
@@ -254,6 +256,7 @@ int runScorePairs(Args& args) {
     if (batchSize < 1) throw UsageError{"--batch-size must be at least 1"};
     store::PairQuery q;
     q.split = args.get("split", "");
+    const bool record = mp.runId > 0 && !args.has("no-record");
     if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
 
     auto pairs = project.pairs(q);
@@ -284,12 +287,32 @@ int runScorePairs(Args& args) {
         };
         std::cout << line.dump() << "\n";
     }
+    if (record) {
+        // The run's per-pair outcomes at its current step, for `dpowb runs-pairs` and the Train
+        // page's Pairs tab: the same records the trainer keeps at its evaluations.
+        const auto run = project.run(mp.runId);
+        const int64_t step = run ? run->step : 0;
+        std::map<std::string, std::vector<store::PairOutcomeRecord>> bySplit;
+        for (size_t i = 0; i < margins.size(); ++i) {
+            const std::string split = store::outcomeSplitOf(pairs[i].split);
+            if (split.empty()) continue;
+            const auto& m = margins[i];
+            bySplit[split].push_back(store::outcomeFromLogps(m.pairId, m.verdict, mp.beta, m.policyLogpA, m.referenceLogpA,
+                                                             m.policyLogpB, m.referenceLogpB, m.tokensA, m.tokensB));
+        }
+        for (const auto& [split, records] : bySplit) {
+            store::recordPairOutcomes(project, mp.runId, step, split, "score", records);
+            std::cerr << "dpowb score-pairs: recorded " << records.size() << " " << split << " outcome(s) of run "
+                      << mp.runId << " at step " << step << " (dpowb runs-pairs " << db << " " << mp.runId
+                      << " --split " << split << ")\n";
+        }
+    }
     return kOk;
 }
 
 DPOWB_COMMAND({"sample-pairs", torchCommandSummary("sample-pairs"), torchCommandUsage("sample-pairs"),
                {"chat", "demo-rule"}, {"DB"}, runSamplePairs});
-DPOWB_COMMAND({"score-pairs", torchCommandSummary("score-pairs"), torchCommandUsage("score-pairs"), {}, {"DB"},
+DPOWB_COMMAND({"score-pairs", torchCommandSummary("score-pairs"), torchCommandUsage("score-pairs"), {"no-record"}, {"DB"},
                runScorePairs});
 
 }  // namespace

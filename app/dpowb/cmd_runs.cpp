@@ -1,4 +1,5 @@
 // dpowb runs: the training runs recorded in a project, with their status.
+#include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include "common/error.h"
 #include "project_file.h"
 #include "store/project.h"
+#include "store/pair_outcomes.h"
 #include "store/provenance.h"
 
 namespace dpowb::cli {
@@ -153,6 +155,117 @@ DPOWB_COMMAND({"runs-diff", "what changed in the training data between two runs"
                {"json"},
                {"DB", "RUN_A", "RUN_B"},
                runRunsDiff});
+
+
+// ---------------------------------------------------------------- runs-pairs
+
+std::string fixed(double v, int decimals = 4) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+int runRunsPairs(Args& args) {
+    const std::string& db = args.positional(0, "DB");
+    const int64_t runId = runIdArg(args.positional(1, "RUN"), "RUN");
+    store::DrillDownQuery q;
+    q.runId = runId;
+    q.split = args.get("split", "eval");
+    if (q.split != "eval" && q.split != "train")
+        throw UsageError{"--split: expected eval or train, got \"" + q.split + "\""};
+    const std::string filter = args.get("filter", "all");
+    auto f = store::parseOutcomeFilter(filter);
+    if (!f) throw UsageError{"--filter: expected all, flipped, worst or changed, got \"" + filter + "\""};
+    q.filter = *f;
+    q.step = args.getInt("step", -1);
+    q.limit = args.getInt("limit", 20);
+    const bool json = args.has("json");
+    const std::optional<std::string> relabel = args.get("relabel");
+    if (relabel && relabel->empty()) throw UsageError{"--relabel: give the saved filter a name"};
+    if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
+    auto project = openProject(db);
+    if (!project.run(runId)) throw Error(db + ": no run " + std::to_string(runId) + "; list the runs with: dpowb runs " + db);
+    const store::DrillDownTable t = store::loadDrillDown(project, q);
+    if (t.step < 0) {
+        std::cerr << "dpowb runs-pairs: run " << runId << " has no per-pair outcomes of split " << q.split
+                  << (q.split == "eval" ? " (it evaluates on the project's test pairs at each --eval-steps; runs "
+                                          "from before schema 7 kept none)"
+                                        : "; score them with: dpowb score-pairs " + db + " --run " +
+                                              std::to_string(runId) + " --split train")
+                  << "\n";
+        return kOk;
+    }
+    if (q.filter == store::OutcomeFilter::Changed && t.baseStep == t.step)
+        std::cerr << "dpowb runs-pairs: split " << q.split << " of run " << runId << " was recorded at step " << t.step
+                  << " only: no change to show\n";
+    if (json) {
+        for (const auto& r : t.rows) {
+            const auto& o = r.outcome;
+            ordered_json j;
+            j["pair_id"] = o.pairId;
+            j["split"] = t.split;
+            j["step"] = t.step;
+            j["source"] = t.source;
+            j["chosen"] = o.chosen.empty() ? ordered_json(nullptr) : ordered_json(o.chosen);
+            j["basis"] = o.chosen.empty() ? "a_minus_b" : "label";
+            j["verdict_now"] = r.verdictNow ? ordered_json(store::toString(*r.verdictNow)) : ordered_json(nullptr);
+            j["chosen_reward"] = o.chosenReward;
+            j["rejected_reward"] = o.rejectedReward;
+            j["margin"] = o.margin();
+            j["base_step"] = t.baseStep;
+            j["base_margin"] = r.baseMargin ? ordered_json(*r.baseMargin) : ordered_json(nullptr);
+            j["change"] = r.change() ? ordered_json(*r.change()) : ordered_json(nullptr);
+            j["policy_logp_chosen"] = o.policyChosen;
+            j["reference_logp_chosen"] = o.referenceChosen;
+            j["policy_logp_rejected"] = o.policyRejected;
+            j["reference_logp_rejected"] = o.referenceRejected;
+            j["chosen_tokens"] = o.chosenTokens;
+            j["rejected_tokens"] = o.rejectedTokens;
+            std::cout << j.dump() << "\n";
+        }
+    } else {
+        std::cout << "run " << runId << ", split " << t.split << ", step " << t.step << " (" << t.source
+                  << "), change since step " << t.baseStep << ": " << t.rows.size() << " of " << t.pairsAtStep
+                  << " pairs (" << store::toString(q.filter) << ")\n";
+        std::cout << "pair\tchosen\tnow\tr_chosen\tr_rejected\tmargin\tchange\tprompt\n";
+        for (const auto& r : t.rows) {
+            const auto& o = r.outcome;
+            std::cout << o.pairId << "\t" << (o.chosen.empty() ? "-" : o.chosen) << "\t"
+                      << (r.verdictNow ? store::toString(*r.verdictNow) : "-") << "\t" << fixed(o.chosenReward) << "\t"
+                      << fixed(o.rejectedReward) << "\t" << fixed(o.margin()) << "\t"
+                      << (r.change() ? fixed(*r.change()) : std::string("-")) << "\t" << r.prompt << "\n";
+        }
+    }
+    if (relabel) {
+        std::vector<int64_t> ids;
+        for (const auto& r : t.rows) ids.push_back(r.outcome.pairId);
+        store::savePairSet(project, *relabel, runId, ids);
+        std::cerr << "dpowb runs-pairs: saved " << ids.size() << " pair(s) as \"" << *relabel
+                  << "\" (the Label page lists it under its filters)\n";
+    }
+    return kOk;
+}
+
+DPOWB_COMMAND({"runs-pairs", "per-pair rewards and margins of a run (flipped, worst, most changed pairs)",
+               "usage: dpowb runs-pairs DB RUN [--split eval|train] [--filter all|flipped|worst|changed]\n"
+               "                        [--step N] [--limit N] [--json] [--relabel NAME]\n\n"
+               "The implicit rewards β·(log π_θ − log π_ref) of each pair's chosen and rejected response\n"
+               "under the run's policy, and the margin (chosen − rejected), as recorded at the run's\n"
+               "evaluations (split eval: the project's test pairs, at step 0 and every --eval-steps) or\n"
+               "by `dpowb score-pairs DB --run RUN` (either split, at the run's step then).\n\n"
+               "  --split S        eval (default) or train\n"
+               "  --filter F       all (by pair id), flipped (margin < 0, most negative first), worst (the\n"
+               "                   --limit lowest margins), changed (the --limit largest |margin change|\n"
+               "                   since the first recorded step)\n"
+               "  --step N         the evaluation at step N (default: the latest)\n"
+               "  --limit N        rows for worst and changed (default 20; 0 = all)\n"
+               "  --json           one JSON object per pair: pair_id, chosen (a/b, null = A − B), verdict_now,\n"
+               "                   chosen_reward, rejected_reward, margin, base_step, base_margin, change,\n"
+               "                   the four log-probs and the token counts\n"
+               "  --relabel NAME   also save the listed pairs as a filter NAME for the Label page\n",
+               {"json"},
+               {"DB", "RUN"},
+               runRunsPairs});
 
 }  // namespace
 }  // namespace dpowb::cli

@@ -296,6 +296,36 @@ ALTER TABLE pairs ADD COLUMN agreeing INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX labels_annotator ON labels(annotator, pair_id);
 CREATE INDEX labels_reverts ON labels(reverts) WHERE reverts IS NOT NULL;
 )sql"},
+        // v7: per-pair outcomes of runs (store/pair_outcomes.h: the trainer's evaluations and
+        // score-pairs, read by the per-pair drill-down) and saved pair sets ("send to relabel",
+        // listed as filters on the Label page).
+        {7, R"sql(
+CREATE TABLE pair_outcomes(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  split TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  pair_id INTEGER NOT NULL REFERENCES pairs(id) ON DELETE CASCADE,
+  chosen TEXT NOT NULL DEFAULT '',
+  policy_chosen REAL NOT NULL,
+  reference_chosen REAL NOT NULL,
+  policy_rejected REAL NOT NULL,
+  reference_rejected REAL NOT NULL,
+  chosen_tokens INTEGER NOT NULL,
+  rejected_tokens INTEGER NOT NULL,
+  chosen_reward REAL NOT NULL,
+  rejected_reward REAL NOT NULL,
+  PRIMARY KEY (run_id, split, step, source, pair_id)) WITHOUT ROWID;
+CREATE TABLE pair_sets(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE pair_set_members(
+  set_id INTEGER NOT NULL REFERENCES pair_sets(id) ON DELETE CASCADE,
+  pair_id INTEGER NOT NULL REFERENCES pairs(id) ON DELETE CASCADE,
+  PRIMARY KEY (set_id, pair_id)) WITHOUT ROWID;
+)sql"},
     };
     return steps;
 }
@@ -743,6 +773,8 @@ std::string whereClause(const PairQuery& q, std::vector<std::string>& binds) {
         case VerdictFilter::Labelled: conds.push_back(v + " IN ('a', 'b', 'tie', 'both_bad')"); break;
         case VerdictFilter::Unresolved: conds.push_back("current_verdict IS NULL AND judges > 0"); break;
     }
+    if (q.pairSet > 0)
+        conds.push_back("id IN (SELECT pair_id FROM pair_set_members WHERE set_id = " + std::to_string(q.pairSet) + ")");
     if (!q.search.empty()) {
         // Every word of the query must start a word of the pair (search as you type); the
         // user's text is always quoted, never FTS syntax.

@@ -90,6 +90,7 @@ struct PairQuery {
     std::string source;
     VerdictFilter verdict = VerdictFilter::Any;
     std::string search;        // full-text search over prompt and responses (FTS5)
+    int64_t pairSet = 0;       // only the members of this saved pair set (store/pair_outcomes.h); 0 = any
     enum class Order { Id, IdDesc, Length, LengthDesc, Created, CreatedDesc, Verdict } order = Order::Id;
     int64_t limit = -1;        // -1 = all
     int64_t offset = 0;

@@ -1,5 +1,6 @@
 // Policy vs reference generation and scoring (see compare.h).
 #include "train/compare.h"
+#include "store/pair_outcomes.h"
 
 #include <cmath>
 #include <filesystem>
@@ -307,10 +308,14 @@ std::vector<PairMargin> Comparer::scorePairs(const std::vector<store::Pair>& pai
             m.referenceLogpB = ref[N + k].item<double>();
             m.tokensA = tokens[k].item<int64_t>();
             m.tokensB = tokens[N + k].item<int64_t>();
-            m.rewardA = d_->models.beta * (m.policyLogpA - m.referenceLogpA);
-            m.rewardB = d_->models.beta * (m.policyLogpB - m.referenceLogpB);
-            m.byLabel = m.verdict == store::Verdict::A || m.verdict == store::Verdict::B;
-            m.margin = m.verdict == store::Verdict::B ? m.rewardB - m.rewardA : m.rewardA - m.rewardB;
+            // One computation with the drill-down's records (store/pair_outcomes.h).
+            const auto o = store::outcomeFromLogps(m.pairId, m.verdict, d_->models.beta, m.policyLogpA, m.referenceLogpA,
+                                                   m.policyLogpB, m.referenceLogpB, m.tokensA, m.tokensB);
+            const bool bChosen = o.chosen == "b";
+            m.rewardA = bChosen ? o.rejectedReward : o.chosenReward;
+            m.rewardB = bChosen ? o.chosenReward : o.rejectedReward;
+            m.byLabel = !o.chosen.empty();
+            m.margin = o.margin();
         }
         progress(int64_t(end), int64_t(pairs.size()), "score");
     }

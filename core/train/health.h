@@ -103,6 +103,8 @@ struct PairOutcome {
     int64_t pairId = 0;
     double chosenReward = 0, rejectedReward = 0;
     int64_t chosenTokens = 0, rejectedTokens = 0;
+    // Summed response log-probs (reference 0 when reference-free).
+    double policyChosen = 0, referenceChosen = 0, policyRejected = 0, referenceRejected = 0;
     double margin() const { return chosenReward - rejectedReward; }
 };
 

@@ -163,8 +163,16 @@ void MetricAccumulator::add(const LossInputs& in, const LossOutput& out, const L
         const auto tc = host(in.chosenTokens), tr = host(in.rejectedTokens);
         const double *c = rc.data_ptr<double>(), *r = rr.data_ptr<double>();
         const double *lc = tc.data_ptr<double>(), *lr = tr.data_ptr<double>();
+        const auto zeros = torch::zeros({n}, torch::kDouble);
+        const auto hpc = host(in.policyChosen), hpr = host(in.policyRejected);
+        const auto hrc = in.refChosen.defined() && !options.referenceFree ? host(in.refChosen) : zeros;
+        const auto hrr = in.refRejected.defined() && !options.referenceFree ? host(in.refRejected) : zeros;
         for (int64_t i = 0; i < n; ++i) {
             PairOutcome o;
+            o.policyChosen = hpc.data_ptr<double>()[i];
+            o.policyRejected = hpr.data_ptr<double>()[i];
+            o.referenceChosen = hrc.data_ptr<double>()[i];
+            o.referenceRejected = hrr.data_ptr<double>()[i];
             o.chosenReward = c[i];
             o.rejectedReward = r[i];
             o.chosenTokens = int64_t(lc[i]);

@@ -27,6 +27,7 @@
 #include "common/error.h"
 #include "model/lora.h"
 #include "store/output_guard.h"
+#include "store/pair_outcomes.h"
 #include "store/formats.h"
 #include "store/project.h"
 #include "store/provenance.h"
@@ -244,6 +245,7 @@ private:
     RankEnv rankEnv_;
     std::vector<RawPair> rawTrain_, rawEval_;
     std::string snapshotJson_ = "[]";
+    std::map<int64_t, std::string> chosenSide_;  // pair id -> "a"/"b" of the snapshot (evaluations)
     std::vector<Example> train_, eval_;
 
     std::shared_ptr<model::Model> policy_;
@@ -1008,8 +1010,41 @@ void Run::evaluate(int64_t step, double epoch) {
         accumulateStep(net, ref, {mb}, lossOptions_, padId_, &acc, /*backward=*/false, amp_);
     }
     net.train();
+    // Outcomes come in the order of the chunks' rows: give each its pair id.
+    std::vector<PairOutcome> outcomes = acc.pairOutcomes();
+    {
+        size_t k = 0;
+        for (const auto& c : chunks)
+            for (auto i : c)
+                if (k < outcomes.size()) outcomes[k++].pairId = eval_[size_t(i)].pairId;
+    }
+    const bool complete = !control_.cancel.load() && outcomes.size() == eval_.size();
     reduceMetrics(acc);
     if (acc.pairs() == 0) return;
+    // The drill-down's per-pair outcomes (one process only: with several, each rank holds a
+    // shard of them and only the sums are reduced).
+    if (complete && world_ <= 1 && writer() && project_ && result_.runId > 0) {
+        if (chosenSide_.empty())
+            for (const auto& e : store::parseSnapshot(snapshotJson_)) chosenSide_[e.pairId] = e.verdict;
+        std::vector<store::PairOutcomeRecord> records;
+        records.reserve(outcomes.size());
+        for (const auto& o : outcomes) {
+            store::PairOutcomeRecord r;
+            r.pairId = o.pairId;
+            auto side = chosenSide_.find(o.pairId);
+            r.chosen = side == chosenSide_.end() ? "" : side->second;
+            r.policyChosen = o.policyChosen;
+            r.referenceChosen = o.referenceChosen;
+            r.policyRejected = o.policyRejected;
+            r.referenceRejected = o.referenceRejected;
+            r.chosenTokens = o.chosenTokens;
+            r.rejectedTokens = o.rejectedTokens;
+            r.chosenReward = o.chosenReward;
+            r.rejectedReward = o.rejectedReward;
+            records.push_back(std::move(r));
+        }
+        store::recordPairOutcomes(*project_, result_.runId, step, "eval", "eval", records);
+    }
     MetricPoint mp;
     mp.step = step;
     mp.totalSteps = totalSteps_;
@@ -1018,7 +1053,7 @@ void Run::evaluate(int64_t step, double epoch) {
     mp.values = acc.mean();
     lastEval_ = mp.values;
     logMetrics(mp);
-    reportHealth(health_.observePairs(step, "eval", acc.pairOutcomes()));
+    reportHealth(health_.observePairs(step, "eval", outcomes));
 }
 
 void Run::saveCheckpoint() {

@@ -109,6 +109,7 @@ void TestCliArguments::extraArgumentsAreRejected_data() {
     QTest::newRow("list") << QStringList{"list", db, "--limit", "3", "x"} << "x";
     QTest::newRow("init") << QStringList{"init", path("new.db"), "--demo", "x"} << "x";
     QTest::newRow("runs") << QStringList{"runs", db, "x"} << "x";
+    QTest::newRow("runs-pairs") << QStringList{"runs-pairs", db, "1", "x"} << "x";
     QTest::newRow("tokenize") << QStringList{"tokenize", "--tokenizer", "builtin:byte", "x"} << "x";
     QTest::newRow("train") << QStringList{"train", "--db", db, "--model", "builtin:tiny", "x"} << "x";
     QTest::newRow("generate") << QStringList{"generate", "--model", "builtin:tiny", "--prompt", "hi", "x"} << "x";
@@ -140,6 +141,7 @@ void TestCliArguments::missingArguments_data() {
     QTest::newRow("export without file") << QStringList{"export", path("demo.db")} << "FILE";
     QTest::newRow("label without verdict") << QStringList{"label", path("demo.db"), "1"} << "VERDICT";
     QTest::newRow("stats without DB") << QStringList{"stats"} << "DB";
+    QTest::newRow("runs-pairs without RUN") << QStringList{"runs-pairs", path("demo.db")} << "RUN";
     QTest::newRow("score-pairs without DB") << QStringList{"score-pairs", "--model", "builtin:tiny"} << "DB";
 }
 
@@ -394,8 +396,8 @@ void TestCliArguments::storeCommandsDoNotLinkLibTorch() {
     // The overview lists both kinds of command.
     Result help = runCli({"--help"});
     QCOMPARE(help.code, 0);
-    for (const char* c : {"init", "import", "export", "list", "stats", "label", "runs", "tokenize", "train", "score",
-                          "generate", "sample-pairs", "score-pairs"})
+    for (const char* c : {"init", "import", "export", "list", "stats", "label", "runs", "runs-pairs", "tokenize", "train",
+                          "score", "generate", "sample-pairs", "score-pairs"})
         QVERIFY2(help.out.contains(QByteArray("\n  ") + c + " "), c);
 }
 

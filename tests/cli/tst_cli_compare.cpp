@@ -1,16 +1,25 @@
 // `dpowb sample-pairs` and `dpowb score-pairs` through the real binary, on the demo project
 // with a short real run of the tiny model: pairs get the right metadata, the command is
 // all-or-nothing, sampling is reproducible, and margins equal what `dpowb score` gives.
+// `dpowb runs-pairs` (the per-pair drill-down): the run's evaluations recorded each eval pair's
+// rewards β·(log π_θ − log π_ref), their mean is the logged eval margin, the filters select what
+// their definitions say, score-pairs computes the same margins, and --relabel saves a set.
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include "../common/rounding.h"
 #include "store/formats.h"
+#include "store/pair_outcomes.h"
+#include "store/project.h"
 
 using nlohmann::json;
 using namespace dpowb;
@@ -233,6 +242,119 @@ private Q_SLOTS:
             QVERIFY(std::abs(rewardChosen - kBeta * (pc - rc)) <= chosenTol);
         }
         QVERIFY(anyNonZero);  // the run moved the policy
+    }
+
+    void runsPairsRecordsEvaluations() {
+        auto r = runCli({"runs-pairs", db_, "1", "--json"});
+        QVERIFY2(r.code == 0, r.err.constData());
+        const auto rows = jsonLines(r.out);
+        QVERIFY(!rows.empty());
+        auto project = store::Project::open(db_.toStdString());
+        // Every test pair the run trained with (its snapshot), once.
+        std::set<int64_t> evalPairs;
+        for (const auto& e : json::parse(project.run(1)->snapshotJson))
+            if (project.pair(e.at(0).get<int64_t>())->split == "test") evalPairs.insert(e.at(0).get<int64_t>());
+        QCOMPARE(rows.size(), evalPairs.size());
+        // The final evaluation (the run's last step), with the change since step 0.
+        const int64_t lastStep = project.run(1)->step;
+        double marginSum = 0;
+        for (const auto& row : rows) {
+            QVERIFY(evalPairs.count(row.at("pair_id").get<int64_t>()));
+            QCOMPARE(row.at("step").get<int64_t>(), lastStep);
+            QCOMPARE(row.at("base_step").get<int64_t>(), int64_t(0));
+            const double pc = row.at("policy_logp_chosen"), rc = row.at("reference_logp_chosen");
+            const double pr = row.at("policy_logp_rejected"), rr = row.at("reference_logp_rejected");
+            // The trainer's float32 rewards against β·(policy − reference) from the stored log-probs.
+            const double tolC = 1e-5 * kBeta * (std::abs(pc) + std::abs(rc)) + 1e-7;
+            const double tolR = 1e-5 * kBeta * (std::abs(pr) + std::abs(rr)) + 1e-7;
+            QVERIFY(std::abs(row.at("chosen_reward").get<double>() - kBeta * (pc - rc)) <= tolC);
+            QVERIFY(std::abs(row.at("rejected_reward").get<double>() - kBeta * (pr - rr)) <= tolR);
+            QCOMPARE(row.at("margin").get<double>(),
+                     row.at("chosen_reward").get<double>() - row.at("rejected_reward").get<double>());
+            QCOMPARE(row.at("change").get<double>(), row.at("margin").get<double>() - row.at("base_margin").get<double>());
+            marginSum += row.at("margin").get<double>();
+        }
+        // Their mean is the eval margin the run logged at that step.
+        double logged = std::nan("");
+        for (const auto& m : project.metrics(1))
+            if (m.split == "eval" && m.step == lastStep) logged = json::parse(m.valuesJson).at("rewards/margins").get<double>();
+        QVERIFY(std::isfinite(logged));
+        QVERIFY2(std::abs(marginSum / double(rows.size()) - logged) <= 1e-6 * (1 + std::abs(logged)),
+                 qPrintable(QString("%1 vs %2").arg(marginSum / double(rows.size())).arg(logged)));
+
+        // At step 0 the policy is the reference: every margin is 0.
+        auto z = runCli({"runs-pairs", db_, "1", "--step", "0", "--json"});
+        QVERIFY2(z.code == 0, z.err.constData());
+        for (const auto& row : jsonLines(z.out)) QVERIFY(std::abs(row.at("margin").get<double>()) <= 1e-6);
+
+        // The filters, against their definitions on the full list.
+        std::vector<json> flipped, byMargin = rows, byChange = rows;
+        for (const auto& row : rows)
+            if (row.at("margin").get<double>() < 0) flipped.push_back(row);
+        auto margin = [](const json& j) { return j.at("margin").get<double>(); };
+        std::stable_sort(flipped.begin(), flipped.end(), [&](const json& a, const json& b) { return margin(a) < margin(b); });
+        std::stable_sort(byMargin.begin(), byMargin.end(), [&](const json& a, const json& b) { return margin(a) < margin(b); });
+        std::stable_sort(byChange.begin(), byChange.end(), [](const json& a, const json& b) {
+            return std::abs(a.at("change").get<double>()) > std::abs(b.at("change").get<double>());
+        });
+        auto ids = [](const std::vector<json>& v, size_t n) {
+            std::vector<int64_t> out;
+            for (size_t i = 0; i < std::min(n, v.size()); ++i) out.push_back(v[i].at("pair_id").get<int64_t>());
+            return out;
+        };
+        auto listed = [&](const QStringList& extra) {
+            auto res = runCli(QStringList{"runs-pairs", db_, "1", "--json"} + extra);
+            if (res.code != 0) qWarning("%s", res.err.constData());
+            return ids(jsonLines(res.out), 1000);
+        };
+        QCOMPARE(listed({"--filter", "flipped"}), ids(flipped, 1000));
+        QCOMPARE(listed({"--filter", "worst", "--limit", "2"}), ids(byMargin, 2));
+        QCOMPARE(listed({"--filter", "changed", "--limit", "3"}), ids(byChange, 3));
+
+        // score-pairs on the same policy gives the same margins (another batching: the rounding
+        // of a float32 forward), and records them as the run's outcomes of split train too.
+        auto s = runCli({"score-pairs", db_, "--run", "1", "--split", "test", "--device", "cpu"});
+        QVERIFY2(s.code == 0, s.err.constData());
+        std::map<int64_t, double> scored;
+        for (const auto& m : jsonLines(s.out))
+            if (m.at("basis") == "label") scored[m.at("pair_id").get<int64_t>()] = m.at("margin").get<double>();
+        for (const auto& row : rows) {
+            const auto it = scored.find(row.at("pair_id").get<int64_t>());
+            QVERIFY(it != scored.end());
+            QVERIFY2(std::abs(it->second - margin(row)) <= 1e-3 * (1 + std::abs(margin(row))),
+                     qPrintable(QString("pair %1: %2 vs %3").arg(it->first).arg(it->second).arg(margin(row))));
+        }
+        auto none = runCli({"runs-pairs", db_, "1", "--split", "train"});
+        QVERIFY2(none.code == 0, none.err.constData());
+        QVERIFY2(none.err.contains("score-pairs"), none.err.constData());
+        auto st = runCli({"score-pairs", db_, "--run", "1", "--split", "train", "--device", "cpu"});
+        QVERIFY2(st.code == 0 && st.err.contains("recorded"), st.err.constData());
+        auto train = runCli({"runs-pairs", db_, "1", "--split", "train", "--json"});
+        QVERIFY2(train.code == 0, train.err.constData());
+        QCOMPARE(jsonLines(train.out).size(), jsonLines(st.out).size());
+
+        // --relabel: the listed pairs become a saved set (the Label page's filter).
+        auto rl = runCli({"runs-pairs", db_, "1", "--filter", "worst", "--limit", "2", "--relabel", "To relabel (run 1)"});
+        QVERIFY2(rl.code == 0, rl.err.constData());
+        auto again = store::Project::open(db_.toStdString());
+        const auto sets = store::pairSets(again);
+        QCOMPARE(sets.size(), size_t(1));
+        store::PairQuery q;
+        q.pairSet = sets[0].id;
+        auto members = again.pairIds(q);
+        auto want = ids(byMargin, 2);
+        std::sort(want.begin(), want.end());
+        QCOMPARE(members, want);
+
+        // Bad input: one line each.
+        auto bad = runCli({"runs-pairs", db_, "1", "--filter", "worse"});
+        QCOMPARE(bad.code, 2);
+        auto noRun = runCli({"runs-pairs", db_, "9"});
+        QCOMPARE(noRun.code, 1);
+        QVERIFY(noRun.err.contains("no run 9"));
+        auto noStep = runCli({"runs-pairs", db_, "1", "--step", "2"});
+        QCOMPARE(noStep.code, 1);
+        QVERIFY2(noStep.err.contains("recorded at step 0, "), noStep.err.constData());
     }
 };
 
