@@ -75,6 +75,11 @@ void TrainJob::requestStop() {
     ::kill(pid_t(process_.processId()), SIGINT);
 }
 
+void TrainJob::requestPause(bool paused) {
+    if (process_.state() == QProcess::NotRunning || !canPause()) return;
+    ::kill(pid_t(process_.processId()), paused ? SIGUSR1 : SIGUSR2);
+}
+
 void TrainJob::readStderr() {
     pendingErr_ += process_.readAllStandardError();
     int nl;
@@ -89,6 +94,11 @@ void TrainJob::readStderr() {
             outputDir_ = m.captured(2);
             Q_EMIT runCreated(runId_, outputDir_);
             poller_.start();
+            continue;
+        }
+        static const QRegularExpression pauseLine(QStringLiteral("^(paused|resumed) after step (\\d+)"));
+        if (const auto p = pauseLine.match(line); p.hasMatch()) {
+            Q_EMIT paused(p.captured(2).toLongLong(), p.captured(1) == QLatin1String("paused"));
             continue;
         }
         // The rank 0 lines of metrics reach the GUI through the project; the rest is the log.

@@ -218,6 +218,7 @@ private:
     void saveCheckpoint();
     bool loadCheckpoint();
     void saveFinalModel();
+    Collective::HoldEnd holdPaused();
     Progress progress(const char* phase);
     std::vector<MicroBatch> microBatchesOf(const std::vector<std::vector<int64_t>>& batches,
                                            const std::vector<Example>& pool) const;
@@ -238,6 +239,7 @@ private:
     bool remakeFolder_ = false;
     std::unique_ptr<Collective> dist_;  // null: one process
     int rank_ = 0, world_ = 1;
+    int64_t pauses_ = 0;  // holds agreed so far (the same on every rank)
     RankEnv rankEnv_;
     std::vector<RawPair> rawTrain_, rawEval_;
     std::string snapshotJson_ = "[]";
@@ -1141,8 +1143,8 @@ void Run::trainLoop() {
     std::vector<std::vector<int64_t>> epochOrder;
     bool cancelled = false;
     while (step_ < totalSteps_) {
-        // Several ranks pause nothing (the GUI runs them as one job it can only stop), and a
-        // cancel is agreed on with the step's sums below, so that all ranks stop together.
+        // With several ranks, pause and cancel are agreed on with the step's sums below, so
+        // that all ranks hold, or stop, after the same step.
         if (!dist_ && control_.pause.load() && !control_.cancel.load()) {
             obs_.onPaused(step_, true);
             while (control_.pause.load() && !control_.cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -1186,19 +1188,24 @@ void Run::trainLoop() {
         std::vector<MicroBatch> micro = microBatchesOf(batches, train_);
         for (size_t m = 0; m < nllTokens.size(); ++m) micro[m].nllTokens = nllTokens[m];
         outcome = accumulateStep(net, ref, micro, lossOptions_, padId_, &interval_, /*backward=*/true, amp_);
-        bool stopAll = false;
+        bool stopAll = false, pauseAll = false;
         if (dist_) {
             // This rank's pairs weigh pairs/globalPairs of the step (accumulateStep weighed
             // them by its own count): scale, then average over the ranks.
             dist_->averageGradients(params_, double(outcome.pairs) * double(world_) / double(globalPairs));
+            // The job's pause request is in the store (any rank may have been asked); rank 0
+            // reads it into the sum, so that all ranks see the same answer.
+            dist_->setPauseRequest(control_.pause.load());
+            const bool pauseAsked = writer() && dist_->pauseRequested();
             const auto sums = dist_->sum({outcome.loss * double(outcome.pairs), double(outcome.pairs),
                                           double(outcome.realTokens), outcome.finite ? 0.0 : 1.0,
-                                          control_.cancel.load() ? 1.0 : 0.0});
+                                          control_.cancel.load() ? 1.0 : 0.0, pauseAsked ? 1.0 : 0.0});
             outcome.loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
             outcome.pairs = int64_t(sums[1]);
             outcome.realTokens = int64_t(sums[2]);
             outcome.finite = sums[3] == 0;
             stopAll = sums[4] > 0;
+            pauseAll = sums[5] > 0;
         }
         if (!outcome.finite) {
             MetricPoint bad;
@@ -1247,10 +1254,25 @@ void Run::trainLoop() {
             cancelled = true;
             break;
         }
+        if (pauseAll && step_ < totalSteps_ && holdPaused() == Collective::HoldEnd::Cancel) {
+            cancelled = true;
+            break;
+        }
     }
     result_.steps = step_;
     saveCheckpoint();
     if (cancelled) throw Cancelled();
+}
+
+// All ranks hold after the same step (no collective runs meanwhile, so the collective timeout
+// does not bound a pause); rank 0 keeps the run's heartbeat going.
+Collective::HoldEnd Run::holdPaused() {
+    obs_.onPaused(step_, true);
+    const auto end = dist_->hold(
+        pauses_++, [this] { return control_.pause.load(); }, [this] { return control_.cancel.load(); },
+        [this] { heartbeat(); });
+    obs_.onPaused(step_, false);
+    return end;
 }
 
 void Run::saveFinalModel() {

@@ -9,7 +9,9 @@
 //    batch (with and without the SFT warm-up), with one run record and its metrics written
 //    once, by rank 0;
 //  - a rank that dies ends the job (the run is marked failed, naming no hung rank), and Ctrl-C
-//    on one rank cancels the whole job with a checkpoint.
+//    on one rank cancels the whole job with a checkpoint;
+//  - a pause holds every rank after the same step, longer than the collective timeout, and
+//    resumes to the model of the unpaused job (or stops, or fails when a rank dies meanwhile).
 //
 // This executable is also the worker: `tst_distributed --dist-worker DIR MODE` runs one rank
 // configured by torchrun's variables (the test starts two).
@@ -262,6 +264,8 @@ private Q_SLOTS:
     void cliJobMatchesOneProcess();
     void failedRankEndsTheJob();
     void cancelOnOneRankCancelsTheJob();
+    void pauseHoldsEveryRank_data();
+    void pauseHoldsEveryRank();
 };
 
 void TestDistributed::rankEnvironment_data() {
@@ -514,6 +518,126 @@ void TestDistributed::cancelOnOneRankCancelsTheJob() {
     const auto state = json::parse(in);
     QCOMPARE(state["world_size"].get<int>(), kRanks);
     QVERIFY(state["step"].get<int>() >= 1);
+}
+
+void TestDistributed::pauseHoldsEveryRank_data() {
+    QTest::addColumn<QString>("end");
+    QTest::newRow("paused, resumed: the weights of an unpaused job") << "resume";
+    QTest::newRow("paused, stopped while holding: cancelled at the held step") << "stop";
+    QTest::newRow("paused, rank 1 killed while holding: the job fails") << "kill";
+}
+
+// `dpowb train --nproc 2` paused by SIGUSR1 to the launcher (as the GUI pauses a job): both
+// ranks hold after the same step, for longer than the collective timeout, and nothing moves;
+// then SIGUSR2 resumes and the job ends with the model of the same job unpaused, or Ctrl-C
+// stops it with its checkpoint at the held step, or a rank killed meanwhile fails the job.
+void TestDistributed::pauseHoldsEveryRank() {
+    QFETCH(QString, end);
+    const bool resume = end == "resume";
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString db = smallProject(tmp.path());
+    QVERIFY(!db.isEmpty());
+    constexpr int kTimeout = 8;  // DPOWB_DIST_TIMEOUT of the paused job: the hold outlasts it
+    const QStringList common = {"train", "--db", db, "--model", "builtin:tiny", "--max-steps", "6", "--logging-steps", "1",
+                                "--eval-steps", "0", "--lr", "1e-3", "--device", "cpu", "--seed", "5", "--sft-epochs",
+                                "0", "--batch-size", "2", "--nproc", "2"};
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert("OMP_NUM_THREADS", "1");
+    env.insert("DPOWB_DIST_TIMEOUT", QString::number(kTimeout));
+    if (resume) {
+        QProcess plain;
+        plain.setProcessEnvironment(env);
+        plain.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        QCOMPARE(run(plain, DPOWB_CLI, common + QStringList{"--out", tmp.path() + "/plain"}), 0);
+    }
+    QProcess job;
+    job.setProcessEnvironment(env);
+    job.setReadChannel(QProcess::StandardError);
+    job.start(DPOWB_CLI, common + QStringList{"--out", tmp.path() + "/paused"});
+    QByteArray err;
+    auto waitFor = [&](const QByteArray& text) {
+        while (!err.contains(text)) {
+            if (!job.waitForReadyRead(300000)) return false;
+            err += job.readAllStandardError();
+        }
+        return true;
+    };
+    // As the GUI does: pause once rank 0 named the run (its handlers are in place then).
+    QVERIFY2(waitFor("output "), err.constData());
+    ::kill(pid_t(job.processId()), SIGUSR1);
+    QVERIFY2(waitFor("paused after step "), err.constData());
+    const int at = err.indexOf("paused after step ") + int(strlen("paused after step "));
+    while (err.indexOf('\n', at) < 0) {  // the whole line
+        QVERIFY2(job.waitForReadyRead(60000), err.constData());
+        err += job.readAllStandardError();
+    }
+    const int held = err.mid(at, err.indexOf(' ', at) - at).toInt();
+    QVERIFY2(held >= 1 && held < 6, err.constData());
+    auto lastLogged = [&] {
+        auto project = store::Project::openReadOnly(db.toStdString());
+        int64_t last = 0;
+        for (const auto& r : project.runs())
+            if (r.outputDir == (tmp.path() + "/paused").toStdString())
+                for (const auto& m : project.metrics(r.id)) last = std::max(last, m.step);
+        return last;
+    };
+    QCOMPARE(lastLogged(), int64_t(held));
+    // Held past the collective timeout: no step, no failure.
+    const QByteArray before = err;
+    QTest::qWait((kTimeout + 2) * 1000);
+    err += job.readAllStandardError();
+    QCOMPARE(job.state(), QProcess::Running);
+    QCOMPARE(err, before);
+    QCOMPARE(lastLogged(), int64_t(held));
+
+    if (end == "kill") {
+        // Rank 1: the launcher's second child. Rank 0 sees its beat stop and fails the job
+        // within the timeout; nothing hangs.
+        QFile children(QString("/proc/%1/task/%1/children").arg(job.processId()));
+        QVERIFY(children.open(QIODevice::ReadOnly));
+        const auto pids = QString(children.readAll()).split(' ', Qt::SkipEmptyParts);
+        QCOMPARE(pids.size(), 2);
+        ::kill(pid_t(pids[1].toLongLong()), SIGKILL);
+        QVERIFY2(job.waitForFinished(120000), "a rank hung after rank 1 died");
+        err += job.readAllStandardError();
+        QCOMPARE(job.exitCode(), 1);
+        auto project = store::Project::open(db.toStdString());
+        const auto runs = project.runs();
+        QCOMPARE(runs.size(), size_t(1));
+        QCOMPARE(int(runs[0].status), int(store::RunStatus::Failed));
+        qInfo("recorded error: %s", runs[0].error.c_str());
+        QVERIFY2(QString::fromStdString(runs[0].error).contains("rank 1 stopped answering while the job was paused"),
+                 runs[0].error.c_str());
+        return;
+    }
+    if (!resume) {
+        ::kill(pid_t(job.processId()), SIGINT);
+        QVERIFY2(job.waitForFinished(120000), "a rank hung after the stop");
+        err += job.readAllStandardError();
+        QCOMPARE(job.exitCode(), 130);
+        auto project = store::Project::open(db.toStdString());
+        const auto runs = project.runs();
+        QCOMPARE(runs.size(), size_t(1));
+        QCOMPARE(int(runs[0].status), int(store::RunStatus::Cancelled));
+        std::ifstream in((tmp.path() + "/paused/checkpoint/state.json").toStdString());
+        QCOMPARE(json::parse(in)["step"].get<int>(), held);
+        return;
+    }
+    ::kill(pid_t(job.processId()), SIGUSR2);
+    QVERIFY2(job.waitForFinished(300000), "a rank hung after the resume");
+    err += job.readAllStandardError();
+    QVERIFY2(job.exitCode() == 0, err.constData());
+    QVERIFY2(err.contains("resumed after step " + QByteArray::number(held)), err.constData());
+    QCOMPARE(lastLogged(), int64_t(6));
+    const auto a = modelTensors((tmp.path() + "/plain").toStdString());
+    const auto b = modelTensors((tmp.path() + "/paused").toStdString());
+    QCOMPARE(a.size(), b.size());
+    double diff = 0;
+    for (const auto& [name, t] : a) diff = std::max(diff, maxAbsDiff(t, b.at(name)));
+    qInfo("paused after step %d for %d s (timeout %d s), resumed: max weight difference to the unpaused job %.3g", held,
+          kTimeout + 2, kTimeout, diff);
+    QVERIFY2(diff <= 1e-6, qPrintable(QString("weights differ by %1").arg(diff)));
 }
 
 int main(int argc, char** argv) {

@@ -376,9 +376,33 @@ private Q_SLOTS:
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
         QVERIFY(view.isRunning());
-        QVERIFY(!view.findChild<QPushButton*>("pause")->isEnabled());  // a job stops, it does not pause
+        // Pause once the run exists (the launcher passes it to both ranks, which hold after the
+        // same step); nothing is logged while held; Resume lets the job finish.
+        QVERIFY(!view.pauseButton()->isEnabled() || view.liveRunId() != 0);
         QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, kWaitMs);
         const qint64 run = view.liveRunId();
+        QVERIFY(view.pauseButton()->isEnabled());
+        QSignalSpy paused(&view, &TrainView::trainerPaused);
+        QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
+        QCOMPARE(view.phaseText(), QString("Paused"));
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 1, kWaitMs);
+        QCOMPARE(paused[0][1].toBool(), true);
+        const qint64 heldAt = paused[0][0].toLongLong();
+        QVERIFY2(heldAt >= 1 && heldAt < 6, qPrintable(QString::number(heldAt)));
+        auto lastLogged = [&] {
+            auto p = store::Project::openReadOnly(project_.toStdString());
+            int64_t last = 0;
+            for (const auto& m : p.metrics(run))
+                if (m.split == "train") last = std::max(last, m.step);
+            return last;
+        };
+        QCOMPARE(lastLogged(), int64_t(heldAt));
+        QTest::qWait(2000);
+        QCOMPARE(lastLogged(), int64_t(heldAt));
+        QVERIFY(view.isRunning());
+        QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 2, kWaitMs);
+        QCOMPARE(paused[1][1].toBool(), false);
         QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
