@@ -44,6 +44,15 @@ QString TrainJob::defaultCli() {
     return QDir(QCoreApplication::applicationDirPath()).filePath(QStringLiteral("dpowb"));
 }
 
+void TrainJob::setCudaDevices(const QList<int>& devices) {
+    if (devices.isEmpty()) return;
+    QStringList ids;
+    for (int d : devices) ids << QString::number(d);
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("CUDA_VISIBLE_DEVICES"), ids.join(','));
+    process_.setProcessEnvironment(env);
+}
+
 void TrainJob::start() {
     // The whole configuration goes as one JSON file (dpowb train --config), so that nothing of
     // the form is lost in a translation to options.
@@ -66,7 +75,11 @@ void TrainJob::start() {
                       QStringLiteral("--resume"), QString::number(config_.resumeRunId), QStringLiteral("--nproc"),
                       QString::number(processes_)};
     Q_EMIT phase(QStringLiteral("load"), 0, 0);
-    Q_EMIT log(int(train::LogLevel::Info), tr("Starting %1 processes: %2 %3").arg(processes_).arg(cli_, arguments_.join(' ')));
+    const QString gpus = process_.processEnvironment().value(QStringLiteral("CUDA_VISIBLE_DEVICES"));
+    Q_EMIT log(int(train::LogLevel::Info), tr("Starting %1 processes: %2%3 %4")
+                                               .arg(processes_)
+                                               .arg(gpus.isEmpty() ? QString() : QStringLiteral("CUDA_VISIBLE_DEVICES=%1 ").arg(gpus),
+                                                    cli_, arguments_.join(' ')));
     process_.start(cli_, arguments_);
 }
 

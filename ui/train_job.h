@@ -34,6 +34,11 @@ public:
     // The command line the job runs (after start(): with its configuration file).
     QStringList arguments() const { return arguments_; }
 
+    // The GPUs the job may use (CUDA indices): its ranks see only these (CUDA_VISIBLE_DEVICES),
+    // rank i on the i-th. Empty: the environment's own. Before start().
+    void setCudaDevices(const QList<int>& devices);
+    QProcessEnvironment environment() const { return process_.processEnvironment(); }
+
     void start();
     // Ctrl-C for the whole job: every rank stops after its current step and checkpoints.
     void requestStop();

@@ -645,6 +645,7 @@ bool TrainView::startRun(train::TrainConfig config) {
         connect(job, &TrainJob::runCreated, this, &TrainView::updateButtons);
         connect(job, &TrainJob::finished, this, &TrainView::onFinished);
         connect(job, &TrainJob::finished, job, &QObject::deleteLater);
+        job->setCudaDevices(form_->chosenGpus());
         job_ = job;
         job->start();
         updateButtons();
