@@ -5,10 +5,12 @@
 #       Here (Debian, the project's toolchain): builds dpowb, bench_train and bench_gpu_check
 #       against the pinned torch wheel and puts them, stripped, with the few shared libraries a
 #       GPU server may lack (SQLite, PCRE2, utf8proc, zlib; GCC 12's libstdc++ as a fallback) into
-#       gpu-bundle/ (about 9 MB; git-ignored: give it to the device tool as `carry: ["gpu-bundle"]`).
+#       gpu-bundle/ (git-ignored), and the same as gpu-bundle.tar.xz (about 20 MB: Arrow's libraries
+#       make the folder over 60 MB, more than the device tool carries with the tree, 64 MB in all;
+#       carry the archive, `carry: ["gpu-bundle.tar.xz"]`, and give it as --bundle there).
 #       The programs need glibc 2.34 or newer on the server.
 #
-#   scripts/gpu-check.sh [--device cuda|cpu] [--bundle DIR] [--quick]
+#   scripts/gpu-check.sh [--device cuda|cpu] [--bundle DIR|FILE.tar.xz] [--quick]
 #       There (one GPU, `python3` with torch 2.11 + CUDA, no network, no Qt, no SQLite headers):
 #       runs the bundled programs against python3's own LibTorch (same version as the pin) and
 #       prints ONE JSON summary on stdout (progress on stderr), in well under 8 minutes on an
@@ -65,14 +67,23 @@ if [ "$prepare" = 1 ]; then
       # The C++ runtime goes aside: it is used only where the server's own is older than
       # GCC 12's (Debian's needs glibc 2.36, which an older server lacks).
       libstdc++*|libgcc_s*) mkdir -p "$bundle/lib-cxx"; cp -L "$lib" "$bundle/lib-cxx/" ;;
-      *) cp -L "$lib" "$bundle/lib/" ;;
+      *) cp -L "$lib" "$bundle/lib/"; strip --strip-unneeded "$bundle/lib/$(basename "$lib")" ;;
     esac
   done
   sed -n 's/^torch==//p' "$here/scripts/requirements.txt" >"$bundle/torch-version"
-  log "bundle ready: $bundle ($(du -sh "$bundle" | cut -f1)): $(ls "$bundle/bin" | tr '\n' ' ')+ $(ls "$bundle/lib" | tr '\n' ' ')"
+  tar -C "$(dirname "$bundle")" -cf - "$(basename "$bundle")" | xz -T0 -6 >"$bundle.tar.xz"
+  log "bundle ready: $bundle ($(du -sh "$bundle" | cut -f1)), $bundle.tar.xz ($(du -sh "$bundle.tar.xz" | cut -f1)): $(ls "$bundle/bin" | tr '\n' ' ')+ $(ls "$bundle/lib" | tr '\n' ' ')"
   exit 0
 fi
 
+# The archive of --prepare (what the device tool carries): unpacked into a temporary folder.
+[ ! -d "$bundle" ] && [ ! -f "$bundle" ] && [ -f "$bundle.tar.xz" ] && bundle="$bundle.tar.xz"
+if [ -f "$bundle" ]; then
+  unpacked=$(mktemp -d)
+  tar -xJf "$bundle" -C "$unpacked" || { log "$bundle: not a bundle archive of --prepare"; exit 2; }
+  trap 'rm -rf "$unpacked"' EXIT
+  bundle="$unpacked/$(ls "$unpacked" | head -n 1)"
+fi
 [ -x "$bundle/bin/dpowb" ] || { log "$bundle/bin/dpowb is missing: run scripts/gpu-check.sh --prepare first (here, not on the GPU machine)"; exit 2; }
 . "$here/scripts/venv-path.sh"
 py="${DPOWB_GPU_PYTHON:-}"
@@ -108,7 +119,7 @@ else
   gpus=0 dist_sizes=1,16 dist_steps=6
 fi
 work=$(mktemp -d)
-trap 'rm -rf "$work" "$work_info"' EXIT
+trap 'rm -rf "$work" "$work_info" ${unpacked:+"$unpacked"}' EXIT
 bin="$bundle/bin"
 t0=$(date +%s)
 

@@ -18,6 +18,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QLocale>
 #include <QPushButton>
 #include <QRadioButton>
@@ -557,20 +558,31 @@ void RunForm::buildUi() {
     logRow->addWidget(new QLabel(tr("save every"), body));
     logRow->addWidget(saveSteps_);
     f->addRow(tr("Log every"), logRow);
-    processes_ = spin(body, 1, 1);
-    processes_->setObjectName("processes");
-    processes_->setToolTip(tr("Data-parallel processes, one per GPU (process i on cuda:i); the global batch is "
-                              "batch size x processes x accumulation. Several processes run as `dpowb train "
-                              "--nproc N` beside this program; they can be stopped, not paused."));
+    // GPUs to use: one process per chosen GPU (shown only with two or more GPUs).
+    gpus_ = new QListWidget(body);
+    gpus_->setObjectName("gpus");
+    gpus_->setToolTip(tr("Data-parallel processes, one per chosen GPU; the global batch is batch size x processes x "
+                         "accumulation. Several processes run as `dpowb train --nproc N` beside this program, seeing "
+                         "only the chosen GPUs (CUDA_VISIBLE_DEVICES); Space toggles a GPU."));
     processesRow_ = new QWidget(body);
-    auto* procRow = new QHBoxLayout(processesRow_);
+    auto* procRow = new QVBoxLayout(processesRow_);
     procRow->setContentsMargins(0, 0, 0, 0);
-    procRow->addWidget(processes_);
+    procRow->addWidget(gpus_);
     processesLabel_ = new QLabel(body);
-    procRow->addWidget(processesLabel_, 1);
-    f->addRow(tr("Processes"), processesRow_);
-    connect(processes_, qOverload<int>(&QSpinBox::valueChanged), this, [this](int n) {
-        processesLabel_->setText(n > 1 ? tr("GPUs cuda:0 … cuda:%1").arg(n - 1) : tr("one process, in this program"));
+    processesLabel_->setObjectName("processesSummary");
+    processesLabel_->setWordWrap(true);
+    procRow->addWidget(processesLabel_);
+    f->addRow(tr("GPUs to use"), processesRow_);
+    connect(gpus_, &QListWidget::itemChanged, this, [this] {
+        const QList<int> chosen = chosenGpus();
+        QStringList ids;
+        for (int i : chosen) ids << QString::number(i);
+        processesLabel_->setText(chosen.size() > 1  ? tr("%1 processes, one per GPU (CUDA_VISIBLE_DEVICES=%2)")
+                                                          .arg(chosen.size())
+                                                          .arg(ids.join(','))
+                                 : chosen.size() == 1 ? tr("one process, in this program, on cuda:%1").arg(chosen[0])
+                                                      : tr("choose at least one GPU"));
+        if (start_) updateStart();
     });
     setGpus(cudaDevices());
     col->addStretch(1);
@@ -665,6 +677,8 @@ train::TrainConfig RunForm::config() const {
     c.loraTargetModules = loraTargets_->text().remove(' ').toStdString();
     c.dtype = dtype_->currentText().toStdString();
     c.device = comboValue(device_).toStdString();
+    if (const QList<int> g = chosenGpus(); g.size() == 1 && (c.device == "auto" || c.device == "cuda"))
+        c.device = "cuda:" + std::to_string(g[0]);  // the one chosen GPU, in this program
     c.seed = static_cast<uint64_t>(seed_->value());
     c.loggingSteps = loggingSteps_->value();
     c.evalSteps = evalSteps_->value();
@@ -674,9 +688,19 @@ train::TrainConfig RunForm::config() const {
 
 void RunForm::setGpus(const QStringList& gpus) {
     gpuCount_ = int(gpus.size());
-    processes_->setMaximum(std::max(1, gpuCount_));
-    processesLabel_->setText(processes_->value() > 1 ? tr("GPUs cuda:0 … cuda:%1").arg(processes_->value() - 1)
-                                                     : tr("one process, in this program"));
+    {
+        const QSignalBlocker block(gpus_);
+        gpus_->clear();
+        for (const QString& g : gpus) {
+            auto* item = new QListWidgetItem(g, gpus_);
+            item->setData(Qt::UserRole, g.section(QStringLiteral(" — "), 0, 0).section(':', 1).toInt());
+            item->setFlags(Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemIsUserCheckable);
+            item->setCheckState(Qt::Checked);
+        }
+        gpus_->setCurrentRow(0);
+        gpus_->setFixedHeight(gpus_->sizeHintForRow(0) * std::min(std::max(1, gpuCount_), 4) + 2 * gpus_->frameWidth());
+    }
+    if (gpuCount_ > 0) Q_EMIT gpus_->itemChanged(gpus_->item(0));
     // Offered only when there is more than one device to spread a run over.
     if (auto* form = qobject_cast<QFormLayout*>(processesRow_->parentWidget() ? processesRow_->parentWidget()->layout() : nullptr))
         form->setRowVisible(processesRow_, gpuCount_ > 1);
@@ -684,7 +708,15 @@ void RunForm::setGpus(const QStringList& gpus) {
         processesRow_->setVisible(gpuCount_ > 1);
 }
 
-int RunForm::processes() const { return gpuCount_ > 1 ? processes_->value() : 1; }
+QList<int> RunForm::chosenGpus() const {
+    QList<int> out;
+    if (gpuCount_ < 2) return out;
+    for (int i = 0; i < gpus_->count(); ++i)
+        if (gpus_->item(i)->checkState() == Qt::Checked) out << gpus_->item(i)->data(Qt::UserRole).toInt();
+    return out;
+}
+
+int RunForm::processes() const { return gpuCount_ > 1 ? std::max<int>(1, int(chosenGpus().size())) : 1; }
 
 void RunForm::setConfig(const train::TrainConfig& c) {
     applying_ = true;
@@ -849,6 +881,7 @@ void RunForm::setRunning(bool running) {
 QString RunForm::startBlocker() const {
     if (running_) return tr("A run is in progress.");
     if (!modelInfo_.ok) return modelInfo_.error;
+    if (gpuCount_ > 1 && chosenGpus().isEmpty()) return tr("GPUs to use: choose at least one.");
     train::TrainConfig c = config();
     if (c.data.empty()) {
         if (!data_.error.isEmpty()) return data_.error;

@@ -17,6 +17,7 @@ class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
+class QListWidget;
 class QPushButton;
 class QRadioButton;
 class QSpinBox;
@@ -76,10 +77,13 @@ public:
 
     QPushButton* startButton() const { return start_; }
 
-    // Data parallelism: the "Processes" field is offered only when there is more than one
-    // GPU (one process per GPU: rank i on cuda:i). The form lists the driver's GPUs itself;
-    // tests give a list.
+    // Data parallelism: "GPUs to use" is offered only when there is more than one GPU; all
+    // are chosen at first, one process per chosen GPU (the job sees only those,
+    // CUDA_VISIBLE_DEVICES, and its rank i trains on the i-th of them). The form lists the
+    // driver's GPUs itself; tests give a list ("cuda:N — model").
     void setGpus(const QStringList& gpus);
+    // The chosen GPUs' CUDA indices (empty when none is offered).
+    QList<int> chosenGpus() const;
     // How many processes the run uses (1 = in this program, on the training thread).
     int processes() const;
     QComboBox* presetBox() const { return preset_; }
@@ -145,7 +149,7 @@ private:
     QSpinBox* loggingSteps_;
     QSpinBox* evalSteps_;
     QSpinBox* saveSteps_;
-    QSpinBox* processes_;
+    QListWidget* gpus_;
     QLabel* processesLabel_;
     QWidget* processesRow_;
     int gpuCount_ = 0;
@@ -153,7 +157,7 @@ private:
     QLabel* dataLabel_;
     QLabel* memoryLabel_;
     QLabel* blockerLabel_;
-    QPushButton* start_;
+    QPushButton* start_ = nullptr;
 
     ModelInfo modelInfo_;
     DataSummary data_;

@@ -44,6 +44,15 @@ QString TrainJob::defaultCli() {
     return QDir(QCoreApplication::applicationDirPath()).filePath(QStringLiteral("dpowb"));
 }
 
+void TrainJob::setCudaDevices(const QList<int>& devices) {
+    if (devices.isEmpty()) return;
+    QStringList ids;
+    for (int d : devices) ids << QString::number(d);
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("CUDA_VISIBLE_DEVICES"), ids.join(','));
+    process_.setProcessEnvironment(env);
+}
+
 void TrainJob::start() {
     // The whole configuration goes as one JSON file (dpowb train --config), so that nothing of
     // the form is lost in a translation to options.
@@ -66,13 +75,22 @@ void TrainJob::start() {
                       QStringLiteral("--resume"), QString::number(config_.resumeRunId), QStringLiteral("--nproc"),
                       QString::number(processes_)};
     Q_EMIT phase(QStringLiteral("load"), 0, 0);
-    Q_EMIT log(int(train::LogLevel::Info), tr("Starting %1 processes: %2 %3").arg(processes_).arg(cli_, arguments_.join(' ')));
+    const QString gpus = process_.processEnvironment().value(QStringLiteral("CUDA_VISIBLE_DEVICES"));
+    Q_EMIT log(int(train::LogLevel::Info), tr("Starting %1 processes: %2%3 %4")
+                                               .arg(processes_)
+                                               .arg(gpus.isEmpty() ? QString() : QStringLiteral("CUDA_VISIBLE_DEVICES=%1 ").arg(gpus),
+                                                    cli_, arguments_.join(' ')));
     process_.start(cli_, arguments_);
 }
 
 void TrainJob::requestStop() {
     if (process_.state() == QProcess::NotRunning) return;
     ::kill(pid_t(process_.processId()), SIGINT);
+}
+
+void TrainJob::requestPause(bool paused) {
+    if (process_.state() == QProcess::NotRunning || !canPause()) return;
+    ::kill(pid_t(process_.processId()), paused ? SIGUSR1 : SIGUSR2);
 }
 
 void TrainJob::readStderr() {
@@ -89,6 +107,11 @@ void TrainJob::readStderr() {
             outputDir_ = m.captured(2);
             Q_EMIT runCreated(runId_, outputDir_);
             poller_.start();
+            continue;
+        }
+        static const QRegularExpression pauseLine(QStringLiteral("^(paused|resumed) after step (\\d+)"));
+        if (const auto p = pauseLine.match(line); p.hasMatch()) {
+            Q_EMIT paused(p.captured(2).toLongLong(), p.captured(1) == QLatin1String("paused"));
             continue;
         }
         // The rank 0 lines of metrics reach the GUI through the project; the rest is the log.

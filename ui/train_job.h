@@ -3,8 +3,9 @@
 // through the project file, where rank 0 records the run and its metrics.
 //
 // It emits what TrainWorker emits (run created, steps, metrics, log lines, the result), so the
-// Train page shows a job like an in-process run; there is no pause (a job can only be stopped:
-// SIGINT to the launcher, which passes it to every rank).
+// Train page shows a job like an in-process run. Stop is SIGINT to the launcher, pause and
+// resume SIGUSR1/SIGUSR2, which it passes to rank 0; the ranks agree on the step to hold
+// after, and rank 0's "paused after step N" / "resumed" lines come back as paused().
 #pragma once
 
 #include <QObject>
@@ -33,9 +34,18 @@ public:
     // The command line the job runs (after start(): with its configuration file).
     QStringList arguments() const { return arguments_; }
 
+    // The GPUs the job may use (CUDA indices): its ranks see only these (CUDA_VISIBLE_DEVICES),
+    // rank i on the i-th. Empty: the environment's own. Before start().
+    void setCudaDevices(const QList<int>& devices);
+    QProcessEnvironment environment() const { return process_.processEnvironment(); }
+
     void start();
     // Ctrl-C for the whole job: every rank stops after its current step and checkpoints.
     void requestStop();
+    // Hold after the current step (true) or go on (false). Only once the run exists (the
+    // launcher has its signal handlers then).
+    void requestPause(bool paused);
+    bool canPause() const { return runId_ > 0; }
     qint64 processId() const { return process_.processId(); }
 
     // How often the project is read for new metrics.
@@ -47,6 +57,7 @@ Q_SIGNALS:
     void step(const dpowb::train::MetricPoint& point);
     void metrics(const dpowb::train::MetricPoint& point);
     void log(int level, const QString& message);
+    void paused(qint64 step, bool holding);
     void finished(const dpowb::train::TrainResult& result);
 
 private:

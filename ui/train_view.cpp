@@ -553,7 +553,7 @@ void TrainView::updateHealthLabel() {
 
 void TrainView::updateButtons() {
     form_->setRunning(running_);
-    pause_->setEnabled(running_ && !stopping_ && !job_);
+    pause_->setEnabled(running_ && !stopping_ && (!job_ || job_->canPause()));
     pause_->setText(paused_ ? tr("Resume") : tr("Pause"));
     stop_->setEnabled(running_ && !stopping_);
     const QList<qint64> ids = selectedRunIds();
@@ -640,7 +640,7 @@ bool TrainView::startRun(train::TrainConfig config) {
 
     if (form_->processes() > 1 && config.data.empty()) {
         // Several processes: `dpowb train --nproc N` beside this program, followed through the
-        // project (rank 0's records). Stop only; no pause.
+        // project (rank 0's records); pause once the run exists (TrainJob::canPause).
         control_.reset();
         auto* job = new TrainJob(std::move(config), form_->processes(), cli_, this);
         connect(job, &TrainJob::runCreated, this, &TrainView::onRunCreated);
@@ -648,12 +648,14 @@ bool TrainView::startRun(train::TrainConfig config) {
         connect(job, &TrainJob::step, this, &TrainView::onStep);
         connect(job, &TrainJob::metrics, this, &TrainView::onMetrics);
         connect(job, &TrainJob::log, this, &TrainView::appendLog);
+        connect(job, &TrainJob::paused, this, &TrainView::trainerPaused);
+        connect(job, &TrainJob::runCreated, this, &TrainView::updateButtons);
         connect(job, &TrainJob::finished, this, &TrainView::onFinished);
         connect(job, &TrainJob::finished, job, &QObject::deleteLater);
+        job->setCudaDevices(form_->chosenGpus());
         job_ = job;
         job->start();
         updateButtons();
-        pause_->setEnabled(false);
         Q_EMIT runStarted();
         return true;
     }
@@ -690,9 +692,10 @@ bool TrainView::startRun(train::TrainConfig config) {
 }
 
 void TrainView::setPaused(bool paused) {
-    if (!running_ || stopping_ || !control_) return;
+    if (!running_ || stopping_ || (!control_ && !(job_ && job_->canPause()))) return;
     paused_ = paused;
-    TrainWorker::pause(*control_, paused);
+    if (job_) job_->requestPause(paused);
+    else TrainWorker::pause(*control_, paused);
     if (paused) {
         phase_->setText(tr("Paused"));
     } else {

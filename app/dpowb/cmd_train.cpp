@@ -137,6 +137,14 @@ public:
         std::cerr << "warning: health: " << (info ? info->title : w.code.c_str()) << " [" << w.code << "]: " << w.message
                   << "\n    " << (info ? info->tryThis : "") << " (docs/HEALTH.md)\n";
     }
+    void onPaused(int64_t step, bool paused) override {
+        std::lock_guard<std::mutex> l(m_);
+        if (terminal_) clearLine();
+        if (paused)
+            std::cerr << "paused after step " << step << " (SIGUSR2 resumes, Ctrl-C stops)\n";
+        else
+            std::cerr << "resumed after step " << step << "\n";
+    }
     void finish() {
         std::lock_guard<std::mutex> l(m_);
         if (terminal_) clearLine();
@@ -167,6 +175,7 @@ private:
 };
 
 int runTrain(Args& args) {
+    installPauseSignals();  // SIGUSR1 pauses after the current step, SIGUSR2 goes on
     const std::string model = args.get("model", "");
     const bool resume = args.has("resume");
     const std::string configFile = args.get("config", "");
@@ -329,6 +338,7 @@ int runTrain(Args& args) {
     std::thread watcher([&] {
         while (!done.load()) {
             if (interrupted().load()) control.cancel.store(true);
+            control.pause.store(pauseWanted().load());
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     });

@@ -75,7 +75,31 @@ std::string describe(int status) {
     return "ended";
 }
 
+void onPauseSignal(int sig) {
+    pauseWanted().store(sig == SIGUSR1);
+    pauseSignals().fetch_add(1);
+}
+
 }  // namespace
+
+std::atomic<bool>& pauseWanted() {
+    static std::atomic<bool> flag{false};
+    return flag;
+}
+
+std::atomic<unsigned>& pauseSignals() {
+    static std::atomic<unsigned> count{0};
+    return count;
+}
+
+void installPauseSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = onPauseSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGUSR1, &sa, nullptr);
+    ::sigaction(SIGUSR2, &sa, nullptr);
+}
 
 int launchLocalRanks(int nproc, int graceSeconds) {
     const std::vector<std::string> args = withoutNproc(ownArguments());
@@ -103,6 +127,10 @@ int launchLocalRanks(int nproc, int graceSeconds) {
             ::setenv("MASTER_ADDR", "127.0.0.1", 1);
             ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
             ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+            // Pause signals are ignored until the rank installs its handlers (an ignored
+            // signal stays ignored across exec; the default would end the rank).
+            ::signal(SIGUSR1, SIG_IGN);
+            ::signal(SIGUSR2, SIG_IGN);
             // Like torchrun: the cores shared out among the ranks unless the user said otherwise.
             ::setenv("OMP_NUM_THREADS", threads.c_str(), 0);
             std::vector<char*> argv;
@@ -121,11 +149,18 @@ int launchLocalRanks(int nproc, int graceSeconds) {
     int alive = nproc;
     bool forwarded = false, failed = false, cancelled = false, terminated = false;
     Clock::time_point failedAt{};
+    unsigned pauseSeen = pauseSignals().load();
     while (alive > 0) {
         if (interrupted().load() && !forwarded) {
             for (int r = 0; r < nproc; ++r)
                 if (running[size_t(r)]) ::kill(pids[size_t(r)], SIGINT);
             forwarded = true;
+        }
+        // Pause and resume go to rank 0, which passes the request on to the others through
+        // the store (a signal to every rank would also interrupt their system calls).
+        if (const unsigned n = pauseSignals().load(); n != pauseSeen) {
+            pauseSeen = n;
+            if (running[0]) ::kill(pids[0], pauseWanted().load() ? SIGUSR1 : SIGUSR2);
         }
         int st = 0;
         const pid_t pid = ::waitpid(-1, &st, WNOHANG);

@@ -191,7 +191,9 @@ std::string usageText() {
          "or the reference's folder. --overwrite-output-dir writes into another non-empty folder.\n\n"
          "With --model builtin:tiny, options left unset take the demo preset:\n"
       << presetText()
-      << "\nCtrl-C stops after the current step, writes a checkpoint and exits 130.\n";
+      << "\nCtrl-C stops after the current step, writes a checkpoint and exits 130. SIGUSR1 (kill -USR1 PID)\n"
+         "pauses after the current step, SIGUSR2 resumes; for --nproc give the launcher's PID (it passes\n"
+         "both on to rank 0; under torchrun any one rank's).\n";
     return o.str();
 }
 

@@ -124,6 +124,7 @@ struct Collective::Impl {
     c10::intrusive_ptr<c10d::Store> control;  // our messages ("dpowb/ctl/")
     c10::intrusive_ptr<c10d::Backend> backend;
     torch::Device device = torch::kCPU;
+    bool pauseWritten = false;  // this rank's last pause request written to the store
 
     c10d::Backend& group() {
         if (!backend) throw Error("internal: a collective before the process group was started");
@@ -313,6 +314,94 @@ std::string Collective::stopReport() {
         return std::string(v.begin(), v.end());
     } catch (const std::exception&) {
         return {};
+    }
+}
+
+void Collective::setPauseRequest(bool paused) {
+    auto& d = *d_;
+    if (paused == d.pauseWritten) return;
+    const std::string v = paused ? "1" : "0";
+    try {
+        d.control->set("pause", std::vector<uint8_t>(v.begin(), v.end()));
+    } catch (const std::exception& e) {
+        throw Error("rank " + std::to_string(d.env.rank) + ": cannot pass the pause request to the other ranks (" +
+                    firstLine(e.what()) + ")");
+    }
+    d.pauseWritten = paused;
+}
+
+bool Collective::pauseRequested() {
+    auto& d = *d_;
+    try {
+        if (!d.control->check({"pause"})) return false;
+        const auto v = d.control->get("pause");
+        return !v.empty() && v[0] == '1';
+    } catch (const std::exception& e) {
+        throw Error("rank " + std::to_string(d.env.rank) + ": cannot read the job's pause request (" +
+                    firstLine(e.what()) + ")");
+    }
+}
+
+Collective::HoldEnd Collective::hold(int64_t generation, const std::function<bool()>& localPause,
+                                     const std::function<bool()>& localCancel, const std::function<void()>& idle) {
+    using Clock = std::chrono::steady_clock;
+    auto& d = *d_;
+    const std::string key = "hold/" + std::to_string(generation);
+    const std::string me = std::to_string(d.env.rank);
+    // The last beat seen of each watched rank (rank 0 watches all, the others rank 0), and when
+    // it changed.
+    std::vector<int64_t> beats(size_t(d.env.worldSize), -1);
+    std::vector<Clock::time_point> changed(size_t(d.env.worldSize), Clock::now());
+    Clock::time_point lastBeat{};
+    bool cancelSent = false;
+    try {
+        while (true) {
+            const auto now = Clock::now();
+            if (now - lastBeat >= std::chrono::milliseconds(500)) {
+                d.control->add("beat/" + me, 1);
+                lastBeat = now;
+                if (idle) idle();
+                for (int r = 0; r < d.env.worldSize; ++r) {
+                    if (r == d.env.rank || (d.env.rank != 0 && r != 0)) continue;
+                    const int64_t b = d.control->add("beat/" + std::to_string(r), 0);
+                    if (b != beats[size_t(r)]) {
+                        beats[size_t(r)] = b;
+                        changed[size_t(r)] = now;
+                    } else if (now - changed[size_t(r)] > d.timeout) {
+                        throw Error("rank " + std::to_string(r) + " stopped answering while the job was paused (nothing for " +
+                                    std::to_string(d.timeout.count() / 1000) +
+                                    " s, DPOWB_DIST_TIMEOUT); its own output says why");
+                    }
+                }
+            }
+            setPauseRequest(localPause());
+            const bool cancel = localCancel();
+            if (cancel && !cancelSent && d.env.rank != 0) {
+                d.control->set(key + "/cancel", std::vector<uint8_t>{'1'});
+                cancelSent = true;
+            }
+            if (d.env.rank == 0) {
+                std::string end;
+                if (cancel || d.control->check({key + "/cancel"})) end = "cancel";
+                else if (!pauseRequested()) end = "resume";
+                if (!end.empty()) {
+                    d.control->set(key, std::vector<uint8_t>(end.begin(), end.end()));
+                    return end == "cancel" ? HoldEnd::Cancel : HoldEnd::Resume;
+                }
+            } else if (d.control->check({key})) {
+                const auto v = d.control->get(key);
+                return std::string(v.begin(), v.end()) == "cancel" ? HoldEnd::Cancel : HoldEnd::Resume;
+            }
+            if (d.control->check({"stop"})) {
+                const auto v = d.control->get("stop");
+                throw Error("stopped while the job was paused (" + std::string(v.begin(), v.end()) + ")");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    } catch (const Error&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw Error("rank " + me + ": lost the other ranks while the job was paused (" + firstLine(e.what()) + ")");
     }
 }
 

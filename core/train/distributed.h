@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,6 +80,23 @@ public:
     void reportStop(const std::string& reason);
     // The first rank's reason, "" when none was reported (or the store is gone).
     std::string stopReport();
+
+    // Pause, agreed like cancel. The job's pause request is one flag in the store, set or
+    // cleared by whichever rank was asked last (setPauseRequest writes when this rank's own
+    // request changed); rank 0 reads it
+    // (pauseRequested) into each step's sum, so every rank holds after the same step. While
+    // the ranks hold (hold) no collective runs, so a pause may outlast the collective timeout:
+    // rank 0 alone decides the end (the flag cleared: Resume; a cancel on any rank: Cancel) and
+    // publishes it under the hold's number; meanwhile every rank beats in the store, and a rank
+    // whose beat stops for the collective timeout (or a reported stop) fails the hold.
+    enum class HoldEnd { Resume, Cancel };
+    void setPauseRequest(bool paused);
+    bool pauseRequested();
+    // `localPause`/`localCancel` are this rank's own requests (read each poll; a change of
+    // localPause is written with setPauseRequest); `idle` runs about once a second (rank 0's
+    // heartbeat in the project).
+    HoldEnd hold(int64_t generation, const std::function<bool()>& localPause,
+                 const std::function<bool()>& localCancel, const std::function<void()>& idle = {});
 
 private:
     Collective();

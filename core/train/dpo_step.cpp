@@ -163,6 +163,30 @@ std::vector<store::RefLogps> referenceLogps(model::CausalLM& net, bool adaptersO
     return out;
 }
 
+double sftScoredTokens(const std::vector<const SftRow*>& rows) {
+    double n = 0;
+    for (const SftRow* r : rows)
+        n += double(std::max<int64_t>(0, int64_t(r->second.size()) - (r->first.empty() ? 1 : 0)));
+    return n;
+}
+
+double sftStep(model::CausalLM& net, const std::vector<const SftRow*>& rows, double tokens, text::TokenId padId,
+               const MixedPrecision& amp) {
+    if (rows.empty()) return 0.0;
+    std::vector<SftRow> chunk;
+    chunk.reserve(rows.size());
+    for (const SftRow* r : rows) chunk.push_back(*r);
+    const model::SequenceBatch batch = model::collateSequences(chunk, padId);
+    torch::Tensor loss;
+    {
+        AutocastScope ac(amp);  // the forward only: backward runs outside autocast
+        const model::SequenceLogps s = model::sequenceLogps(net, batch);
+        loss = -s.logps.sum() / std::max(1.0, tokens);
+    }
+    loss.backward();
+    return loss.item<double>();
+}
+
 LossOptions lossOptionsOf(const TrainConfig& config) {
     LossOptions o;
     o.type = parseLossType(config.loss);

@@ -79,4 +79,17 @@ std::vector<store::RefLogps> referenceLogps(model::CausalLM& net, bool adaptersO
 
 LossOptions lossOptionsOf(const TrainConfig& config);
 
+// The SFT warm-up: (prompt, response) rows, trained on the response tokens.
+using SftRow = std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>;
+// The response tokens the SFT loss of `rows` averages over (a response is scored from its
+// first token when there is a prompt, from its second otherwise).
+double sftScoredTokens(const std::vector<const SftRow*>& rows);
+// Forward (under `amp`) and backward of one SFT batch: the summed response-token NLL of `rows`
+// divided by `tokens` (at least 1). One process passes the batch's own sftScoredTokens; a rank
+// of a data-parallel job passes its shard of the global batch and the global batch's count,
+// so that the ranks' losses, and their gradients, add up to those of the global batch.
+// Returns the loss; no rows: 0, and no gradient.
+double sftStep(model::CausalLM& net, const std::vector<const SftRow*>& rows, double tokens, text::TokenId padId,
+               const MixedPrecision& amp = {});
+
 }  // namespace dpowb::train

@@ -222,6 +222,7 @@ private:
     void saveCheckpoint();
     bool loadCheckpoint();
     void saveFinalModel();
+    Collective::HoldEnd holdPaused();
     Progress progress(const char* phase);
     std::vector<MicroBatch> microBatchesOf(const std::vector<std::vector<int64_t>>& batches,
                                            const std::vector<Example>& pool) const;
@@ -242,6 +243,7 @@ private:
     bool remakeFolder_ = false;
     std::unique_ptr<Collective> dist_;  // null: one process
     int rank_ = 0, world_ = 1;
+    int64_t pauses_ = 0;  // holds agreed so far (the same on every rank)
     RankEnv rankEnv_;
     std::vector<RawPair> rawTrain_, rawEval_;
     std::string snapshotJson_ = "[]";
@@ -678,10 +680,14 @@ std::vector<Example> Run::tokenize(const std::vector<RawPair>& raw, const char* 
 
 // Supervised warm-up on the responses (chosen, or both): the DPO paper's recipe when no SFT
 // model exists. The result is saved to --out/reference and becomes the reference.
+// Data parallel like the DPO steps: each global batch (batch size x ranks rows, in the order
+// one process with that batch size would use) is cut into one shard per rank; each rank's loss
+// is its shard's NLL over the global batch's token count, so the summed gradients (all-reduce
+// with scale = ranks) are those of the global batch, and every rank takes the same step.
 void Run::sftWarmup() {
     referenceDir_ = (fs::path(cfg_.out) / "reference").string();
     if (fromCheckpoint_) return;  // the checkpoint holds the policy; the reference is on disk
-    std::vector<std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>> rows;
+    std::vector<SftRow> rows;
     for (const auto& e : train_) {
         rows.emplace_back(e.enc.prompt, e.enc.chosen);
         if (cfg_.sftOn == "both") rows.emplace_back(e.enc.prompt, e.enc.rejected);
@@ -690,7 +696,9 @@ void Run::sftWarmup() {
     net->train();
     auto optimizer = makeOptimizer(*net, cfg_);
     auto params = trainableParameters(*net);
-    const int64_t batches = (int64_t(rows.size()) + cfg_.batchSize - 1) / cfg_.batchSize;
+    if (dist_) dist_->broadcast(params, 0);
+    const int64_t global = cfg_.batchSize * world_;
+    const int64_t batches = (int64_t(rows.size()) + global - 1) / global;
     const int64_t total = batches * cfg_.sftEpochs;
     const int64_t warmup = std::min<int64_t>(cfg_.warmupSteps, total / 10);
     info("SFT warm-up: " + std::to_string(cfg_.sftEpochs) + " epoch(s) on the " + cfg_.sftOn + " responses, " +
@@ -700,26 +708,28 @@ void Run::sftWarmup() {
     for (int64_t epoch = 0; epoch < cfg_.sftEpochs; ++epoch) {
         std::vector<int64_t> lengths;
         for (const auto& r : rows) lengths.push_back(int64_t(r.first.size() + r.second.size()));
-        auto order = lengthGroupedBatches(lengths, cfg_.batchSize, cfg_.seed ^ 0x5f7ULL, epoch);
+        auto order = lengthGroupedBatches(lengths, global, cfg_.seed ^ 0x5f7ULL, epoch);
         for (const auto& b : order) {
-            if (control_.cancel.load()) throw Cancelled();
-            std::vector<std::pair<std::vector<text::TokenId>, std::vector<text::TokenId>>> chunk;
-            for (auto i : b) chunk.push_back(rows[size_t(i)]);
+            if (!dist_ && control_.cancel.load()) throw Cancelled();
+            std::vector<const SftRow*> all, mine;
+            for (auto i : b) all.push_back(&rows[size_t(i)]);
+            const auto shard = shardOf(b);
+            for (auto i : shard) mine.push_back(&rows[size_t(i)]);
             const double lr = cfg_.lr * lrMultiplier(cfg_.lrSchedulerType, step, warmup, total);
             setLearningRate(*optimizer, lr);
             optimizer->zero_grad();
-            model::SequenceBatch batch = model::collateSequences(chunk, padId_);
-            torch::Tensor loss;
-            {
-                AutocastScope ac(amp_);  // the forward only: backward runs outside autocast
-                model::SequenceLogps s = model::sequenceLogps(*net, batch);
-                loss = -s.logps.sum() / s.tokens.sum().clamp_min(1).to(s.logps.options());
+            double value = sftStep(*net, mine, sftScoredTokens(all), padId_, amp_);
+            bool stopAll = false;
+            if (dist_) {
+                // Each rank's gradient is its share of the global batch's: sum, not mean.
+                dist_->averageGradients(params, double(world_));
+                const auto sums = dist_->sum({value, std::isfinite(value) ? 0.0 : 1.0, control_.cancel.load() ? 1.0 : 0.0});
+                value = sums[1] > 0 ? std::nan("") : sums[0];
+                stopAll = sums[2] > 0;
             }
-            loss.backward();
             const double norm = clipGradients(params, cfg_.maxGradNorm);
             optimizer->step();
             ++step;
-            const double value = loss.item<double>();
             if (!std::isfinite(value)) throw Error("SFT warm-up: the loss became " + std::to_string(value) + " at step " + std::to_string(step) + "; lower --lr");
             acc.addScalar("loss", value);
             acc.addScalar("grad_norm", norm);
@@ -736,12 +746,13 @@ void Run::sftWarmup() {
                 logMetrics(mp);
             }
             heartbeat();
+            if (stopAll) throw Cancelled();  // agreed on by all ranks after the same step
         }
     }
     net->eval();
     optimizer_.reset();
     // Saved and loaded back, so that a resumed run and this one use the very same reference.
-    // With several ranks each ran the same warm-up; all of them load rank 0's copy.
+    // With several ranks all hold the same weights; all of them load rank 0's copy.
     obs_.onPhase("save", 0, 0);
     if (writer()) {
         fs::remove_all(referenceDir_);
@@ -1187,8 +1198,8 @@ void Run::trainLoop() {
     std::vector<std::vector<int64_t>> epochOrder;
     bool cancelled = false;
     while (step_ < totalSteps_) {
-        // Several ranks pause nothing (the GUI runs them as one job it can only stop), and a
-        // cancel is agreed on with the step's sums below, so that all ranks stop together.
+        // With several ranks, pause and cancel are agreed on with the step's sums below, so
+        // that all ranks hold, or stop, after the same step.
         if (!dist_ && control_.pause.load() && !control_.cancel.load()) {
             obs_.onPaused(step_, true);
             while (control_.pause.load() && !control_.cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -1232,19 +1243,24 @@ void Run::trainLoop() {
         std::vector<MicroBatch> micro = microBatchesOf(batches, train_);
         for (size_t m = 0; m < nllTokens.size(); ++m) micro[m].nllTokens = nllTokens[m];
         outcome = accumulateStep(net, ref, micro, lossOptions_, padId_, &interval_, /*backward=*/true, amp_);
-        bool stopAll = false;
+        bool stopAll = false, pauseAll = false;
         if (dist_) {
             // This rank's pairs weigh pairs/globalPairs of the step (accumulateStep weighed
             // them by its own count): scale, then average over the ranks.
             dist_->averageGradients(params_, double(outcome.pairs) * double(world_) / double(globalPairs));
+            // The job's pause request is in the store (any rank may have been asked); rank 0
+            // reads it into the sum, so that all ranks see the same answer.
+            dist_->setPauseRequest(control_.pause.load());
+            const bool pauseAsked = writer() && dist_->pauseRequested();
             const auto sums = dist_->sum({outcome.loss * double(outcome.pairs), double(outcome.pairs),
                                           double(outcome.realTokens), outcome.finite ? 0.0 : 1.0,
-                                          control_.cancel.load() ? 1.0 : 0.0});
+                                          control_.cancel.load() ? 1.0 : 0.0, pauseAsked ? 1.0 : 0.0});
             outcome.loss = sums[1] > 0 ? sums[0] / sums[1] : 0.0;
             outcome.pairs = int64_t(sums[1]);
             outcome.realTokens = int64_t(sums[2]);
             outcome.finite = sums[3] == 0;
             stopAll = sums[4] > 0;
+            pauseAll = sums[5] > 0;
         }
         if (!outcome.finite) {
             MetricPoint bad;
@@ -1293,10 +1309,25 @@ void Run::trainLoop() {
             cancelled = true;
             break;
         }
+        if (pauseAll && step_ < totalSteps_ && holdPaused() == Collective::HoldEnd::Cancel) {
+            cancelled = true;
+            break;
+        }
     }
     result_.steps = step_;
     saveCheckpoint();
     if (cancelled) throw Cancelled();
+}
+
+// All ranks hold after the same step (no collective runs meanwhile, so the collective timeout
+// does not bound a pause); rank 0 keeps the run's heartbeat going.
+Collective::HoldEnd Run::holdPaused() {
+    obs_.onPaused(step_, true);
+    const auto end = dist_->hold(
+        pauses_++, [this] { return control_.pause.load(); }, [this] { return control_.cancel.load(); },
+        [this] { heartbeat(); });
+    obs_.onPaused(step_, false);
+    return end;
 }
 
 void Run::saveFinalModel() {

@@ -13,6 +13,8 @@
 #include <QLineSeries>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QListWidget>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -28,6 +30,7 @@
 #include "store/formats.h"
 #include "store/project.h"
 #include "train/trainer.h"
+#include "train_job.h"
 #include "train_view.h"
 
 using namespace dpowb;
@@ -335,7 +338,8 @@ private Q_SLOTS:
         QCOMPARE(p.run(run)->status, store::RunStatus::Finished);
     }
 
-    // "Processes" is offered only when there is more than one GPU to spread a run over.
+    // "GPUs to use" is offered only when there is more than one GPU to spread a run over; all
+    // are chosen at first, one process each.
     void processesOffered_data() {
         QTest::addColumn<QStringList>("gpus");
         QTest::addColumn<bool>("offered");
@@ -350,12 +354,73 @@ private Q_SLOTS:
         ui::RunForm form;
         form.show();
         form.setGpus(gpus);
-        auto* spin = form.findChild<QSpinBox*>("processes");
-        QVERIFY(spin);
-        QCOMPARE(spin->isVisibleTo(&form), offered);
-        spin->setValue(int(gpus.size()));
+        auto* list = form.findChild<QListWidget*>("gpus");
+        QVERIFY(list);
+        QCOMPARE(list->isVisibleTo(&form), offered);
+        QCOMPARE(list->count(), int(gpus.size()));
         QCOMPARE(form.processes(), offered ? int(gpus.size()) : 1);
-        QCOMPARE(spin->maximum(), std::max(1, int(gpus.size())));
+        QCOMPARE(form.chosenGpus().size(), offered ? gpus.size() : 0);
+    }
+
+    // The GPU picker driven by keys, as a user would (arrows move, Space toggles a GPU): the
+    // chosen CUDA indices, the number of processes, the device of a one-GPU run, and Start
+    // refused when none is chosen. With DPOWB_SCREENSHOTS set, the form of four GPUs is saved.
+    void gpuPickerByKeys_data() {
+        QTest::addColumn<QString>("keys");  // j = Down, k = Up, space = Space
+        QTest::addColumn<QList<int>>("chosen");
+        QTest::addColumn<QString>("device");  // of the configuration
+        QTest::newRow("all four (the default)") << "" << QList<int>{0, 1, 2, 3} << "auto";
+        QTest::newRow("without cuda:1 and cuda:3") << "j jj " << QList<int>{0, 2} << "auto";
+        QTest::newRow("only cuda:2: one process, on it") << " j jj " << QList<int>{2} << "cuda:2";
+        QTest::newRow("none: Start refused") << " j j j " << QList<int>{} << "auto";
+        QTest::newRow("cuda:3 toggled twice") << "jjj  " << QList<int>{0, 1, 2, 3} << "auto";
+    }
+    void gpuPickerByKeys() {
+        QFETCH(QString, keys);
+        QFETCH(QList<int>, chosen);
+        QFETCH(QString, device);
+        ui::RunForm form;
+        form.resize(640, 1240);
+        form.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        form.setConfig(shortDemo(6));
+        ui::DataSummary data;  // the demo project's counts
+        data.trainPairs = 2000;
+        data.testPairs = 200;
+        data.unlabelled = 300;
+        data.ready = true;
+        form.setDataSummary(data);
+        const QStringList gpus = {"cuda:0 — NVIDIA H100 80GB HBM3", "cuda:1 — NVIDIA H100 80GB HBM3",
+                                  "cuda:2 — NVIDIA H100 80GB HBM3", "cuda:3 — NVIDIA H100 80GB HBM3"};
+        form.setGpus(gpus);
+        auto* list = form.findChild<QListWidget*>("gpus");
+        QVERIFY(list);
+        form.activateWindow();
+        list->setFocus();
+        QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(list));
+        for (QChar ch : keys) {
+            const Qt::Key key = ch == 'j' ? Qt::Key_Down : ch == 'k' ? Qt::Key_Up : Qt::Key_Space;
+            QTest::keyClick(QApplication::focusWidget(), key);
+        }
+        QCOMPARE(form.chosenGpus(), chosen);
+        QCOMPARE(form.processes(), std::max<int>(1, int(chosen.size())));
+        QCOMPARE(QString::fromStdString(form.config().device), device);
+        auto* summary = form.findChild<QLabel*>("processesSummary");
+        QVERIFY(summary);
+        if (chosen.size() > 1) {
+            QStringList ids;
+            for (int i : chosen) ids << QString::number(i);
+            QVERIFY2(summary->text().contains("CUDA_VISIBLE_DEVICES=" + ids.join(',')), qPrintable(summary->text()));
+        }
+        if (chosen.isEmpty())
+            QTRY_VERIFY2_WITH_TIMEOUT(form.startBlocker().contains("GPUs to use"), qPrintable(form.startBlocker()), kWaitMs);
+        else
+            QTRY_VERIFY2_WITH_TIMEOUT(form.startBlocker().isEmpty(), qPrintable(form.startBlocker()), kWaitMs);
+        const QString shots = qEnvironmentVariable("DPOWB_SCREENSHOTS");
+        if (!shots.isEmpty() && chosen == QList<int>{0, 2}) {
+            if (auto* area = form.findChild<QScrollArea*>()) area->ensureWidgetVisible(list);
+            QVERIFY(form.grab().save(shots + "/run-form-gpus.png"));
+        }
     }
 
     // A run of two processes from the form: `dpowb train --nproc 2` beside the GUI (on the
@@ -366,8 +431,16 @@ private Q_SLOTS:
         view.resize(1500, 900);
         view.show();
         QVERIFY(QTest::qWaitForWindowExposed(&view));
-        view.form()->setGpus({"cuda:0", "cuda:1"});  // as if the machine had two
-        view.form()->findChild<QSpinBox*>("processes")->setValue(2);
+        // As if the machine had three GPUs; cuda:1 left out by keys. The ranks run on the CPU
+        // here (--device cpu), with the chosen GPUs in their environment all the same.
+        view.form()->setGpus({"cuda:0", "cuda:1", "cuda:2"});
+        auto* gpus = view.form()->findChild<QListWidget*>("gpus");
+        view.activateWindow();
+        gpus->setFocus();
+        QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(gpus));
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_Down);
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_Space);
+        QCOMPARE(view.form()->processes(), 2);
         train::TrainConfig c = shortDemo(6);
         c.device = "cpu";
         c.name = "two processes";
@@ -376,9 +449,38 @@ private Q_SLOTS:
         QSignalSpy finished(&view, &TrainView::runFinished);
         QTest::mouseClick(view.form()->startButton(), Qt::LeftButton);
         QVERIFY(view.isRunning());
-        QVERIFY(!view.findChild<QPushButton*>("pause")->isEnabled());  // a job stops, it does not pause
+        auto* job = view.findChild<ui::TrainJob*>();
+        QVERIFY(job);
+        const QStringList args = job->arguments();
+        QCOMPARE(args.mid(args.indexOf("--nproc"), 2), (QStringList{"--nproc", "2"}));
+        QCOMPARE(job->environment().value("CUDA_VISIBLE_DEVICES"), QString("0,2"));
+        // Pause once the run exists (the launcher passes it to both ranks, which hold after the
+        // same step); nothing is logged while held; Resume lets the job finish.
+        QVERIFY(!view.pauseButton()->isEnabled() || view.liveRunId() != 0);
         QTRY_VERIFY_WITH_TIMEOUT(view.liveRunId() != 0, kWaitMs);
         const qint64 run = view.liveRunId();
+        QVERIFY(view.pauseButton()->isEnabled());
+        QSignalSpy paused(&view, &TrainView::trainerPaused);
+        QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
+        QCOMPARE(view.phaseText(), QString("Paused"));
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 1, kWaitMs);
+        QCOMPARE(paused[0][1].toBool(), true);
+        const qint64 heldAt = paused[0][0].toLongLong();
+        QVERIFY2(heldAt >= 1 && heldAt < 6, qPrintable(QString::number(heldAt)));
+        auto lastLogged = [&] {
+            auto p = store::Project::openReadOnly(project_.toStdString());
+            int64_t last = 0;
+            for (const auto& m : p.metrics(run))
+                if (m.split == "train") last = std::max(last, m.step);
+            return last;
+        };
+        QCOMPARE(lastLogged(), int64_t(heldAt));
+        QTest::qWait(2000);
+        QCOMPARE(lastLogged(), int64_t(heldAt));
+        QVERIFY(view.isRunning());
+        QTest::mouseClick(view.pauseButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(paused.count(), 2, kWaitMs);
+        QCOMPARE(paused[1][1].toBool(), false);
         QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kWaitMs);
         const auto& result = *view.lastResult();
         QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
