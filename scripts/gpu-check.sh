@@ -5,7 +5,7 @@
 #       Here (Debian, the project's toolchain): builds dpowb, bench_train and bench_gpu_check
 #       against the pinned torch wheel and puts them, stripped, with the few shared libraries a
 #       GPU server may lack (SQLite, PCRE2, utf8proc, zlib; GCC 12's libstdc++ as a fallback) into
-#       gpu-bundle/ (git-ignored), and the same as gpu-bundle.tar.xz (about 15 MB: Arrow's libraries
+#       gpu-bundle/ (git-ignored), and the same as gpu-bundle.tar.xz (about 17 MB: Arrow's libraries
 #       make the folder over 60 MB, more than the device tool carries with the tree, 64 MB in all;
 #       carry the archive, `carry: ["gpu-bundle.tar.xz"]`, and give it as --bundle there).
 #       The programs need glibc 2.34 or newer on the server.
