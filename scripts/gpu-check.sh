@@ -5,7 +5,7 @@
 #       Here (Debian, the project's toolchain): builds dpowb, bench_train and bench_gpu_check
 #       against the pinned torch wheel and puts them, stripped, with the few shared libraries a
 #       GPU server may lack (SQLite, PCRE2, utf8proc, zlib; GCC 12's libstdc++ as a fallback) into
-#       gpu-bundle/ (git-ignored), and the same as gpu-bundle.tar.xz (about 20 MB: Arrow's libraries
+#       gpu-bundle/ (git-ignored), and the same as gpu-bundle.tar.xz (about 17 MB: Arrow's libraries
 #       make the folder over 60 MB, more than the device tool carries with the tree, 64 MB in all;
 #       carry the archive, `carry: ["gpu-bundle.tar.xz"]`, and give it as --bundle there).
 #       The programs need glibc 2.34 or newer on the server.
@@ -172,7 +172,8 @@ def load_file(path):  # safetensors: 8-byte header length, JSON header, raw litt
     return {k: torch.frombuffer(bytearray(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]),
                                 dtype=types[v["dtype"]]).double() for k, v in head.items() if k != "__metadata__"}
 def tps(n):
-    rows = [json.loads(l) for l in open(os.path.join(work, f"dist-{n}.jsonl")) if '"eval_' not in l]
+    # train rows only: evaluation rows and health warnings (their own lines) have no tokens/s
+    rows = [r for r in map(json.loads, open(os.path.join(work, f"dist-{n}.jsonl"))) if "tokens_per_second" in r]
     xs = [r["tokens_per_second"] for r in rows[1:]] or [rows[-1]["tokens_per_second"]]
     return sum(xs) / len(xs)
 a = load_file(os.path.join(work, "dist-1", "model.safetensors"))
