@@ -183,7 +183,30 @@ void LabelAnalyticsPanel::show(const Outcome& o) {
         return;
     }
     result_ = o.analytics;
+    render();
+}
+
+void LabelAnalyticsPanel::setBlindViewer(const QString& annotator) {
+    if (annotator == blindViewer_) return;
+    blindViewer_ = annotator;
+    if (result_) render();
+}
+
+void LabelAnalyticsPanel::render() {
     const auto& a = *result_;
+    const std::string viewer = blindViewer_.toStdString();
+    const bool blind = !viewer.empty();
+    // Blind: what would tell the viewer others' verdicts on pairs they have not labelled
+    // stays out (the others' verdict mixes, the agreement, the other disagreements).
+    std::vector<store::AnnotatorSummary> annotators;
+    for (const auto& s : a.annotators)
+        if (!blind || s.annotator == viewer) annotators.push_back(s);
+    std::vector<store::Disagreement> disagreements;
+    for (const auto& d : a.disagreements) {
+        bool mine = !blind;
+        for (const auto& v : d.verdicts) mine |= v.first == viewer;
+        if (mine) disagreements.push_back(d);
+    }
     QStringList lines;
     if (a.leftBetter.n == 0) {
         lines << tr("Position bias: no a/b verdicts given in this view yet.");
@@ -200,7 +223,10 @@ void LabelAnalyticsPanel::show(const Outcome& o) {
                  .arg(a.labelsLastHour)
                  .arg(a.labelsLastDay)
                  .arg(std::isfinite(a.labelsPerHour) ? QString::number(std::llround(a.labelsPerHour)) : QStringLiteral("–"));
-    if (a.raters.size() >= 2) {
+    if (blind) {
+        lines << tr("Agreement: hidden while you label blind (tick “I adjudicate” on the Adjudication tab to "
+                    "see it); %n disagreement(s) on pairs you labelled.", nullptr, int(disagreements.size()));
+    } else if (a.raters.size() >= 2) {
         QString agree = tr("Agreement: %1 pairs judged by %2 annotators").arg(a.pairsWithSeveral).arg(a.raters.size());
         if (std::isfinite(a.cohenKappa)) agree += tr(", Cohen's κ %1 (%2 pairs)").arg(num(a.cohenKappa)).arg(a.kappaPairs);
         agree += tr(", Krippendorff's α %1; %2 disagreements to adjudicate.").arg(num(a.krippendorffAlpha)).arg(a.disagreements.size());
@@ -209,8 +235,8 @@ void LabelAnalyticsPanel::show(const Outcome& o) {
         lines << tr("Agreement: no pair has labels from two annotators yet.");
     }
     summary_->setText(lines.join(QStringLiteral("<br>")));
-    annotators_->setRows(a.annotators);
-    disagreements_->setRows(a.disagreements);
+    annotators_->setRows(std::move(annotators));
+    disagreements_->setRows(std::move(disagreements));
     annotatorTable_->resizeColumnsToContents();
     disagreementTable_->resizeColumnToContents(DisagreementModel::PairId);
     Q_EMIT updated();

@@ -3,6 +3,9 @@
 // annotators' labels, their agreement (Cohen's κ, Krippendorff's α) and the disagreements
 // to adjudicate (double-click one to open the pair).
 //
+// Blind mode (setBlindViewer): an annotator who does not adjudicate sees their own row of
+// the verdict mix, the disagreements on pairs they labelled, and no agreement statistics.
+//
 // Computed on a worker thread with its own connection to the project file; the GUI thread
 // only shows the result.
 #pragma once
@@ -59,6 +62,8 @@ public:
     ~LabelAnalyticsPanel() override;
 
     void setProjectPath(const QString& path);
+    // The annotator labelling blind without adjudicating; empty: show everything.
+    void setBlindViewer(const QString& annotator);
     // Recomputes in the background (a request while one runs is served when it ends).
     void refresh();
     bool isBusy() const { return watcher_.isRunning(); }
@@ -78,6 +83,7 @@ private:
         QString error;
     };
     void show(const Outcome& outcome);
+    void render();
 
     QString path_;
     QLabel* summary_;
@@ -89,6 +95,7 @@ private:
     QFutureWatcher<Outcome> watcher_;
     bool again_ = false;
     std::optional<store::LabelAnalytics> result_;
+    QString blindViewer_;
 };
 
 }  // namespace dpowb::ui

@@ -292,7 +292,14 @@ LabelView::LabelView(ProjectContext* context, QWidget* parent)
             Q_EMIT statusMessage(tr("Pair %1 is not in the list as filtered: set the filters to All (and clear the "
                                     "search) to open it").arg(id));
     });
-    connect(adjudication_->revealBox(), &QCheckBox::toggled, this, &LabelView::showCurrent);
+    connect(adjudication_->revealBox(), &QCheckBox::toggled, this, [this](bool adjudicating) {
+        showCurrent();
+        // Blind: the analytics' agreement and the "Unresolved" list depend on it.
+        if (store::VerdictFilter(verdictFilter_->currentData().toInt()) == store::VerdictFilter::Unresolved)
+            applyFilters();
+        else if (mode_ == store::AnnotationMode::Blind)
+            analytics_->setBlindViewer(adjudicating ? QString() : context_->annotator());
+    });
     connect(adjudication_, &AdjudicationPanel::decide, this, [this](qint64 id, int choice, bool undo) {
         if (currentPairId() != id && !selectPair(id)) {
             Q_EMIT statusMessage(tr("Open pair %1 first: set the filters to All").arg(id));
@@ -470,8 +477,12 @@ void LabelView::applyFilters() {
     // Several annotators: the list, its label column and its filters are this annotator's own.
     if (store::isConsensus(mode_)) q.annotator = context_->annotator().toStdString();
     q.pairSet = pairSetFilter_->currentData().toLongLong();
+    // Blind, not adjudicating: "Unresolved" and the analytics' agreement keep to what the
+    // annotator may see (pairs with a label of their own).
+    const bool blind = mode_ == store::AnnotationMode::Blind && !adjudication_->revealBox()->isChecked();
+    analytics_->setBlindViewer(blind ? context_->annotator() : QString());
     if (!firstLoad_) selectAfterLoad_ = currentPairId();
-    model_->setFilter(q);
+    model_->setFilter(q, blind);
 }
 
 qint64 LabelView::currentPairId() const { return current_ ? current_->id : 0; }

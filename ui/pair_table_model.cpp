@@ -36,9 +36,10 @@ PairTableModel::PairTableModel(ProjectContext* context, QObject* parent)
 
 PairTableModel::~PairTableModel() = default;
 
-void PairTableModel::setFilter(const store::PairQuery& filter) {
+void PairTableModel::setFilter(const store::PairQuery& filter, bool blind) {
     const auto order = query_.order;
     query_ = filter;
+    blind_ = blind && !filter.annotator.empty();
     query_.order = order;
     query_.limit = -1;
     query_.offset = 0;
@@ -57,6 +58,7 @@ void PairTableModel::reload() {
     loading_ = true;
     const std::string path = context_->path().toStdString();
     const store::PairQuery query = query_;
+    const bool onlyVisible = blind_ && query_.verdict == store::VerdictFilter::Unresolved;
     auto* watcher = new QFutureWatcher<IdsResult>(this);
     connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, generation] {
         watcher->deleteLater();
@@ -74,13 +76,15 @@ void PairTableModel::reload() {
         endResetModel();
         Q_EMIT loaded();
     });
-    watcher->setFuture(QtConcurrent::run([path, query]() -> IdsResult {
+    watcher->setFuture(QtConcurrent::run([path, query, onlyVisible]() -> IdsResult {
         // QFuture keeps only QException messages: carry the store's error as a value.
         IdsResult out;
         try {
             auto project = store::Project::open(path);
             std::vector<int64_t> ids = project.pairIds(query);
-            out.ids.assign(ids.begin(), ids.end());
+            out.ids.reserve(ids.size());
+            for (int64_t id : ids)  // blind: whether others disagree is theirs until one labels
+                if (!onlyVisible || !project.verdictsFor(id, query.annotator).hidden) out.ids.push_back(id);
         } catch (const std::exception& e) {
             out.error = QString::fromStdString(e.what());
         }

@@ -37,8 +37,9 @@ public:
     ~PairTableModel() override;
 
     // Filter fields of `filter` are used (split, source, verdict, search); order comes from
-    // sort(). Starts a reload.
-    void setFilter(const store::PairQuery& filter);
+    // sort(). Starts a reload. `blind` (blind mode, not adjudicating): "Unresolved" lists only
+    // the pairs filter.annotator may see the others' verdicts of (has a label of their own on).
+    void setFilter(const store::PairQuery& filter, bool blind = false);
     store::PairQuery query() const { return query_; }
     // Re-runs the query in the background; the old rows stay until the new ids arrive.
     void reload();
@@ -91,6 +92,7 @@ private:
 
     ProjectContext* context_;
     store::PairQuery query_;
+    bool blind_ = false;
     std::vector<qint64> ids_;
     bool loading_ = false;
     quint64 generation_ = 0;

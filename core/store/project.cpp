@@ -740,6 +740,12 @@ Pair readPair(SQLite::Statement& st) {
     return p;
 }
 
+// An annotator's latest standing label of the pair (not an adjudication); binds the name.
+const char* const ownVerdictSql =
+    "(SELECT l.verdict FROM labels l WHERE l.pair_id = pairs.id AND l.annotator = ? AND l.reverts IS NULL "
+    "AND l.adjudication = 0 AND NOT EXISTS (SELECT 1 FROM labels u WHERE u.reverts = l.id) "
+    "ORDER BY l.id DESC LIMIT 1)";
+
 // Builds "WHERE ..." for a query; values are bound in order by bindQuery().
 std::string whereClause(const PairQuery& q, std::vector<std::string>& binds) {
     std::vector<std::string> conds;
@@ -755,9 +761,7 @@ std::string whereClause(const PairQuery& q, std::vector<std::string>& binds) {
     std::string v = "current_verdict";
     const bool mine = !q.annotator.empty() && q.verdict != VerdictFilter::Any && q.verdict != VerdictFilter::Unresolved;
     if (mine) {
-        v = "(SELECT l.verdict FROM labels l WHERE l.pair_id = pairs.id AND l.annotator = ? AND l.reverts IS NULL "
-            "AND l.adjudication = 0 AND NOT EXISTS (SELECT 1 FROM labels u WHERE u.reverts = l.id) "
-            "ORDER BY l.id DESC LIMIT 1)";
+        v = ownVerdictSql;
         binds.push_back(q.annotator);
     }
     switch (q.verdict) {
@@ -808,8 +812,13 @@ std::string whereClause(const PairQuery& q, std::vector<std::string>& binds) {
     return where;
 }
 
-std::string orderClause(PairQuery::Order o) {
-    switch (o) {
+// Its binds (the annotator of a verdict order) follow those of whereClause().
+std::string orderClause(const PairQuery& q, std::vector<std::string>& binds) {
+    if (q.order == PairQuery::Order::Verdict && !q.annotator.empty()) {  // the annotator's own verdicts
+        binds.push_back(q.annotator);
+        return std::string(" ORDER BY ") + ownVerdictSql + ", id";
+    }
+    switch (q.order) {
         case PairQuery::Order::Id: return " ORDER BY id";
         case PairQuery::Order::IdDesc: return " ORDER BY id DESC";
         case PairQuery::Order::Length:
@@ -839,8 +848,8 @@ std::optional<Pair> Project::pair(int64_t id) {
 
 std::vector<Pair> Project::pairs(const PairQuery& query) {
     std::vector<std::string> binds;
-    std::string sql = std::string("SELECT ") + kPairColumns + " FROM pairs" + whereClause(query, binds) +
-                      orderClause(query.order) + limitClause(query);
+    std::string sql = std::string("SELECT ") + kPairColumns + " FROM pairs" + whereClause(query, binds);
+    sql += orderClause(query, binds) + limitClause(query);  // after the WHERE binds
     SQLite::Statement st(d_->db, sql);
     for (size_t i = 0; i < binds.size(); ++i) st.bind(int(i + 1), binds[i]);
     std::vector<Pair> out;
@@ -850,8 +859,8 @@ std::vector<Pair> Project::pairs(const PairQuery& query) {
 
 std::vector<int64_t> Project::pairIds(const PairQuery& query) {
     std::vector<std::string> binds;
-    std::string sql =
-        "SELECT id FROM pairs" + whereClause(query, binds) + orderClause(query.order) + limitClause(query);
+    std::string sql = "SELECT id FROM pairs" + whereClause(query, binds);
+    sql += orderClause(query, binds) + limitClause(query);  // after the WHERE binds
     SQLite::Statement st(d_->db, sql);
     for (size_t i = 0; i < binds.size(); ++i) st.bind(int(i + 1), binds[i]);
     std::vector<int64_t> out;

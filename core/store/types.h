@@ -94,8 +94,8 @@ struct PairQuery {
     enum class Order { Id, IdDesc, Length, LengthDesc, Created, CreatedDesc, Verdict } order = Order::Id;
     int64_t limit = -1;        // -1 = all
     int64_t offset = 0;
-    // When set, the verdict filter applies to this annotator's own latest standing label
-    // instead of the pair's verdict ("not yet labelled by me", "my a"; multi-annotator mode).
+    // When set, the verdict filter and Order::Verdict use this annotator's own latest standing
+    // label instead of the pair's verdict ("not yet labelled by me", "my a"; several annotators).
     // Unresolved still means the pair's state.
     std::string annotator;
 };

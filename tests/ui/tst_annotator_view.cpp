@@ -4,9 +4,12 @@
 // from the start. The list's "Unlabelled" is bob's own queue. The Adjudication tab lists the
 // disagreement with each verdict, decides it with its buttons (undoable), and its model passes
 // QAbstractItemModelTester. DPOWB_SCREENSHOT_DIR=folder saves adjudication.png of the page.
+// Blind, neither the Labeling analytics tab, the "Unresolved" filter nor sorting by the verdict
+// column tells bob what alice and carol said of pair 2 before he labels it.
 #include <QAbstractItemModelTester>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
 #include <QStandardPaths>
@@ -14,6 +17,7 @@
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <memory>
 
 #include "adjudication_panel.h"
@@ -87,6 +91,53 @@ class TestAnnotatorView : public QObject {
         return inHistory;
     }
 
+    void choose(store::VerdictFilter f) {
+        QComboBox* filter = view()->verdictFilter();
+        filter->setCurrentIndex(filter->findData(int(f)));
+        QMetaObject::invokeMethod(filter, "activated", Q_ARG(int, filter->currentIndex()));
+        waitLoaded();
+    }
+    // Whether `surface` shows bob anything of alice's verdict on pair 2 (alice b, carol a).
+    bool showsAlice(const QString& surface) {
+        if (surface == QLatin1String("analytics")) {
+            ui::LabelAnalyticsPanel* panel = view()->analyticsPanel();
+            view()->lowerTabs()->setCurrentWidget(panel);
+            panel->refresh();
+            QTest::qWait(0);
+            [&] { QTRY_VERIFY_WITH_TIMEOUT(!panel->isBusy() && panel->result(), 10000); }();
+            QCoreApplication::processEvents();
+            bool shown = panel->summaryText().contains(QStringLiteral("α"));
+            ui::DisagreementModel* d = panel->disagreementModel();
+            for (int r = 0; r < d->rowCount(); ++r)
+                shown |= d->data(d->index(r, ui::DisagreementModel::Verdicts)).toString().contains(QStringLiteral("alice"));
+            ui::AnnotatorModel* a = panel->annotatorModel();
+            for (int r = 0; r < a->rowCount(); ++r)
+                shown |= a->data(a->index(r, ui::AnnotatorModel::Annotator)).toString() == QStringLiteral("alice");
+            return shown;
+        }
+        if (surface == QLatin1String("unresolved")) {
+            choose(store::VerdictFilter::Unresolved);
+            const bool shown = view()->tableModel()->rowOfPair(2) >= 0;
+            choose(store::VerdictFilter::Any);
+            return shown;
+        }
+        // "sort": the rows are in the order of bob's own verdicts (none first, then by id), or
+        // of something bob may not see.
+        Q_EMIT view()->table()->horizontalHeader()->sectionClicked(ui::PairTableModel::LabelColumn);
+        waitLoaded();
+        std::vector<std::pair<std::string, qint64>> keys, sorted;
+        for (int r = 0; r < view()->tableModel()->rowCount(); ++r) {
+            const qint64 id = view()->tableModel()->pairIdAt(r);
+            const auto mine = project().verdictsFor(id, "bob").mine;
+            keys.emplace_back(mine ? store::toString(*mine) : std::string(), id);
+        }
+        sorted = keys;
+        std::sort(sorted.begin(), sorted.end());
+        Q_EMIT view()->table()->horizontalHeader()->sectionClicked(ui::PairTableModel::IdColumn);
+        waitLoaded();
+        return keys != sorted || keys.size() != 3;
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);
@@ -146,6 +197,53 @@ private Q_SLOTS:
         QTest::keyClick(QApplication::focusWidget(), Qt::Key_Z, Qt::ControlModifier);
         QVERIFY(!project().verdictsFor(1, "bob").mine);
         QCOMPARE(aliceVisible(), visibleBefore);
+    }
+
+    // Blind, bob sees nothing of alice's verdict on pair 2 on these surfaces until he has
+    // labelled it (a tie, so the pair stays unresolved); then the analytics and "Unresolved"
+    // may show it, and the verdict column still sorts by his own verdicts. "I adjudicate"
+    // shows the analytics' agreement and every unresolved pair.
+    void blindSurfaces_data() {
+        QTest::addColumn<QString>("surface");
+        QTest::addColumn<bool>("shownAfter");
+        QTest::addColumn<bool>("shownAdjudicating");
+        QTest::newRow("analytics") << QStringLiteral("analytics") << true << true;
+        QTest::newRow("unresolved") << QStringLiteral("unresolved") << true << true;
+        QTest::newRow("sort") << QStringLiteral("sort") << false << false;
+    }
+
+    void blindSurfaces() {
+        QFETCH(QString, surface);
+        QFETCH(bool, shownAfter);
+        QFETCH(bool, shownAdjudicating);
+        openAsBob(store::AnnotationMode::Blind);
+        QVERIFY(project().pair(2) && !project().pair(2)->verdict);  // alice b, carol a: unresolved
+        auto tester = std::make_unique<QAbstractItemModelTester>(view()->tableModel(),
+                                                                 QAbstractItemModelTester::FailureReportingMode::QtTest);
+        auto disagreements = std::make_unique<QAbstractItemModelTester>(
+            view()->analyticsPanel()->disagreementModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        auto annotators = std::make_unique<QAbstractItemModelTester>(
+            view()->analyticsPanel()->annotatorModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QCOMPARE(showsAlice(surface), false);
+        if (QTest::currentTestFailed()) return;
+
+        QVERIFY(view()->selectPair(2));
+        press(Qt::Key_3);  // tie
+        QCOMPARE(project().verdictsFor(2, "bob").mine, std::optional<store::Verdict>(store::Verdict::Tie));
+        QVERIFY(!project().pair(2)->verdict);  // b, a, tie: still unresolved
+        waitLoaded();
+        QCOMPARE(showsAlice(surface), shownAfter);
+        if (QTest::currentTestFailed()) return;
+
+        // Bob takes his label back and adjudicates instead.
+        QVERIFY(view()->selectPair(2));
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_Z, Qt::ControlModifier);
+        QVERIFY(!project().verdictsFor(2, "bob").mine);
+        waitLoaded();
+        QCOMPARE(showsAlice(surface), false);
+        view()->adjudicationPanel()->revealBox()->setChecked(true);
+        waitLoaded();
+        QCOMPARE(showsAlice(surface), shownAdjudicating);
     }
 
     void adjudicationTab() {
