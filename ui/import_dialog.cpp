@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "common/error.h"
+#include "error_line.h"
 #include "store/project.h"
 #include "theme.h"
 
@@ -194,7 +195,7 @@ void ImportDialog::refreshPreview() {
             out.records = store::previewFile(file, format, 20, &detected, map);
             out.detected = QString::fromStdString(detected.empty() ? format : detected);
         } catch (const std::exception& e) {
-            out.error = QString::fromStdString(e.what());
+            out.error = errorLine(e);
         }
         return out;
     }));
@@ -206,7 +207,7 @@ void ImportDialog::showPreview(const PreviewOutcome& outcome) {
         detectedLabel_->setText(tr("not recognised"));
         QString message = outcome.error;
         if (message.contains(QLatin1String("cannot tell the format")) && !columns_.isEmpty())
-            message += QLatin1Char('\n') + tr("Choose the columns that hold the prompt, the chosen and the rejected "
+            message += QLatin1Char(' ') + tr("Choose the columns that hold the prompt, the chosen and the rejected "
                                               "response under Columns.");
         showError(message);
         Q_EMIT previewReady();
@@ -293,7 +294,7 @@ void ImportDialog::startImport() {
         } catch (const Cancelled&) {
             out.cancelled = true;
         } catch (const std::exception& e) {
-            out.error = QString::fromStdString(e.what());
+            out.error = errorLine(e);
         }
         return out;
     }));

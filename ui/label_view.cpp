@@ -21,6 +21,7 @@
 #include <QVBoxLayout>
 
 #include "edit_response_dialog.h"
+#include "error_line.h"
 #include "help_overlay.h"
 #include "label_analytics.h"
 #include "label_history_model.h"
@@ -377,7 +378,7 @@ void LabelView::refreshSources() {
     try {
         sources = context_->project().sources();
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(QString::fromStdString(e.what()));
+        Q_EMIT statusMessage(errorLine(e));
         return;
     }
     sourceFilter_->clear();
@@ -420,7 +421,7 @@ void LabelView::showCurrent() {
             p = context_->project().pair(id);
             if (p) labels = context_->project().history(id);
         } catch (const std::exception& e) {
-            Q_EMIT statusMessage(QString::fromStdString(e.what()));
+            Q_EMIT statusMessage(errorLine(e));
         }
     }
     current_ = p;
@@ -484,7 +485,7 @@ bool LabelView::labelCurrent(Choice choice, int strength) {
     try {
         context_->project().label(id, v, options);
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Label not saved: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Label not saved: %1").arg(errorLine(e)));
         return false;
     }
     undoStack_.push_back(id);
@@ -511,7 +512,7 @@ bool LabelView::undoLast() {
     try {
         undone = context_->project().undo(id, context_->annotator().toStdString());
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Undo failed: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Undo failed: %1").arg(errorLine(e)));
         return false;
     }
     model_->refreshPair(id);
@@ -623,7 +624,7 @@ void LabelView::saveRationale() {
     try {
         context_->project().label(current_->id, *current_->verdict, options);
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Rationale not saved: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Rationale not saved: %1").arg(errorLine(e)));
         return;
     }
     undoStack_.push_back(current_->id);
@@ -667,7 +668,7 @@ void LabelView::editFocusedResponse() {
         Q_EMIT statusMessage(inserted ? tr("Added pair #%1: your edit against the original").arg(newId)
                                       : tr("The same pair already exists (#%1)").arg(newId));
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Edit not saved: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Edit not saved: %1").arg(errorLine(e)));
         return;
     }
     context_->notifyLocalChange();

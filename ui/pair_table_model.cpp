@@ -5,6 +5,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "common/error.h"
+#include "error_line.h"
 #include "project_context.h"
 #include "store/project.h"
 #include "theme.h"
@@ -82,7 +83,7 @@ void PairTableModel::reload() {
             std::vector<int64_t> ids = project.pairIds(query);
             out.ids.assign(ids.begin(), ids.end());
         } catch (const std::exception& e) {
-            out.error = QString::fromStdString(e.what());
+            out.error = errorLine(e);
         }
         return out;
     }));
