@@ -120,6 +120,9 @@ ImportDialog::ImportDialog(const QString& projectPath, QWidget* parent)
 }
 
 ImportDialog::~ImportDialog() {
+    // ~QDialog hides a shown dialog, which takes the focus from the path field: its
+    // editingFinished handler would then preview again on a half-destroyed dialog (UBSan).
+    path_->disconnect(this);
     cancel_ = true;
     importWatcher_.waitForFinished();
     previewWatcher_.waitForFinished();

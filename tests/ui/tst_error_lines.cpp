@@ -3,12 +3,14 @@
 // dialog is driven on files built here whose error quotes a line break, control bytes and
 // 6,000 bytes of the file, in the preview and in an import that fails after a good preview.
 #include <QLabel>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStringDecoder>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <memory>
 #include <stdexcept>
 
 #include "common/error_text.h"
@@ -132,6 +134,30 @@ private Q_SLOTS:
         QVERIFY2(shown.contains(QStringLiteral(".jsonl:")), qPrintable(shown));
         QVERIFY2(shown.contains(QStringLiteral(".role")), qPrintable(shown));
         QVERIFY2(shown.contains(QStringLiteral("system, user or assistant")), qPrintable(shown));
+    }
+
+    // Found by UBSan (scripts/sanitize.sh): destroying a shown dialog whose path field has the
+    // focus ran the field's editingFinished handler, a new preview, on the half-destroyed dialog.
+    void destroyShownDialogWithFocusInPath() {
+        const QString path = dir_.filePath(QStringLiteral("good.jsonl"));
+        {
+            QFile f(path);
+            QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            f.write(goodLine(0));
+        }
+        auto dialog = std::make_unique<ui::ImportDialog>(path_);
+        dialog->show();
+        QVERIFY(QTest::qWaitForWindowExposed(dialog.get()));
+        QSignalSpy previewSpy(dialog.get(), &ui::ImportDialog::previewReady);
+        dialog->setFile(path);
+        QVERIFY(previewSpy.wait(10000));
+        QLineEdit* field = nullptr;
+        for (QLineEdit* e : dialog->findChildren<QLineEdit*>())
+            if (e->text() == path) field = e;
+        QVERIFY(field);
+        field->setFocus();
+        QTRY_VERIFY(field->hasFocus());
+        dialog.reset();
     }
 
 private:
