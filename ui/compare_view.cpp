@@ -36,6 +36,7 @@
 #include <exception>
 
 #include "compare_sample_dialog.h"
+#include "error_line.h"
 #include "margin_model.h"
 #include "theme.h"
 
@@ -492,7 +493,7 @@ void CompareView::openProject() {
         try {
             project_ = std::make_unique<store::Project>(store::Project::open(projectPath_.toStdString()));
         } catch (const std::exception& e) {
-            showError(QString::fromStdString(e.what()));
+            showError(errorLine(e));
         }
     }
     reloadRuns();
@@ -520,7 +521,7 @@ void CompareView::reloadRuns() {
             runCombo_->addItem(label, qint64(run.id));
         }
     } catch (const std::exception& e) {
-        showError(QString::fromStdString(e.what()));
+        showError(errorLine(e));
     }
     const int keep = runCombo_->findData(current);
     if (keep > 0) runCombo_->setCurrentIndex(keep);
@@ -540,7 +541,7 @@ void CompareView::reloadPairIds() {
         pairIds_ = project_->pairIds(q);
         if (pairIds_.empty()) pairIds_ = project_->pairIds(store::PairQuery{});
     } catch (const std::exception& e) {
-        showError(QString::fromStdString(e.what()));
+        showError(errorLine(e));
     }
     pairIndex_ = -1;
     for (size_t i = 0; i < pairIds_.size(); ++i)
@@ -553,7 +554,7 @@ bool CompareView::selectRun(qint64 runId) {
     try {
         pair = train::modelsForRun(*project_, runId);
     } catch (const std::exception& e) {
-        showError(QString::fromStdString(e.what()));
+        showError(errorLine(e));
         return false;
     }
     policyEdit_->setText(QString::fromStdString(pair.policy));
@@ -622,7 +623,7 @@ bool CompareView::showPair(qint64 pairId) {
     try {
         p = project_->pair(pairId);
     } catch (const std::exception& e) {
-        showError(QString::fromStdString(e.what()));
+        showError(errorLine(e));
         return false;
     }
     if (!p) return false;
@@ -884,7 +885,7 @@ qint64 CompareView::addPairFromView(std::optional<store::Verdict> verdict) {
         Q_EMIT pairAdded(id);
         return id;
     } catch (const std::exception& e) {
-        showError(tr("Add pair: %1").arg(QString::fromStdString(e.what())));
+        showError(tr("Add pair: %1").arg(errorLine(e)));
         return 0;
     }
 }

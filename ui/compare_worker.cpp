@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "error_line.h"
 #include "store/project.h"
 
 namespace dpowb::ui {
@@ -92,7 +93,7 @@ bool CompareWorker::loadModels(const CompareModels& models) {
             Q_EMIT status(tr("Loading %1 and %2...").arg(QString::fromStdString(pair.policy), QString::fromStdString(pair.reference)));
         engine_->load(pair);
     } catch (const std::exception& e) {
-        Q_EMIT failed(QString::fromStdString(e.what()));
+        Q_EMIT failed(errorLine(e));
         return false;
     }
     return true;
@@ -133,7 +134,7 @@ void CompareWorker::generate(const GenerateRequest& request) {
     } catch (const Cancelled&) {
         cancelled = true;
     } catch (const std::exception& e) {
-        Q_EMIT failed(QString::fromStdString(e.what()));
+        Q_EMIT failed(errorLine(e));
     }
     Q_EMIT generationFinished(cancelled);
 }
@@ -148,7 +149,7 @@ void CompareWorker::scorePair(const CompareModels& models, const std::string& pr
         ScoredPair scored = engine_->scorePair(prompt, messages, responseA, responseB);
         Q_EMIT pairScored(scored, models.beta);
     } catch (const std::exception& e) {
-        Q_EMIT failed(QString::fromStdString(e.what()));
+        Q_EMIT failed(errorLine(e));
     }
 }
 
@@ -179,7 +180,7 @@ void CompareWorker::computeMargins(const CompareModels& models, const QString& p
     } catch (const Cancelled&) {
         Q_EMIT status(tr("Margins: stopped."));
     } catch (const std::exception& e) {
-        Q_EMIT failed(QString::fromStdString(e.what()));
+        Q_EMIT failed(errorLine(e));
     }
 }
 
@@ -238,7 +239,7 @@ void CompareWorker::samplePairs(const SampleBatchRequest& request) {
     } catch (const Cancelled&) {
         Q_EMIT samplesFinished(0, 0, true, QString());
     } catch (const std::exception& e) {
-        Q_EMIT samplesFinished(0, 0, false, QString::fromStdString(e.what()));
+        Q_EMIT samplesFinished(0, 0, false, errorLine(e));
     }
 }
 

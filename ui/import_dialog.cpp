@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "common/error.h"
+#include "error_line.h"
 #include "store/project.h"
 #include "theme.h"
 
@@ -119,6 +120,9 @@ ImportDialog::ImportDialog(const QString& projectPath, QWidget* parent)
 }
 
 ImportDialog::~ImportDialog() {
+    // ~QDialog hides a shown dialog, which takes the focus from the path field: its
+    // editingFinished handler would then preview again on a half-destroyed dialog (UBSan).
+    path_->disconnect(this);
     cancel_ = true;
     importWatcher_.waitForFinished();
     previewWatcher_.waitForFinished();
@@ -194,7 +198,7 @@ void ImportDialog::refreshPreview() {
             out.records = store::previewFile(file, format, 20, &detected, map);
             out.detected = QString::fromStdString(detected.empty() ? format : detected);
         } catch (const std::exception& e) {
-            out.error = QString::fromStdString(e.what());
+            out.error = errorLine(e);
         }
         return out;
     }));
@@ -206,7 +210,7 @@ void ImportDialog::showPreview(const PreviewOutcome& outcome) {
         detectedLabel_->setText(tr("not recognised"));
         QString message = outcome.error;
         if (message.contains(QLatin1String("cannot tell the format")) && !columns_.isEmpty())
-            message += QLatin1Char('\n') + tr("Choose the columns that hold the prompt, the chosen and the rejected "
+            message += QLatin1Char(' ') + tr("Choose the columns that hold the prompt, the chosen and the rejected "
                                               "response under Columns.");
         showError(message);
         Q_EMIT previewReady();
@@ -293,7 +297,7 @@ void ImportDialog::startImport() {
         } catch (const Cancelled&) {
             out.cancelled = true;
         } catch (const std::exception& e) {
-            out.error = QString::fromStdString(e.what());
+            out.error = errorLine(e);
         }
         return out;
     }));

@@ -9,6 +9,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <cmath>
 
+#include "error_line.h"
 #include "store/project.h"
 
 namespace dpowb::ui {
@@ -168,7 +169,7 @@ void LabelAnalyticsPanel::refresh() {
             auto project = store::Project::open(path);
             o.analytics = store::labelAnalytics(project);
         } catch (const std::exception& e) {
-            o.error = QString::fromUtf8(e.what());
+            o.error = errorLine(e);
         }
         return o;
     }));

@@ -22,6 +22,7 @@
 
 #include "adjudication_panel.h"
 #include "edit_response_dialog.h"
+#include "error_line.h"
 #include "help_overlay.h"
 #include "label_analytics.h"
 #include "label_history_model.h"
@@ -429,7 +430,7 @@ void LabelView::refreshSources() {
     try {
         sources = context_->project().sources();
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(QString::fromStdString(e.what()));
+        Q_EMIT statusMessage(errorLine(e));
         return;
     }
     sourceFilter_->clear();
@@ -508,7 +509,7 @@ void LabelView::showCurrent() {
             p = context_->project().pair(id);
             if (p) labels = context_->project().history(id);
         } catch (const std::exception& e) {
-            Q_EMIT statusMessage(QString::fromStdString(e.what()));
+            Q_EMIT statusMessage(errorLine(e));
         }
     }
     // Several annotators: the chip and "labelled" are this annotator's own; in blind mode the
@@ -605,7 +606,7 @@ bool LabelView::labelCurrent(Choice choice, int strength) {
     try {
         context_->project().label(id, v, options);
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Label not saved: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Label not saved: %1").arg(errorLine(e)));
         return false;
     }
     undoStack_.push_back(id);
@@ -632,7 +633,7 @@ bool LabelView::undoLast() {
     try {
         undone = context_->project().undo(id, context_->annotator().toStdString());
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Undo failed: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Undo failed: %1").arg(errorLine(e)));
         return false;
     }
     model_->refreshPair(id);
@@ -775,7 +776,7 @@ void LabelView::saveRationale() {
     try {
         context_->project().label(current_->id, *current_->verdict, options);
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Rationale not saved: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Rationale not saved: %1").arg(errorLine(e)));
         return;
     }
     undoStack_.push_back(current_->id);
@@ -819,7 +820,7 @@ void LabelView::editFocusedResponse() {
         Q_EMIT statusMessage(inserted ? tr("Added pair #%1: your edit against the original").arg(newId)
                                       : tr("The same pair already exists (#%1)").arg(newId));
     } catch (const std::exception& e) {
-        Q_EMIT statusMessage(tr("Edit not saved: %1").arg(QString::fromStdString(e.what())));
+        Q_EMIT statusMessage(tr("Edit not saved: %1").arg(errorLine(e)));
         return;
     }
     context_->notifyLocalChange();

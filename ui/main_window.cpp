@@ -21,6 +21,7 @@
 #include <QTimer>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "error_line.h"
 #include "help_overlay.h"
 #include "import_dialog.h"
 #include "label_view.h"
@@ -174,8 +175,8 @@ bool MainWindow::openProject(const QString& path, bool quiet) {
     } catch (const std::exception& e) {
         if (!quiet)
             QMessageBox::warning(this, tr("Open project"),
-                                 tr("Could not open %1:\n%2").arg(path, QString::fromStdString(e.what())));
-        statusBar()->showMessage(QString::fromStdString(e.what()));
+                                 tr("Could not open %1:\n%2").arg(path, errorLine(e)));
+        statusBar()->showMessage(errorLine(e));
         return false;
     }
     return true;
@@ -221,7 +222,7 @@ void MainWindow::openDemoProject() {
             if (std::rename(tmp.c_str(), p.c_str()) != 0) return QStringLiteral("cannot rename %1").arg(QString::fromStdString(tmp));
         } catch (const std::exception& e) {
             std::remove(tmp.c_str());
-            return QString::fromStdString(e.what());
+            return errorLine(e);
         }
         return QString();
     }));
@@ -254,7 +255,7 @@ void MainWindow::newProject() {
     try {
         store::Project::create(path.toStdString());
     } catch (const std::exception& e) {
-        QMessageBox::warning(this, tr("New project"), QString::fromStdString(e.what()));
+        QMessageBox::warning(this, tr("New project"), errorLine(e));
         return;
     }
     openProject(path);
@@ -308,7 +309,7 @@ void MainWindow::exportPairs() {
             const int64_t n = store::exportFile(project, target, options);
             return tr("Exported %L1 records to %2").arg(n).arg(path);
         } catch (const std::exception& e) {
-            return tr("Export failed: %1").arg(QString::fromStdString(e.what()));
+            return tr("Export failed: %1").arg(errorLine(e));
         }
     }));
 }
@@ -371,7 +372,7 @@ void MainWindow::refreshCounter() {
             r.labelled = s.labelled;
             r.pairs = s.pairs;
         } catch (const std::exception& e) {
-            r.error = QString::fromStdString(e.what());
+            r.error = errorLine(e);
         }
         return r;
     }));

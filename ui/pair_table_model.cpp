@@ -5,6 +5,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "common/error.h"
+#include "error_line.h"
 #include "project_context.h"
 #include "store/project.h"
 #include "theme.h"
@@ -86,7 +87,7 @@ void PairTableModel::reload() {
             for (int64_t id : ids)  // blind: whether others disagree is theirs until one labels
                 if (!onlyVisible || !project.verdictsFor(id, query.annotator).hidden) out.ids.push_back(id);
         } catch (const std::exception& e) {
-            out.error = QString::fromStdString(e.what());
+            out.error = errorLine(e);
         }
         return out;
     }));

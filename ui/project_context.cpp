@@ -3,6 +3,7 @@
 #include <QSettings>
 
 #include "common/error.h"
+#include "error_line.h"
 
 namespace dpowb::ui {
 
@@ -97,12 +98,12 @@ bool ProjectContext::verifyConnection() {
     } catch (const std::exception& e) {
         poll_.stop();
         path_.clear();
-        Q_EMIT connectionLost(QString::fromStdString(problem), QString::fromStdString(e.what()));
+        Q_EMIT connectionLost(errorLine(problem), errorLine(e));
         Q_EMIT closed();
         return false;
     }
     ++reconnects_;
-    Q_EMIT reconnected(QString::fromStdString(problem));
+    Q_EMIT reconnected(errorLine(problem));
     Q_EMIT externalChange();  // pages reload what they show from the reopened file
     return false;
 }

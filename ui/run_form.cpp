@@ -30,6 +30,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "error_line.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
@@ -78,7 +79,7 @@ QString readChatTemplate(const QDir& dir) {
     try {
         return QString::fromStdString(text::ChatTemplate::detect(source.toStdString(), bos.toStdString()).name());
     } catch (const std::exception& e) {
-        return QObject::tr("not recognised: %1").arg(QString::fromUtf8(e.what()));
+        return QObject::tr("not recognised: %1").arg(errorLine(e));
     }
 }
 
@@ -211,7 +212,7 @@ ModelInfo inspectModel(const QString& folderOrBuiltin) {
         info.ok = true;
     } catch (const std::exception& e) {
         info.ok = false;
-        info.error = QString::fromUtf8(e.what());
+        info.error = errorLine(e);
     }
     return info;
 }
@@ -895,7 +896,7 @@ QString RunForm::startBlocker() const {
     try {
         c.validate();
     } catch (const std::exception& e) {
-        return QString::fromUtf8(e.what());
+        return errorLine(e);
     }
     return {};
 }

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <limits>
 
+#include "error_line.h"
+
 namespace dpowb::ui {
 
 namespace {
@@ -66,7 +68,7 @@ QString RunsModel::configSummary(const std::string& configJson) {
     try {
         c = train::TrainConfig::fromJson(configJson);
     } catch (const std::exception& e) {
-        return QString::fromUtf8(e.what());
+        return errorLine(e);
     }
     QStringList parts;
     const QString model = QString::fromStdString(c.model);
@@ -99,7 +101,7 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
     case RunIdRole: return QVariant::fromValue<qint64>(run.id);
     case StatusRole: return QString::fromLatin1(store::toString(run.status));
     case OutputDirRole: return QString::fromStdString(run.outputDir);
-    case ErrorRole: return QString::fromStdString(run.error);
+    case ErrorRole: return errorLine(run.error);
     default: break;
     }
     if (role == Qt::DisplayRole) {
@@ -127,7 +129,7 @@ QVariant RunsModel::data(const QModelIndex& index, int role) const {
     if (role == Qt::ToolTipRole) {
         QString tip = QStringLiteral("%1 #%2 — %3").arg(tr("Run")).arg(run.id).arg(store::toString(run.status));
         if (!run.outputDir.empty()) tip += "\n" + tr("Output: %1").arg(QString::fromStdString(run.outputDir));
-        if (!run.error.empty()) tip += "\n" + tr("Error: %1").arg(QString::fromStdString(run.error));
+        if (!run.error.empty()) tip += "\n" + tr("Error: %1").arg(errorLine(run.error));
         if (!run.dataFingerprint.empty())
             tip += "\n" + tr("Data: %1 (the pairs and labels it trained and evaluated on)")
                               .arg(QString::fromStdString(run.dataFingerprint));

@@ -9,6 +9,7 @@
 #include <QTemporaryFile>
 #include <nlohmann/json.hpp>
 
+#include "error_line.h"
 #include "store/project.h"
 
 namespace dpowb::ui {
@@ -117,11 +118,11 @@ void TrainJob::readStderr() {
         // The rank 0 lines of metrics reach the GUI through the project; the rest is the log.
         static const QRegularExpression metricLine(QStringLiteral("^(eval |sft )?step \\d+/"));
         if (metricLine.match(line).hasMatch()) continue;
-        if (line.startsWith(QLatin1String("dpowb train"))) lastError_ = line.section(QStringLiteral(": "), 1);
+        if (line.startsWith(QLatin1String("dpowb train"))) lastError_ = errorLine(line.section(QStringLiteral(": "), 1));
         const int level = line.startsWith(QLatin1String("warning: ")) ? int(train::LogLevel::Warning)
                           : line.startsWith(QLatin1String("dpowb train")) ? int(train::LogLevel::Error)
                                                                           : int(train::LogLevel::Info);
-        Q_EMIT log(level, line);
+        Q_EMIT log(level, level == int(train::LogLevel::Info) ? line : errorLine(line));
     }
 }
 

@@ -34,6 +34,7 @@
 #include <set>
 
 #include "chart_grid.h"
+#include "error_line.h"
 #include "health_model.h"
 #include "pair_drilldown.h"
 #include "store/provenance.h"
@@ -340,7 +341,7 @@ void TrainView::openProject() {
             project_.emplace(store::Project::open(projectPath_.toStdString()));
             dataVersion_ = project_->dataVersion();
         } catch (const std::exception& e) {
-            projectError_ = QString::fromUtf8(e.what());
+            projectError_ = errorLine(e);
         }
     }
     refresh();
@@ -361,7 +362,7 @@ void TrainView::refreshRuns() {
     try {
         runs = project_->runs();
     } catch (const std::exception& e) {
-        appendLog(int(train::LogLevel::Warning), tr("Could not read the runs: %1").arg(QString::fromUtf8(e.what())));
+        appendLog(int(train::LogLevel::Warning), tr("Could not read the runs: %1").arg(errorLine(e)));
         return;
     }
     const bool sameRows = [&] {
@@ -412,7 +413,7 @@ DataSummary countTrainingData(const QString& path) {
             (std::string(split) == "train" ? s.trainPairs : s.testPairs) = n;
         }
     } catch (const std::exception& e) {
-        s.error = QString::fromUtf8(e.what());
+        s.error = errorLine(e);
     }
     s.ready = true;
     return s;
@@ -489,7 +490,7 @@ void TrainView::rebuildCharts() {
             charts_->setRunRows(id, project_->metrics(id));
             for (const store::HealthRow& w : project_->healthWarnings(id)) addHealth(w);
         } catch (const std::exception& e) {
-            appendLog(int(train::LogLevel::Warning), tr("Could not read the metrics of run %1: %2").arg(id).arg(QString::fromUtf8(e.what())));
+            appendLog(int(train::LogLevel::Warning), tr("Could not read the metrics of run %1: %2").arg(id).arg(errorLine(e)));
         }
     }
 }
@@ -528,7 +529,7 @@ QString TrainView::dataChangesText(qint64 from, qint64 to) {
         });
         return lines.join(QStringLiteral("\n"));
     } catch (const std::exception& e) {
-        return tr("Could not compare the runs: %1").arg(QString::fromUtf8(e.what()));
+        return tr("Could not compare the runs: %1").arg(errorLine(e));
     }
 }
 
@@ -605,7 +606,7 @@ bool TrainView::startRun(train::TrainConfig config) {
         try {
             config.validate();
         } catch (const std::exception& e) {
-            showError(QString::fromUtf8(e.what()));
+            showError(errorLine(e));
             return false;
         }
     }
@@ -822,8 +823,8 @@ void TrainView::onFinished(const train::TrainResult& result) {
         break;
     case store::RunStatus::Failed:
         phase_->setText(tr("Failed"));  // the bar stays where the run stopped
-        showError(tr("The run failed: %1").arg(QString::fromStdString(result.error)));
-        appendLog(int(train::LogLevel::Error), QString::fromStdString(result.error));
+        showError(tr("The run failed: %1").arg(errorLine(result.error)));
+        appendLog(int(train::LogLevel::Error), errorLine(result.error));
         break;
     default:
         phase_->setText(QString::fromLatin1(store::toString(result.status)));
@@ -844,7 +845,7 @@ void TrainView::resumeSelected() {
     try {
         config = train::TrainConfig::fromJson(run->configJson);
     } catch (const std::exception& e) {
-        showError(tr("Run %1 cannot be resumed: %2").arg(run->id).arg(QString::fromUtf8(e.what())));
+        showError(tr("Run %1 cannot be resumed: %2").arg(run->id).arg(errorLine(e)));
         return;
     }
     config.resumeRunId = run->id;
@@ -892,7 +893,7 @@ bool TrainView::exportMetricsCsv(const QString& path, QString* error) {
             }
         }
     } catch (const std::exception& e) {
-        if (error) *error = QString::fromUtf8(e.what());
+        if (error) *error = errorLine(e);
         return false;
     }
     // Written whole or not at all.

@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "common/error.h"
+#include "error_line.h"
 #include "train/health.h"
 
 namespace dpowb::ui {
@@ -77,7 +78,9 @@ void TrainWorker::onMetrics(const train::MetricPoint& point) {
 }
 
 void TrainWorker::onLog(train::LogLevel level, const std::string& message) {
-    Q_EMIT log(static_cast<int>(level), QString::fromStdString(message));
+    // Warnings and errors can quote the data or a model file: one bounded line, as in the CLI.
+    Q_EMIT log(static_cast<int>(level),
+               level == train::LogLevel::Info ? QString::fromStdString(message) : errorLine(message));
 }
 
 void TrainWorker::onHealth(const train::HealthWarning& w) {

@@ -74,6 +74,20 @@ std::atomic<bool>& interrupted();
 // True when stderr is a terminal (progress bars) and colour is allowed.
 bool stderrIsTerminal();
 
+// Warnings held until a command's input has proved usable, then printed, each as one line
+// (oneLine). A command that fails before release() prints its one error line and nothing else:
+// scripts read a failed command's stderr as that one line. After release(), add() prints at once.
+class HeldWarnings {
+public:
+    void add(std::string line);
+    void add(const std::string& prefix, const std::vector<std::string>& lines);  // prefix + each
+    void release();
+
+private:
+    std::vector<std::string> held_;
+    bool released_ = false;
+};
+
 struct Registrar {
     explicit Registrar(Command command) { registerCommand(std::move(command)); }
 };

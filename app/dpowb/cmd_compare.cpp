@@ -147,7 +147,18 @@ int runSamplePairs(Args& args) {
     if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
 
     train::Comparer comparer(mp);
-    for (const auto& w : comparer.warnings()) std::cerr << "dpowb sample-pairs: warning: " << w << "\n";
+    // Warnings wait until every prompt to be used encodes: a command that fails prints its one
+    // error line and nothing else.
+    HeldWarnings warnings;
+    warnings.add("dpowb sample-pairs: warning: ", comparer.warnings());
+    for (size_t k = 0; k < std::min(prompts.size(), size_t(n)); ++k) {
+        try {
+            comparer.checkPrompt(prompts[k].input);
+        } catch (const Error& e) {
+            throw Error(prompts[k].source + ": " + e.what());
+        }
+    }
+    warnings.release();
 
     Progress progress;
     progress.cancel = &interrupted();
@@ -261,14 +272,19 @@ int runScorePairs(Args& args) {
 
     auto pairs = project.pairs(q);
     train::Comparer comparer(mp);
-    for (const auto& w : comparer.warnings()) std::cerr << "dpowb score-pairs: warning: " << w << "\n";
+    // Warnings wait until every pair is encoded and the first batch scored (the first progress
+    // report): a command that fails prints its one error line and nothing else.
+    HeldWarnings warnings;
+    warnings.add("dpowb score-pairs: warning: ", comparer.warnings());
     Progress progress;
     progress.cancel = &interrupted();
-    if (stderrIsTerminal())
-        progress.report = [](int64_t done, int64_t total, const std::string&) {
-            std::cerr << "\rdpowb score-pairs: " << done << "/" << total << std::flush;
-        };
+    const bool terminal = stderrIsTerminal();
+    progress.report = [&warnings, terminal](int64_t done, int64_t total, const std::string&) {
+        warnings.release();
+        if (terminal) std::cerr << "\rdpowb score-pairs: " << done << "/" << total << std::flush;
+    };
     auto margins = comparer.scorePairs(pairs, int(batchSize), progress);
+    warnings.release();  // no pairs: no progress report
     if (stderrIsTerminal()) std::cerr << "\n";
     for (const auto& m : margins) {
         json line = {

@@ -4,7 +4,6 @@
 #include "cli.h"
 #include "torch_commands.h"
 #include "common/error.h"
-#include "common/error_text.h"
 #include "model/generate.h"
 #include "model/model.h"
 
@@ -53,7 +52,9 @@ int runGenerate(Args& args) {
     auto ids = model::encodePrompt(*model, prompt, messages);
     // Warnings only once the input is known to be usable: an error is then the only line
     // (scripts read stderr's one line).
-    for (const auto& w : model->warnings) std::cerr << "dpowb generate: warning: " << oneLine(w) << "\n";
+    HeldWarnings warnings;
+    warnings.add("dpowb generate: warning: ", model->warnings);
+    warnings.release();
     Progress progress;
     progress.cancel = &interrupted();
     auto result = model::generate(*model, ids, o, [](const std::string& piece, text::TokenId) {

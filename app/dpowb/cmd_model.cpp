@@ -13,7 +13,6 @@
 #include "cli.h"
 #include "torch_commands.h"
 #include "common/error.h"
-#include "common/error_text.h"
 #include "model/logprobs.h"
 #include "model/model.h"
 #include "store/formats.h"
@@ -122,8 +121,8 @@ int runScore(cli::Args& args) {
     auto m = model::loadModel(modelPath, load);
     // Warnings are held until every line is read and encoded: a command that fails prints
     // its one error line and nothing else (scripts read stderr's one line).
-    std::vector<std::string> warnings;
-    for (const auto& w : m->warnings) warnings.push_back("dpowb score: warning: " + w);
+    cli::HeldWarnings warnings;
+    warnings.add("dpowb score: warning: ", m->warnings);
 
     // Everything is read and encoded before the first forward: a bad record fails the command
     // before any output.
@@ -135,10 +134,10 @@ int runScore(cli::Args& args) {
             rec.pair = encodeRecord(r, *m, opts, fileName);
             const std::string where = fileName + ":" + std::to_string(r.line);
             if (rec.pair.promptNotPrefix)
-                warnings.push_back(where + ": warning: the tokenized prompt is not a prefix of prompt + response; the "
+                warnings.add(where + ": warning: the tokenized prompt is not a prefix of prompt + response; the "
                                            "responses were tokenized on their own");
             if (rec.pair.emptyResponse)
-                warnings.push_back(where + ": warning: a response has no tokens left after truncation");
+                warnings.add(where + ": warning: a response has no tokens left after truncation");
             records.push_back(std::move(rec));
             if (cli::interrupted().load()) throw Cancelled();
             return true;
@@ -148,7 +147,7 @@ int runScore(cli::Args& args) {
         throw InputError(fileName, e.line(), e.message());  // name standard input, not the copy
     }
 
-    for (const auto& w : warnings) std::cerr << oneLine(w) << "\n";
+    warnings.release();
 
     // Pairs of similar length share a batch (less padding); output stays in input order.
     std::vector<size_t> order(records.size());

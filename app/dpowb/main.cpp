@@ -152,6 +152,22 @@ std::atomic<bool>& interrupted() {
 
 bool stderrIsTerminal() { return isatty(STDERR_FILENO) && !std::getenv("DPOWB_NO_COLOR"); }
 
+void HeldWarnings::add(std::string line) {
+    if (released_) std::cerr << oneLine(line) << "\n";
+    else held_.push_back(std::move(line));
+}
+
+void HeldWarnings::add(const std::string& prefix, const std::vector<std::string>& lines) {
+    for (const auto& line : lines) add(prefix + line);
+}
+
+void HeldWarnings::release() {
+    if (released_) return;
+    released_ = true;
+    for (const auto& line : held_) std::cerr << oneLine(line) << "\n";
+    held_.clear();
+}
+
 }  // namespace dpowb::cli
 
 namespace {

@@ -211,6 +211,8 @@ std::string Comparer::policyFingerprint() const {
 std::string Comparer::referenceFingerprint() const { return d_->reference->fingerprint; }
 std::vector<std::string> Comparer::warnings() const { return d_->warnings; }
 
+void Comparer::checkPrompt(const PromptInput& prompt) const { (void)d_->promptIds(prompt); }
+
 Completion Comparer::generateOne(const PromptInput& prompt, const SamplingSettings& settings, const std::string& side,
                                  int index, const PieceCallback& onPiece, const Progress& progress) {
     model::Model& m = d_->use(side);

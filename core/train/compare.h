@@ -114,6 +114,10 @@ public:
     std::string referenceFingerprint() const;
     std::vector<std::string> warnings() const;  // from loading
 
+    // Throws dpowb::Error when the prompt cannot be encoded for generation (no tokenizer, a
+    // message list without a chat template): a caller checks its prompts before generating.
+    void checkPrompt(const PromptInput& prompt) const;
+
     // `n` samples per side: policy 0, reference 0, policy 1, reference 1, ... Each is scored
     // under both models unless `score` is false. Cancelling ends the current completion
     // (finishReason "cancelled") and skips the rest.

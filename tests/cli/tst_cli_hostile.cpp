@@ -248,6 +248,43 @@ private Q_SLOTS:
         QVERIFY2(!r.err.contains("warning"), r.err.constData());
     }
 
+    // The commands that compare two models on a project's pairs or on prompts: the folder
+    // loads with a warning (a tokenizer of 20 tokens for 16 embeddings), then a chat prompt
+    // fails (no chat template). The error is the only line.
+    void comparePairsWarningThenErrorIsOneLine_data() {
+        QTest::addColumn<QString>("command");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("score-pairs") << "score-pairs" << "pair 1: ";
+        QTest::newRow("sample-pairs") << "sample-pairs" << "prompts.jsonl:1: ";
+    }
+    void comparePairsWarningThenErrorIsOneLine() {
+        QFETCH(QString, command);
+        QFETCH(QString, expected);
+        QTemporaryDir dir;
+        const QString model = dir.path() + "/m", db = dir.path() + "/p.db";
+        writeModel(model, tinyConfig(), tinyWeights());
+        json vocab = json::object();
+        for (int i = 0; i < 20; ++i) vocab[std::string(1, char('a' + i))] = i;
+        writeBytes(model + "/tokenizer.json",
+                   QByteArray::fromStdString(json{{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}}}.dump()));
+        const QByteArray chat = "[{\"role\": \"user\", \"content\": \"a\"}]";
+        writeBytes(dir.path() + "/pairs.jsonl", "{\"prompt\": " + chat + ", \"chosen\": [{\"role\": \"assistant\", \"content\": "
+                                                "\"b\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"c\"}]}\n");
+        writeBytes(dir.path() + "/prompts.jsonl", "{\"messages\": " + chat + "}\n");
+        auto r = runCli({"init", db});
+        QVERIFY2(r.code == 0, r.err.constData());
+        r = runCli({"import", db, dir.path() + "/pairs.jsonl"});
+        QVERIFY2(r.code == 0, r.err.constData());
+        QStringList args{command, db, "--model", model, "--ref", model, "--device", "cpu"};
+        if (command == "sample-pairs") args << "--prompts" << dir.path() + "/prompts.jsonl";
+        r = runCli(args);
+        checkOneErrorLine(r);
+        QVERIFY2(r.err.contains("no chat template"), r.err.constData());
+        QVERIFY2(r.err.contains(expected.toUtf8()), r.err.constData());
+        QVERIFY2(!r.err.contains("warning"), r.err.constData());
+        QVERIFY(r.out.isEmpty());
+    }
+
     void hostileTokenizer_data() {
         QTest::addColumn<QByteArray>("file");
         QTest::addColumn<QString>("expected");

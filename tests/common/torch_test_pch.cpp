@@ -1,0 +1,1 @@
+// Owner of the precompiled header that the model/ and train/ suites reuse (tests/CMakeLists.txt).
