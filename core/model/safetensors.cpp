@@ -122,7 +122,8 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
         // Misaligned element type: reinterpret through a byte tensor and copy.
         auto raw = torch::from_blob(p, {int64_t(t->end - t->begin)}, torch::TensorOptions().dtype(torch::kUInt8));
         auto out = torch::empty(t->shape, options);
-        std::memcpy(out.data_ptr(), raw.data_ptr(), t->end - t->begin);
+        // An empty tensor has no storage: memcpy's pointers must not be null, even for 0 bytes.
+        if (t->end > t->begin) std::memcpy(out.data_ptr(), raw.data_ptr(), t->end - t->begin);
         return out;
     }
     std::shared_ptr<Mapping> keep = map_;
