@@ -28,7 +28,7 @@ class MetricChart;
 
 struct ChartSpec {
     QString title;
-    QStringList metrics;  // DPO.md names shown in this chart
+    QStringList metrics;  // docs/MATH.md names shown in this chart
     QStringList labels;   // legend words when a chart shows more than one metric
 };
 

@@ -1,7 +1,7 @@
 // The dpowb command framework: a registry of sub-commands and a small option parser.
 // Each cmd_*.cpp file registers its commands with a static DPOWB_COMMAND(...) object.
 //
-// Conventions (DESIGN.md): stdout carries only results; progress, warnings and errors go to
+// Conventions (docs/CLI.md): stdout carries only results; progress, warnings and errors go to
 // stderr. Exit codes: 0 ok, 1 bad input or failure, 2 usage error, 130 cancelled.
 #pragma once
 

@@ -172,7 +172,7 @@ std::string usageText() {
          "run:\n"
          "  --dtype float32|bfloat16 (autocast, float32 weights)  --device auto|cpu|cuda[:N]  --seed N (" << d.seed << ")\n"
          "  --logging-steps N (" << d.loggingSteps << ")  --eval-steps N (0 = end of each epoch)  --save-steps N\n"
-         "  --metrics FILE.jsonl   one JSON object per logging step (DPO.md names, eval_ prefix)\n"
+         "  --metrics FILE.jsonl   one JSON object per logging step (TRL's names, docs/MATH.md; eval_ prefix)\n"
          "  --resume RUN_ID        continue a cancelled or interrupted run from its checkpoint\n"
          "  --name NAME            run name\n"
          "  --config FILE.json     the options of a whole configuration (the GUI's run form, a run's\n"

@@ -1,5 +1,5 @@
 // Turning (prompt, response) into token ids and computing sequence log-probs exactly as
-// DPO.md defines them: the prompt is tokenized on its own, the response tokens are the suffix
+// docs/MATH.md defines them: the prompt is tokenized on its own, the response tokens are the suffix
 // of tokenizing prompt + response (chat template applied to the prompt with the generation
 // prompt), EOS appended; log-probs summed over response tokens only.
 #pragma once

@@ -1,4 +1,4 @@
-// Importers and exporters of the public preference formats (DESIGN.md, "Public formats").
+// Importers and exporters of the public preference formats (docs/CLI.md, "Preference files").
 #pragma once
 
 #include <cstdint>
@@ -119,7 +119,7 @@ struct ExportOptions {
 // (store/output_guard.h). Returns the number of records written.
 int64_t exportFile(Project& project, const std::string& path, const ExportOptions& options);
 
-// The bundled demo data set (DESIGN.md): movie-review sentence beginnings, positive chosen,
+// The bundled demo data set (README, "The demo"): movie-review sentence beginnings, positive chosen,
 // negative rejected; ~2,000 labelled train pairs, ~200 labelled test pairs, a few hundred
 // unlabelled pairs. Deterministic (fixed seed).
 ImportResult addDemoPairs(Project& project);

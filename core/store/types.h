@@ -167,7 +167,7 @@ struct RunRecord {
 };
 
 // One logged point of a run: step, split ("train"/"eval"), metrics as a JSON object
-// whose keys are DPO.md's names (without the eval_ prefix).
+// whose keys are docs/MATH.md's names (without the eval_ prefix).
 struct MetricRow {
     int64_t runId = 0;
     int64_t step = 0;

@@ -129,7 +129,7 @@ public:
     Completion generateOne(const PromptInput& prompt, const SamplingSettings& settings, const std::string& side,
                            int index, const PieceCallback& onPiece = {}, const Progress& progress = {});
 
-    // A text response scored as `dpowb score` scores it (EOS appended, DPO.md's encoding).
+    // A text response scored as `dpowb score` scores it (EOS appended, docs/MATH.md's encoding).
     CompletionScore score(const PromptInput& prompt, const std::string& response);
     // Exact ids after the encoded prompt (e.g. a generated completion), used verbatim.
     CompletionScore scoreIds(const PromptInput& prompt, const std::vector<int32_t>& responseIds);

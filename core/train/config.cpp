@@ -103,7 +103,7 @@ TrainConfig TrainConfig::demoPreset() {
     // rule; with it 185 of 200 did (the reference: 44). See README, "The demo".
     c.rpoAlpha = 1.0;
     c.sftEpochs = 1;
-    c.sftOn = "both";  // DESIGN.md: a reference neutral about the preference rule
+    c.sftOn = "both";  // docs/MATH.md: a reference neutral about the preference rule
     c.lr = 1e-3;
     c.epochs = 1;
     c.batchSize = 16;

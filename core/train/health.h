@@ -83,7 +83,7 @@ struct HealthInfo {
     const char* title;     // a few words
     const char* why;       // why it matters
     const char* tryThis;   // what to try
-    const char* metric;    // the chart (DPO.md metric name) the GUI marks it on
+    const char* metric;    // the chart (docs/MATH.md metric name) the GUI marks it on
 };
 const std::vector<HealthInfo>& healthCatalogue();
 const HealthInfo* healthInfo(const std::string& code);  // nullptr for an unknown code

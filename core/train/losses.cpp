@@ -68,7 +68,7 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
 
     torch::Tensor chosenRatio = pc - rc;
     torch::Tensor rejectedRatio = pr - rr;
-    torch::Tensor delta = chosenRatio - rejectedRatio;  // Δ of DPO.md
+    torch::Tensor delta = chosenRatio - rejectedRatio;  // Δ of docs/MATH.md
 
     // ε per pair where agreement smoothing is on: the coefficients are worked out in float64
     // and cast once, so a pair whose ε is the global one gets the very factors the scalar

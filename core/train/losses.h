@@ -1,4 +1,4 @@
-// The DPO family of losses and the metrics TRL reports, as tensor functions (DPO.md).
+// The DPO family of losses and the metrics TRL reports, as tensor functions (docs/MATH.md).
 //
 // Inputs are per-pair summed response log-probs of the policy and of the reference; the
 // functions do not run models. Everything here works on any device and dtype; the metrics
@@ -67,7 +67,7 @@ struct LossOutput {
     torch::Tensor nll;              // () mean per-token NLL of the chosen responses; undefined when rpoAlpha = 0
 };
 
-// The loss of DPO.md's table for the batch. For ipo the four log-probs are divided by their
+// The loss of docs/MATH.md's table for the batch. For ipo the four log-probs are divided by their
 // token counts first, as TRL does, so the rewards are per-token too.
 LossOutput dpoLoss(const LossInputs& in, const LossOptions& options);
 
@@ -81,7 +81,7 @@ public:
     void addScalar(const std::string& name, double value);
     bool empty() const { return pairs_ == 0 && scalars_.empty(); }
     int64_t pairs() const { return pairs_; }
-    // DPO.md's names: loss, rewards/chosen, rewards/rejected, rewards/margins,
+    // docs/MATH.md's names: loss, rewards/chosen, rewards/rejected, rewards/margins,
     // rewards/accuracies, logps/chosen, logps/rejected, logits/chosen, logits/rejected,
     // nll_loss (with RPO), and the added scalars.
     std::map<std::string, double> mean() const;

@@ -81,7 +81,7 @@ struct TrainConfig {
     void validate() const;
 };
 
-// One logged point. `values` uses DPO.md's metric names (no eval_ prefix; split says which).
+// One logged point. `values` uses docs/MATH.md's metric names (no eval_ prefix; split says which).
 struct MetricPoint {
     int64_t step = 0;
     int64_t totalSteps = 0;

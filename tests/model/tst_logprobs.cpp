@@ -1,4 +1,4 @@
-// Pair encoding (DPO.md's tokenization rules and truncation), batch collation, sequence
+// Pair encoding (docs/MATH.md's tokenization rules and truncation), batch collation, sequence
 // log-probs against a direct computation, and `dpowb score` against the library.
 #include <torch/torch.h>
 

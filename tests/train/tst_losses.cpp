@@ -1,4 +1,4 @@
-// The DPO losses and TRL's metrics against the formulas of DPO.md, evaluated here in double
+// The DPO losses and TRL's metrics against the formulas of docs/MATH.md, evaluated here in double
 // precision on hand-picked log-probs; gradients against finite differences; the LR schedule
 // and the configuration round trip.
 #include <QtTest>
@@ -41,7 +41,7 @@ LossInputs inputsOf(const Case& c) {
     return in;
 }
 
-// Per-pair loss straight from DPO.md's table.
+// Per-pair loss straight from docs/MATH.md's table.
 double expectedPairLoss(LossType type, double beta, double eps, double pc, double pr, double rc, double rr,
                         double nc, double nr) {
     if (type == LossType::Ipo) {
@@ -170,7 +170,7 @@ void TestLosses::gradientMatchesFiniteDifferences() {
 }
 
 void TestLosses::sigmoidGradientMatchesClosedForm() {
-    // DPO.md: dL/dlogp(y_w) = -β·σ(r̂(y_l) − r̂(y_w)) / N, and the opposite for y_l.
+    // docs/MATH.md: dL/dlogp(y_w) = -β·σ(r̂(y_l) − r̂(y_w)) / N, and the opposite for y_l.
     Case c;
     LossInputs in = inputsOf(c);
     const double beta = 0.25;
@@ -323,7 +323,7 @@ void TestLosses::unknownLossIsRejected() {
     for (const char* name : {"sigmoid", "robust", "hinge", "ipo"}) QCOMPARE(toString(parseLossType(name)), name);
 }
 
-// Per-pair agreement (losses.h AgreementUse) against DPO.md's formulas in double: smoothing
+// Per-pair agreement (losses.h AgreementUse) against docs/MATH.md's formulas in double: smoothing
 // gives pair i the ε_i = max(ε, min(d_i, 0.4)) of cDPO / robust; weights multiply pair i's loss
 // by 1 − 2·d_i. The four pairs: unanimous, 2 of 3 (d = 1/3), 3 of 4 (1/4), 4 of 7 (3/7, past
 // the 0.4 bound).
