@@ -19,6 +19,19 @@ data="$here/tests/data"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$here}"
 export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
+# clang and its libFuzzer runtime (Debian 12: clang 14), installed when missing.
+need=()
+command -v clang++ >/dev/null || need+=(clang)
+[ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] || need+=(libclang-rt-14-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "fuzz.sh: installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
+    { DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2; }
+fi
+
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPOWB_FUZZ=ON \
     -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang >&2
@@ -28,7 +41,7 @@ cmake --build "$build" -- -j"${DPOWB_JOBS:-1}" >&2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(fuzz_safetensors_header fuzz_safetensors_index fuzz_tokenizer_json fuzz_tokenize fuzz_import
-           fuzz_chat_template fuzz_project)
+           fuzz_chat_template fuzz_project fuzz_json_fast)
 fi
 
 # Seeds: the fixtures each parser reads in the tests. A target that takes a leading selector
@@ -82,6 +95,19 @@ for n, line in enumerate(open(src, encoding="utf-8", errors="replace")):
 PY
         i=$((i + 1))
       done
+      ;;
+    fuzz_json_fast)
+      # JSON documents of the fixtures: records one per line, arrays, configs, tokenizer heads.
+      for f in "$data"/store/*.json "$data"/store/*.jsonl; do
+        [ -f "$f" ] || continue
+        head -n 1 "$f" | seed "$t" "$(basename "$f")-line1"
+        [ "${f%.json}" != "$f" ] && head -c 65536 "$f" | seed "$t" "$(basename "$f")"
+      done
+      for f in $(find "$data" -name config.json | head -n 20); do
+        seed "$t" "config-$(basename "$(dirname "$f")")" < "$f"
+      done
+      printf '[0, -0, 1.5e-3, 18446744073709551616, -9223372036854775809, "\\u00e9\\ud83d\\ude00", null, true]' |
+        seed "$t" numbers-and-escapes
       ;;
     fuzz_import)
       # Format index 0 is "auto"; the extension byte follows the file's own.

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/error_text.h"
+#include "common/json_fast.h"
 
 namespace dpowb {
 
@@ -67,6 +68,8 @@ nlohmann::json parseUntrustedJson(std::string_view text, const std::string& wher
     if (jsonNestingDepth(text, maxDepth, &at) > maxDepth)
         throw Error(where + ": JSON nested more than " + std::to_string(maxDepth) + " levels deep (at byte " +
                     std::to_string(at) + "): the file is damaged or not what its name says");
+    nlohmann::json value;
+    if (parseJsonFast(text, value)) return value;  // declines anything invalid: nlohmann then reports it
     try {
         return nlohmann::json::parse(text.begin(), text.end());
     } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400

@@ -24,6 +24,7 @@
 #include "common/error.h"
 #include "common/utf8.h"
 #include "common/json_input.h"
+#include "common/json_fast.h"
 #include "store/parquet_rows.h"
 #include "store/project_impl.h"
 #include "store/search_index.h"
@@ -221,6 +222,11 @@ std::string cleanJsonError(const std::string& what) {
 }
 
 json parseJson(const std::string& file, long line, std::string_view text) {
+    json value;
+    // The fast path (common/json_fast.h). It accepts only valid JSON nested at most
+    // kMaxJsonDepth deep whose strings are valid UTF-8; all else goes the checked way below,
+    // whose errors are nlohmann's.
+    if (parseJsonFast(text, value)) return value;
     // Bounded before parsing: no preference record nests deeply, and a hostile one must not
     // reach the parser's (or the destructor's) recursion.
     size_t at = 0;
@@ -252,10 +258,14 @@ void readJsonl(const std::string& path, const RecordSink& sink) {
         size_t b = 0;
         while (b < text.size() && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
         if (b == text.size()) continue;  // blank lines between records are harmless
-        checkUtf8(path, lines.lineNumber(), text);
         Record r;
         r.line = lines.lineNumber();
-        r.value = parseJson(path, r.line, text);
+        // A record the fast parser accepts is valid UTF-8 (json_fast.h); any other is checked
+        // first, so that a bad byte is reported as such rather than as a JSON syntax error.
+        if (!parseJsonFast(text, r.value)) {
+            checkUtf8(path, r.line, text);
+            r.value = parseJson(path, r.line, text);
+        }
         if (!r.value.is_object())
             throw InputError(path, r.line, "expected a JSON object per line, got " + std::string(r.value.type_name()));
         if (!sink(r)) return;

@@ -357,6 +357,19 @@ private:
         }
         rawMatcher_.finish();
         normalizedMatcher_.finish();
+
+        // The special tokens the post-processor adds (its single-sequence template) must be
+        // ids of this tokenizer: an id beyond it would reach the model's embedding table.
+        if (postProcessor_) {
+            std::vector<TokenId> added;
+            postProcessor_->apply(added);
+            const int64_t n = vocabSize();
+            for (TokenId id : added)
+                if (id < 0 || id >= n)
+                    throw Error("post_processor: adds token id " + std::to_string(id) +
+                                ", which is outside the vocabulary (ids 0.." + std::to_string(n - 1) +
+                                "); the file is damaged or its special_tokens belong to another tokenizer");
+        }
     }
 
     void loadModel(const json& m) {

@@ -246,6 +246,9 @@ private Q_SLOTS:
         QTest::newRow("template names an unknown special")
             << with([](json& j) { j["post_processor"]["single"][0]["SpecialToken"]["id"] = "<nope>"; })
             << "special token \"<nope>\" is not in special_tokens";
+        QTest::newRow("template adds an id outside the vocabulary")  // found by fuzz_tokenizer_json
+            << with([](json& j) { j["post_processor"]["special_tokens"]["<|bos|>"]["ids"] = {358}; })
+            << "post_processor: adds token id 358, which is outside the vocabulary";
         QTest::newRow("metaspace replacement of two chars")
             << with([](json& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "ab"}}; })
             << "expected exactly one character";
