@@ -38,6 +38,7 @@
 #include "compare_sample_dialog.h"
 #include "error_line.h"
 #include "margin_model.h"
+#include "project_context.h"
 #include "theme.h"
 
 namespace dpowb::ui {
@@ -874,7 +875,7 @@ qint64 CompareView::addPairFromView(std::optional<store::Verdict> verdict) {
         const qint64 id = project_->addPair(p, &inserted);
         if (verdict) {
             store::LabelOptions opts;
-            opts.annotator = qEnvironmentVariable("DPOWB_ANNOTATOR").toStdString();
+            opts.annotator = ProjectContext::currentAnnotator().toStdString();  // as on the Label page
             project_->label(id, *verdict, opts);
         }
         statusLabel_->setText(inserted ? tr("Added pair #%1 to split %3%2.")

@@ -45,7 +45,7 @@ void ProjectContext::setAnnotatorPreference(const QString& name) {
     QSettings().setValue(QStringLiteral("annotator"), name.trimmed());
 }
 
-QString ProjectContext::annotator() const {
+QString ProjectContext::currentAnnotator() {
     const QString env = qEnvironmentVariable("DPOWB_ANNOTATOR").trimmed();
     if (!env.isEmpty()) return env;
     const QString pref = annotatorPreference();

@@ -30,8 +30,10 @@ public:
     store::Project& project();  // only while open, GUI thread only
     QString path() const { return path_; }
 
-    // Who labels: DPOWB_ANNOTATOR, else the preference, else $USER.
-    QString annotator() const;
+    // Who labels: DPOWB_ANNOTATOR, else the preference, else $USER. The same for every page
+    // (currentAnnotator() for those that hold no context).
+    QString annotator() const { return currentAnnotator(); }
+    static QString currentAnnotator();
     void setAnnotatorPreference(const QString& name);  // "" = back to the default
     static QString annotatorPreference();
 

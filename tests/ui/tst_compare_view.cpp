@@ -22,6 +22,7 @@
 #include "../common/rounding.h"
 #include "compare_sample_dialog.h"
 #include "compare_view.h"
+#include "project_context.h"
 #include "margin_model.h"
 #include "store/project.h"
 #include "train/compare.h"
@@ -149,6 +150,9 @@ class TestCompareView : public QObject {
 
 private Q_SLOTS:
     void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);  // Preferences (QSettings) of the test, not the user's
+        QCoreApplication::setOrganizationName(QStringLiteral("dpo-workbench-test"));
+        QCoreApplication::setApplicationName(QStringLiteral("tst_compare_view"));
         QVERIFY(dir_.isValid());
         db_ = path(QStringLiteral("compare.db"));
         {
@@ -343,10 +347,20 @@ private Q_SLOTS:
         QCOMPARE(s.value(QStringLiteral("max_new_tokens")).toInteger(), qint64(24));
 
         // Labelled at once: sample 1, policy better → verdict a; then reference better → b.
+        // The label carries the annotator name of Preferences, as labels on the Label page do.
+        const QByteArray envAnnotator = qgetenv("DPOWB_ANNOTATOR");
+        qunsetenv("DPOWB_ANNOTATOR");
+        const QString before = ui::ProjectContext::annotatorPreference();
+        QSettings().setValue(QStringLiteral("annotator"), QStringLiteral("compare-tester"));
         view.setSelectedSample(0);
         const qint64 labelled = view.addPairFromView(store::Verdict::A);
+        QSettings().setValue(QStringLiteral("annotator"), before);
+        if (!envAnnotator.isEmpty()) qputenv("DPOWB_ANNOTATOR", envAnnotator);
         QVERIFY(labelled > 0 && labelled != id);
         QCOMPARE(project.pair(labelled)->verdict, std::optional<store::Verdict>(store::Verdict::A));
+        const auto labels = project.history(labelled);
+        QCOMPARE(labels.size(), size_t(1));
+        QCOMPARE(labels.back().annotator, std::string("compare-tester"));
         // The same two completions again: no duplicate pair, the id comes back.
         QCOMPARE(view.addPairFromView(), labelled);
     }
