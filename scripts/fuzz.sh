@@ -167,7 +167,7 @@ for t in "${targets[@]}"; do
   [ -d /dev/shm ] && [ -w /dev/shm ] && scratch="/dev/shm/dpowb-fuzz-$USER-$t"
   mkdir -p "$scratch"
   maxlen="${DPOWB_FUZZ_MAX_LEN:-65536}"
-  [ "$t" = fuzz_project ] && maxlen="${DPOWB_FUZZ_MAX_LEN:-262144}"  # whole project files
+  [ "$t" = fuzz_project ] && maxlen="${DPOWB_FUZZ_MAX_LEN:-1048576}"  # whole project files (the seed is ~470 KB)
   ( cd "$out/$t" && TMPDIR="$scratch" "$build/fuzz/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
       -max_len="$maxlen" -print_final_stats=1 corpus seeds ) > "$log" 2>&1 || status=1
   rm -rf "$scratch"
