@@ -1,5 +1,9 @@
 #include "main_window.h"
 
+#include <atomic>
+#include <memory>
+#include <optional>
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -13,6 +17,8 @@
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QProgressDialog>
+#include <QPushButton>
 #include <QSettings>
 #include <QSplitter>
 #include <QStackedWidget>
@@ -21,10 +27,12 @@
 #include <QTimer>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "common/error.h"
 #include "error_line.h"
 #include "help_overlay.h"
 #include "import_dialog.h"
 #include "label_view.h"
+#include "pair_table_model.h"
 #include "pair_view.h"
 #include "project_context.h"
 #include "store/formats.h"
@@ -287,29 +295,84 @@ void MainWindow::exportPairs() {
         tr("Format (trl: labelled pairs as chosen/rejected; pairs: everything, with labels):"), formats, 0,
         false, &ok);
     if (!ok) return;
+    // A filtered Label view: export what it shows, or everything.
+    ExportScope scope = ExportScope::All;
+    const qint64 inView = labelView_->tableModel()->rowCount();
+    qint64 total = inView;
+    try {
+        total = context_->project().countPairs({});
+    } catch (const std::exception&) {
+    }
+    if (inView < total) {
+        QMessageBox box(QMessageBox::Question, tr("Export"),
+                        tr("The Label view is filtered: it shows %L1 of the project's %L2 pairs.").arg(inView).arg(total),
+                        QMessageBox::Cancel, this);
+        QPushButton* view = box.addButton(tr("The %L1 pairs in this view").arg(inView), QMessageBox::AcceptRole);
+        QPushButton* all = box.addButton(tr("All %L1 pairs").arg(total), QMessageBox::AcceptRole);
+        box.setDefaultButton(view);
+        box.exec();
+        if (box.clickedButton() == view) scope = ExportScope::View;
+        else if (box.clickedButton() != all) return;
+    }
     const QString path = dialogs::saveFile(this, tr("Export pairs"),
                                                       QFileInfo(context_->path()).absolutePath() +
                                                           QStringLiteral("/export-%1.jsonl").arg(format),
                                                       tr("JSON Lines (*.jsonl);;All files (*)"));
     if (path.isEmpty()) return;
+    startExport(path, format, scope);
+}
+
+void MainWindow::startExport(const QString& path, const QString& format, ExportScope scope) {
+    if (!context_->isOpen()) return;
+    // The view's query is read here, on the GUI thread; the worker opens its own connection.
+    std::optional<store::PairQuery> viewQuery;
+    if (scope == ExportScope::View) {
+        viewQuery = labelView_->tableModel()->query();
+        viewQuery->limit = -1;
+        viewQuery->offset = 0;
+    }
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    auto done = std::make_shared<std::atomic<qint64>>(0);
+    auto* progress = new QProgressDialog(tr("Exporting…"), tr("Cancel"), 0, 0, this);
+    progress->setWindowTitle(tr("Export"));
+    progress->setMinimumDuration(500);
+    progress->setAutoClose(false);
+    progress->setAutoReset(false);
+    connect(progress, &QProgressDialog::canceled, this, [cancel] { cancel->store(true); });
+    // The worker only counts; the GUI thread reads the count (no call into a widget from there).
+    auto* tick = new QTimer(progress);
+    connect(tick, &QTimer::timeout, progress,
+            [progress, done] { progress->setLabelText(tr("Exporting… %L1 records").arg(done->load())); });
+    tick->start(200);
     statusBar()->showMessage(tr("Exporting…"));
-    auto* watcher = new QFutureWatcher<QString>(this);
-    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher] {
+    using Result = std::pair<QString, qint64>;
+    auto* watcher = new QFutureWatcher<Result>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, progress] {
+        const Result r = watcher->result();
         watcher->deleteLater();
-        statusBar()->showMessage(watcher->result(), 8000);
+        progress->deleteLater();
+        statusBar()->showMessage(r.first, 8000);
+        Q_EMIT exportFinished(r.first, r.second);
     });
     watcher->setFuture(QtConcurrent::run([db = context_->path().toStdString(), file = path.toStdString(),
-                                          fmt = format.toStdString(), path]() -> QString {
+                                          fmt = format.toStdString(), path, viewQuery, cancel, done]() -> Result {
         try {
             auto project = store::Project::open(db);
             store::ExportOptions options;
             options.format = fmt;
+            if (viewQuery) options.ids = project.pairIds(*viewQuery);
+            options.progress.cancel = cancel.get();
+            options.progress.report = [done](int64_t n, int64_t, const std::string&) { done->store(n); };
             // Never onto the project file, another SQLite file or a device; through links.
             const std::string target = store::checkExportTarget(file, db);
             const int64_t n = store::exportFile(project, target, options);
-            return tr("Exported %L1 records to %2").arg(n).arg(path);
+            return {viewQuery ? tr("Exported %L1 records of the pairs in the view to %2").arg(n).arg(path)
+                              : tr("Exported %L1 records to %2").arg(n).arg(path),
+                    n};
+        } catch (const Cancelled&) {
+            return {tr("Export cancelled; nothing was written."), -1};
         } catch (const std::exception& e) {
-            return tr("Export failed: %1").arg(errorLine(e));
+            return {tr("Export failed: %1").arg(errorLine(e)), -1};
         }
     }));
 }

@@ -39,8 +39,16 @@ public:
     // Recomputes "N labelled of M" in the background.
     void refreshCounter();
 
+    // File › Export without its dialogs: writes `path` in `format` in the background (a progress
+    // dialog after half a second, with Cancel), either every pair or only the pairs the Label
+    // view shows now (its filters and search). Ends with exportFinished().
+    enum class ExportScope { All, View };
+    void startExport(const QString& path, const QString& format, ExportScope scope);
+
 Q_SIGNALS:
     void counterUpdated(const QString& text);
+    // `written` records, or -1 when the export failed or was cancelled (then nothing was written).
+    void exportFinished(const QString& message, qint64 written);
     void demoReady(const QString& path);
 
 protected:

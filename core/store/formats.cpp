@@ -1488,6 +1488,14 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
     if (format != "pairs") sql += " AND current_verdict IN ('a', 'b')";
     else if (options.labeledOnly) sql += " AND current_verdict IS NOT NULL";
     if (!options.split.empty()) sql += " AND split = ?";
+    // The ids as one JSON array: SQLite looks each up by rowid, however many there are.
+    std::string idList;
+    if (options.ids) {
+        sql += " AND id IN (SELECT value FROM json_each(?))";
+        idList = "[";
+        for (size_t k = 0; k < options.ids->size(); ++k) idList += (k ? "," : "") + std::to_string((*options.ids)[k]);
+        idList += "]";
+    }
     sql += " ORDER BY id";
 
     AtomicWriter out(path);
@@ -1497,7 +1505,9 @@ int64_t exportFile(Project& project, const std::string& path, const ExportOption
     try {
         LabelHistoryIo histories(project.impl());
         SQLite::Statement st(db, sql);
-        if (!options.split.empty()) st.bind(1, options.split);
+        int bindAt = 1;
+        if (!options.split.empty()) st.bind(bindAt++, options.split);
+        if (options.ids) st.bind(bindAt++, idList);
         while (st.executeStep()) {
             if ((written & 1023) == 0) {
                 options.progress.throwIfCancelled();

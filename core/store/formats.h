@@ -102,6 +102,9 @@ struct ExportOptions {
     std::string format = "trl";
     std::string split;         // empty = all splits
     bool labeledOnly = false;  // for `pairs`: only pairs with a current verdict
+    // Only these pairs (e.g. those a filtered view shows, from Project::pairIds); the other
+    // options still apply. Empty optional = every pair.
+    std::optional<std::vector<int64_t>> ids;
     Progress progress;
 };
 

@@ -700,6 +700,19 @@ void TestFormats::exportFilters() {
     QCOMPARE(lines(o), int64_t(5));
     o.labeledOnly = false;
     QCOMPARE(lines(o), int64_t(6));
+    // Only given pairs (the GUI's "pairs in this view"): exactly those, with the other options.
+    PairQuery unlabelledOrTie;
+    unlabelledOrTie.verdict = VerdictFilter::Unlabelled;
+    std::vector<int64_t> ids = p.pairIds(unlabelledOrTie);
+    QCOMPARE(ids.size(), size_t(1));
+    ids.push_back(p.pairIds({}).front());  // the pair labelled a
+    o.ids = ids;
+    QCOMPARE(lines(o), int64_t(2));
+    o.format = "trl";
+    QCOMPARE(lines(o), int64_t(1));  // of the two, only the a/b one
+    o.ids = std::vector<int64_t>{};
+    QCOMPARE(lines(o), int64_t(0));
+    o.ids.reset();
     // b-labelled pair: chosen is response B.
     std::string out = tmp("b.jsonl");
     ExportOptions t;
