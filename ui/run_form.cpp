@@ -603,7 +603,30 @@ void RunForm::buildUi() {
     start_ = new QPushButton(tr("Start training"), this);
     start_->setObjectName("start");
     start_->setDefault(true);
+    // A project without a test split (an imported data set) would train with no eval curve.
+    holdOutRow_ = new QWidget(this);
+    holdOutRow_->setObjectName("holdOutRow");
+    auto* holdOut = new QHBoxLayout(holdOutRow_);
+    holdOut->setContentsMargins(0, 0, 0, 0);
+    holdOut->addWidget(new QLabel(tr("No test pairs: evaluation would have nothing to measure."), holdOutRow_));
+    holdOutPercent_ = new QSpinBox(holdOutRow_);
+    holdOutPercent_->setRange(1, 50);
+    holdOutPercent_->setValue(10);
+    holdOutPercent_->setSuffix(tr(" %"));
+    holdOutButton_ = new QPushButton(tr("Hold out as test"), holdOutRow_);
+    holdOutButton_->setObjectName("holdOut");
+    holdOutButton_->setToolTip(tr("Moves this share of the labelled train pairs to the test split, chosen by the "
+                                  "seed below and recorded in the project (dpowb hold-out does the same)."));
+    holdOut->addWidget(holdOutPercent_);
+    holdOut->addWidget(holdOutButton_);
+    holdOut->addStretch(1);
+    holdOutRow_->setVisible(false);
+    connect(holdOutButton_, &QPushButton::clicked, this, [this] {
+        holdOutButton_->setEnabled(false);  // until the next data summary
+        Q_EMIT holdOutRequested(double(holdOutPercent_->value()), quint64(seed_->value()));
+    });
     outer->addWidget(dataLabel_);
+    outer->addWidget(holdOutRow_);
     outer->addWidget(memoryLabel_);
     outer->addWidget(blockerLabel_);
     outer->addWidget(start_);
@@ -871,6 +894,8 @@ void RunForm::setDataSummary(const DataSummary& s) {
                                 .arg(s.skipped)
                                 .arg(s.unlabelled));
     }
+    holdOutRow_->setVisible(s.ready && s.error.isEmpty() && s.testPairs == 0 && s.trainPairs >= 2);
+    holdOutButton_->setEnabled(true);
     updateStart();
 }
 

@@ -76,6 +76,10 @@ public:
     QString startBlocker() const;  // why Start is disabled ("" when it is not)
 
     QPushButton* startButton() const { return start_; }
+    // "Hold out N % as test": shown while the project has trainable pairs but no test pairs.
+    QWidget* holdOutRow() const { return holdOutRow_; }
+    QSpinBox* holdOutPercent() const { return holdOutPercent_; }
+    QPushButton* holdOutButton() const { return holdOutButton_; }
 
     // Data parallelism: "GPUs to use" is offered only when there is more than one GPU; all
     // are chosen at first, one process per chosen GPU (the job sees only those,
@@ -90,6 +94,9 @@ public:
 
 Q_SIGNALS:
     void startRequested(const dpowb::train::TrainConfig& config);
+    // Move `percent` % of the trainable train pairs to the test split, chosen by `seed` (the
+    // form's training seed); store/holdout.h.
+    void holdOutRequested(double percent, quint64 seed);
 
 private:
     void buildUi();
@@ -161,6 +168,9 @@ private:
 
     ModelInfo modelInfo_;
     DataSummary data_;
+    QWidget* holdOutRow_ = nullptr;
+    QSpinBox* holdOutPercent_ = nullptr;
+    QPushButton* holdOutButton_ = nullptr;
     bool running_ = false;
     bool applying_ = false;  // setConfig in progress: no per-field reactions
 };

@@ -37,6 +37,7 @@
 #include "error_line.h"
 #include "health_model.h"
 #include "pair_drilldown.h"
+#include "store/holdout.h"
 #include "store/provenance.h"
 #include "train/health.h"
 #include "run_form.h"
@@ -120,6 +121,7 @@ void TrainView::buildUi() {
     form_ = new RunForm(tabs_);
     tabs_->addTab(form_, tr("New run"));
     connect(form_, &RunForm::startRequested, this, [this](const train::TrainConfig& c) { startRun(c); });
+    connect(form_, &RunForm::holdOutRequested, this, &TrainView::holdOutTestSplit);
 
     auto* history = new QWidget(tabs_);
     auto* hl = new QVBoxLayout(history);
@@ -436,6 +438,31 @@ void TrainView::refreshDataSummary() {
         watcher->deleteLater();
     });
     watcher->setFuture(QtConcurrent::run(countTrainingData, projectPath_));
+}
+
+void TrainView::holdOutTestSplit(double percent, quint64 seed) {
+    if (!project_) return;
+    auto* watcher = new QFutureWatcher<QString>(this);
+    connect(watcher, &QFutureWatcher<QString>::finished, this, [this, watcher] {
+        status_->setText(watcher->result());
+        watcher->deleteLater();
+        refreshDataSummary();
+        Q_EMIT holdOutFinished(status_->text());
+    });
+    // Off the GUI thread, on a connection of its own: one transaction over the train pairs.
+    watcher->setFuture(QtConcurrent::run([path = projectPath_, percent, seed]() -> QString {
+        try {
+            auto project = store::Project::open(path.toStdString());
+            const store::HoldOutResult r = store::holdOutTestSplit(project, percent, seed);
+            return tr("Held out %L1 pairs as test (%2 %, seed %3); %L4 labelled pairs left to train on.")
+                .arg(r.moved)
+                .arg(percent)
+                .arg(seed)
+                .arg(r.remaining);
+        } catch (const std::exception& e) {
+            return tr("Hold-out failed: %1").arg(errorLine(e));
+        }
+    }));
 }
 
 QList<qint64> TrainView::selectedRunIds() const {

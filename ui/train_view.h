@@ -105,6 +105,8 @@ Q_SIGNALS:
     void runFinished(const dpowb::train::TrainResult& result);
     // The trainer holds for a pause after `step` steps (true), or goes on (false).
     void trainerPaused(qint64 step, bool holding);
+    // The form's "Hold out as test" finished; `message` is what the status line shows.
+    void holdOutFinished(const QString& message);
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
@@ -115,6 +117,7 @@ private:
     void openProject();
     void refreshRuns();
     void refreshDataSummary();
+    void holdOutTestSplit(double percent, quint64 seed);
     void rebuildCharts();
     QList<qint64> selectedRunIds() const;
     void updateButtons();

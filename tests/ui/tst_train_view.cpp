@@ -293,6 +293,48 @@ private Q_SLOTS:
         else QCOMPARE(e.activations, e32.activations);
     }
 
+    // A project with no test split: the form offers "Hold out N % as test"; one click moves
+    // that share of the labelled train pairs to test (store/holdout.h), and the form then
+    // counts them and hides the offer.
+    void holdOutFromForm() {
+        const QString path = dir_.filePath("no-test.dpowb");
+        int labelled = 0;
+        {
+            auto p = store::Project::create(path.toStdString());
+            for (int i = 0; i < 40; ++i) {
+                store::Pair pair;
+                pair.prompt = "Prompt " + std::to_string(i);
+                pair.responseA = "good " + std::to_string(i);
+                pair.responseB = "bad " + std::to_string(i);
+                const int64_t id = p.addPair(pair);
+                if (i % 8 != 7) {
+                    p.label(id, i % 2 ? store::Verdict::A : store::Verdict::B);
+                    ++labelled;
+                }
+            }
+        }
+        TrainView view(path);
+        view.resize(1280, 800);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        ui::RunForm* form = view.form();
+        QTRY_VERIFY_WITH_TIMEOUT(form->holdOutRow()->isVisible(), kWaitMs);
+        if (!screenshotDir().isEmpty()) QVERIFY(view.grab().save(screenshotDir() + "/run-form-hold-out.png"));
+        form->holdOutPercent()->setValue(20);
+        QSignalSpy done(&view, &TrainView::holdOutFinished);
+        QTest::mouseClick(form->holdOutButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(done.count(), 1, kWaitMs);
+        const int expected = int(std::llround(labelled * 0.2));
+        QVERIFY2(done.at(0).at(0).toString().contains(QString::number(expected)), qPrintable(done.at(0).at(0).toString()));
+        auto p = store::Project::open(path.toStdString());
+        store::PairQuery test;
+        test.split = "test";
+        QCOMPARE(p.countPairs(test), int64_t(expected));
+        QTRY_VERIFY_WITH_TIMEOUT(!form->holdOutRow()->isVisible(), kWaitMs);
+        QVERIFY2(form->findChild<QLabel*>("dataSummary")->text().contains(QStringLiteral("<b>%1</b> test").arg(expected)),
+                 qPrintable(form->findChild<QLabel*>("dataSummary")->text()));
+    }
+
     void demoRunFromForm() {
         TrainView view(project_);
         view.resize(1500, 900);
