@@ -2,10 +2,12 @@
 
 #include <QCursor>
 #include <QKeyEvent>
+#include <QLabel>
 #include <QLegend>
 #include <QLegendMarker>
 #include <QLineSeries>
 #include <QMouseEvent>
+#include <QResizeEvent>
 #include <QScatterSeries>
 #include <QToolTip>
 #include <QValueAxis>
@@ -40,13 +42,25 @@ MetricChart::MetricChart(const QString& title, QWidget* parent)
     af.setPointSizeF(std::max(7.0, af.pointSizeF() - 1));
     axisX_->setLabelsFont(af);
     axisX_->setTitleFont(af);
-    axisX_->setRange(0, 1);
     axisY_ = new QValueAxis;
     axisY_->setLabelFormat("%.3g");
     axisY_->setLabelsFont(af);
-    axisY_->setRange(0, 1);
+    for (QValueAxis* axis : {axisX_, axisY_}) {
+        axis->setTickInterval(0.25);  // never 0: Qt would lay out ticks without end
+        axis->setTickAnchor(0.0);
+        axis->setTickType(QValueAxis::TicksDynamic);
+    }
+    // Ticks follow every range change: autoscale, zoom and pan alike. Connected before the
+    // axes join the chart, so the interval is right before the chart lays the ticks out (a
+    // 0..1 range with a 2e-5 interval would be 50,000 tick items).
+    connect(axisX_, &QValueAxis::rangeChanged, this, [this] { updateTicks(axisX_, true); });
+    connect(axisY_, &QValueAxis::rangeChanged, this, [this] { updateTicks(axisY_, false); });
     c->addAxis(axisX_, Qt::AlignBottom);
     c->addAxis(axisY_, Qt::AlignLeft);
+    empty_ = new QLabel(tr("No data yet"), this);
+    empty_->setAlignment(Qt::AlignCenter);
+    empty_->setAttribute(Qt::WA_TransparentForMouseEvents);
+    empty_->setStyleSheet(QStringLiteral("color: #888;"));
 
     setChart(c);
     setRenderHint(QPainter::Antialiasing);
@@ -55,6 +69,7 @@ MetricChart::MetricChart(const QString& title, QWidget* parent)
     setMinimumSize(260, 190);
     setToolTip(tr("Drag: zoom to a box · Wheel: zoom · Middle button or Ctrl+drag: pan · "
                   "Double-click: reset zoom"));
+    rescale();  // the empty state until the first points
 }
 
 int MetricChart::addSeries(const QString& name, const QPen& pen, bool markers) {
@@ -84,8 +99,7 @@ void MetricChart::removeAllSeries() {
     markers_.clear();
     markersDirty_ = false;
     zoomed_ = false;
-    axisX_->setRange(0, 1);
-    axisY_->setRange(0, 1);
+    rescale();
 }
 
 QString MetricChart::seriesName(int index) const { return series_.at(index).line->name(); }
@@ -244,12 +258,21 @@ void MetricChart::rescale() {
             y1 = std::max(y1, p.y());
         }
     }
-    if (!std::isfinite(x0)) {
-        axisX_->setRange(0, 1);
-        axisY_->setRange(0, 1);
+    const bool empty = !std::isfinite(x0);
+    empty_->setVisible(empty);
+    if (empty) {
+        axisX_->setVisible(false);
+        axisY_->setVisible(false);
+        setAxisRange(axisX_, 0, 1, true);
+        setAxisRange(axisY_, 0, 1, false);
         return;
     }
+    axisX_->setVisible(true);
+    axisY_->setVisible(true);
     if (x1 <= x0) x1 = x0 + 1;
+    // A quantity that never went below zero (learning rate, gradient norm, tokens/s) gets no
+    // axis below zero.
+    const bool nonNegative = y0 >= 0;
     if (y1 <= y0) {
         const double pad = std::abs(y0) > 0 ? std::abs(y0) * 0.05 : 0.5;
         y0 -= pad;
@@ -259,9 +282,55 @@ void MetricChart::rescale() {
         y0 -= pad;
         y1 += pad;
     }
-    axisX_->setRange(x0, x1);
-    axisY_->setRange(y0, y1);
-    axisY_->applyNiceNumbers();
+    if (nonNegative) y0 = std::max(y0, 0.0);
+    // Ends on whole ticks.
+    const double xs = std::max(1.0, niceStep((x1 - x0) / 4));
+    const double ys = niceStep((y1 - y0) / 4);
+    setAxisRange(axisX_, std::floor(x0 / xs) * xs, std::ceil(x1 / xs) * xs, true);
+    setAxisRange(axisY_, std::floor(y0 / ys) * ys, std::ceil(y1 / ys) * ys, false);
+}
+
+// Qt Charts lays the ticks out inside setRange() and setTickInterval(), each with the other
+// value as it stands: going from 0..1 by 0.25 to 0..6e-5 by 2e-5 must never pass through
+// 0..1 by 2e-5 (50,000 tick items). The larger interval first, then the range, then the new
+// interval keeps every intermediate layout no denser than the old or the new one.
+void MetricChart::setAxisRange(QValueAxis* axis, double lo, double hi, bool wholeNumbers) {
+    double step = hi > lo ? niceStep((hi - lo) / 4) : 1.0;
+    if (wholeNumbers) step = std::max(1.0, step);
+    axis->setTickInterval(std::max(axis->tickInterval(), step));
+    axis->setRange(lo, hi);
+    updateTicks(axis, wholeNumbers);
+}
+
+double MetricChart::niceStep(double rough) {
+    if (!(rough > 0) || !std::isfinite(rough)) return 1.0;
+    const double base = std::pow(10.0, std::floor(std::log10(rough)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (m * base >= rough * (1 - 1e-9)) return m * base;
+    return 10 * base;
+}
+
+QString MetricChart::labelFormatFor(double step, double largest) {
+    if (largest >= 1e6 || (step > 0 && step < 1e-5)) return QStringLiteral("%.2e");
+    if (step >= 1) return QStringLiteral("%.0f");
+    const int decimals = int(std::ceil(-std::log10(step) - 1e-9));
+    return QStringLiteral("%.%1f").arg(std::clamp(decimals, 1, 6));
+}
+
+void MetricChart::updateTicks(QValueAxis* axis, bool wholeNumbers) {
+    const double span = axis->max() - axis->min();
+    double step = span > 0 && std::isfinite(span) ? niceStep(span / 4) : 1.0;
+    if (wholeNumbers) step = std::max(1.0, step);
+    axis->setTickInterval(step);
+    const double largest = std::max(std::abs(axis->min()), std::abs(axis->max()));
+    axis->setLabelFormat(wholeNumbers && step >= 1 && largest < 1e6 ? QStringLiteral("%.0f") : labelFormatFor(step, largest));
+}
+
+bool MetricChart::showsEmptyState() const { return empty_->isVisibleTo(this); }
+
+void MetricChart::resizeEvent(QResizeEvent* event) {
+    QChartView::resizeEvent(event);
+    empty_->setGeometry(rect());
 }
 
 void MetricChart::resetZoom() {

@@ -14,6 +14,7 @@
 #include <QVector>
 
 QT_BEGIN_NAMESPACE
+class QLabel;
 class QLineSeries;
 class QScatterSeries;
 class QValueAxis;
@@ -70,6 +71,15 @@ public:
     // Exposed for tests: the text the hover tooltip shows for a point near `value`.
     QString hoverText(int index, const QPointF& value) const;
 
+    // With no points to draw the chart shows "No data yet" instead of axes ticked 0..1.
+    bool showsEmptyState() const;
+    QValueAxis* axisX() const { return axisX_; }
+    QValueAxis* axisY() const { return axisY_; }
+    // Axis ticks: at multiples of a step of 1, 2 or 5 × 10^k (about four per axis, whole
+    // numbers on the step axis), labelled with as many decimals as the step needs.
+    static double niceStep(double rough);
+    static QString labelFormatFor(double step, double largest);
+
 protected:
     void wheelEvent(QWheelEvent* event) override;
     void mousePressEvent(QMouseEvent* event) override;
@@ -93,10 +103,14 @@ private:
     QVector<QPointF> smoothed(const QVector<QPointF>& raw) const;
     void rescale();
     void placeMarkers();
+    void updateTicks(QValueAxis* axis, bool wholeNumbers);
+    void setAxisRange(QValueAxis* axis, double lo, double hi, bool wholeNumbers);
+    void resizeEvent(QResizeEvent* event) override;
 
     QString title_;
     QValueAxis* axisX_ = nullptr;
     QValueAxis* axisY_ = nullptr;
+    QLabel* empty_ = nullptr;
     std::vector<Series> series_;
     std::vector<Marker> markers_;
     QScatterSeries* markerSeries_ = nullptr;  // created with the first marker

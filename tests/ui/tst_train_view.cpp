@@ -227,6 +227,67 @@ private Q_SLOTS:
         QVERIFY(!loss->isZoomed());
     }
 
+    // Axes that read well: ticks at 1, 2 or 5 × 10^k steps anchored at zero, whole steps,
+    // nothing below zero for a quantity that never is, labels without exponents for ordinary
+    // values; and "No data yet" instead of axes while a chart has no points.
+    void chartAxes_data() {
+        QTest::addColumn<double>("x1");
+        QTest::addColumn<double>("yLow");
+        QTest::addColumn<double>("yHigh");
+        QTest::newRow("loss over 125 steps") << 125.0 << 0.31 << 0.69;
+        QTest::newRow("learning rate") << 125.0 << 0.0 << 5e-5;
+        QTest::newRow("tokens per second") << 40.0 << 7900.0 << 8100.0;
+        QTest::newRow("gradient norm from 0.2") << 9.0 << 0.2 << 4.6;
+        QTest::newRow("margin around zero") << 300.0 << -2.0 << 3.0;
+    }
+    void chartAxes() {
+        QFETCH(double, x1);
+        QFETCH(double, yLow);
+        QFETCH(double, yHigh);
+        MetricChart chart(QStringLiteral("metric"));
+        chart.resize(320, 220);
+        chart.show();
+        QVERIFY(chart.showsEmptyState());
+        QVERIFY(!chart.axisX()->isVisible() && !chart.axisY()->isVisible());
+        const int s = chart.addSeries(QStringLiteral("train"), QPen(Qt::blue));
+        QVector<QPointF> points;
+        const int n = 50;
+        for (int i = 0; i <= n; ++i) {
+            const double t = double(i) / n;
+            points.push_back(QPointF(x1 * t, yLow + (yHigh - yLow) * (0.5 + 0.5 * std::sin(7 * t))));
+        }
+        points.push_back(QPointF(x1, yLow));
+        points.push_back(QPointF(x1, yHigh));
+        chart.appendPoints(s, points);
+        QVERIFY(chart.flush());
+        QVERIFY(!chart.showsEmptyState());
+        QVERIFY(chart.axisX()->isVisible() && chart.axisY()->isVisible());
+        for (QValueAxis* axis : {chart.axisX(), chart.axisY()}) {
+            const double step = axis->tickInterval();
+            const double mantissa = step / std::pow(10.0, std::floor(std::log10(step)));
+            QVERIFY2(std::abs(mantissa - 1) < 1e-9 || std::abs(mantissa - 2) < 1e-9 || std::abs(mantissa - 5) < 1e-9,
+                     qPrintable(QString::number(step)));
+            QCOMPARE(axis->tickType(), QValueAxis::TicksDynamic);
+            QCOMPARE(axis->tickAnchor(), 0.0);
+            // The ends sit on ticks; about four intervals.
+            for (double end : {axis->min(), axis->max()})
+                QVERIFY2(std::abs(end / step - std::round(end / step)) < 1e-6, qPrintable(QString::number(end)));
+            const double intervals = (axis->max() - axis->min()) / step;
+            QVERIFY2(intervals >= 2 && intervals <= 10, qPrintable(QString::number(intervals)));
+            // No exponent in a label, and a tick at zero prints as zero.
+            for (double v : {axis->min(), axis->max(), 0.0}) {
+                const QString label = QString::asprintf(axis->labelFormat().toLatin1().constData(), v);
+                QVERIFY2(!label.contains('e'), qPrintable(label));
+            }
+        }
+        QVERIFY(chart.axisX()->tickInterval() >= 1);  // steps are whole numbers
+        QVERIFY(chart.axisX()->min() <= 0 && chart.axisX()->max() >= x1);
+        QVERIFY(chart.axisY()->min() <= yLow && chart.axisY()->max() >= yHigh);
+        if (yLow >= 0) QVERIFY2(chart.axisY()->min() >= 0, qPrintable(QString::number(chart.axisY()->min())));
+        chart.removeAllSeries();
+        QVERIFY(chart.showsEmptyState());
+    }
+
     void modelInspection() {
         const ui::ModelInfo tiny = ui::inspectModel("builtin:tiny");
         QVERIFY2(tiny.ok, qPrintable(tiny.error));
