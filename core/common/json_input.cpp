@@ -70,6 +70,10 @@ nlohmann::json parseUntrustedJson(std::string_view text, const std::string& wher
                     std::to_string(at) + "): the file is damaged or not what its name says");
     nlohmann::json value;
     if (parseJsonFast(text, value)) return value;  // declines anything invalid: nlohmann then reports it
+    // nlohmann would stop at a NUL byte and accept the text before it.
+    if (const size_t nul = text.find('\0'); nul != std::string_view::npos)
+        throw Error(where + ": a NUL byte at byte " + std::to_string(nul) +
+                    ": not a JSON text file (damaged, or a binary file under a .json name?)");
     try {
         return nlohmann::json::parse(text.begin(), text.end());
     } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400

@@ -227,6 +227,14 @@ json parseJson(const std::string& file, long line, std::string_view text) {
     // kMaxJsonDepth deep whose strings are valid UTF-8; all else goes the checked way below,
     // whose errors are nlohmann's.
     if (parseJsonFast(text, value)) return value;
+    // nlohmann's lexer takes a NUL byte for the end of the input and would keep the record
+    // before it, dropping the rest of the line without a word.
+    if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+        const size_t lineStart = text.rfind('\n', nul) == std::string_view::npos ? 0 : text.rfind('\n', nul) + 1;
+        throw InputError(file, line + lineAt(text, nul) - 1,
+                         "a NUL byte at column " + std::to_string(nul - lineStart + 1) +
+                             ": text files hold none (is this a binary or damaged file?)");
+    }
     // Bounded before parsing: no preference record nests deeply, and a hostile one must not
     // reach the parser's (or the destructor's) recursion.
     size_t at = 0;

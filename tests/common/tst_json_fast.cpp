@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
 #include "common/json_fast.h"
 #include "common/json_input.h"
 
@@ -211,6 +212,19 @@ private Q_SLOTS:
         QVERIFY(!expected.empty());
         QCOMPARE(got, expected);
         QCOMPARE(dpowb::parseJsonText("\xEF\xBB\xBF[1]"), json::array({1}));
+    }
+
+    // Untrusted files (tokenizer.json, config.json) with a NUL byte are refused, not cut short
+    // at it as nlohmann's lexer would.
+    void untrustedJsonRefusesNul() {
+        const std::string text("{\"a\": 1}\0{\"b\": 2}", 17);
+        try {
+            const json parsed = dpowb::parseUntrustedJson(text, "config.json");
+            Q_UNUSED(parsed);
+            QFAIL("accepted a NUL byte");
+        } catch (const dpowb::Error& e) {
+            QVERIFY2(std::string(e.what()).rfind("config.json: a NUL byte at byte 8", 0) == 0, e.what());
+        }
     }
 };
 

@@ -766,6 +766,8 @@ void TestFormats::malformed_data() {
     QTest::newRow("hh without turns") << "trl.jsonl" << "hh-rlhf" << 1 << "field \"chosen\": no \"\\n\\nAssistant:\"";
     QTest::newRow("not a known layout") << "llamafactory-alpaca.json" << "openai" << 2 << "field \"input\": expected an object";
     QTest::newRow("number beyond double") << "huge-number.jsonl" << "auto" << 2 << "invalid JSON";
+    // nlohmann would keep the record before the NUL and drop the rest (found by fuzz_json_fast).
+    QTest::newRow("NUL byte after a record") << "nul-byte.jsonl" << "auto" << 2 << "a NUL byte at column 54";
 }
 
 void TestFormats::malformed() {
