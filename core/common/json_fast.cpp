@@ -94,19 +94,39 @@ private:
         return true;
     }
 
-    bool object(json& out) {
+    // The body of an object or an array after its opening bracket: `item` reads one element,
+    // elements are separated by commas, `close` ends it.
+    template <class Item>
+    bool container(char close, Item item) {
         if (++depth_ > kMaxJsonDepth) return false;
-        ++p_;  // '{'
-        out = json::object();
-        auto& members = out.get_ref<json::object_t&>();
+        ++p_;  // '{' or '['
         skipSpace();
-        if (p_ < end_ && *p_ == '}') {
+        if (p_ < end_ && *p_ == close) {
             ++p_;
             --depth_;
             return true;
         }
-        std::string key;
         for (;;) {
+            if (!item()) return false;
+            skipSpace();
+            if (p_ == end_) return false;
+            if (*p_ == ',') {
+                ++p_;
+                skipSpace();
+                continue;
+            }
+            if (*p_ != close) return false;
+            ++p_;
+            --depth_;
+            return true;
+        }
+    }
+
+    bool object(json& out) {
+        out = json::object();
+        auto& members = out.get_ref<json::object_t&>();
+        std::string key;
+        return container('}', [&] {
             if (p_ == end_ || *p_ != '"') return false;
             ++p_;
             if (!string(key)) return false;
@@ -117,47 +137,17 @@ private:
             json member;
             if (!value(member)) return false;
             members.insert_or_assign(std::move(key), std::move(member));  // the last duplicate wins
-            key.clear();
-            skipSpace();
-            if (p_ == end_) return false;
-            if (*p_ == ',') {
-                ++p_;
-                skipSpace();
-                continue;
-            }
-            if (*p_ != '}') return false;
-            ++p_;
-            --depth_;
             return true;
-        }
+        });
     }
 
     bool array(json& out) {
-        if (++depth_ > kMaxJsonDepth) return false;
-        ++p_;  // '['
         out = json::array();
         auto& items = out.get_ref<json::array_t&>();
-        skipSpace();
-        if (p_ < end_ && *p_ == ']') {
-            ++p_;
-            --depth_;
-            return true;
-        }
-        for (;;) {
+        return container(']', [&] {
             items.emplace_back();
-            if (!value(items.back())) return false;
-            skipSpace();
-            if (p_ == end_) return false;
-            if (*p_ == ',') {
-                ++p_;
-                skipSpace();
-                continue;
-            }
-            if (*p_ != ']') return false;
-            ++p_;
-            --depth_;
-            return true;
-        }
+            return value(items.back());
+        });
     }
 
     // After the opening quote. Runs of plain bytes are found eight at a time and appended whole.
@@ -303,6 +293,28 @@ bool parseJsonFast(std::string_view text, nlohmann::json& out) {
     if (!parser.document(value)) return false;
     out = std::move(value);
     return true;
+}
+
+bool sameJson(const nlohmann::json& a, const nlohmann::json& b) {
+    if (a.type() != b.type()) return false;
+    switch (a.type()) {
+        case json::value_t::object: {
+            if (a.size() != b.size()) return false;
+            for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j)
+                if (i.key() != j.key() || !sameJson(*i, *j)) return false;
+            return true;
+        }
+        case json::value_t::array:
+            if (a.size() != b.size()) return false;
+            for (size_t k = 0; k < a.size(); ++k)
+                if (!sameJson(a[k], b[k])) return false;
+            return true;
+        case json::value_t::number_float: {
+            const double x = a.get<double>(), y = b.get<double>();
+            return std::memcmp(&x, &y, sizeof x) == 0;  // bit for bit: -0.0 and 0.0 differ
+        }
+        default: return a == b;
+    }
 }
 
 nlohmann::json parseJsonText(std::string_view text) {

@@ -26,6 +26,10 @@ namespace dpowb {
 
 bool parseJsonFast(std::string_view text, nlohmann::json& out);
 
+// The promise above, as the tests and the fuzz target check it: the same value type at every
+// node (operator== calls 1, 1u and 1.0 equal), the same keys in order, floats bit for bit.
+bool sameJson(const nlohmann::json& a, const nlohmann::json& b);
+
 // parseJsonFast, or nlohmann::json::parse when it declines (which may throw nlohmann's
 // exceptions, exactly as nlohmann::json::parse(text) would).
 nlohmann::json parseJsonText(std::string_view text);

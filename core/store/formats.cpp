@@ -221,12 +221,10 @@ std::string cleanJsonError(const std::string& what) {
     return close == std::string::npos ? what : what.substr(close + 2);
 }
 
-json parseJson(const std::string& file, long line, std::string_view text) {
-    json value;
-    // The fast path (common/json_fast.h). It accepts only valid JSON nested at most
-    // kMaxJsonDepth deep whose strings are valid UTF-8; all else goes the checked way below,
-    // whose errors are nlohmann's.
-    if (parseJsonFast(text, value)) return value;
+// What the fast path (common/json_fast.h) declined: parsed by nlohmann, whose errors name the
+// place. The fast path accepts only valid JSON nested at most kMaxJsonDepth deep whose
+// strings are valid UTF-8.
+json parseJsonChecked(const std::string& file, long line, std::string_view text) {
     // nlohmann's lexer takes a NUL byte for the end of the input and would keep the record
     // before it, dropping the rest of the line without a word.
     if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
@@ -253,6 +251,12 @@ json parseJson(const std::string& file, long line, std::string_view text) {
     }
 }
 
+json parseJson(const std::string& file, long line, std::string_view text) {
+    json value;
+    if (parseJsonFast(text, value)) return value;
+    return parseJsonChecked(file, line, text);
+}
+
 using RecordSink = std::function<bool(Record&)>;  // return false to stop early
 
 void readJsonl(const std::string& path, const RecordSink& sink) {
@@ -272,7 +276,7 @@ void readJsonl(const std::string& path, const RecordSink& sink) {
         // first, so that a bad byte is reported as such rather than as a JSON syntax error.
         if (!parseJsonFast(text, r.value)) {
             checkUtf8(path, r.line, text);
-            r.value = parseJson(path, r.line, text);
+            r.value = parseJsonChecked(path, r.line, text);
         }
         if (!r.value.is_object())
             throw InputError(path, r.line, "expected a JSON object per line, got " + std::string(r.value.type_name()));

@@ -955,14 +955,15 @@ struct LabelRow {
     bool adjudication = false;
 };
 
-LabelRow readLabelRow(SQLite::Statement& st) {
+// The kLabelRowColumns of `st`, starting at column `first`.
+LabelRow readLabelRow(SQLite::Statement& st, int first = 0) {
     LabelRow r;
-    r.id = st.getColumn(0).getInt64();
-    r.verdict = verdictColumn(st.getColumn(1));
-    r.strength = st.getColumn(2).getInt();
-    r.annotator = st.getColumn(3).getString();
-    r.reverts = st.getColumn(4).isNull() ? 0 : st.getColumn(4).getInt64();
-    r.adjudication = st.getColumn(5).getInt() != 0;
+    r.id = st.getColumn(first).getInt64();
+    r.verdict = verdictColumn(st.getColumn(first + 1));
+    r.strength = st.getColumn(first + 2).getInt();
+    r.annotator = st.getColumn(first + 3).getString();
+    r.reverts = st.getColumn(first + 4).isNull() ? 0 : st.getColumn(first + 4).getInt64();
+    r.adjudication = st.getColumn(first + 5).getInt() != 0;
     return r;
 }
 
@@ -1106,14 +1107,7 @@ void Project::setAnnotationMode(AnnotationMode mode) {
         const int64_t id = st.getColumn(0).getInt64();
         if (id != pair) flush();
         pair = id;
-        LabelRow r;
-        r.id = st.getColumn(1).getInt64();
-        r.verdict = verdictColumn(st.getColumn(2));
-        r.strength = st.getColumn(3).getInt();
-        r.annotator = st.getColumn(4).getString();
-        r.reverts = st.getColumn(5).isNull() ? 0 : st.getColumn(5).getInt64();
-        r.adjudication = st.getColumn(6).getInt() != 0;
-        rows.push_back(std::move(r));
+        rows.push_back(readLabelRow(st, 1));
     }
     flush();
     tx.commit();
