@@ -81,6 +81,7 @@ void recordPairOutcomes(Project& project, int64_t runId, int64_t step, const std
     if (source != "eval" && source != "score") throw Error("unknown outcome source \"" + source + "\"");
     auto& d = project.impl();
     WriteScope tx(d);
+    d.dirtyKinds |= Project::Impl::kRunsSide;  // a WITHOUT ROWID table: SQLite reports no row changes
     if (!runExists(d.db, runId)) throw Error("run " + std::to_string(runId) + " is not in the project");
     {
         SQLite::Statement del(d.db, "DELETE FROM pair_outcomes WHERE run_id = ? AND split = ? AND step = ? AND source = ?");

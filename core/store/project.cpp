@@ -14,6 +14,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <string_view>
 #include <set>
 #include <random>
 #include <tuple>
@@ -326,6 +327,15 @@ CREATE TABLE pair_set_members(
   pair_id INTEGER NOT NULL REFERENCES pairs(id) ON DELETE CASCADE,
   PRIMARY KEY (set_id, pair_id)) WITHOUT ROWID;
 )sql"},
+        // v8: change counters per kind of data (Project::changeCounters): every write
+        // transaction that touches the pairs' side (pairs, labels, pair sets, search index) or
+        // the runs' side (runs, metrics, samples, health warnings, per-pair outcomes) adds one
+        // to its counter, so a window that sees PRAGMA data_version move reloads only the side
+        // that changed. A build older than v8 would write without counting: it refuses the file.
+        {8, R"sql(
+INSERT INTO meta(key, value) VALUES ('changes.pairs', '0'), ('changes.runs', '0')
+  ON CONFLICT(key) DO NOTHING;
+)sql"},
     };
     return steps;
 }
@@ -356,7 +366,55 @@ const std::string& beforeFirstConnection(const std::string& path) {
 
 }  // namespace
 
-Project::Impl::Impl(const std::string& p, int flags) : path(p), db(beforeFirstConnection(p), flags, kBusyTimeoutMs) {}
+namespace {
+
+// Which side of the data a table belongs to (Project::ChangeCounters). Called by SQLite for
+// every row a statement of this connection inserts, updates or deletes in a rowid table.
+// WITHOUT ROWID tables are not reported: meta and pair_set_members change with rows that are,
+// pair_outcomes' writer sets its side itself. The search index's tables are left out too:
+// FTS5 writes its pending terms while the transaction commits, after the counters were
+// written; the index's writers (indexNewPairs, rebuildSearchIndex) set the pairs' side.
+void noteRowChange(void* impl, int, const char*, const char* table, sqlite3_int64) {
+    auto* d = static_cast<Project::Impl*>(impl);
+    const std::string_view t(table);
+    if (t == "pairs" || t == "labels" || t == "pair_sets")
+        d->dirtyKinds |= Project::Impl::kPairsSide;
+    else if (t == "metrics" || t == "runs" || t == "samples" || t == "health_warnings")
+        d->dirtyKinds |= Project::Impl::kRunsSide;
+}
+
+// A commit that leaves a touched side uncounted would hide the change from every window:
+// counted here so that tests can prove every write path counts (Project::uncountedCommits).
+int noteCommit(void* impl) {
+    auto* d = static_cast<Project::Impl*>(impl);
+    if (d->dirtyKinds) ++d->uncountedCommits;
+    d->dirtyKinds = 0;
+    return 0;  // never veto the commit
+}
+
+void noteRollback(void* impl) { static_cast<Project::Impl*>(impl)->dirtyKinds = 0; }
+
+}  // namespace
+
+Project::Impl::Impl(const std::string& p, int flags) : path(p), db(beforeFirstConnection(p), flags, kBusyTimeoutMs) {
+    sqlite3_update_hook(db.getHandle(), &noteRowChange, this);
+    sqlite3_commit_hook(db.getHandle(), &noteCommit, this);
+    sqlite3_rollback_hook(db.getHandle(), &noteRollback, this);
+}
+
+void Project::Impl::countChanges() {
+    if (!dirtyKinds) return;
+    SQLite::Statement st(db,
+                         "INSERT INTO meta(key, value) VALUES (?, '1') "
+                         "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1");
+    for (auto [kind, key] : {std::pair{kPairsSide, "changes.pairs"}, std::pair{kRunsSide, "changes.runs"}}) {
+        if (!(dirtyKinds & kind)) continue;
+        st.reset();
+        st.bind(1, key);
+        st.exec();
+    }
+    dirtyKinds = 0;
+}
 
 void Project::Impl::beginWrite() {
     if (writeDepth == 0) {
@@ -368,6 +426,7 @@ void Project::Impl::beginWrite() {
 
 void Project::Impl::commitWrite() {
     if (--writeDepth > 0) return;
+    countChanges();
     db.exec("COMMIT");
     if (pairsAdded && !deferSearchIndex) indexNewPairs();
 }
@@ -467,6 +526,8 @@ void Project::Impl::indexNewPairs() {
         db.exec(
             "INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', "
             "(SELECT coalesce(max(id), 0) FROM pairs)) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        dirtyKinds |= kPairsSide;  // searches find the new pairs from now on
+        countChanges();
         db.exec("COMMIT");
         pairsAdded = false;
     } catch (...) {
@@ -520,6 +581,7 @@ void bringForward(Project::Impl& d, bool fresh) {
             if (version < Project::schemaVersion()) {
                 applyMigrations(db, version, Project::schemaVersion());
                 db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+                d.countChanges();  // a migration may rewrite what pages show
             }
             db.exec("COMMIT");
         } catch (...) {
@@ -653,6 +715,18 @@ Project Project::openOrCreate(const std::string& path) {
 const std::string& Project::path() const { return d_->path; }
 
 int64_t Project::dataVersion() { return d_->db.execAndGet("PRAGMA data_version").getInt64(); }
+
+Project::ChangeCounters Project::changeCounters() {
+    ChangeCounters c;
+    SQLite::Statement st(d_->db, "SELECT key, value FROM meta WHERE key IN ('changes.pairs', 'changes.runs')");
+    while (st.executeStep()) {
+        const std::string key = st.getColumn(0).getString();
+        (key == "changes.pairs" ? c.pairs : c.runs) = st.getColumn(1).getInt64();
+    }
+    return c;
+}
+
+int64_t Project::uncountedCommits() const { return d_->uncountedCommits; }
 
 std::string Project::projectId() {
     auto read = [&] {
@@ -899,6 +973,7 @@ void Project::updatePairMetadata(int64_t id, const std::string& metadataJson) {
 void Project::rebuildSearchIndex() {
     WriteScope tx(*d_);
     d_->db.exec("INSERT INTO pairs_fts(pairs_fts) VALUES ('rebuild')");
+    d_->dirtyKinds |= Impl::kPairsSide;
     d_->db.exec(
         "INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', (SELECT coalesce(max(id), 0) FROM pairs)) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
@@ -1081,6 +1156,7 @@ void Project::setAnnotationMode(AnnotationMode mode) {
                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     set.bind(1, std::string(toString(mode)));
     set.exec();
+    d_->dirtyKinds |= Impl::kPairsSide;  // what every page shows of a pair depends on the mode
     // One pass over the label history, pair by pair.
     SQLite::Statement st(d_->db, std::string("SELECT pair_id, ") + kLabelRowColumns + " FROM labels ORDER BY pair_id, id");
     SQLite::Statement single(d_->db,

@@ -44,6 +44,18 @@ public:
     // Changes whenever another connection (another thread, window or process) commits a
     // change to the file (PRAGMA data_version): the GUI polls it to refresh.
     int64_t dataVersion();
+    // Counters of committed changes, one per side of the data: `pairs` moves with pairs,
+    // labels, pair sets, the search index and the annotation mode; `runs` with runs, their
+    // metrics, samples, health warnings and per-pair outcomes (heartbeats included). Every
+    // write transaction adds one to each side it touched. A window that sees dataVersion()
+    // move reads these to reload only what changed.
+    struct ChangeCounters {
+        int64_t pairs = 0, runs = 0;
+    };
+    ChangeCounters changeCounters();
+    // Commits on this connection that touched a side without counting it (0 unless a write
+    // path bypasses the store's transactions: tests check it stays 0).
+    int64_t uncountedCommits() const;
     // Whether this connection still stands on the files SQLite opened, and still holds the
     // locks that tell other processes it is there. POSIX record locks belong to a process,
     // not to a descriptor: when anything in this process opens and closes the project file

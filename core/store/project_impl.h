@@ -59,6 +59,15 @@ struct Project::Impl {
     // (inside a write transaction).
     void resolvePair(int64_t pairId);
 
+    // The sides of the data this connection's open transaction touched (noteRowChange in
+    // project.cpp sets them row by row); countChanges() adds one to each side's counter in
+    // meta, inside the transaction, just before it commits. Writers whose table is WITHOUT
+    // ROWID (SQLite reports no row changes there) set their side themselves.
+    enum : unsigned { kPairsSide = 1, kRunsSide = 2 };
+    unsigned dirtyKinds = 0;
+    int64_t uncountedCommits = 0;  // commits that touched a side without counting it
+    void countChanges();
+
     void beginWrite();
     void commitWrite();
     void rollbackWrite() noexcept;

@@ -16,6 +16,9 @@
 #include "common/error.h"
 #include "store/project.h"
 #include "store/project_impl.h"
+#include "store/formats.h"
+#include "store/holdout.h"
+#include "store/pair_outcomes.h"
 #include "store/sha256.h"
 
 using namespace dpowb;
@@ -76,6 +79,8 @@ private Q_SLOTS:
     void interruptedRunMarking();
     void twoThreadsWriteAtOnce();
     void dataVersionSeesOtherConnections();
+    void changeCountersPerSide_data();
+    void changeCountersPerSide();
     void transactionRollsBack();
 };
 
@@ -628,6 +633,83 @@ void TestProject::dataVersionSeesOtherConnections() {
     QCOMPARE(a.dataVersion(), before);  // nothing changed
     b.addPair(textPair("p", "a", "b"));
     QVERIFY(a.dataVersion() != before);
+}
+
+// Each kind of write moves the counter of its side of the data, as another connection (a
+// window) sees it, and never the other side's; every commit counted its changes.
+void TestProject::changeCountersPerSide_data() {
+    QTest::addColumn<QString>("write");
+    QTest::addColumn<bool>("pairsSide");
+    QTest::addColumn<bool>("runsSide");
+    QTest::newRow("add a pair") << "add pair" << true << false;
+    QTest::newRow("label") << "label" << true << false;
+    QTest::newRow("undo a label") << "undo" << true << false;
+    QTest::newRow("annotation mode") << "mode" << true << false;
+    QTest::newRow("hold out a test split") << "holdout" << true << false;
+    QTest::newRow("save a pair set") << "pair set" << true << false;
+    QTest::newRow("rebuild the search index") << "reindex" << true << false;
+    QTest::newRow("import a file") << "import" << true << false;
+    QTest::newRow("start a run") << "create run" << false << true;
+    QTest::newRow("heartbeat") << "heartbeat" << false << true;
+    QTest::newRow("metrics") << "metrics" << false << true;
+    QTest::newRow("a sample") << "sample" << false << true;
+    QTest::newRow("run status") << "status" << false << true;
+    QTest::newRow("per-pair outcomes") << "outcomes" << false << true;
+    QTest::newRow("reference cache (neither side)") << "ref cache" << false << false;
+}
+
+void TestProject::changeCountersPerSide() {
+    QFETCH(QString, write);
+    QFETCH(bool, pairsSide);
+    QFETCH(bool, runsSide);
+    const std::string path = file(("counters-" + write.toStdString() + ".dpowb").c_str());
+    QFile::remove(QString::fromStdString(path));
+    Project p = Project::create(path);
+    for (int i = 0; i < 20; ++i) p.addPair(textPair("p" + std::to_string(i), "a", "b"));
+    for (int64_t id = 1; id <= 5; ++id) p.label(id, Verdict::A);
+    RunRecord r;
+    r.name = "run";
+    const int64_t run = p.createRun(r);
+    Project window = Project::open(path);
+    const Project::ChangeCounters before = window.changeCounters();
+    const int64_t versionBefore = window.dataVersion();
+
+    const std::string w = write.toStdString();
+    if (w == "add pair") p.addPair(textPair("new", "a", "b"));
+    else if (w == "label") p.label(10, Verdict::B);
+    else if (w == "undo") QVERIFY(p.undo(1));
+    else if (w == "mode") p.setAnnotationMode(AnnotationMode::Consensus);
+    else if (w == "holdout") QVERIFY(holdOutTestSplit(p, 20, 7).moved > 0);
+    else if (w == "pair set") savePairSet(p, "hard ones", run, {1, 2});
+    else if (w == "reindex") p.rebuildSearchIndex();
+    else if (w == "import") {
+        const std::string jsonl = file("counters.jsonl");
+        {
+            std::FILE* f = std::fopen(jsonl.c_str(), "w");
+            std::fputs("{\"prompt\": \"q\", \"chosen\": \"yes\", \"rejected\": \"no\"}\n", f);
+            std::fclose(f);
+        }
+        QCOMPARE(importFile(p, jsonl, {}).inserted, int64_t(1));
+    }
+    else if (w == "create run") p.createRun(r);
+    else if (w == "heartbeat") p.heartbeat(run, 3, 10);
+    else if (w == "metrics") p.addMetrics({{run, 1, 0.1, "train", R"({"loss":0.69})", 0}});
+    else if (w == "sample") {
+        SampleRow s;
+        s.runId = run;
+        s.pairId = 1;
+        s.model = "policy";
+        p.addSample(s);
+    } else if (w == "status") p.setRunStatus(run, RunStatus::Cancelled);
+    else if (w == "outcomes") recordPairOutcomes(p, run, 5, "eval", "eval", {outcomeFromLogps(1, Verdict::A, 0.1, -1, -2, -3, -4, 1, 1)});
+    else if (w == "ref cache") p.putRefSeqLogps("fp", "k", {{refSequenceHash({1}, {2}), {-1.0, 1}}});
+    else QFAIL("unknown write");
+
+    QVERIFY(window.dataVersion() != versionBefore);  // the file did change
+    const Project::ChangeCounters after = window.changeCounters();
+    QCOMPARE(after.pairs != before.pairs, pairsSide);
+    QCOMPARE(after.runs != before.runs, runsSide);
+    QCOMPARE(p.uncountedCommits(), int64_t(0));
 }
 
 void TestProject::transactionRollsBack() {
