@@ -145,8 +145,20 @@ QColor CompareView::ratioColor(double logRatio) {
     return QColor(mix(base.red()), mix(base.green()), mix(base.blue()));
 }
 
+CompareView::CompareView(ProjectContext* context, QWidget* parent)
+    : QWidget(parent), context_(context), cancel_(std::make_shared<std::atomic<bool>>(false)) {
+    init();
+}
+
 CompareView::CompareView(const QString& projectPath, QWidget* parent)
-    : QWidget(parent), cancel_(std::make_shared<std::atomic<bool>>(false)) {
+    : QWidget(parent), context_(new ProjectContext(this)), cancel_(std::make_shared<std::atomic<bool>>(false)) {
+    init();
+    if (!projectPath.isEmpty()) setProjectPath(projectPath);
+}
+
+store::Project* CompareView::project() { return context_->isOpen() ? &context_->project() : nullptr; }
+
+void CompareView::init() {
     registerCompareMetaTypes();
     buildUi();
 
@@ -190,7 +202,7 @@ CompareView::CompareView(const QString& projectPath, QWidget* parent)
                 if (!error.isEmpty()) showError(tr("Sample pairs: %1").arg(error));
                 else if (cancelled) statusLabel_->setText(tr("Sample pairs: stopped; nothing was added."));
                 else statusLabel_->setText(tr("Sample pairs: %1 new pairs added (%2 generated).").arg(added).arg(generated));
-                if (project_ && added > 0) reloadPairIds();
+                if (project() && added > 0) reloadPairIds();
                 Q_EMIT samplesFinished(added, generated, cancelled, error);
             });
     connect(worker_, &CompareWorker::failed, this, &CompareView::showError);
@@ -202,22 +214,19 @@ CompareView::CompareView(const QString& projectPath, QWidget* parent)
     paneTimer_->setInterval(33);  // ~30 updates a second while streaming
     connect(paneTimer_, &QTimer::timeout, this, &CompareView::renderPanes);
 
-    pollTimer_ = new QTimer(this);
-    pollTimer_->setInterval(2000);
-    connect(pollTimer_, &QTimer::timeout, this, [this] {
-        if (!project_ || !isVisible()) return;
-        try {
-            const qint64 v = project_->dataVersion();
-            if (v == dataVersion_) return;
-            dataVersion_ = v;
-        } catch (const std::exception&) {
-            return;
-        }
-        reloadRuns();
+    // Runs finished elsewhere (the Train page, the CLI) join the run list; pairs added or
+    // relabelled elsewhere join the pair list. Heartbeats and metrics change the runs' side
+    // too: re-reading a few dozen runs is cheap.
+    connect(context_, &ProjectContext::runsChanged, this, [this] {
+        if (isVisible()) reloadRuns();
     });
-    pollTimer_->start();
-
-    setProjectPath(projectPath);
+    connect(context_, &ProjectContext::externalChange, this, &CompareView::reloadPairIds);
+    connect(context_, &ProjectContext::opened, this, &CompareView::openProject);
+    connect(context_, &ProjectContext::closed, this, [this] {
+        projectPath_.clear();
+        openProject();
+    });
+    if (context_->isOpen()) openProject();
 }
 
 void CompareView::showEvent(QShowEvent* event) {
@@ -478,25 +487,25 @@ void CompareView::buildUi() {
 // ---------------------------------------------------------------- project, runs, pairs
 
 void CompareView::setProjectPath(const QString& projectPath) {
-    projectPath_ = projectPath;
-    openProject();
+    if (projectPath.isEmpty()) {
+        context_->close();
+        return;
+    }
+    try {
+        context_->open(projectPath);  // openProject() through the context's signal
+    } catch (const std::exception& e) {
+        showError(errorLine(e));
+    }
 }
 
 void CompareView::refreshRuns() { reloadRuns(); }
 
 void CompareView::openProject() {
     followNewest_ = true;
-    project_.reset();
+    projectPath_ = context_->isOpen() ? context_->path() : QString();
     pairIds_.clear();
     pairIndex_ = -1;
     marginModel_->clear();
-    if (!projectPath_.isEmpty()) {
-        try {
-            project_ = std::make_unique<store::Project>(store::Project::open(projectPath_.toStdString()));
-        } catch (const std::exception& e) {
-            showError(errorLine(e));
-        }
-    }
     reloadRuns();
     // The newest run that left a model is the comparison people open the page for.
     if (runCombo_->count() > 1) selectRun(runCombo_->itemData(1).toLongLong());
@@ -511,9 +520,9 @@ void CompareView::reloadRuns() {
     const qint64 current = runCombo_->currentData().toLongLong();
     runCombo_->clear();
     runCombo_->addItem(tr("Folders below"), qint64(0));
-    if (!project_) return;
+    if (!project()) return;
     try {
-        for (const auto& run : project_->runs()) {
+        for (const auto& run : project()->runs()) {
             // Only runs that left a model behind can be compared.
             if (run.outputDir.empty() || !QFileInfo::exists(QString::fromStdString(run.outputDir) + "/config.json")) continue;
             QString label = tr("Run #%1").arg(run.id);
@@ -535,12 +544,12 @@ void CompareView::reloadRuns() {
 
 void CompareView::reloadPairIds() {
     pairIds_.clear();
-    if (!project_) return;
+    if (!project()) return;
     try {
         store::PairQuery q;
         q.split = "test";
-        pairIds_ = project_->pairIds(q);
-        if (pairIds_.empty()) pairIds_ = project_->pairIds(store::PairQuery{});
+        pairIds_ = project()->pairIds(q);
+        if (pairIds_.empty()) pairIds_ = project()->pairIds(store::PairQuery{});
     } catch (const std::exception& e) {
         showError(errorLine(e));
     }
@@ -550,10 +559,10 @@ void CompareView::reloadPairIds() {
 }
 
 bool CompareView::selectRun(qint64 runId) {
-    if (!project_) return false;
+    if (!project()) return false;
     train::ModelPair pair;
     try {
-        pair = train::modelsForRun(*project_, runId);
+        pair = train::modelsForRun(*project(), runId);
     } catch (const std::exception& e) {
         showError(errorLine(e));
         return false;
@@ -619,10 +628,10 @@ QString CompareView::prompt() const {
 }
 
 bool CompareView::showPair(qint64 pairId) {
-    if (!project_) return false;
+    if (!project()) return false;
     std::optional<store::Pair> p;
     try {
-        p = project_->pair(pairId);
+        p = project()->pair(pairId);
     } catch (const std::exception& e) {
         showError(errorLine(e));
         return false;
@@ -751,12 +760,12 @@ void CompareView::updateActions() {
                           samples_[1][size_t(selectedSample())].scored;
     generateButton_->setEnabled(ready);
     stopButton_->setEnabled(busy_);
-    addPairButton_->setEnabled(ready && haveBoth && project_);
-    policyBetterButton_->setEnabled(ready && haveBoth && project_);
-    referenceBetterButton_->setEnabled(ready && haveBoth && project_);
+    addPairButton_->setEnabled(ready && haveBoth && project());
+    policyBetterButton_->setEnabled(ready && haveBoth && project());
+    referenceBetterButton_->setEnabled(ready && haveBoth && project());
     scorePairButton_->setEnabled(ready && pair_.has_value());
-    samplePairsButton_->setEnabled(ready && project_);
-    marginButton_->setEnabled(ready && project_);
+    samplePairsButton_->setEnabled(ready && project());
+    marginButton_->setEnabled(ready && project());
 }
 
 void CompareView::showError(const QString& message) {
@@ -848,7 +857,7 @@ void CompareView::renderPane(Side side) {
 // ---------------------------------------------------------------- back into the data
 
 qint64 CompareView::addPairFromView(std::optional<store::Verdict> verdict) {
-    if (!project_) {
+    if (!project()) {
         showError(tr("Add pair: no project is open"));
         return 0;
     }
@@ -872,12 +881,13 @@ qint64 CompareView::addPairFromView(std::optional<store::Verdict> verdict) {
                                     reference->text, split);
     try {
         bool inserted = false;
-        const qint64 id = project_->addPair(p, &inserted);
+        const qint64 id = project()->addPair(p, &inserted);
         if (verdict) {
             store::LabelOptions opts;
             opts.annotator = ProjectContext::currentAnnotator().toStdString();  // as on the Label page
-            project_->label(id, *verdict, opts);
+            project()->label(id, *verdict, opts);
         }
+        context_->notifyLocalChange();  // the Label page lists it
         statusLabel_->setText(inserted ? tr("Added pair #%1 to split %3%2.")
                                              .arg(id)
                                              .arg(verdict ? tr(", labelled %1").arg(theme::verdictText(verdict)) : QString())
@@ -892,7 +902,7 @@ qint64 CompareView::addPairFromView(std::optional<store::Verdict> verdict) {
 }
 
 bool CompareView::samplePairs(int prompts, const QString& fromSplit, const QString& toSplit) {
-    if (projectPath_.isEmpty() || !project_) {
+    if (projectPath_.isEmpty() || !project()) {
         showError(tr("Sample pairs: no project is open"));
         return false;
     }
@@ -970,7 +980,7 @@ void CompareView::renderPairScore() {
 }
 
 bool CompareView::computeMargins(const QString& split) {
-    if (projectPath_.isEmpty() || !project_) {
+    if (projectPath_.isEmpty() || !project()) {
         showError(tr("Margins: no project is open"));
         return false;
     }

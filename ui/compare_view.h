@@ -47,14 +47,19 @@ namespace dpowb::ui {
 
 class MarginModel;
 class MarginProxyModel;
+class ProjectContext;
 class TokenPane;
 
 class CompareView : public QWidget {
     Q_OBJECT
 public:
+    // On the window's shared project: follows what `context` opens and closes.
+    explicit CompareView(ProjectContext* context, QWidget* parent = nullptr);
+    // On a project of its own (a context owned by the view; empty path: none open).
     explicit CompareView(const QString& projectPath, QWidget* parent = nullptr);
     ~CompareView() override;
 
+    // Opens another project file in the view's context.
     void setProjectPath(const QString& projectPath);
     QString projectPath() const { return projectPath_; }
     // Re-reads the project's runs. Until the user picks models by hand (or an older run), the
@@ -152,8 +157,10 @@ private:
     void updateActions();
     void showPairFromMargins(const QModelIndex& proxyIndex);
 
+    void init();
+    store::Project* project();  // the context's connection, null when no project is open
+    ProjectContext* context_ = nullptr;
     QString projectPath_;
-    std::unique_ptr<store::Project> project_;
     std::vector<int64_t> pairIds_;  // prompts to step through: the test split, else all
     int pairIndex_ = -1;
     qint64 pairId_ = 0;
@@ -208,8 +215,6 @@ private:
     QLabel* statusLabel_ = nullptr;
     QProgressBar* progress_ = nullptr;
     QTimer* paneTimer_ = nullptr;
-    QTimer* pollTimer_ = nullptr;  // notices runs finished elsewhere (the Train page, the CLI)
-    qint64 dataVersion_ = 0;
 };
 
 }  // namespace dpowb::ui

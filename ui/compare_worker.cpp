@@ -82,7 +82,7 @@ bool CompareWorker::loadModels(const CompareModels& models) {
         if (models.runId > 0 && !models.projectPath.isEmpty()) {
             // The run's own encoding settings (max length, template), so that its margins are
             // the numbers its training saw.
-            auto project = store::Project::open(models.projectPath.toStdString());
+            auto project = store::Project::openReadOnly(models.projectPath.toStdString());
             pair = train::modelsForRun(project, models.runId);
         } else {
             pair = train::modelsForFolders(models.policyPath.toStdString(), models.referencePath.toStdString(), models.beta);
@@ -157,7 +157,7 @@ void CompareWorker::computeMargins(const CompareModels& models, const QString& p
     JobScope job{this};
     if (!loadModels(models)) return;
     try {
-        auto project = store::Project::open(projectPath.toStdString());
+        auto project = store::Project::openReadOnly(projectPath.toStdString());
         store::PairQuery q;
         q.split = split.toStdString();
         std::vector<store::Pair> pairs = project.pairs(q);

@@ -166,7 +166,7 @@ void LabelAnalyticsPanel::refresh() {
     watcher_.setFuture(QtConcurrent::run([path]() -> Outcome {
         Outcome o;
         try {
-            auto project = store::Project::open(path);
+            auto project = store::Project::openReadOnly(path);
             o.analytics = store::labelAnalytics(project);
         } catch (const std::exception& e) {
             o.error = errorLine(e);

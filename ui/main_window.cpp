@@ -357,7 +357,7 @@ void MainWindow::startExport(const QString& path, const QString& format, ExportS
     watcher->setFuture(QtConcurrent::run([db = context_->path().toStdString(), file = path.toStdString(),
                                           fmt = format.toStdString(), path, viewQuery, cancel, done]() -> Result {
         try {
-            auto project = store::Project::open(db);
+            auto project = store::Project::openReadOnly(db);
             store::ExportOptions options;
             options.format = fmt;
             if (viewQuery) options.ids = project.pairIds(*viewQuery);
@@ -430,7 +430,7 @@ void MainWindow::refreshCounter() {
     watcher->setFuture(QtConcurrent::run([path = context_->path().toStdString()] {
         CounterResult r;
         try {
-            auto project = store::Project::open(path);
+            auto project = store::Project::openReadOnly(path);
             const store::Stats s = project.stats();
             r.labelled = s.labelled;
             r.pairs = s.pairs;

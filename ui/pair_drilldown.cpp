@@ -173,7 +173,7 @@ void PairDrillDown::load(qint64 step) {
         Loaded l;
         l.generation = generation;
         try {
-            auto project = store::Project::open(path);
+            auto project = store::Project::openReadOnly(path);
             l.table = store::loadDrillDown(project, q);
         } catch (const std::exception& e) {
             l.error = QString::fromUtf8(e.what());

@@ -81,7 +81,7 @@ void PairTableModel::reload() {
         // QFuture keeps only QException messages: carry the store's error as a value.
         IdsResult out;
         try {
-            auto project = store::Project::open(path);
+            auto project = store::Project::openReadOnly(path);
             std::vector<int64_t> ids = project.pairIds(query);
             out.ids.reserve(ids.size());
             for (int64_t id : ids)  // blind: whether others disagree is theirs until one labels

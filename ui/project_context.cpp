@@ -19,7 +19,7 @@ void ProjectContext::open(const QString& path) {
     close();
     project_ = std::move(project);
     path_ = path;
-    lastVersion_ = project_->dataVersion();
+    takeSnapshot();
     poll_.start();
     Q_EMIT opened(path_);
 }
@@ -74,8 +74,21 @@ char ProjectContext::shownLeftFor(qint64 pairId) const {
     return (z & 1) ? 'b' : 'a';
 }
 
+void ProjectContext::takeSnapshot() {
+    lastVersion_ = project_->dataVersion();
+    lastCounters_ = project_->changeCounters();
+}
+
 void ProjectContext::notifyLocalChange() {
-    if (project_) lastVersion_ = project_->dataVersion();
+    // This window's own commits do not move data_version for its connection; another
+    // connection's commit since the last poll does, and is announced first.
+    if (project_) {
+        checkExternalChanges();
+        try {
+            lastCounters_ = project_->changeCounters();  // its own counts are no news to it
+        } catch (const std::exception&) {
+        }
+    }
     Q_EMIT localChange();
 }
 
@@ -94,7 +107,7 @@ bool ProjectContext::verifyConnection() {
     project_.reset();
     try {
         project_ = std::make_unique<store::Project>(store::Project::open(path_.toStdString()));
-        lastVersion_ = project_->dataVersion();
+        takeSnapshot();
     } catch (const std::exception& e) {
         poll_.stop();
         path_.clear();
@@ -105,22 +118,26 @@ bool ProjectContext::verifyConnection() {
     ++reconnects_;
     Q_EMIT reconnected(errorLine(problem));
     Q_EMIT externalChange();  // pages reload what they show from the reopened file
+    Q_EMIT runsChanged();
     return false;
 }
 
 void ProjectContext::checkExternalChanges() {
     if (!project_) return;
     if (!verifyConnection()) return;
-    qint64 v = 0;
+    store::Project::ChangeCounters now;
     try {
-        v = project_->dataVersion();
+        const qint64 v = project_->dataVersion();
+        if (v == lastVersion_) return;
+        lastVersion_ = v;
+        now = project_->changeCounters();
     } catch (const std::exception&) {
         return;  // a busy file: try again on the next tick
     }
-    if (v != lastVersion_) {
-        lastVersion_ = v;
-        Q_EMIT externalChange();
-    }
+    const bool pairs = now.pairs != lastCounters_.pairs, runs = now.runs != lastCounters_.runs;
+    lastCounters_ = now;
+    if (pairs) Q_EMIT externalChange();
+    if (runs) Q_EMIT runsChanged();
 }
 
 }  // namespace dpowb::ui

@@ -4,7 +4,10 @@
 // million ids, stats, import, export) opens its own connection on path() in a worker thread;
 // one connection never crosses threads. Changes committed by any other connection (a worker
 // of this window, a second window, the CLI, the trainer) are noticed by polling
-// Project::dataVersion() once a second and announced as externalChange().
+// Project::dataVersion() once a second; the file's change counters
+// (Project::changeCounters) then say which side changed: pairs and labels are announced as
+// externalChange(), runs and their metrics as runsChanged(). A trainer writing metrics
+// every step therefore never makes the Label page reload its pairs.
 #pragma once
 
 #include <QObject>
@@ -58,7 +61,11 @@ Q_SIGNALS:
     void opened(const QString& path);
     void closed();
     void localChange();
+    // Pairs, labels, pair sets or the annotation mode changed elsewhere.
     void externalChange();
+    // Runs, metrics, samples, health warnings or per-pair outcomes changed (elsewhere: a
+    // trainer always writes on a connection of its own).
+    void runsChanged();
     // The connection had to be reopened (`why` says what happened to the old one).
     void reconnected(const QString& why);
     // It could not be reopened; the project is closed.
@@ -67,7 +74,9 @@ Q_SIGNALS:
 private:
     std::unique_ptr<store::Project> project_;
     QString path_;
+    void takeSnapshot();  // the data version and counters as they are now
     qint64 lastVersion_ = 0;
+    store::Project::ChangeCounters lastCounters_;
     int reconnects_ = 0;
     QTimer poll_;
 };

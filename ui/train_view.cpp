@@ -37,6 +37,7 @@
 #include "error_line.h"
 #include "health_model.h"
 #include "pair_drilldown.h"
+#include "project_context.h"
 #include "store/holdout.h"
 #include "store/provenance.h"
 #include "train/health.h"
@@ -78,28 +79,42 @@ QString csvField(const QString& s) {
 
 }  // namespace
 
+TrainView::TrainView(ProjectContext* context, QWidget* parent) : QWidget(parent), context_(context) { init(); }
+
 TrainView::TrainView(const QString& projectPath, QWidget* parent)
-    : QWidget(parent), projectPath_(projectPath) {
-    registerTrainMetaTypes();
-    buildUi();
-    openProject();
-    showLatestRun();
-    poll_ = new QTimer(this);
-    poll_->setInterval(1000);
-    connect(poll_, &QTimer::timeout, this, [this] {
-        if (!project_) return;
+    : QWidget(parent), context_(new ProjectContext(this)) {
+    if (!projectPath.isEmpty()) {
         try {
-            const int64_t v = project_->dataVersion();
-            if (v == dataVersion_) return;
-            dataVersion_ = v;
-        } catch (const std::exception&) {
-            return;
+            context_->open(projectPath);
+        } catch (const std::exception& e) {
+            projectPath_ = projectPath;
+            projectError_ = errorLine(e);
         }
-        refreshRuns();
-        refreshDataSummary();
-    });
-    poll_->start();
+    }
+    init();
 }
+
+void TrainView::init() {
+    registerTrainMetaTypes();
+    if (context_->isOpen()) projectPath_ = context_->path();
+    else if (projectError_.isEmpty()) projectError_ = tr("No project is open.");
+    buildUi();
+    refresh();
+    showLatestRun();
+    connect(context_, &ProjectContext::opened, this, &TrainView::onProjectOpened);
+    connect(context_, &ProjectContext::closed, this, [this] {
+        projectPath_.clear();
+        projectError_ = tr("No project is open.");
+        refresh();
+    });
+    // Only what changed: a run's heartbeats and metrics reload the runs table (and the charts
+    // through it), never the data summary's counts over every pair.
+    connect(context_, &ProjectContext::runsChanged, this, &TrainView::refreshRuns);
+    connect(context_, &ProjectContext::externalChange, this, &TrainView::refreshDataSummary);
+    connect(context_, &ProjectContext::localChange, this, &TrainView::refreshDataSummary);
+}
+
+store::Project* TrainView::project() { return context_->isOpen() ? &context_->project() : nullptr; }
 
 TrainView::~TrainView() {
     // The window may be destroyed without a close event (e.g. at the end of a test).
@@ -298,10 +313,21 @@ void TrainView::buildUi() {
 }
 
 void TrainView::setProjectPath(const QString& projectPath) {
-    if (projectPath == projectPath_ && project_) return;
-    projectPath_ = projectPath;
-    pairs_->setProjectPath(projectPath);
-    openProject();
+    if (projectPath == projectPath_ && project()) return;
+    try {
+        context_->open(projectPath);  // onProjectOpened() through the context's signal
+    } catch (const std::exception& e) {
+        projectPath_ = projectPath;
+        projectError_ = errorLine(e);
+        refresh();
+    }
+}
+
+void TrainView::onProjectOpened() {
+    projectPath_ = context_->path();
+    projectError_.clear();
+    pairs_->setProjectPath(projectPath_);
+    refresh();
     if (!running_) {
         charts_->clear();
         shownRuns_.clear();
@@ -332,37 +358,20 @@ void TrainView::showLatestRun() {
     progress_->setValue(int(std::lround(std::clamp(f, 0.0, 1.0) * kProgressScale)));
 }
 
-void TrainView::openProject() {
-    project_.reset();
-    projectError_.clear();
-    dataVersion_ = -1;
-    if (projectPath_.isEmpty()) {
-        projectError_ = tr("No project is open.");
-    } else {
-        try {
-            project_.emplace(store::Project::open(projectPath_.toStdString()));
-            dataVersion_ = project_->dataVersion();
-        } catch (const std::exception& e) {
-            projectError_ = errorLine(e);
-        }
-    }
-    refresh();
-}
-
 void TrainView::refresh() {
     refreshRuns();
     refreshDataSummary();
 }
 
 void TrainView::refreshRuns() {
-    if (!project_) {
+    if (!project()) {
         runsModel_->setRuns({});
         return;
     }
     const QList<qint64> selected = selectedRunIds();
     std::vector<store::RunRecord> runs;
     try {
-        runs = project_->runs();
+        runs = project()->runs();
     } catch (const std::exception& e) {
         appendLog(int(train::LogLevel::Warning), tr("Could not read the runs: %1").arg(errorLine(e)));
         return;
@@ -396,7 +405,7 @@ namespace {
 DataSummary countTrainingData(const QString& path) {
     DataSummary s;
     try {
-        store::Project project = store::Project::open(path.toStdString());
+        store::Project project = store::Project::openReadOnly(path.toStdString());
         const store::Stats st = project.stats();
         for (const auto& [verdict, n] : st.byVerdict) {
             if (verdict == "tie") s.ties = n;
@@ -424,7 +433,7 @@ DataSummary countTrainingData(const QString& path) {
 }  // namespace
 
 void TrainView::refreshDataSummary() {
-    if (!project_) {
+    if (!project()) {
         DataSummary s;
         s.error = projectError_;
         s.ready = true;
@@ -441,7 +450,7 @@ void TrainView::refreshDataSummary() {
 }
 
 void TrainView::holdOutTestSplit(double percent, quint64 seed) {
-    if (!project_) return;
+    if (!project()) return;
     auto* watcher = new QFutureWatcher<QString>(this);
     connect(watcher, &QFutureWatcher<QString>::finished, this, [this, watcher] {
         status_->setText(watcher->result());
@@ -511,11 +520,11 @@ void TrainView::rebuildCharts() {
     healthModel_->clear();
     updateHealthLabel();
     for (qint64 id : wanted) charts_->addRun(id, runLabel(id));
-    if (!project_) return;
+    if (!project()) return;
     for (qint64 id : wanted) {
         try {
-            charts_->setRunRows(id, project_->metrics(id));
-            for (const store::HealthRow& w : project_->healthWarnings(id)) addHealth(w);
+            charts_->setRunRows(id, project()->metrics(id));
+            for (const store::HealthRow& w : project()->healthWarnings(id)) addHealth(w);
         } catch (const std::exception& e) {
             appendLog(int(train::LogLevel::Warning), tr("Could not read the metrics of run %1: %2").arg(id).arg(errorLine(e)));
         }
@@ -523,9 +532,9 @@ void TrainView::rebuildCharts() {
 }
 
 QString TrainView::dataChangesText(qint64 from, qint64 to) {
-    if (!project_) return tr("No project is open.");
+    if (!project()) return tr("No project is open.");
     try {
-        const auto a = project_->run(from), b = project_->run(to);
+        const auto a = project()->run(from), b = project()->run(to);
         if (!a || !b) return tr("Run %1 or %2 is no longer in the project.").arg(from).arg(to);
         const auto d = store::diffSnapshots(store::parseSnapshot(a->snapshotJson), store::parseSnapshot(b->snapshotJson));
         QStringList lines;
@@ -622,7 +631,7 @@ bool TrainView::startRun(train::TrainConfig config) {
         return false;
     }
     if (config.data.empty()) {
-        if (!project_) {
+        if (!project()) {
             showError(projectError_.isEmpty() ? tr("No project is open.") : projectError_);
             return false;
         }
@@ -895,7 +904,7 @@ void TrainView::openSelectedOutput() {
 }
 
 bool TrainView::exportMetricsCsv(const QString& path, QString* error) {
-    if (!project_) {
+    if (!project()) {
         if (error) *error = projectError_;
         return false;
     }
@@ -913,7 +922,7 @@ bool TrainView::exportMetricsCsv(const QString& path, QString* error) {
     std::set<QString> keys;
     try {
         for (qint64 id : ids) {
-            for (store::MetricRow& m : project_->metrics(id)) {
+            for (store::MetricRow& m : project()->metrics(id)) {
                 QJsonObject v = QJsonDocument::fromJson(QByteArray::fromStdString(m.valuesJson)).object();
                 for (auto it = v.begin(); it != v.end(); ++it) keys.insert(it.key());
                 rows.push_back({id, std::move(m), std::move(v)});

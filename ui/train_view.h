@@ -3,8 +3,9 @@
 //
 // Left: the run form and the runs history of the project. Right: status line, progress,
 // Pause/Resume and Stop, and the charts (the live run plus the runs selected in the
-// history, overlaid). The view owns its own connection to the project file (the trainer
-// opens another one on its thread) and notices other writers through dataVersion().
+// history, overlaid). The view reads the project through the window's ProjectContext (the
+// trainer opens a connection of its own on its thread) and reloads the runs when the context
+// says the runs' side of the file changed, the data summary when the pairs' side did.
 #pragma once
 
 #include <QElapsedTimer>
@@ -37,6 +38,7 @@ namespace dpowb::ui {
 class ChartGrid;
 class HealthModel;
 class PairDrillDown;
+class ProjectContext;
 class RunForm;
 class RunsModel;
 class TrainWorker;
@@ -44,10 +46,14 @@ class TrainWorker;
 class TrainView : public QWidget {
     Q_OBJECT
 public:
+    // On the window's shared project: follows what `context` opens and closes.
+    explicit TrainView(ProjectContext* context, QWidget* parent = nullptr);
+    // On a project of its own (a context owned by the view; empty path: none open).
     explicit TrainView(const QString& projectPath, QWidget* parent = nullptr);
     ~TrainView() override;
 
-    // Switches to another project file. A run in progress keeps going on its own file.
+    // Opens another project file in the view's context. A run in progress keeps going on its
+    // own file.
     void setProjectPath(const QString& projectPath);
     QString projectPath() const { return projectPath_; }
 
@@ -114,7 +120,6 @@ protected:
 
 private:
     void buildUi();
-    void openProject();
     void refreshRuns();
     void refreshDataSummary();
     void holdOutTestSplit(double percent, quint64 seed);
@@ -139,10 +144,13 @@ private:
     void showLatestRun();
     void openSelectedOutput();
 
+    void init();
+    void onProjectOpened();
+    store::Project* project();  // the context's connection, null when no project is open
+
+    ProjectContext* context_ = nullptr;
     QString projectPath_;
-    std::optional<store::Project> project_;
     QString projectError_;
-    int64_t dataVersion_ = -1;
 
     RunForm* form_ = nullptr;
     RunsModel* runsModel_ = nullptr;
@@ -165,7 +173,6 @@ private:
     QSlider* smoothing_ = nullptr;
     QLabel* smoothingLabel_ = nullptr;
     QPlainTextEdit* log_ = nullptr;
-    QTimer* poll_ = nullptr;
     quint64 summaryGeneration_ = 0;  // only the newest background count is shown
 
     QPointer<QThread> thread_;

@@ -13,12 +13,12 @@ namespace dpowb::ui {
 
 WorkbenchPages addWorkbenchPages(MainWindow& window) {
     WorkbenchPages pages;
-    pages.train = new TrainView(QString(), &window);
+    // Every page reads the window's one ProjectContext: one connection on the GUI thread, one
+    // poll, and each page reloads only the side of the data that changed.
+    pages.train = new TrainView(window.projectContext(), &window);
     window.addPage(QStringLiteral("Train"), pages.train);
-    QObject::connect(window.projectContext(), &ProjectContext::opened, pages.train, &TrainView::setProjectPath);
-    pages.compare = new CompareView(QString(), &window);
+    pages.compare = new CompareView(window.projectContext(), &window);
     window.addPage(QStringLiteral("Compare"), pages.compare);
-    QObject::connect(window.projectContext(), &ProjectContext::opened, pages.compare, &CompareView::setProjectPath);
     // A run that finishes is a new model to compare: the Compare page offers it at once.
     QObject::connect(pages.train, &TrainView::runFinished, pages.compare,
                      [compare = pages.compare](const train::TrainResult&) { compare->refreshRuns(); });
