@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QDoubleSpinBox>
 #include "file_dialogs.h"
+#include <QEventLoopLocker>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -230,8 +231,17 @@ void CompareView::init() {
 }
 
 void CompareView::showEvent(QShowEvent* event) {
+    if (!filterInstalled_ && window() != this) {
+        window()->installEventFilter(this);
+        filterInstalled_ = true;
+    }
     QWidget::showEvent(event);
     reloadRuns();
+}
+
+bool CompareView::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == window() && event->type() == QEvent::Close && busy_) cancel_->store(true);
+    return QWidget::eventFilter(watched, event);
 }
 
 CompareView::~CompareView() {
@@ -747,6 +757,15 @@ void CompareView::stop() {
 void CompareView::setBusy(bool busy) {
     if (busy_ == busy) return;
     busy_ = busy;
+    if (busy) {
+        busyLock_ = std::make_unique<QEventLoopLocker>();
+        if (!filterInstalled_ && window() != this) {  // also when this page was never shown
+            window()->installEventFilter(this);
+            filterInstalled_ = true;
+        }
+    } else {
+        busyLock_.reset();
+    }
     progress_->setVisible(busy);
     progress_->setRange(0, 0);
     updateActions();

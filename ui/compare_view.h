@@ -27,6 +27,7 @@
 #include "store/project.h"
 
 QT_BEGIN_NAMESPACE
+class QEventLoopLocker;
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
@@ -132,6 +133,9 @@ Q_SIGNALS:
 
 protected:
     void showEvent(QShowEvent* event) override;
+    // Closing the window while a job runs cancels it (the window goes at once; the
+    // application ends when the job has stopped, see busyLock_).
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     struct SampleState {
@@ -173,6 +177,10 @@ private:
     double pairScoreBeta_ = 0.1;
     QString lastError_;
     bool busy_ = false;
+    bool filterInstalled_ = false;
+    // Held while a job runs on the worker thread: the application does not quit under a
+    // loading or generating worker (it quits when the job is done), and no one waits for it.
+    std::unique_ptr<QEventLoopLocker> busyLock_;
     bool followNewest_ = true;  // select each new run until the user chooses models
     bool panesDirty_ = false;
 

@@ -3,6 +3,7 @@
 #include <QCloseEvent>
 #include <QDesktopServices>
 #include <QDir>
+#include <QEventLoopLocker>
 #include <QFile>
 #include "file_dialogs.h"
 #include <QFileInfo>
@@ -656,6 +657,8 @@ bool TrainView::startRun(train::TrainConfig config) {
     paused_ = false;
     stopping_ = false;
     running_ = true;
+    runLock_ = std::make_unique<QEventLoopLocker>();
+    watchWindowClose();  // also when this page was never shown
     trainClock_.invalidate();
     elapsed_.start();
     phase_->setText(tr("Starting"));
@@ -756,15 +759,16 @@ bool TrainView::requestStop() {
 
 bool TrainView::confirmClose() {
     if (!running_) return true;
-    if (!ask(tr("A training run is in progress. Stop it (a checkpoint is written) and close?"))) return false;
+    if (!stopping_ &&
+        !ask(tr("A training run is in progress. Stop it (a checkpoint is written) and close?")))
+        return false;
+    // Nothing waits here: the trainer stops after its current step (the processes of a
+    // multi-process run on Ctrl-C), writes its checkpoint and records the run cancelled while
+    // the window is already gone; runLock_ keeps the program alive until then.
     stopping_ = true;
     if (control_) TrainWorker::stop(*control_);
-    if (job_) delete job_.data();  // stops the processes (Ctrl-C) and waits for their checkpoint
+    if (job_) job_->requestStop();
     phase_->setText(tr("Stopping: writing a checkpoint…"));
-    if (thread_) {
-        thread_->quit();
-        thread_->wait();
-    }
     return true;
 }
 
@@ -778,12 +782,16 @@ bool TrainView::eventFilter(QObject* watched, QEvent* event) {
     return QWidget::eventFilter(watched, event);
 }
 
-void TrainView::showEvent(QShowEvent* event) {
+void TrainView::watchWindowClose() {
     // Self-contained: whatever window holds the view, closing it asks about a live run.
     if (!filterInstalled_ && window() != this) {
         window()->installEventFilter(this);
         filterInstalled_ = true;
     }
+}
+
+void TrainView::showEvent(QShowEvent* event) {
+    watchWindowClose();
     QWidget::showEvent(event);
 }
 
@@ -870,6 +878,7 @@ void TrainView::onFinished(const train::TrainResult& result) {
     refresh();
     updateButtons();
     Q_EMIT runFinished(result);
+    runLock_.reset();  // a closed window's program may end now (a posted quit, not at once)
 }
 
 void TrainView::resumeSelected() {

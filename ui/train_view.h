@@ -22,6 +22,7 @@
 #include "train_metatypes.h"
 
 QT_BEGIN_NAMESPACE
+class QEventLoopLocker;
 class QLabel;
 class QPlainTextEdit;
 class QProgressBar;
@@ -120,6 +121,7 @@ protected:
 
 private:
     void buildUi();
+    void watchWindowClose();
     void refreshRuns();
     void refreshDataSummary();
     void holdOutTestSplit(double percent, quint64 seed);
@@ -180,6 +182,10 @@ private:
     QString cli_;  // a run of several processes (RunForm::processes() > 1)
     std::shared_ptr<train::TrainControl> control_;
     bool running_ = false;
+    // Held from the start of a run to its end: the application does not quit under a running
+    // trainer. Closing the window stops the run and the window goes at once; the program
+    // ends when the trainer has written its checkpoint and recorded the run cancelled.
+    std::unique_ptr<QEventLoopLocker> runLock_;
     bool paused_ = false;
     bool stopping_ = false;
     qint64 liveRunId_ = 0;
