@@ -7,7 +7,10 @@
 #include <QLabel>
 #include <QPainter>
 #include <QPixmap>
+#include <QResizeEvent>
 #include <QSvgGenerator>
+
+#include <algorithm>
 
 #include "metric_chart.h"
 
@@ -23,6 +26,20 @@ constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 // In a single-run chart with two metrics (chosen / rejected), the first is green, the second red.
 const QColor kChosen(0x00, 0x9E, 0x73);
 const QColor kRejected(0xD5, 0x5E, 0x00);
+// The SFT warm-up: its own phase, its own colour.
+const QColor kSft(0x7B, 0x5E, 0xA7);
+
+// The chart metric of a reported value: eval values may carry an "eval_" prefix; the SFT
+// warm-up's values are charted under "sft/" (only its loss has a chart).
+QString chartMetric(const QString& split, QString name) {
+    if (name.startsWith(QLatin1String("eval_"))) name = name.mid(5);
+    if (split == QLatin1String("sft")) name.prepend(QLatin1String("sft/"));
+    return name;
+}
+
+bool chartedSplit(const QString& split) {
+    return split == QLatin1String("train") || split == QLatin1String("eval") || split == QLatin1String("sft");
+}
 
 }  // namespace
 
@@ -36,6 +53,9 @@ const std::vector<ChartSpec>& ChartGrid::specs() {
         {QObject::tr("Learning rate"), {"learning_rate"}, {}},
         {QObject::tr("Gradient norm"), {"grad_norm"}, {}},
         {QObject::tr("Tokens / s"), {"tokens_per_second"}, {}},
+        // The SFT warm-up before DPO (split "sft"): a per-token NLL, another quantity than the
+        // DPO loss, on its own steps. Shown only for runs that have one.
+        {QObject::tr("SFT warm-up loss"), {"sft/loss"}, {}},
     };
     return s;
 }
@@ -45,21 +65,25 @@ ChartGrid::ChartGrid(QWidget* parent) : QWidget(parent) {
     grid->setContentsMargins(0, 0, 0, 0);
     grid->setSpacing(4);
     const auto& all = specs();
-    const int columns = 4;
     for (int i = 0; i < static_cast<int>(all.size()); ++i) {
         auto* chart = new MetricChart(all[i].title, this);
         chart->setObjectName(QStringLiteral("chart_%1").arg(all[i].metrics.first()));
         charts_.push_back(chart);
         for (int m = 0; m < all[i].metrics.size(); ++m) metricIndex_[all[i].metrics[m]] = {i, m};
-        grid->addWidget(chart, i / columns, i % columns);
     }
-    for (int c = 0; c < columns; ++c) grid->setColumnStretch(c, 1);
-    // Several runs: each chart's legend names the runs once (their colour); this line says
-    // what the line styles mean, instead of four cut-off legend entries per run.
+    sftChart_ = charts_.back();
+    sftChart_->hide();
+    // Several runs: one legend for the whole grid names each run in full beside its colour
+    // (a legend per chart cut the names short); the style note says what line styles mean.
+    runLegend_ = new QLabel(this);
+    runLegend_->setObjectName(QStringLiteral("runLegend"));
+    runLegend_->setWordWrap(true);
+    runLegend_->setTextFormat(Qt::RichText);
     styleNote_ = new QLabel(this);
     styleNote_->setObjectName(QStringLiteral("styleNote"));
+    styleNote_->setWordWrap(true);
     updateStyleNote();
-    grid->addWidget(styleNote_, (static_cast<int>(all.size()) + columns - 1) / columns, 0, 1, columns);
+    layoutCharts(4);
     timer_.setInterval(kFlushIntervalMs);
     connect(&timer_, &QTimer::timeout, this, [this] {
         if (pending_) flush();
@@ -67,8 +91,44 @@ ChartGrid::ChartGrid(QWidget* parent) : QWidget(parent) {
     timer_.start();
 }
 
+void ChartGrid::layoutCharts(int columns, bool force) {
+    if (columns == columns_ && !force) return;
+    columns_ = columns;
+    auto* grid = static_cast<QGridLayout*>(layout());
+    for (MetricChart* chart : charts_) grid->removeWidget(chart);
+    grid->removeWidget(runLegend_);
+    grid->removeWidget(styleNote_);
+    std::vector<MetricChart*> shown;
+    for (MetricChart* chart : charts_)
+        if (chart != sftChart_ || sftShown_) shown.push_back(chart);
+    const int n = static_cast<int>(shown.size());
+    for (int i = 0; i < n; ++i) grid->addWidget(shown[size_t(i)], i / columns, i % columns);
+    for (int c = 0; c < 4; ++c) grid->setColumnStretch(c, c < columns ? 1 : 0);
+    const int rows = (n + columns - 1) / columns;
+    for (int r = 0; r < 4; ++r) grid->setRowStretch(r, r < rows ? 1 : 0);
+    grid->addWidget(runLegend_, rows, 0, 1, columns);
+    grid->addWidget(styleNote_, rows + 1, 0, 1, columns);
+}
+
+void ChartGrid::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    // As many columns as fit at the charts' minimum width (a chart squeezed below it was cut
+    // at the right edge of a 1280-pixel window).
+    const int spacing = layout()->spacing();
+    const int minimum = charts_.front()->minimumWidth() + spacing;
+    layoutCharts(std::clamp((width() + spacing) / minimum, 2, 4));
+}
+
+void ChartGrid::showSftChart(bool shown) {
+    if (shown == sftShown_) return;
+    sftShown_ = shown;
+    sftChart_->setVisible(shown);
+    layoutCharts(columns_, true);
+}
+
 void ChartGrid::clear() {
     for (MetricChart* c : charts_) c->removeAllSeries();
+    showSftChart(false);
     series_.clear();
     runLabels_.clear();
     runOrder_.clear();
@@ -84,6 +144,12 @@ void ChartGrid::addRun(qint64 runId, const QString& label) {
 }
 
 void ChartGrid::updateStyleNote() {
+    QStringList entries;
+    for (int i = 0; i < runOrder_.size(); ++i)
+        entries << QStringLiteral("<span style=\"color:%1\">&#9632;</span>&nbsp;%2")
+                       .arg(kPalette[i % kPaletteSize].name(), runLabels_[runOrder_[i]].toHtmlEscaped());
+    runLegend_->setText(entries.join(QStringLiteral(" &nbsp; ")));
+    runLegend_->setVisible(runOrder_.size() > 1);
     styleNote_->setText(runOrder_.size() > 1
                             ? tr("Colour: run · solid: train · dashed with dots: eval · dotted: rejected "
                                  "(Rewards and Log-probs; solid there is chosen)")
@@ -109,18 +175,22 @@ int ChartGrid::seriesFor(qint64 runId, const QString& metric, const QString& spl
     const bool eval = split == QLatin1String("eval");
     const int runPos = std::max(0, static_cast<int>(runOrder_.indexOf(runId)));
 
+    const bool sft = split == QLatin1String("sft");
+    if (sft) showSftChart(true);
     QString name = several ? runLabels_[runId] : QString();
     if (spec.metrics.size() > 1) name += (name.isEmpty() ? "" : " ") + spec.labels[position];
     if (eval)
         name += (name.isEmpty() ? "" : " ") + tr("eval");
     else if (name.isEmpty())
-        name = tr("train");
+        name = sft ? tr("SFT warm-up") : tr("train");
 
     QColor colour;
     if (several)
         colour = kPalette[runPos % kPaletteSize];
     else if (spec.metrics.size() > 1)
         colour = position == 0 ? kChosen : kRejected;
+    else if (sft)
+        colour = kSft;
     else
         colour = kPalette[0];
     QPen pen(colour);
@@ -132,9 +202,9 @@ int ChartGrid::seriesFor(qint64 runId, const QString& metric, const QString& spl
     else if (several && position == 1)
         pen.setStyle(Qt::DotLine);
     const int index = c->addSeries(name, pen, eval);
-    // The legend names what colour tells apart (runs, or chosen vs rejected); the style note
-    // below the charts says what the line styles mean.
-    if ((several && (eval || position != 0)) || (spec.metrics.size() > 1 && eval)) c->setLegendEntryVisible(index, false);
+    // One run: the legend names what colour and line tell apart (train vs eval, chosen vs
+    // rejected). Several: the grid's run legend does, once for every chart.
+    if (several || (spec.metrics.size() > 1 && eval)) c->setLegendEntryVisible(index, false);
     series_[key] = {c, index};
     *chart = c;
     return index;
@@ -142,10 +212,9 @@ int ChartGrid::seriesFor(qint64 runId, const QString& metric, const QString& spl
 
 void ChartGrid::addPoint(qint64 runId, const QString& split, double step,
                          const std::map<std::string, double>& values) {
-    if (!hasRun(runId) || (split != QLatin1String("train") && split != QLatin1String("eval"))) return;
+    if (!hasRun(runId) || !chartedSplit(split)) return;
     for (const auto& [name, value] : values) {
-        QString metric = QString::fromStdString(name);
-        if (metric.startsWith(QLatin1String("eval_"))) metric = metric.mid(5);
+        const QString metric = chartMetric(split, QString::fromStdString(name));
         MetricChart* chart = nullptr;
         const int index = seriesFor(runId, metric, split, &chart);
         if (index < 0) continue;
@@ -163,12 +232,11 @@ void ChartGrid::setRunRows(qint64 runId, const std::vector<store::MetricRow>& ro
     std::map<Key, QVector<QPointF>> points;
     for (const store::MetricRow& row : rows) {
         const QString split = QString::fromStdString(row.split);
-        if (split != QLatin1String("train") && split != QLatin1String("eval")) continue;
+        if (!chartedSplit(split)) continue;
         const QJsonObject values = QJsonDocument::fromJson(QByteArray::fromStdString(row.valuesJson)).object();
         for (auto it = values.begin(); it != values.end(); ++it) {
             if (!it.value().isDouble()) continue;
-            QString metric = it.key();
-            if (metric.startsWith(QLatin1String("eval_"))) metric = metric.mid(5);
+            const QString metric = chartMetric(split, it.key());
             if (!metricIndex_.count(metric)) continue;
             points[Key{runId, metric, split}].push_back(QPointF(double(row.step), it.value().toDouble()));
         }
@@ -237,9 +305,45 @@ int ChartGrid::rawPointCount(qint64 runId, const QString& metric, const QString&
     return found == series_.end() ? 0 : found->second.first->rawPoints(found->second.second).size();
 }
 
+QString ChartGrid::exportTitle() const {
+    QStringList runs;
+    for (qint64 id : runOrder_) runs << runLabels_.at(id);
+    return runs.isEmpty() ? tr("DPO training charts") : tr("DPO training: %1").arg(runs.join(QStringLiteral(" · ")));
+}
+
+namespace {
+
+// The heading of an exported picture: one line, bold, elided to the width.
+int paintHeading(QPainter& painter, const QString& text, int width) {
+    QFont f = painter.font();
+    f.setBold(true);
+    f.setPointSizeF(f.pointSizeF() + 1);
+    painter.setFont(f);
+    const QFontMetrics m(f);
+    const int height = m.height() + 8;
+    painter.setPen(Qt::black);
+    painter.drawText(QRect(6, 0, width - 12, height), Qt::AlignVCenter | Qt::AlignLeft,
+                     m.elidedText(text, Qt::ElideRight, width - 12));
+    return height;
+}
+
+}  // namespace
+
 bool ChartGrid::exportPng(const QString& path, QString* error) {
     flush();
-    const QPixmap image = grab();
+    const QPixmap charts = grab();
+    const QString title = exportTitle();
+    const int heading = QFontMetrics(font()).height() + 12;
+    QImage image(charts.width(), charts.height() + heading, QImage::Format_ARGB32_Premultiplied);
+    image.setDevicePixelRatio(charts.devicePixelRatio());
+    image.fill(Qt::white);
+    {
+        QPainter painter(&image);
+        painter.setFont(font());
+        paintHeading(painter, title, charts.width());
+        painter.drawPixmap(0, heading, charts);
+    }
+    image.setText(QStringLiteral("Title"), title);
     if (image.save(path, "PNG")) return true;
     if (error) *error = tr("Could not write %1").arg(path);
     return false;
@@ -248,15 +352,19 @@ bool ChartGrid::exportPng(const QString& path, QString* error) {
 bool ChartGrid::exportSvg(const QString& path, QString* error) {
     flush();
     QSvgGenerator svg;
+    const int heading = QFontMetrics(font()).height() + 12;
     svg.setFileName(path);
-    svg.setSize(size());
-    svg.setViewBox(rect());
-    svg.setTitle(tr("DPO training charts"));
+    svg.setSize(QSize(width(), height() + heading));
+    svg.setViewBox(QRect(0, 0, width(), height() + heading));
+    svg.setTitle(exportTitle());
     QPainter painter;
     if (!painter.begin(&svg)) {
         if (error) *error = tr("Could not write %1").arg(path);
         return false;
     }
+    painter.setFont(font());
+    paintHeading(painter, exportTitle(), width());
+    painter.translate(0, heading);
     render(&painter);
     painter.end();
     if (!QFile::exists(path)) {

@@ -1,6 +1,7 @@
 // The training charts as one widget: loss, reward accuracy, reward margin, chosen and
 // rejected rewards, chosen and rejected log-probs, learning rate, gradient norm and
-// throughput, for one live run or several runs overlaid.
+// throughput, for one live run or several runs overlaid; and, for runs with one, the SFT
+// warm-up's loss (its own phase, its own steps).
 //
 // Points arrive in any number (live signals or rows from the project file); each chart
 // buffers them and a 20 Hz timer applies them, so a burst never costs more than one
@@ -46,7 +47,8 @@ public:
     bool hasRun(qint64 runId) const;
     QList<qint64> runIds() const { return runOrder_; }
 
-    // split: "train" or "eval" ("sft" points are not charted: their loss is another quantity).
+    // split: "train", "eval" or "sft" (the warm-up before DPO: its loss has a chart of its own,
+    // shown from its first point on; the DPO loss is another quantity).
     void addPoint(qint64 runId, const QString& split, double step, const std::map<std::string, double>& values);
     // Replaces a run's points with rows from the project file.
     void setRunRows(qint64 runId, const std::vector<store::MetricRow>& rows);
@@ -69,9 +71,17 @@ public:
     int shownPointCount(qint64 runId, const QString& metric, const QString& split) const;
     int rawPointCount(qint64 runId, const QString& metric, const QString& split) const;
 
-    // The whole grid as an image / as a vector drawing. Return false with `error` set.
+    // The whole grid as an image / as a vector drawing, under a heading that names the runs
+    // shown (the PNG also carries it as its "Title" text). Return false with `error` set.
     bool exportPng(const QString& path, QString* error = nullptr);
     bool exportSvg(const QString& path, QString* error = nullptr);
+    // The heading of an export: the runs shown, by their labels.
+    QString exportTitle() const;
+    // Charts per row: 4 where they fit at their minimum width, fewer in a narrow window.
+    int columns() const { return columns_; }
+
+protected:
+    void resizeEvent(QResizeEvent* event) override;
 
 private:
     using Key = std::tuple<qint64, QString, QString>;  // run, metric, split
@@ -83,7 +93,13 @@ private:
     std::map<Key, std::pair<MetricChart*, int>> series_;
     std::map<qint64, QString> runLabels_;
     QList<qint64> runOrder_;
+    void layoutCharts(int columns, bool force = false);
+    void showSftChart(bool shown);
+    MetricChart* sftChart_ = nullptr;  // appears with the first SFT warm-up point
+    bool sftShown_ = false;
     QLabel* styleNote_ = nullptr;  // with several runs: what colour and line style mean
+    QLabel* runLegend_ = nullptr;  // with several runs: each run's colour and full label, once
+    int columns_ = 0;
     QTimer timer_;
     bool pending_ = false;
     int flushCount_ = 0;

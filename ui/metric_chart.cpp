@@ -31,6 +31,9 @@ MetricChart::MetricChart(const QString& title, QWidget* parent)
     c->setMargins(QMargins(4, 2, 4, 2));
     c->setBackgroundRoundness(0);
     c->legend()->setAlignment(Qt::AlignBottom);
+    // Each entry drawn as its line (solid train, dashed eval with dots), not as a swatch of
+    // its colour only: train and eval of one metric share the colour.
+    c->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries);
     QFont lf = c->legend()->font();
     lf.setPointSizeF(std::max(7.0, lf.pointSizeF() - 1));
     c->legend()->setFont(lf);
@@ -83,6 +86,7 @@ int MetricChart::addSeries(const QString& name, const QPen& pen, bool markers) {
     line->attachAxis(axisY_);
     const int index = static_cast<int>(series_.size());
     series_.push_back(Series{line, {}, false});
+    chart()->legend()->setVisible(true);  // an entry to show
     connect(line, &QLineSeries::hovered, this, [this, index](const QPointF& point, bool state) {
         if (state)
             QToolTip::showText(QCursor::pos(), hoverText(index, point), this);
@@ -107,6 +111,7 @@ QString MetricChart::seriesName(int index) const { return series_.at(index).line
 void MetricChart::setLegendEntryVisible(int index, bool visible) {
     series_[index].inLegend = visible;
     for (QLegendMarker* m : chart()->legend()->markers(series_.at(index).line)) m->setVisible(visible);
+    chart()->legend()->setVisible(visibleLegendEntries() > 0);  // no empty strip under the plot
 }
 
 int MetricChart::visibleLegendEntries() const {

@@ -23,6 +23,7 @@
 #include <QPushButton>
 #include <QRadioButton>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSpinBox>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -282,6 +283,12 @@ RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     applyPreset(Preset::Demo);
 }
 
+int RunForm::neededWidth() const {
+    const auto* scroll = findChild<QScrollArea*>();
+    const int bar = scroll->verticalScrollBar()->sizeHint().width();
+    return scroll->widget()->minimumSizeHint().width() + bar + 2 * scroll->frameWidth() + 2;
+}
+
 void RunForm::buildUi() {
     auto* outer = new QVBoxLayout(this);
     outer->setContentsMargins(0, 0, 0, 0);
@@ -299,6 +306,9 @@ void RunForm::buildUi() {
         auto* box = new QGroupBox(title, body);
         auto* form = new QFormLayout(box);
         form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+        // A row whose label and field do not fit side by side puts the label above: the form
+        // never needs more width than its widest field.
+        form->setRowWrapPolicy(QFormLayout::WrapLongRows);
         form->setLabelAlignment(Qt::AlignRight);
         col->addWidget(box);
         return form;

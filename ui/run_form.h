@@ -78,6 +78,8 @@ public:
     QPushButton* startButton() const { return start_; }
     // "Hold out N % as test": shown while the project has trainable pairs but no test pairs.
     QWidget* holdOutRow() const { return holdOutRow_; }
+    // The width the form needs to show every field whole, without a horizontal scrollbar.
+    int neededWidth() const;
     QSpinBox* holdOutPercent() const { return holdOutPercent_; }
     QPushButton* holdOutButton() const { return holdOutButton_; }
 

@@ -214,18 +214,19 @@ void TrainView::buildUi() {
     progress_->setToolTip(tr("The whole run: setup, SFT warm-up, reference, training steps and the final save"));
     progress_->setRange(0, 1);
     progress_->setValue(0);
-    progress_->setMaximumWidth(260);
     progress_->setTextVisible(true);
+    // A row of its own, as wide as the charts: readable at a glance from across the room.
+    progress_->setMinimumHeight(progress_->fontMetrics().height() + 10);
     pause_ = new QPushButton(tr("Pause"), right);
     pause_->setObjectName("pause");
     stop_ = new QPushButton(tr("Stop"), right);
     stop_->setObjectName("stop");
     statusRow->addWidget(phase_);
     statusRow->addWidget(status_, 1);
-    statusRow->addWidget(progress_);
     statusRow->addWidget(pause_);
     statusRow->addWidget(stop_);
     rl->addLayout(statusRow);
+    rl->addWidget(progress_);
     connect(pause_, &QPushButton::clicked, this, [this] { setPaused(!paused_); });
     connect(stop_, &QPushButton::clicked, this, [this] { requestStop(); });
 
@@ -309,7 +310,11 @@ void TrainView::buildUi() {
     split->addWidget(right);
     split->setStretchFactor(0, 0);
     split->setStretchFactor(1, 1);
-    split->setSizes({430, 1000});
+    // The form's side is as wide as its fields need (it was cut at the right edge with a
+    // horizontal scrollbar in a 1600-pixel window); the charts take the rest.
+    const int formWidth = form_->neededWidth() + 8;  // the tab frame
+    tabs_->setMinimumWidth(formWidth);
+    split->setSizes({formWidth, 1000});
     updateButtons();
 }
 

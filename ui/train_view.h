@@ -101,6 +101,8 @@ public:
     QString dataChangesText(qint64 from, qint64 to);
     QProgressBar* progressBar() const { return progress_; }
     qint64 liveRunId() const { return liveRunId_; }
+    // "#id name": how charts, legends and exports name a run.
+    QString runLabel(qint64 runId) const;
     // The dpowb program that runs jobs of several processes (default: beside this program).
     void setCliProgram(const QString& path) { cli_ = path; }
     const std::optional<train::TrainResult>& lastResult() const { return lastResult_; }
@@ -131,7 +133,6 @@ private:
     void showError(const QString& message);
     bool ask(const QString& question);
     void appendLog(int level, const QString& message);
-    QString runLabel(qint64 runId) const;
 
     void onRunCreated(qint64 runId, const QString& outputDir);
     void onPhase(const QString& phase, qint64 done, qint64 total);

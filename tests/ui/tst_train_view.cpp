@@ -10,11 +10,13 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QLegend>
 #include <QLineSeries>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QListWidget>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSpinBox>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -230,6 +232,77 @@ private Q_SLOTS:
     // Axes that read well: ticks at 1, 2 or 5 × 10^k steps anchored at zero, whole steps,
     // nothing below zero for a quantity that never is, labels without exponents for ordinary
     // values; and "No data yet" instead of axes while a chart has no points.
+    // The grid puts as many charts in a row as fit at their minimum width; one run's legend
+    // tells train from eval by the line drawn (they share the colour).
+    void chartGridFits_data() {
+        QTest::addColumn<int>("width");
+        QTest::newRow("1600-pixel window") << 1150;
+        QTest::newRow("1280-pixel window") << 830;
+        QTest::newRow("narrow") << 560;
+    }
+    void chartGridFits() {
+        QFETCH(int, width);
+        ChartGrid grid;
+        grid.resize(width, 600);
+        grid.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&grid));
+        grid.addRun(1, QStringLiteral("#1 demo"));
+        std::map<std::string, double> values{{"loss", 0.69}, {"learning_rate", 1e-4}};
+        for (int step = 1; step <= 5; ++step) {
+            values["loss"] = 0.69 - 0.01 * step;
+            grid.addPoint(1, QStringLiteral("train"), step, values);
+            grid.addPoint(1, QStringLiteral("eval"), step, values);
+        }
+        grid.flush();
+        QCoreApplication::processEvents();
+        for (MetricChart* chart : grid.charts()) {
+            QVERIFY2(chart->width() >= chart->minimumWidth(), qPrintable(QString::number(chart->width())));
+            QVERIFY(chart->geometry().right() < grid.width());
+        }
+        QVERIFY(grid.columns() >= 2 && grid.columns() <= 4);
+        if (width >= 4 * (grid.charts().front()->minimumWidth() + 4)) QCOMPARE(grid.columns(), 4);
+        MetricChart* loss = grid.chartFor("loss");
+        QCOMPARE(loss->visibleLegendEntries(), 2);
+        QCOMPARE(loss->chart()->legend()->markerShape(), QLegend::MarkerShapeFromSeries);
+        const auto series = loss->chart()->series();
+        QCOMPARE(series.size(), 2);
+        const auto* train = qobject_cast<QLineSeries*>(series[0]);
+        const auto* eval = qobject_cast<QLineSeries*>(series[1]);
+        QVERIFY(train && eval);
+        QVERIFY(train->pen().style() != eval->pen().style() || train->pointsVisible() != eval->pointsVisible());
+        QVERIFY(!grid.findChild<QLabel*>("runLegend")->isVisible());  // one run: the charts' legends say it
+    }
+
+    // The New-run form at the default window size and at 1280x800: no field cut at the right
+    // edge, no horizontal scrollbar; the charts beside it keep whole columns.
+    void formFitsTheWindow_data() {
+        QTest::addColumn<QSize>("window");
+        QTest::newRow("1600x1000") << QSize(1600, 1000);
+        QTest::newRow("1280x800") << QSize(1280, 800);
+    }
+    void formFitsTheWindow() {
+        QFETCH(QSize, window);
+        TrainView view(QString{});
+        view.resize(window.width() - 118, window.height() - 60);  // less the sidebar and the bars
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        QCoreApplication::processEvents();
+        auto* area = view.form()->findChild<QScrollArea*>();
+        QVERIFY(area);
+        QVERIFY(!area->horizontalScrollBar()->isVisible());
+        const int visibleRight = area->viewport()->width();
+        int fields = 0;
+        for (QWidget* w : area->widget()->findChildren<QWidget*>()) {
+            if (!w->isVisibleTo(area->widget()) || qobject_cast<QLabel*>(w) || !w->focusPolicy()) continue;
+            const int right = w->mapTo(area->viewport(), QPoint(w->width(), 0)).x();
+            QVERIFY2(right <= visibleRight, qPrintable(QStringLiteral("%1 ends at %2 of %3").arg(w->objectName(), QString::number(right), QString::number(visibleRight))));
+            ++fields;
+        }
+        QVERIFY(fields > 20);
+        for (MetricChart* chart : view.charts()->charts())
+            if (chart->isVisible()) QVERIFY(chart->mapTo(&view, QPoint(chart->width(), 0)).x() <= view.width());
+    }
+
     void chartAxes_data() {
         QTest::addColumn<double>("x1");
         QTest::addColumn<double>("yLow");
@@ -771,6 +844,8 @@ private Q_SLOTS:
         view.resize(1500, 900);
         view.show();
         QVERIFY(QTest::qWaitForWindowExposed(&view));
+        // The run's progress bar spans the chart side (it was 260 pixels at most, text cut).
+        QVERIFY(view.findChild<QProgressBar*>("progress")->width() >= view.charts()->width() - 10);
         view.showRuns({h.finished, h.cancelled});
         view.charts()->flush();
         QCOMPARE(view.charts()->runIds().size(), 2);
@@ -789,18 +864,33 @@ private Q_SLOTS:
         QStringList names;
         for (int i = 0; i < loss->seriesCount(); ++i) names << loss->seriesName(i);
         QVERIFY2(names.join(",").contains(QString("#%1").arg(h.cancelled)), qPrintable(names.join(",")));
-        // One legend entry per run (its colour); the line styles are explained once.
-        QCOMPARE(loss->visibleLegendEntries(), 2);
-        QCOMPARE(view.charts()->chartFor("rewards/chosen")->visibleLegendEntries(), 2);
+        // One legend for the grid names each run in full beside its colour (per-chart legends
+        // cut the names short); the line styles are explained once.
+        QCOMPARE(loss->visibleLegendEntries(), 0);
+        QCOMPARE(view.charts()->chartFor("rewards/chosen")->visibleLegendEntries(), 0);
+        QVERIFY(!loss->chart()->legend()->isVisible());
+        auto* runLegend = view.charts()->findChild<QLabel*>("runLegend");
+        QVERIFY(runLegend->isVisible());
+        for (qint64 id : {h.finished, h.cancelled})
+            QVERIFY2(runLegend->text().contains(view.runLabel(id).toHtmlEscaped()), qPrintable(runLegend->text()));
         QVERIFY(view.charts()->findChild<QLabel*>("styleNote")->isVisible());
 
+        // Exports carry the runs' names: a heading over the charts (and the PNG's Title text).
         const QString png = dir_.filePath("charts.png"), svg = dir_.filePath("charts.svg"), csv = dir_.filePath("m.csv");
         QVERIFY(view.charts()->exportPng(png));
-        QVERIFY(QImage(png).width() > 100);
+        const QImage image(png);
+        QVERIFY(image.width() > 100);
+        QVERIFY(image.height() > view.charts()->height());
+        for (qint64 id : {h.finished, h.cancelled}) {
+            QVERIFY2(image.text("Title").contains(view.runLabel(id)), qPrintable(image.text("Title")));
+            QVERIFY(view.charts()->exportTitle().contains(view.runLabel(id)));
+        }
         QVERIFY(view.charts()->exportSvg(svg));
         QFile s(svg);
         QVERIFY(s.open(QIODevice::ReadOnly));
-        QVERIFY(s.readAll().contains("<svg"));
+        const QByteArray svgText = s.readAll();
+        QVERIFY(svgText.contains("<svg"));
+        QVERIFY(svgText.contains(view.runLabel(h.finished).toHtmlEscaped().toUtf8()));
         QString error;
         QVERIFY2(view.exportMetricsCsv(csv, &error), qPrintable(error));
         QFile f(csv);

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "chart_grid.h"
+#include "metric_chart.h"
 #include "compare_view.h"
 #include "main_window.h"
 #include "project_context.h"
@@ -166,7 +167,14 @@ private Q_SLOTS:
         std::set<QString> phases;
         QTimer sampler;
         sampler.setInterval(5);
-        connect(&sampler, &QTimer::timeout, this, [&] { phases.insert(view.phaseText().section(' ', 0, 0)); });
+        bool warmUpCharted = false;  // SFT loss points while no DPO point exists yet
+        connect(&sampler, &QTimer::timeout, this, [&] {
+            phases.insert(view.phaseText().section(' ', 0, 0));
+            const qint64 live = view.liveRunId();
+            if (live > 0 && view.charts()->rawPointCount(live, "sft/loss", "sft") > 0 &&
+                view.charts()->rawPointCount(live, "loss", "train") == 0)
+                warmUpCharted = true;
+        });
         sampler.start();
         QSignalSpy finished(&view, &ui::TrainView::runFinished);
         QVERIFY(view.startRun(smallRun(path, outDir(), 1)));
@@ -182,6 +190,17 @@ private Q_SLOTS:
         QVERIFY2(phases.count(QStringLiteral("SFT")) && phases.count(QStringLiteral("Training")),
                  qPrintable(QStringList(phases.begin(), phases.end()).join(", ")));
         QCOMPARE(view.phaseText(), QStringLiteral("Finished"));
+        // The warm-up was plotted while it ran, on a chart of its own, and only there.
+        QVERIFY(warmUpCharted);
+        view.charts()->flush();
+        const qint64 run = view.lastResult()->runId;
+        int sftRows = 0, trainRows = 0;
+        auto p = store::Project::open(path.toStdString());
+        for (const auto& m : p.metrics(run)) (m.split == "sft" ? sftRows : trainRows) += m.split == "sft" || m.split == "train";
+        QVERIFY(sftRows > 0);
+        QCOMPARE(view.charts()->shownPointCount(run, "sft/loss", "sft"), sftRows);
+        QCOMPARE(view.charts()->shownPointCount(run, "loss", "train"), trainRows);
+        QVERIFY(view.charts()->chartFor("sft/loss")->isVisible());
     }
 
     void reopenedProjectShowsLatestRun() {
