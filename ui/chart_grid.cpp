@@ -37,6 +37,15 @@ QString chartMetric(const QString& split, QString name) {
     return name;
 }
 
+// The word-wrapped legend lines would make the grid a height-for-width layout, which a
+// scroll area sizes by its preferred heights (charts half again as tall as needed, and a
+// scrollbar where everything fits); the grid has no use for it.
+class GridWithoutHeightForWidth : public QGridLayout {
+public:
+    using QGridLayout::QGridLayout;
+    bool hasHeightForWidth() const override { return false; }
+};
+
 bool chartedSplit(const QString& split) {
     return split == QLatin1String("train") || split == QLatin1String("eval") || split == QLatin1String("sft");
 }
@@ -61,9 +70,12 @@ const std::vector<ChartSpec>& ChartGrid::specs() {
 }
 
 ChartGrid::ChartGrid(QWidget* parent) : QWidget(parent) {
-    auto* grid = new QGridLayout(this);
+    auto* grid = new GridWithoutHeightForWidth(this);
     grid->setContentsMargins(0, 0, 0, 0);
     grid->setSpacing(4);
+    // The grid's width decides its columns (resizeEvent), so its minimum must not be the
+    // width of the columns it has now: see minimumSizeHint().
+    grid->setSizeConstraint(QLayout::SetNoConstraint);
     const auto& all = specs();
     for (int i = 0; i < static_cast<int>(all.size()); ++i) {
         auto* chart = new MetricChart(all[i].title, this);
@@ -98,9 +110,11 @@ void ChartGrid::layoutCharts(int columns, bool force) {
     for (MetricChart* chart : charts_) grid->removeWidget(chart);
     grid->removeWidget(runLegend_);
     grid->removeWidget(styleNote_);
+    // The warm-up's chart comes first while a run has one: it is what moves first.
     std::vector<MetricChart*> shown;
+    if (sftShown_) shown.push_back(sftChart_);
     for (MetricChart* chart : charts_)
-        if (chart != sftChart_ || sftShown_) shown.push_back(chart);
+        if (chart != sftChart_) shown.push_back(chart);
     const int n = static_cast<int>(shown.size());
     for (int i = 0; i < n; ++i) grid->addWidget(shown[size_t(i)], i / columns, i % columns);
     for (int c = 0; c < 4; ++c) grid->setColumnStretch(c, c < columns ? 1 : 0);
@@ -108,6 +122,13 @@ void ChartGrid::layoutCharts(int columns, bool force) {
     for (int r = 0; r < 4; ++r) grid->setRowStretch(r, r < rows ? 1 : 0);
     grid->addWidget(runLegend_, rows, 0, 1, columns);
     grid->addWidget(styleNote_, rows + 1, 0, 1, columns);
+}
+
+QSize ChartGrid::minimumSizeHint() const {
+    // Two charts a row at the least; as tall as the rows of the columns in use.
+    QSize size = QWidget::minimumSizeHint();
+    size.setWidth(2 * charts_.front()->minimumWidth() + layout()->spacing());
+    return size;
 }
 
 void ChartGrid::resizeEvent(QResizeEvent* event) {

@@ -80,6 +80,8 @@ public:
     // Charts per row: 4 where they fit at their minimum width, fewer in a narrow window.
     int columns() const { return columns_; }
 
+    QSize minimumSizeHint() const override;
+
 protected:
     void resizeEvent(QResizeEvent* event) override;
 

@@ -20,6 +20,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSaveFile>
+#include <QScrollArea>
 #include <QSlider>
 #include <QSplitter>
 #include <QTabWidget>
@@ -257,8 +258,16 @@ void TrainView::buildUi() {
     tools->addWidget(svg);
     rl->addLayout(tools);
 
-    charts_ = new ChartGrid(right);
-    rl->addWidget(charts_, 1);
+    // The charts scroll (vertically only) where the window is too short for their rows: a
+    // narrow window puts fewer charts in a row and so needs more rows.
+    auto* chartScroll = new QScrollArea(right);
+    chartScroll->setObjectName("chartScroll");
+    chartScroll->setWidgetResizable(true);
+    chartScroll->setFrameShape(QFrame::NoFrame);
+    chartScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    charts_ = new ChartGrid(chartScroll);
+    chartScroll->setWidget(charts_);
+    rl->addWidget(chartScroll, 1);
     connect(smoothing_, &QSlider::valueChanged, this, [this](int v) {
         smoothingLabel_->setText(QString::number(v / 100.0, 'f', 2));
         charts_->setSmoothing(v / 100.0);
