@@ -166,13 +166,21 @@ static std::map<std::string, std::string> checkWeights(const ModelConfig& config
     return byCanonical;
 }
 
+namespace {
+void throwIfCancelled(const std::atomic<bool>* cancel) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
+}
+}  // namespace
+
 static void loadWeights(CausalLM& net, const Checkpoint& ckpt, const std::string& folder, torch::Device device,
-                        torch::ScalarType dtype, std::vector<std::string>* warnings) {
+                        torch::ScalarType dtype, std::vector<std::string>* warnings,
+                        const std::atomic<bool>* cancel) {
     const ModelConfig& config = net.config();
     auto params = parameterMap(net);
     std::map<std::string, std::string> byCanonical = checkWeights(config, ckpt, folder);  // every slot is there
     torch::NoGradGuard noGrad;
     for (const TensorSlot& slot : tensorTable(config)) {
+        throwIfCancelled(cancel);
         auto it = byCanonical.find(slot.name);
         auto pit = params.find(slot.name);
         if (pit == params.end()) throw Error("internal: module has no parameter \"" + slot.name + "\"");
@@ -210,7 +218,7 @@ std::shared_ptr<Model> loadModel(const std::string& folderOrBuiltin, const LoadO
     Checkpoint ckpt = Checkpoint::open(dir.string());
     checkWeights(model->config, ckpt, folderOrBuiltin);
     model->net = createNet(model->config);
-    loadWeights(*model->net, ckpt, folderOrBuiltin, model->device, model->dtype, &model->warnings);
+    loadWeights(*model->net, ckpt, folderOrBuiltin, model->device, model->dtype, &model->warnings, options.cancel);
     model->net->eval();
 
     if (fs::exists(dir / "tokenizer.json")) {
@@ -232,6 +240,7 @@ std::shared_ptr<Model> loadModel(const std::string& folderOrBuiltin, const LoadO
         model->warnings.push_back(folderOrBuiltin + " has no tokenizer.json: only pre-tokenized input can be used");
         if (!options.chatTemplate.empty()) model->chatTemplate = text::ChatTemplate::named(options.chatTemplate);
     }
+    throwIfCancelled(options.cancel);
     model->fingerprint = fingerprintOf(*model->net);
     return model;
 }
@@ -345,6 +354,7 @@ std::shared_ptr<Model> builtinTiny(const LoadOptions& options, uint64_t seed) {
     model->net->to(model->device, model->dtype);
     model->net->eval();
     model->chatTemplate = text::ChatTemplate::named(options.chatTemplate.empty() ? "chatml" : options.chatTemplate);
+    throwIfCancelled(options.cancel);
     model->fingerprint = fingerprintOf(*model->net);
     return model;
 }

@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,9 @@ struct LoadOptions {
     std::string device = "auto";  // auto | cpu | cuda | cuda:N
     std::string dtype = "float32";  // float32 | bfloat16 | float16 (float16 needs CUDA)
     std::string chatTemplate;       // "" = detect from tokenizer_config.json; or a name
+    // When set and true, loading stops at its next tensor and throws Cancelled (a closed
+    // window, the Stop button): copying and fingerprinting gigabytes take seconds.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 // A loaded model with everything needed to use it.
