@@ -551,9 +551,9 @@ void CompareView::reloadPairIds() {
 
 bool CompareView::selectRun(qint64 runId) {
     if (!project_) return false;
-    train::ModelPair pair;
+    eval::ModelPair pair;
     try {
-        pair = train::modelsForRun(*project_, runId);
+        pair = eval::modelsForRun(*project_, runId);
     } catch (const std::exception& e) {
         showError(errorLine(e));
         return false;
