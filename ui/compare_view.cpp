@@ -570,9 +570,9 @@ void CompareView::reloadPairIds() {
 
 bool CompareView::selectRun(qint64 runId) {
     if (!project()) return false;
-    train::ModelPair pair;
+    eval::ModelPair pair;
     try {
-        pair = train::modelsForRun(*project(), runId);
+        pair = eval::modelsForRun(*project(), runId);
     } catch (const std::exception& e) {
         showError(errorLine(e));
         return false;

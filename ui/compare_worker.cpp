@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "error_line.h"
+#include "eval/sample_pairs.h"
 #include "store/project.h"
 
 namespace dpowb::ui {
@@ -78,17 +79,17 @@ CompareWorker::~CompareWorker() = default;
 
 bool CompareWorker::loadModels(const CompareModels& models) {
     try {
-        train::ModelPair pair;
+        eval::ModelPair pair;
         if (models.runId > 0 && !models.projectPath.isEmpty()) {
             // The run's own encoding settings (max length, template), so that its margins are
             // the numbers its training saw.
             auto project = store::Project::openReadOnly(models.projectPath.toStdString());
-            pair = train::modelsForRun(project, models.runId);
+            pair = eval::modelsForRun(project, models.runId);
         } else {
-            pair = train::modelsForFolders(models.policyPath.toStdString(), models.referencePath.toStdString(), models.beta);
+            pair = eval::modelsForFolders(models.policyPath.toStdString(), models.referencePath.toStdString(), models.beta);
         }
         pair.beta = models.beta;
-        if (const train::ModelPair* current = engine_->models(); !current || current->policy != pair.policy ||
+        if (const eval::ModelPair* current = engine_->models(); !current || current->policy != pair.policy ||
                                                                   current->reference != pair.reference)
             Q_EMIT status(tr("Loading %1 and %2...").arg(QString::fromStdString(pair.policy), QString::fromStdString(pair.reference)));
         engine_->load(pair);
@@ -192,37 +193,19 @@ void CompareWorker::samplePairs(const SampleBatchRequest& request) {
     }
     try {
         auto project = store::Project::open(request.projectPath.toStdString());
-        store::PairQuery q;
-        q.split = request.fromSplit.toStdString();
-        // Distinct prompts, in pair order: the same prompt twice would give the same pair twice.
-        std::vector<store::Pair> sources;
-        std::set<std::string> seen;
-        for (auto& p : project.pairs(q)) {
-            std::string key = p.prompt;
-            for (const auto& m : p.promptMessages) key += "\x1f" + m.role + "\x1e" + m.content;
-            if (!seen.insert(key).second) continue;
-            sources.push_back(std::move(p));
-            if (int(sources.size()) >= request.prompts) break;
-        }
-        if (sources.empty()) {
-            Q_EMIT samplesFinished(0, 0, false, tr("the split \"%1\" has no pairs to take prompts from").arg(request.fromSplit));
-            return;
-        }
-        const int total = int(sources.size());
+        // What `dpowb sample-pairs --from-split` does (eval/sample_pairs.h): distinct prompts,
+        // pair k with seed + k, the policy's side drawn per pair and recorded.
+        const std::vector<eval::SamplePrompt> prompts =
+            eval::promptsFromSplit(project, request.fromSplit.toStdString(), false, size_t(std::max(1, request.prompts)));
+        const int total = int(prompts.size());
+        Q_EMIT sampleProgress(0, total);
+        Progress progress;
+        progress.cancel = cancel_.get();
+        const std::vector<eval::SampledPair> sampled =
+            eval::samplePairs(engine_->comparer(), prompts, total, request.settings.toCore(), request.toSplit.toStdString(),
+                              progress, [this](int64_t done, int64_t all) { Q_EMIT sampleProgress(int(done), int(all)); });
         std::vector<store::Pair> made;
-        for (int i = 0; i < total; ++i) {
-            if (cancel_->load()) throw Cancelled();
-            Q_EMIT sampleProgress(i, total);
-            const auto& src = sources[size_t(i)];
-            std::string texts[2];
-            for (Side side : {Side::Policy, Side::Reference}) {
-                ScoredText t = engine_->generate(side, src.prompt, src.promptMessages, request.settings, 0, {}, cancel_.get());
-                if (t.finishReason == "cancelled") throw Cancelled();
-                texts[int(side)] = t.text;
-            }
-            made.push_back(makeComparePair(request.models, request.settings, 0, src.id, src.prompt, src.promptMessages,
-                                           texts[0], texts[1], request.toSplit));
-        }
+        for (const auto& s : sampled) made.push_back(s.pair);
         Q_EMIT sampleProgress(total, total);
         // All or nothing: nothing reaches the project until every prompt has its pair.
         int added = 0;

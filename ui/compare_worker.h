@@ -14,10 +14,17 @@
 #include <optional>
 #include <vector>
 
-#include "compare_engine.h"
+#include "eval/compare_engine.h"
 #include "store/types.h"
 
 namespace dpowb::ui {
+
+// The compare engine (core/eval) under the names the compare view uses.
+using eval::CompareEngine;
+using eval::ScoredPair;
+using eval::ScoredText;
+using eval::Side;
+using SamplingSettings = eval::CompareSampling;
 
 struct CompareModels {
     QString policyPath, referencePath;  // reference "" = POLICY/reference

@@ -4,7 +4,6 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
-#include <QDirIterator>
 #include <QDoubleSpinBox>
 #include <QDoubleValidator>
 #include <QFile>
@@ -13,9 +12,6 @@
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -32,8 +28,9 @@
 
 #include "common/error.h"
 #include "error_line.h"
-#include "text/chat_template.h"
-#include "text/tokenizer.h"
+#include "model/inspect.h"
+#include "train/estimate.h"
+#include "train/presets.h"
 
 namespace dpowb::ui {
 
@@ -48,40 +45,6 @@ QString formatCount(qint64 n) {
     if (n >= 1'000'000) return QStringLiteral("%1 M").arg(n / 1e6, 0, 'f', 1);
     if (n >= 1'000) return QStringLiteral("%1 k").arg(n / 1e3, 0, 'f', 1);
     return QString::number(n);
-}
-
-// Bytes per activation value: bfloat16 runs the forwards under autocast.
-double activationBytes(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
-
-QString readChatTemplate(const QDir& dir) {
-    QString source, bos;
-    QFile cfg(dir.filePath("tokenizer_config.json"));
-    if (cfg.open(QIODevice::ReadOnly)) {
-        const QJsonObject o = QJsonDocument::fromJson(cfg.readAll()).object();
-        const QJsonValue t = o.value("chat_template");
-        if (t.isString()) {
-            source = t.toString();
-        } else if (t.isArray()) {
-            // Several named templates: the "default" one is what chat formatting uses.
-            for (const QJsonValue& entry : t.toArray()) {
-                const QJsonObject e = entry.toObject();
-                if (source.isEmpty() || e.value("name").toString() == QLatin1String("default"))
-                    source = e.value("template").toString();
-            }
-        }
-        const QJsonValue b = o.value("bos_token");
-        bos = b.isString() ? b.toString() : b.toObject().value("content").toString();
-    }
-    if (source.isEmpty()) {
-        QFile jinja(dir.filePath("chat_template.jinja"));
-        if (jinja.open(QIODevice::ReadOnly)) source = QString::fromUtf8(jinja.readAll());
-    }
-    if (source.isEmpty()) return QObject::tr("none (prompts used as plain text)");
-    try {
-        return QString::fromStdString(text::ChatTemplate::detect(source.toStdString(), bos.toStdString()).name());
-    } catch (const std::exception& e) {
-        return QObject::tr("not recognised: %1").arg(errorLine(e));
-    }
 }
 
 // CUDA devices as the NVIDIA driver lists them, without loading any GPU library.
@@ -173,43 +136,23 @@ QString ModelInfo::summary() const {
 
 ModelInfo inspectModel(const QString& folderOrBuiltin) {
     ModelInfo info;
+    if (folderOrBuiltin.trimmed().isEmpty()) {
+        info.error = QObject::tr("Choose a model folder (a Hugging Face folder with config.json).");
+        return info;
+    }
     try {
-        if (folderOrBuiltin == QLatin1String(kBuiltin)) {
-            info.config = model::builtinTinyConfig(text::Tokenizer::byteLevel()->vocabSize());
-            info.tokenizer = true;
-            info.chatTemplate = QObject::tr("none (byte tokenizer, plain prompts)");
-        } else {
-            const QFileInfo fi(folderOrBuiltin);
-            if (folderOrBuiltin.trimmed().isEmpty()) {
-                info.error = QObject::tr("Choose a model folder (a Hugging Face folder with config.json).");
-                return info;
-            }
-            if (!fi.isDir()) {
-                info.error = QObject::tr("%1: not a folder").arg(folderOrBuiltin);
-                return info;
-            }
-            const QDir dir(folderOrBuiltin);
-            QFile cfg(dir.filePath("config.json"));
-            if (!cfg.open(QIODevice::ReadOnly)) {
-                info.error = QObject::tr("%1: no config.json — choose a Hugging Face model folder").arg(folderOrBuiltin);
-                return info;
-            }
-            info.config = model::ModelConfig::fromJson(cfg.readAll().toStdString(), cfg.fileName().toStdString());
-            for (const QFileInfo& f : dir.entryInfoList({"*.safetensors"}, QDir::Files)) info.weightBytes += f.size();
-            if (info.weightBytes == 0) {
-                info.error = QObject::tr("%1: no model.safetensors (pickle .bin checkpoints are not read; "
-                                         "save the model with safe_serialization=True)")
-                                 .arg(folderOrBuiltin);
-                return info;
-            }
-            info.tokenizer = QFileInfo(dir.filePath("tokenizer.json")).isFile();
-            if (!info.tokenizer) {
-                info.error = QObject::tr("%1: no tokenizer.json — copy the tokenizer files into the folder").arg(folderOrBuiltin);
-                return info;
-            }
-            info.chatTemplate = readChatTemplate(dir);
+        const model::ModelInspection found = model::inspectModel(folderOrBuiltin.toStdString());
+        info.config = found.config;
+        info.parameters = found.parameters;
+        info.weightBytes = found.weightBytes;
+        info.tokenizer = found.tokenizer;
+        info.chatTemplate = QString::fromStdString(found.chatTemplate.describe());
+        if (!found.tokenizer) {
+            info.error = !found.tokenizerFile
+                             ? QObject::tr("%1: no tokenizer.json — copy the tokenizer files into the folder").arg(folderOrBuiltin)
+                             : errorLine(found.tokenizerProblem);
+            return info;
         }
-        info.parameters = info.config.parameterCount();
         info.ok = true;
     } catch (const std::exception& e) {
         info.ok = false;
@@ -218,69 +161,9 @@ ModelInfo inspectModel(const QString& folderOrBuiltin) {
     return info;
 }
 
-qint64 loraParameterCount(const model::ModelConfig& m, const train::TrainConfig& c) {
-    if (c.loraRank <= 0) return 0;
-    const qint64 h = m.hiddenSize, inter = m.intermediateSize;
-    const qint64 hd = m.headDim > 0 ? m.headDim : (m.numHeads > 0 ? h / m.numHeads : 0);
-    const qint64 q = m.numHeads * hd, kv = (m.numKvHeads > 0 ? m.numKvHeads : m.numHeads) * hd;
-    qint64 perLayer = 0;
-    // A rank-r adapter on an (in → out) projection adds r·(in + out) parameters.
-    for (const QString& raw : QString::fromStdString(c.loraTargetModules).split(',', Qt::SkipEmptyParts)) {
-        const QString t = raw.trimmed();
-        qint64 in = 0, out = 0;
-        if (t == "q_proj") in = h, out = q;
-        else if (t == "k_proj" || t == "v_proj") in = h, out = kv;
-        else if (t == "o_proj") in = q, out = h;
-        else if (t == "gate_proj" || t == "up_proj") in = h, out = inter;
-        else if (t == "down_proj") in = inter, out = h;
-        else if (t == "c_attn") in = h, out = 3 * h;  // GPT-2
-        else if (t == "c_fc") in = h, out = inter;
-        else if (t == "c_proj") in = h, out = h;
-        perLayer += c.loraRank * (in + out);
-    }
-    return perLayer * m.numLayers;
-}
-
-MemoryEstimate estimateMemory(const model::ModelConfig& m, const train::TrainConfig& c) {
-    MemoryEstimate e;
-    // The trainer keeps weights, gradients and AdamW's moments in float32 whatever --dtype says
-    // (bfloat16 = autocast forwards; pure-bfloat16 weights would lose AdamW updates below their
-    // resolution), and loads a live reference in float32 too.
-    const double b = 4.0;
-    const double a16 = activationBytes(c.dtype);
-    const double params = static_cast<double>(m.parameterCount());
-    e.weights = params * b;
-    if (c.loraRank > 0) {
-        // Frozen base weights; gradients and AdamW's two moments only for the adapters. The
-        // reference is the same network with the adapters switched off: no second copy.
-        e.trainableParameters = loraParameterCount(m, c);
-        const double lora = static_cast<double>(e.trainableParameters) * b;
-        e.weights += lora;
-        e.gradients = lora;
-        e.optimizer = 2 * lora;
-    } else {
-        e.trainableParameters = static_cast<qint64>(params);
-        e.gradients = params * b;
-        e.optimizer = 2 * params * b;
-        // A precomputed reference is released before training starts.
-        if (!c.referenceFree && !c.precomputeRef) e.reference = params * b;
-    }
-    // Activations kept for the backward pass, per layer and token, after Korthikanti et al.
-    // (2022): h·(34 + 5·a·s/h) bytes in 16-bit; chosen and rejected rows go in one batch.
-    const double s = static_cast<double>(m.maxPositions > 0 ? std::min<int64_t>(c.maxLength, m.maxPositions) : c.maxLength);
-    const double rows = 2.0 * static_cast<double>(c.batchSize);
-    const double h = static_cast<double>(m.hiddenSize), a = static_cast<double>(std::max<int64_t>(1, m.numHeads));
-    const double perLayer = rows * s * (34.0 * h + 5.0 * a * s) * (a16 / 2.0);
-    // Logits over the whole vocabulary in float32, and as much again for the logsumexp and the
-    // gradient of the log-prob gather (logprobs.cpp never forms a full log-softmax).
-    const double logits = rows * s * static_cast<double>(m.vocabSize) * 4.0 * 2.0;
-    e.activations = perLayer * static_cast<double>(m.numLayers) + logits;
-    return e;
-}
-
 RunForm::RunForm(QWidget* parent) : QWidget(parent) {
     buildUi();
-    applyPreset(Preset::Demo);
+    applyPreset("demo");
 }
 
 int RunForm::neededWidth() const {
@@ -318,9 +201,8 @@ void RunForm::buildUi() {
     QFormLayout* f = addGroup(tr("Run"));
     preset_ = new QComboBox(body);
     preset_->setObjectName("preset");
-    preset_->addItem(tr("Demo: built-in tiny model"), int(Preset::Demo));
-    preset_->addItem(tr("LoRA on a real model"), int(Preset::LoraRealModel));
-    preset_->addItem(tr("Full fine-tune of a real model"), int(Preset::FullFineTune));
+    for (const train::PresetInfo& p : train::presets())
+        preset_->addItem(QString::fromStdString(p.title), QString::fromStdString(p.name));
     auto* applyPresetButton = new QPushButton(tr("Apply"), body);
     applyPresetButton->setObjectName("applyPreset");
     auto* presetRow = new QHBoxLayout;
@@ -328,7 +210,7 @@ void RunForm::buildUi() {
     presetRow->addWidget(applyPresetButton);
     f->addRow(tr("Preset"), presetRow);
     connect(applyPresetButton, &QPushButton::clicked, this,
-            [this] { applyPreset(static_cast<Preset>(preset_->currentData().toInt())); });
+            [this] { applyPreset(preset_->currentData().toString().toStdString()); });
     name_ = new QLineEdit(body);
     name_->setObjectName("name");
     name_->setPlaceholderText(tr("shown in the runs list"));
@@ -802,59 +684,20 @@ void RunForm::setConfig(const train::TrainConfig& c) {
     modelChanged();
 }
 
-void RunForm::applyPreset(Preset preset) {
-    preset_->setCurrentIndex(preset_->findData(int(preset)));
-    train::TrainConfig c;
+void RunForm::applyPreset(const std::string& name) {
+    preset_->setCurrentIndex(preset_->findData(QString::fromStdString(name)));
     const train::TrainConfig current = config();
-    switch (preset) {
-    case Preset::Demo:
-        c = train::TrainConfig::demoPreset();
-        break;
-    case Preset::LoraRealModel:
-        // Adapters learn at a higher rate than full weights; the reference is the base
-        // network with the adapters off, so precomputing it only saves its forward passes.
-        c.model = current.model == kBuiltin ? std::string() : current.model;
-        c.name = "lora";
-        c.loraRank = 16;
-        c.loraAlpha = 32;
-        c.loraDropout = 0.05;
-        c.lr = 5e-6;
-        c.batchSize = 4;
-        c.gradAccum = 4;
-        c.maxLength = 1024;
-        c.maxPromptLength = 512;
-        c.warmupSteps = 10;
-        c.lrSchedulerType = "cosine";
-        c.dtype = "bfloat16";
-        c.precomputeRef = true;
-        c.loggingSteps = 5;
-        break;
-    case Preset::FullFineTune:
-        c.model = current.model == kBuiltin ? std::string() : current.model;
-        c.name = "full";
-        c.loraRank = 0;
-        c.lr = 5e-7;
-        c.batchSize = 2;
-        c.gradAccum = 8;
-        c.maxLength = 1024;
-        c.maxPromptLength = 512;
-        c.warmupSteps = 10;
-        c.lrSchedulerType = "linear";
-        c.dtype = "bfloat16";
-        // The reference's log-probs are computed once and the second copy of the weights freed.
-        c.precomputeRef = true;
-        c.loggingSteps = 5;
-        break;
-    }
+    train::TrainConfig c = train::presetConfig(name);
+    const bool demo = c.model == kBuiltin;
     c.data = current.data;
     c.evalData = current.evalData;
     c.device = current.device;
-    if (preset != Preset::Demo && c.model.empty()) {
+    if (!demo) {
         // Keep the folder the user typed even when the built-in model was selected.
-        c.model = modelPath_->text().trimmed().toStdString();
+        c.model = current.model == kBuiltin ? modelPath_->text().trimmed().toStdString() : current.model;
     }
     setConfig(c);
-    if (preset != Preset::Demo && modelPath_->text().isEmpty()) {
+    if (!demo && modelPath_->text().isEmpty()) {
         folder_->setChecked(true);
         modelChanged();
     }
@@ -877,7 +720,7 @@ void RunForm::updateEstimate() {
         return;
     }
     const train::TrainConfig c = config();
-    const MemoryEstimate e = estimateMemory(modelInfo_.config, c);
+    const train::MemoryEstimate e = train::estimateMemory(modelInfo_.config, c);
     QString text = tr("Memory ≈ %1: weights %2 · gradients %3 · optimizer %4")
                        .arg(formatBytes(e.total()), formatBytes(e.weights), formatBytes(e.gradients),
                             formatBytes(e.optimizer));

@@ -25,7 +25,8 @@ QT_END_NAMESPACE
 
 namespace dpowb::ui {
 
-// What a model folder (or builtin:tiny) holds, read without loading any weights.
+// What a model folder (or builtin:tiny) holds, read without loading any weights
+// (model/inspect.h), with the reason the form cannot train it.
 struct ModelInfo {
     bool ok = false;
     QString error;          // why the folder cannot be trained (when !ok)
@@ -33,20 +34,10 @@ struct ModelInfo {
     qint64 parameters = 0;
     qint64 weightBytes = 0;  // size of the safetensors files on disk
     bool tokenizer = false;  // tokenizer.json present
-    QString chatTemplate;    // recognised template name, or a note saying why none
+    QString chatTemplate;    // recognised template name, "none", or why it is not recognised
     QString summary() const;
 };
 ModelInfo inspectModel(const QString& folderOrBuiltin);
-
-// Peak memory of a run in bytes, by part. Activations are an upper bound at max length.
-struct MemoryEstimate {
-    double weights = 0, gradients = 0, optimizer = 0, reference = 0, activations = 0;
-    qint64 trainableParameters = 0;
-    double total() const { return weights + gradients + optimizer + reference + activations; }
-};
-MemoryEstimate estimateMemory(const model::ModelConfig& model, const train::TrainConfig& config);
-// Parameters the LoRA adapters add for the given target modules (0 for rank 0).
-qint64 loraParameterCount(const model::ModelConfig& model, const train::TrainConfig& config);
 
 // What the project's current labels give the trainer.
 struct DataSummary {
@@ -59,14 +50,14 @@ struct DataSummary {
 class RunForm : public QWidget {
     Q_OBJECT
 public:
-    enum class Preset { Demo, LoraRealModel, FullFineTune };
-
     explicit RunForm(QWidget* parent = nullptr);
 
     // The configuration the form describes; `db` is left for the caller (the project path).
     train::TrainConfig config() const;
     void setConfig(const train::TrainConfig& config);
-    void applyPreset(Preset preset);
+    // Fills the form with a named preset (train/presets.h), keeping the data, the device and
+    // a model folder already chosen.
+    void applyPreset(const std::string& name);
 
     void setDataSummary(const DataSummary& summary);
     // While a run is going the form stays editable but Start is disabled.

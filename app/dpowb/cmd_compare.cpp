@@ -15,20 +15,21 @@
 #include "store/formats.h"
 #include "store/pair_outcomes.h"
 #include "store/project.h"
-#include "train/compare.h"
+#include "eval/compare.h"
+#include "eval/sample_pairs.h"
 
 namespace dpowb::cli {
 namespace {
 
 using nlohmann::json;
 
-train::ModelPair modelsFromArgs(Args& args, store::Project& project) {
-    train::ModelPair mp;
+eval::ModelPair modelsFromArgs(Args& args, store::Project& project) {
+    eval::ModelPair mp;
     if (auto run = args.get("run")) {
         if (args.has("model") || args.has("ref")) throw UsageError{"give either --run or --model/--ref, not both"};
-        mp = train::modelsForRun(project, args.getInt("run", 0));
+        mp = eval::modelsForRun(project, args.getInt("run", 0));
     } else if (auto policy = args.get("model")) {
-        mp = train::modelsForFolders(*policy, args.get("ref", ""), 0.1);
+        mp = eval::modelsForFolders(*policy, args.get("ref", ""), 0.1);
     } else {
         throw UsageError{"missing --run ID or --model DIR"};
     }
@@ -51,10 +52,7 @@ std::vector<Message> readMessages(const json& v, const std::string& file, long l
     return out;
 }
 
-struct PromptItem {
-    train::PromptInput input;
-    std::string source;  // FILE:LINE or pair:ID
-};
+using PromptItem = eval::SamplePrompt;
 
 std::vector<PromptItem> readPromptsFile(const std::string& path, bool chat) {
     std::ifstream in(path, std::ios::binary);
@@ -83,36 +81,10 @@ std::vector<PromptItem> readPromptsFile(const std::string& path, bool chat) {
     return out;
 }
 
-std::vector<PromptItem> promptsFromSplit(store::Project& project, const std::string& split, bool chat) {
-    store::PairQuery q;
-    q.split = split;
-    std::vector<PromptItem> out;
-    std::vector<std::pair<std::string, std::vector<Message>>> seen;
-    for (const auto& p : project.pairs(q)) {
-        std::pair<std::string, std::vector<Message>> key{p.prompt, p.promptMessages};
-        if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-        seen.push_back(key);
-        PromptItem item;
-        item.source = "pair:" + std::to_string(p.id);
-        if (p.isChat()) item.input.messages = p.promptMessages;
-        else if (chat) item.input.messages = {{"user", p.prompt}};
-        else item.input.text = p.prompt;
-        out.push_back(std::move(item));
-    }
-    if (out.empty()) throw Error(project.path() + ": split \"" + split + "\" has no pairs to take prompts from");
-    return out;
-}
-
-// A fair coin per pair that depends only on its seed.
-bool policyIsA(uint64_t seed) {
-    std::mt19937_64 rng(seed ^ 0x9E3779B97F4A7C15ULL);
-    return (rng() >> 63) != 0;
-}
-
 int runSamplePairs(Args& args) {
     const std::string db = args.positional(0, "DB");
     auto project = openProject(db);
-    train::ModelPair mp = modelsFromArgs(args, project);
+    eval::ModelPair mp = modelsFromArgs(args, project);
     const bool chat = args.has("chat");
     const bool demoRule = args.has("demo-rule");
 
@@ -121,7 +93,7 @@ int runSamplePairs(Args& args) {
     const auto fromSplit = args.get("from-split");
     if (promptsFile && fromSplit) throw UsageError{"give either --prompts or --from-split, not both"};
     if (promptsFile) prompts = readPromptsFile(*promptsFile, chat);
-    else if (fromSplit) prompts = promptsFromSplit(project, *fromSplit, chat);
+    else if (fromSplit) prompts = eval::promptsFromSplit(project, *fromSplit, chat);
     else throw UsageError{"missing --prompts FILE or --from-split S"};
 
     const long long n = args.getInt("n", static_cast<long long>(prompts.size()));
@@ -129,7 +101,7 @@ int runSamplePairs(Args& args) {
     const std::string split = args.get("split", fromSplit ? *fromSplit : std::string("train"));
     if (split.empty()) throw UsageError{"--split must not be empty"};
 
-    train::SamplingSettings s;
+    eval::SamplingSettings s;
     s.maxNewTokens = args.getInt("max-new-tokens", s.maxNewTokens);
     s.temperature = args.getDouble("temperature", s.temperature);
     s.topK = args.getInt("top-k", s.topK);
@@ -146,7 +118,7 @@ int runSamplePairs(Args& args) {
     }
     if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
 
-    train::Comparer comparer(mp);
+    eval::Comparer comparer(mp);
     // Warnings wait until every prompt to be used encodes: a command that fails prints its one
     // error line and nothing else.
     HeldWarnings warnings;
@@ -163,75 +135,44 @@ int runSamplePairs(Args& args) {
     Progress progress;
     progress.cancel = &interrupted();
     // Everything is generated before the project is touched: the write is one short transaction.
-    std::vector<store::Pair> pairs;
-    std::vector<std::string> sources;
-    std::vector<bool> policyA;
+    const bool terminal = stderrIsTerminal();
+    const std::vector<eval::SampledPair> sampled =
+        eval::samplePairs(comparer, prompts, n, s, split, progress, [&](int64_t done, int64_t total) {
+            // A rewritten line on a terminal; in a log, a plain line now and then.
+            if (terminal) std::cerr << "\rdpowb sample-pairs: " << done << "/" << total << " pairs generated" << std::flush;
+            else if (done % std::max<int64_t>(1, total / 10) == 0 || done == total)
+                std::cerr << "dpowb sample-pairs: " << done << "/" << total << " pairs generated\n";
+        });
+    if (terminal) std::cerr << "\n";
+    progress.throwIfCancelled();
     // --demo-rule: counts of positive / negative / undecided completions per model.
     struct Verdicts {
         int positive = 0, negative = 0, undecided = 0;
         void add(int v) { (v > 0 ? positive : v < 0 ? negative : undecided) += 1; }
     } policyVerdicts, referenceVerdicts;
     std::vector<std::pair<int, int>> sentiments;
-    const bool terminal = stderrIsTerminal();
-    for (long long k = 0; k < n; ++k) {
-        const PromptItem& item = prompts[size_t(k) % prompts.size()];
-        train::SamplingSettings sk = s;
-        sk.seed = s.seed + uint64_t(k);
-        auto pol = comparer.generateOne(item.input, sk, "policy", 0, {}, progress);
-        if (pol.finishReason == "cancelled") throw Cancelled();
-        auto ref = comparer.generateOne(item.input, sk, "reference", 0, {}, progress);
-        if (ref.finishReason == "cancelled") throw Cancelled();
-        const bool aIsPolicy = policyIsA(sk.seed);
-        if (demoRule) {
-            sentiments.emplace_back(store::demoSentiment(pol.text), store::demoSentiment(ref.text));
+    if (demoRule) {
+        for (const auto& p : sampled) {
+            sentiments.emplace_back(store::demoSentiment(p.policy.text), store::demoSentiment(p.reference.text));
             policyVerdicts.add(sentiments.back().first);
             referenceVerdicts.add(sentiments.back().second);
         }
-        store::Pair p;
-        p.prompt = item.input.text;
-        p.promptMessages = item.input.messages;
-        p.responseA = aIsPolicy ? pol.text : ref.text;
-        p.responseB = aIsPolicy ? ref.text : pol.text;
-        p.source = "policy-vs-reference";
-        p.split = split;
-        json meta = {
-            {"a", aIsPolicy ? "policy" : "reference"},
-            {"b", aIsPolicy ? "reference" : "policy"},
-            {"policy", mp.policyAdapter.empty() ? mp.policy : mp.policyAdapter},
-            {"reference", mp.reference},
-            {"run", mp.runId > 0 ? json(mp.runId) : json(nullptr)},
-            {"sampling", json::parse(sk.toJson())},
-            {"seed", sk.seed},
-            {"prompt_source", item.source},
-            {"finish_reason", {{"a", aIsPolicy ? pol.finishReason : ref.finishReason},
-                               {"b", aIsPolicy ? ref.finishReason : pol.finishReason}}},
-        };
-        p.metadataJson = meta.dump();
-        pairs.push_back(std::move(p));
-        sources.push_back(item.source);
-        policyA.push_back(aIsPolicy);
-        // A rewritten line on a terminal; in a log, a plain line now and then.
-        if (terminal) std::cerr << "\rdpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated" << std::flush;
-        else if ((k + 1) % std::max<long long>(1, n / 10) == 0 || k + 1 == n)
-            std::cerr << "dpowb sample-pairs: " << (k + 1) << "/" << n << " pairs generated\n";
     }
-    if (terminal) std::cerr << "\n";
-    progress.throwIfCancelled();
 
     std::vector<std::pair<int64_t, bool>> ids;
     {
         store::Project::Transaction tx(project);
-        for (const auto& p : pairs) {
+        for (const auto& p : sampled) {
             bool inserted = false;
-            int64_t id = project.addPair(p, &inserted);
+            int64_t id = project.addPair(p.pair, &inserted);
             ids.emplace_back(id, inserted);
         }
         tx.commit();
     }
     int added = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
-        json line = {{"pair_id", ids[i].first}, {"inserted", ids[i].second}, {"a", policyA[i] ? "policy" : "reference"},
-                     {"prompt_source", sources[i]}};
+        json line = {{"pair_id", ids[i].first}, {"inserted", ids[i].second},
+                     {"a", sampled[i].policyIsA ? "policy" : "reference"}, {"prompt_source", sampled[i].promptSource}};
         if (demoRule) line["demo_rule"] = {{"policy", sentiments[i].first}, {"reference", sentiments[i].second}};
         std::cout << line.dump() << "\n";
         added += ids[i].second ? 1 : 0;
@@ -254,7 +195,7 @@ int runSamplePairs(Args& args) {
 int runScorePairs(Args& args) {
     const std::string db = args.positional(0, "DB");
     auto project = openProject(db);
-    train::ModelPair mp = modelsFromArgs(args, project);
+    eval::ModelPair mp = modelsFromArgs(args, project);
     mp.maxLength = args.getInt("max-length", mp.maxLength);
     mp.maxPromptLength = args.getInt("max-prompt-length", mp.maxPromptLength);
     if (mp.maxLength < 1) throw UsageError{"--max-length must be at least 1"};
@@ -271,7 +212,7 @@ int runScorePairs(Args& args) {
     if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
 
     auto pairs = project.pairs(q);
-    train::Comparer comparer(mp);
+    eval::Comparer comparer(mp);
     // Warnings wait until every pair is encoded and the first batch scored (the first progress
     // report): a command that fails prints its one error line and nothing else.
     HeldWarnings warnings;

@@ -26,6 +26,7 @@
 #include "torch_commands.h"
 #include "store/formats.h"
 #include "train/health.h"
+#include "train/presets.h"
 #include "train/trainer.h"
 
 namespace dpowb::cli {
@@ -181,7 +182,16 @@ int runTrain(Args& args) {
     const std::string configFile = args.get("config", "");
     if (model.empty() && !resume && configFile.empty())
         throw UsageError{"missing required option --model (a model folder or builtin:tiny)"};
+    const std::string preset = args.get("preset", "");
+    if (!preset.empty() && !configFile.empty()) throw UsageError{"give either --preset or --config, not both"};
     TrainConfig c = model == "builtin:tiny" ? TrainConfig::demoPreset() : TrainConfig{};
+    if (!preset.empty()) {
+        try {
+            c = train::presetConfig(preset);
+        } catch (const Error& e) {
+            throw UsageError{e.what()};
+        }
+    }
     if (!configFile.empty()) {
         // A whole configuration (the GUI's run form, or a run's recorded one); options given
         // as well override it.

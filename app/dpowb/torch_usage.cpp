@@ -6,6 +6,7 @@
 
 #include "text/chat_template.h"
 #include "torch_commands.h"
+#include "train/presets.h"
 #include "train/trainer.h"
 
 namespace dpowb::cli {
@@ -115,6 +116,12 @@ const char* kScoreUsage =
     "  --truncation-mode M       keep_start | keep_end: which end of a long prompt to keep\n"
     "  --chat-template NAME      override the model's chat template (chatml, llama3, ...)\n";
 
+std::string presetNames() {
+    std::string out;
+    for (const auto& p : train::presets()) out += (out.empty() ? "" : ", ") + p.name;
+    return out;
+}
+
 std::string presetText() {
     const TrainConfig p = TrainConfig::demoPreset();
     std::ostringstream o;
@@ -177,6 +184,8 @@ std::string usageText() {
          "  --name NAME            run name\n"
          "  --config FILE.json     the options of a whole configuration (the GUI's run form, a run's\n"
          "                         recorded one); options given as well override it\n"
+         "  --preset NAME          start from a preset of the GUI's run form (" << presetNames() << ");\n"
+         "                         options given as well override it\n"
          "  --chat-template NAME   chat template for chat prompts, instead of the model's own:\n"
          "                         " << chatTemplateNames() << "\n"
          "data parallel (docs/DISTRIBUTED.md):\n"

@@ -21,7 +21,7 @@ void llamaTable(const ModelConfig& c, std::vector<TensorSlot>& t) {
         const std::string layer = join({kModel, kLayers, std::to_string(l)});
         const std::string attn = join({layer, kAttention});
         auto proj = [&](const std::string& base, const char* name, int64_t out, int64_t in, bool bias) {
-            t.push_back({join({base, name, kWeight}), {out, in}});
+            t.push_back({join({base, name, kWeight}), {out, in}, TensorInit::Normal, in, out});
             if (bias) t.push_back({join({base, name, kBias}), {out}, TensorInit::Zeros});
         };
         proj(attn, kQ, H * D, C, c.attentionBias);
@@ -36,7 +36,7 @@ void llamaTable(const ModelConfig& c, std::vector<TensorSlot>& t) {
         t.push_back({join({layer, kPostAttentionNorm, kWeight}), {C}, TensorInit::Ones});
     }
     t.push_back({join({kModel, kFinalNorm, kWeight}), {C}, TensorInit::Ones});
-    if (!c.tieWordEmbeddings) t.push_back({join({kHead, kWeight}), {c.vocabSize, C}});
+    if (!c.tieWordEmbeddings) t.push_back({join({kHead, kWeight}), {c.vocabSize, C}, TensorInit::Normal, C, c.vocabSize});
 }
 
 void gpt2Table(const ModelConfig& c, std::vector<TensorSlot>& t) {
@@ -48,7 +48,7 @@ void gpt2Table(const ModelConfig& c, std::vector<TensorSlot>& t) {
         const std::string layer = join({kTransformer, kLayers, std::to_string(l)});
         // Conv1D layout: weights are stored (in, out).
         auto conv = [&](const std::string& base, const char* name, int64_t in, int64_t out) {
-            t.push_back({join({base, name, kWeight}), {in, out}});
+            t.push_back({join({base, name, kWeight}), {in, out}, TensorInit::Normal, in, out});
             t.push_back({join({base, name, kBias}), {out}, TensorInit::Zeros});
         };
         auto norm = [&](const char* name) {
@@ -64,7 +64,7 @@ void gpt2Table(const ModelConfig& c, std::vector<TensorSlot>& t) {
     }
     t.push_back({join({kTransformer, kFinalNorm, kWeight}), {C}, TensorInit::Ones});
     t.push_back({join({kTransformer, kFinalNorm, kBias}), {C}, TensorInit::Zeros});
-    if (!c.tieWordEmbeddings) t.push_back({join({kHead, kWeight}), {c.vocabSize, C}});
+    if (!c.tieWordEmbeddings) t.push_back({join({kHead, kWeight}), {c.vocabSize, C}, TensorInit::Normal, C, c.vocabSize});
 }
 
 bool endsWith(const std::string& s, const std::string& suffix) {
@@ -72,6 +72,28 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 }
 
 }  // namespace
+
+std::string TensorSlot::module() const {
+    const std::string suffix = std::string(".") + kWeight;
+    return endsWith(name, suffix) ? name.substr(0, name.size() - suffix.size()) : name;
+}
+
+int64_t TensorSlot::numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+int64_t tableParameterCount(const ModelConfig& config) {
+    int64_t n = 0;
+    for (const TensorSlot& slot : tensorTable(config)) n += slot.numel();
+    return n;
+}
+
+bool matchesLoraTarget(const std::string& module, const std::string& target) {
+    if (module == target) return true;
+    return module.size() > target.size() && endsWith(module, target) && module[module.size() - target.size() - 1] == '.';
+}
 
 std::vector<TensorSlot> tensorTable(const ModelConfig& config) {
     std::vector<TensorSlot> t;

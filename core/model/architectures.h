@@ -21,10 +21,25 @@ struct TensorSlot {
     std::string name;            // checkpoint name, e.g. "model.layers.3.self_attn.q_proj.weight"
     std::vector<int64_t> shape;  // for this config
     TensorInit init = TensorInit::Normal;
+    // The weight of a projection (model/linear.h, which can carry a LoRA adapter): its input
+    // and output features, whatever the layout. 0 for every other tensor.
+    int64_t inFeatures = 0, outFeatures = 0;
+
+    bool isProjection() const { return inFeatures > 0; }
+    // The module a projection weight belongs to: the name without ".weight".
+    std::string module() const;
+    int64_t numel() const;
 };
 
 // Every parameter of the architecture for `config`, in registration order.
 std::vector<TensorSlot> tensorTable(const ModelConfig& config);
+
+// The number of parameters the table holds (the network the engine builds for `config`).
+int64_t tableParameterCount(const ModelConfig& config);
+
+// PEFT's rule for LoRA target modules: a target names a module by its full path or by its
+// last path components ("q_proj", "attn.c_proj").
+bool matchesLoraTarget(const std::string& module, const std::string& target);
 
 // Checkpoint entries that are not parameters (saved buffers such as rotary inv_freq or
 // GPT-2's causal mask "attn.bias"); the loader skips them.

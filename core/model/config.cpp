@@ -310,4 +310,22 @@ int64_t ModelConfig::parameterCount() const {
     return n;
 }
 
+ModelConfig builtinTinyConfig(int64_t vocabSize) {
+    ModelConfig c;
+    c.architecture = "llama";
+    c.modelType = "llama";
+    c.vocabSize = vocabSize;
+    c.hiddenSize = 128;
+    c.intermediateSize = 352;
+    c.numLayers = 4;
+    c.numHeads = 4;
+    c.numKvHeads = 2;
+    c.headDim = 32;
+    c.maxPositions = 256;
+    c.normEps = 1e-5;
+    c.ropeTheta = 10000.0;
+    c.tieWordEmbeddings = true;
+    return c;
+}
+
 }  // namespace dpowb::model

@@ -16,6 +16,7 @@
 #include "common/json_input.h"
 #include "common/number.h"
 #include "common/files.h"
+#include "model/architectures.h"
 #include "model/linear.h"
 #include "model/safetensors.h"
 
@@ -25,13 +26,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-// PEFT's rule: a target names a module by its full path or by its last path components.
-bool matchesTarget(const std::string& name, const std::string& target) {
-    if (name == target) return true;
-    return name.size() > target.size() && name.compare(name.size() - target.size(), target.size(), target) == 0 &&
-           name[name.size() - target.size() - 1] == '.';
-}
 
 template <typename Fn>
 void forEachLinear(const torch::nn::Module& net, Fn&& fn) {
@@ -72,7 +66,7 @@ int applyLora(CausalLM& net, const LoraConfig& config) {
     forEachLinear(net, [&](const std::string& name, LinearImpl& lin) {
         linearNames.insert(name.substr(name.rfind('.') + 1));
         for (const auto& t : config.targetModules) {
-            if (matchesTarget(name, t)) {
+            if (matchesLoraTarget(name, t)) {
                 if (lin.hasAdapter()) throw Error("LoRA: module " + name + " already has an adapter");
                 targets.emplace_back(name, &lin);
                 break;

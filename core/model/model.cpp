@@ -1,5 +1,6 @@
 // Model folders in and out, the built-in tiny model, devices and dtypes, fingerprints.
 #include "model/model.h"
+#include "model/inspect.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -228,13 +229,11 @@ std::shared_ptr<Model> loadModel(const std::string& folderOrBuiltin, const LoadO
                                       " tokens but the model only " + std::to_string(model->config.vocabSize));
         if (!options.chatTemplate.empty()) {
             model->chatTemplate = text::ChatTemplate::named(options.chatTemplate);
-        } else if (!model->tokenizer->chatTemplateSource().empty()) {
-            std::string bos = model->tokenizer->bosId() ? model->tokenizer->idToToken(*model->tokenizer->bosId()) : "";
-            try {
-                model->chatTemplate = text::ChatTemplate::detect(model->tokenizer->chatTemplateSource(), bos);
-            } catch (const Error& e) {
-                model->warnings.push_back(std::string("chat template not recognised, chat prompts unavailable: ") + e.what());
-            }
+        } else {
+            ChatTemplateFound found = detectChatTemplate(*model->tokenizer);
+            model->chatTemplate = std::move(found.chatTemplate);
+            if (!found.problem.empty())
+                model->warnings.push_back("chat template not recognised, chat prompts unavailable: " + found.problem);
         }
     } else {
         model->warnings.push_back(folderOrBuiltin + " has no tokenizer.json: only pre-tokenized input can be used");
@@ -298,24 +297,6 @@ void saveModel(const Model& model, const std::string& folder) {
         if (created) fs::remove_all(dir, ec);
         throw;
     }
-}
-
-ModelConfig builtinTinyConfig(int64_t vocabSize) {
-    ModelConfig c;
-    c.architecture = "llama";
-    c.modelType = "llama";
-    c.vocabSize = vocabSize;
-    c.hiddenSize = 128;
-    c.intermediateSize = 352;
-    c.numLayers = 4;
-    c.numHeads = 4;
-    c.numKvHeads = 2;
-    c.headDim = 32;
-    c.maxPositions = 256;
-    c.normEps = 1e-5;
-    c.ropeTheta = 10000.0;
-    c.tieWordEmbeddings = true;
-    return c;
 }
 
 void initializeWeights(CausalLM& net, uint64_t seed, double std) {

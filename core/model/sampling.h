@@ -1,5 +1,5 @@
 // Sampling settings, without LibTorch: shared by generation (generate.h) and the compare API
-// (train/compare.h) that the GUI includes.
+// (eval/compare.h) that the GUI includes.
 #pragma once
 
 #include <cstdint>

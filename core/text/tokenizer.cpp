@@ -291,6 +291,8 @@ public:
     std::optional<TokenId> eosId() const override { return eos_; }
     std::optional<TokenId> padId() const override { return pad_; }
     const std::string& chatTemplateSource() const override { return chatTemplate_; }
+    const std::string& kind() const override { return kind_; }
+    void setKind(std::string kind) { kind_ = std::move(kind); }
 
     void save(const std::string& dir) const override {
         std::error_code ec;
@@ -312,6 +314,14 @@ private:
         auto model = root.find("model");
         if (model == root.end() || !model->is_object()) throw Error("missing \"model\" object");
         loadModel(*model);
+        const auto mentions = [&](const char* key, const char* type) {
+            auto it = root.find(key);
+            return it != root.end() && it->dump().find(std::string("\"") + type + "\"") != std::string::npos;
+        };
+        if (mentions("pre_tokenizer", "ByteLevel") || mentions("decoder", "ByteLevel")) kind_ = "byte-level BPE";
+        else if (auto bf = model->find("byte_fallback"); bf != model->end() && bf->is_boolean() && bf->get<bool>())
+            kind_ = "BPE with byte fallback";
+        else kind_ = "BPE";
 
         normalizer_ = parseNormalizer(root.value("normalizer", json()), "normalizer");
         preTokenizer_ = parsePreTokenizer(root.value("pre_tokenizer", json()), "pre_tokenizer");
@@ -467,6 +477,7 @@ private:
     AddedTokenMatcher rawMatcher_, normalizedMatcher_;
     std::optional<TokenId> bos_, eos_, pad_;
     std::string chatTemplate_;
+    std::string kind_;
 };
 
 // ---- The built-in byte tokenizer --------------------------------------------------------------
@@ -570,6 +581,7 @@ std::unique_ptr<Tokenizer> Tokenizer::fromDir(const std::string& dir) {
 std::unique_ptr<Tokenizer> Tokenizer::byteLevel() {
     auto tok = std::make_unique<HfTokenizer>(byteTokenizerJson(), "builtin:byte tokenizer.json");
     tok->loadConfig(byteTokenizerConfig(), "builtin:byte tokenizer_config.json", {});
+    tok->setKind("byte");
     return tok;
 }
 

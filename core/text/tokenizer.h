@@ -47,6 +47,10 @@ public:
     virtual std::optional<TokenId> padId() const = 0;
     // The raw `chat_template` string of tokenizer_config.json ("" when none).
     virtual const std::string& chatTemplateSource() const = 0;
+    // What kind of tokenizer this is, for display: "byte-level BPE" (GPT-2, Llama 3, Qwen),
+    // "BPE with byte fallback" (SentencePiece-style: Llama 2, Mistral), "BPE", or "byte" (the
+    // built-in byte tokenizer).
+    virtual const std::string& kind() const = 0;
 
     // Writes tokenizer.json and tokenizer_config.json into `dir` so that the folder loads
     // back here and in Hugging Face transformers.

@@ -1,7 +1,8 @@
-// TrainConfig: JSON round trip (stored with every run), validation, and the demo preset.
+// TrainConfig: JSON round trip (stored with every run), validation, and the presets.
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "train/presets.h"
 #include "train/trainer.h"
 
 namespace dpowb::train {
@@ -119,6 +120,52 @@ TrainConfig TrainConfig::demoPreset() {
     // Not --precompute-ref: for a single epoch its extra pass costs what it saves.
     c.precomputeRef = false;
     c.name = "demo";
+    return c;
+}
+
+const std::vector<PresetInfo>& presets() {
+    static const std::vector<PresetInfo> list = {
+        {"demo", "Demo: built-in tiny model"},
+        {"lora-real-model", "LoRA on a real model"},
+        {"full-fine-tune", "Full fine-tune of a real model"},
+    };
+    return list;
+}
+
+TrainConfig presetConfig(const std::string& name) {
+    if (name == "demo") return TrainConfig::demoPreset();
+    TrainConfig c;
+    if (name == "lora-real-model") {
+        // Adapters learn at a higher rate than full weights; the reference is the base
+        // network with the adapters off, so precomputing it only saves its forward passes.
+        c.name = "lora";
+        c.loraRank = 16;
+        c.loraAlpha = 32;
+        c.loraDropout = 0.05;
+        c.lr = 5e-6;
+        c.batchSize = 4;
+        c.gradAccum = 4;
+        c.lrSchedulerType = "cosine";
+    } else if (name == "full-fine-tune") {
+        c.name = "full";
+        c.loraRank = 0;
+        c.lr = 5e-7;
+        c.batchSize = 2;
+        c.gradAccum = 8;
+        c.lrSchedulerType = "linear";
+    } else {
+        std::string known;
+        for (const auto& p : presets()) known += (known.empty() ? "" : ", ") + p.name;
+        throw Error("unknown preset \"" + name + "\" (presets: " + known + ")");
+    }
+    c.maxLength = 1024;
+    c.maxPromptLength = 512;
+    c.warmupSteps = 10;
+    c.dtype = "bfloat16";
+    // The reference's log-probs are computed once (for full fine-tuning the second copy of the
+    // weights is then freed).
+    c.precomputeRef = true;
+    c.loggingSteps = 5;
     return c;
 }
 

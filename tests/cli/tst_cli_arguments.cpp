@@ -166,6 +166,12 @@ void TestCliArguments::valueErrorsAreOneLine_data() {
     QTest::newRow("train chat template") << QStringList{"train", "--db", db, "--model", "builtin:tiny", "--chat-template",
                                                          "nosuch"}
                                          << "chatml";
+    // The presets are the run form's (train/presets.h): an unknown name lists them.
+    QTest::newRow("train preset") << QStringList{"train", "--db", db, "--model", "builtin:tiny", "--preset", "huge"}
+                                  << "lora-real-model";
+    QTest::newRow("train preset and config") << QStringList{"train", "--db", db, "--model", "builtin:tiny", "--preset",
+                                                            "demo", "--config", prompts}
+                                             << "--preset or --config";
     // Numbers come back as they were typed, not as std::to_string writes doubles.
     QTest::newRow("temperature") << QStringList{"sample-pairs", db, "--model", "builtin:tiny", "--ref", "builtin:tiny",
                                                 "--prompts", prompts, "--temperature", "-1"}

@@ -25,7 +25,7 @@
 #include "project_context.h"
 #include "margin_model.h"
 #include "store/project.h"
-#include "train/compare.h"
+#include "eval/compare.h"
 
 using namespace dpowb;
 using ui::CompareView;
@@ -248,12 +248,12 @@ private Q_SLOTS:
 
         // The scorer API on the very ids that were generated.
         auto project = store::Project::open(db_.toStdString());
-        train::Comparer scorer(train::modelsForRun(project, runId_));
-        train::PromptInput in;
+        eval::Comparer scorer(eval::modelsForRun(project, runId_));
+        eval::PromptInput in;
         in.text = prompt.toStdString();
         for (const ui::ScoredText* t : {pol, ref}) {
             QVERIFY(!t->ids.empty());
-            const train::CompletionScore s = scorer.scoreIds(in, t->ids);
+            const eval::CompletionScore s = scorer.scoreIds(in, t->ids);
             QVERIFY2(near(t->policyLogp, s.logpPolicy, 1e-6), qPrintable(QStringLiteral("%1 vs %2").arg(t->policyLogp).arg(s.logpPolicy)));
             QVERIFY(near(t->referenceLogp, s.logpReference, 1e-6));
             QVERIFY(std::abs(t->reward(beta_) - beta_ * (s.logpPolicy - s.logpReference)) < 1e-6);
@@ -420,9 +420,13 @@ private Q_SLOTS:
         q.source = "policy-vs-reference";
         for (const auto& p : project.pairs(q)) {
             if (earlier.count(p.id)) continue;
+            // The metadata of `dpowb sample-pairs` (eval/sample_pairs.h): the run, the settings and
+            // which side holds the policy's completion.
             const QJsonObject meta = QJsonDocument::fromJson(QByteArray::fromStdString(p.metadataJson)).object();
-            QCOMPARE(meta.value(QStringLiteral("run_id")).toInteger(), runId_);
+            QCOMPARE(meta.value(QStringLiteral("run")).toInteger(), runId_);
             QVERIFY(meta.contains(QStringLiteral("sampling")));
+            const QString a = meta.value(QStringLiteral("a")).toString(), b = meta.value(QStringLiteral("b")).toString();
+            QVERIFY2((a == "policy" && b == "reference") || (a == "reference" && b == "policy"), qPrintable(a + "/" + b));
             QCOMPARE(p.split, std::string("train"));  // the split asked for
         }
     }
@@ -533,9 +537,9 @@ private Q_SLOTS:
         QFETCH(QString, text);
         QFETCH(QStringList, tokens);
         QFETCH(QStringList, pieces);
-        train::CompletionScore score;
+        eval::CompletionScore score;
         for (int i = 0; i < tokens.size(); ++i) {
-            train::TokenScore t;
+            eval::TokenScore t;
             t.id = i;
             t.text = tokens[i].toStdString();
             t.logpPolicy = -0.25 * (i + 1);

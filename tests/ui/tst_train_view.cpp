@@ -1,10 +1,11 @@
 // The train view end to end, offscreen: the runs model under QAbstractItemModelTester, the
-// chart batching and smoothing against an independent EMA, the memory estimate against its
-// formula, the model folder check, and real runs of the built-in tiny model started from
+// chart batching and smoothing against an independent EMA, the presets the form applies, the
+// model folder check, and real runs of the built-in tiny model started from
 // the form: charts grow, the status line moves, pause holds the step, stop leaves a
 // checkpoint and a cancelled run, a broken model folder gives a failed run with its reason.
 // How long the GUI thread stalls while training is measured by bench/gui/bench_train_view.
 #include <QAbstractItemModelTester>
+#include <QComboBox>
 #include <QDir>
 #include <QFile>
 #include <QJsonDocument>
@@ -31,6 +32,7 @@
 #include "runs_model.h"
 #include "store/formats.h"
 #include "store/project.h"
+#include "train/presets.h"
 #include "train/trainer.h"
 #include "train_job.h"
 #include "train_view.h"
@@ -361,6 +363,28 @@ private Q_SLOTS:
         QVERIFY(chart.showsEmptyState());
     }
 
+    // The form's presets are the core's (train/presets.h): applying one gives its
+    // configuration, keeping the data file and the device already chosen.
+    void presetsComeFromCore_data() {
+        QTest::addColumn<QString>("name");
+        for (const train::PresetInfo& p : train::presets()) QTest::newRow(p.name.c_str()) << QString::fromStdString(p.name);
+    }
+    void presetsComeFromCore() {
+        QFETCH(QString, name);
+        ui::RunForm form;
+        train::TrainConfig before = form.config();
+        before.data = dir_.filePath("preset-pairs.jsonl").toStdString();
+        before.device = "cpu";
+        form.setConfig(before);
+        form.applyPreset(name.toStdString());
+        QCOMPARE(form.presetBox()->currentData().toString(), name);
+        train::TrainConfig want = train::presetConfig(name.toStdString());
+        want.data = before.data;
+        want.evalData = before.evalData;
+        want.device = before.device;
+        QCOMPARE(QString::fromStdString(form.config().toJson()), QString::fromStdString(want.toJson()));
+    }
+
     void modelInspection() {
         const ui::ModelInfo tiny = ui::inspectModel("builtin:tiny");
         QVERIFY2(tiny.ok, qPrintable(tiny.error));
@@ -380,51 +404,6 @@ private Q_SLOTS:
         const ui::ModelInfo none = ui::inspectModel(dir_.path());
         QVERIFY(!none.ok);
         QVERIFY2(none.error.contains("config.json"), qPrintable(none.error));
-    }
-
-    void memoryEstimate_data() {
-        QTest::addColumn<int>("rank");
-        QTest::addColumn<bool>("precompute");
-        QTest::addColumn<QString>("dtype");
-        QTest::newRow("full fp32, live reference") << 0 << false << "float32";
-        QTest::newRow("full bf16, precomputed") << 0 << true << "bfloat16";
-        QTest::newRow("lora 8 fp32") << 8 << false << "float32";
-    }
-    void memoryEstimate() {
-        QFETCH(int, rank);
-        QFETCH(bool, precompute);
-        QFETCH(QString, dtype);
-        const model::ModelConfig m = ui::inspectModel("builtin:tiny").config;
-        train::TrainConfig c = shortDemo(10);
-        c.loraRank = rank;
-        c.precomputeRef = precompute;
-        c.dtype = dtype.toStdString();
-        c.loraTargetModules = "q_proj,v_proj";
-        const ui::MemoryEstimate e = ui::estimateMemory(m, c);
-        const double b = 4;  // float32 weights, gradients and AdamW state under any --dtype
-        const double P = double(m.parameterCount());
-        if (rank == 0) {
-            QCOMPARE(e.trainableParameters, qint64(P));
-            QCOMPARE(e.gradients, P * b);
-            QCOMPARE(e.optimizer, 2 * P * b);
-            QCOMPARE(e.reference, precompute ? 0.0 : P * b);
-        } else {
-            // q_proj: hidden -> heads*head_dim; v_proj: hidden -> kv_heads*head_dim.
-            const double lora = double(rank) * m.numLayers *
-                                ((m.hiddenSize + m.numHeads * m.headDim) + (m.hiddenSize + m.numKvHeads * m.headDim));
-            QCOMPARE(double(e.trainableParameters), lora);
-            QCOMPARE(e.gradients, lora * b);
-            QCOMPARE(e.reference, 0.0);  // adapters off = the reference
-        }
-        QVERIFY(e.activations > 0);
-        QCOMPARE(e.total(), e.weights + e.gradients + e.optimizer + e.reference + e.activations);
-        // bfloat16 is autocast: the same float32 weights, 16-bit activations.
-        train::TrainConfig c32 = c;
-        c32.dtype = "float32";
-        const ui::MemoryEstimate e32 = ui::estimateMemory(m, c32);
-        QCOMPARE(e.weights, e32.weights);
-        if (dtype == "bfloat16") QVERIFY(e.activations < e32.activations);
-        else QCOMPARE(e.activations, e32.activations);
     }
 
     // A project with no test split: the form offers "Hold out N % as test"; one click moves

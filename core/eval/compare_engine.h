@@ -1,8 +1,10 @@
 // What the compare view asks of the models, in the view's own value types: generate a
 // completion from the policy or the reference and score any (prompt, response) under both,
-// with per-piece log-probs for the colouring. The work is done by core/train's torch-free
-// compare API (train::Comparer); this class keeps one Comparer alive between requests and
-// cuts its per-token scores into pieces of whole characters for display.
+// with per-piece log-probs for the colouring. The work is done by the torch-free compare API
+// (eval/compare.h, Comparer); this class keeps one Comparer alive between requests and cuts
+// its per-token scores into pieces of whole characters for display.
+//
+// Torch-free and Qt-free: the GUI's compare worker includes it.
 //
 // Not thread-safe: one engine belongs to one worker thread.
 #pragma once
@@ -15,14 +17,14 @@
 #include <vector>
 
 #include "common/message.h"
+#include "eval/compare.h"
 #include "store/types.h"
-#include "train/compare.h"
 
-namespace dpowb::ui {
+namespace dpowb::eval {
 
-// Sampling shared by both sides (the same seed for both, so that differences come from the
-// weights, not from the dice).
-struct SamplingSettings {
+// The compare view's sampling, shared by both sides (the same seed for both, so that
+// differences come from the weights, not from the dice).
+struct CompareSampling {
     bool greedy = false;
     double temperature = 0.8;
     int64_t topK = 0;      // 0 = off
@@ -37,7 +39,7 @@ struct SamplingSettings {
     // "max_new_tokens", "seed"}.
     std::string toJson() const;
     // The core's settings (greedy = temperature 0; the core adds the sample index to the seed).
-    train::SamplingSettings toCore() const;
+    SamplingSettings toCore() const;
 };
 
 enum class Side { Policy = 0, Reference = 1 };
@@ -73,14 +75,17 @@ public:
 
     // Loads (or keeps, when nothing that matters changed) the two models. Throws dpowb::Error
     // with a readable message.
-    void load(const train::ModelPair& models);
+    void load(const ModelPair& models);
     bool loaded() const;
-    const train::ModelPair* models() const;
+    const ModelPair* models() const;
+    // The loaded Comparer itself, for work that is not the view's (sample pairs: eval/sample_pairs.h).
+    // Throws dpowb::Error when nothing is loaded.
+    Comparer& comparer();
 
     // Generates with one model and scores the result under both. `onPiece` streams the text
     // as it is released. Stops early (finishReason "cancelled") when `cancel` becomes true.
     ScoredText generate(Side side, const std::string& prompt, const std::vector<Message>& messages,
-                        const SamplingSettings& settings, int sampleIndex,
+                        const CompareSampling& settings, int sampleIndex,
                         const std::function<void(const std::string& piece)>& onPiece,
                         const std::atomic<bool>* cancel);
 
@@ -91,16 +96,16 @@ public:
     // Summed log-probs of the pairs' responses under both models, batched; the numbers
     // `dpowb score` prints for the same encoding settings. `progress(done, total)` after each
     // batch; throws dpowb::Cancelled when `cancel` becomes true.
-    std::vector<train::PairMargin> scorePairs(const std::vector<store::Pair>& pairs,
+    std::vector<PairMargin> scorePairs(const std::vector<store::Pair>& pairs,
                                               const std::function<void(int64_t, int64_t)>& progress,
                                               const std::atomic<bool>* cancel);
 
     // Cuts per-token scores into display pieces (see ScoredText).
-    static ScoredText fromScore(const std::string& text, const train::CompletionScore& score);
+    static ScoredText fromScore(const std::string& text, const CompletionScore& score);
 
 private:
     struct Impl;
     std::unique_ptr<Impl> d_;
 };
 
-}  // namespace dpowb::ui
+}  // namespace dpowb::eval

@@ -1,5 +1,5 @@
 // Policy vs reference generation and scoring (see compare.h).
-#include "train/compare.h"
+#include "eval/compare.h"
 #include "store/pair_outcomes.h"
 
 #include <cmath>
@@ -16,7 +16,7 @@
 #include "store/run_folder.h"
 #include "train/trainer.h"
 
-namespace dpowb::train {
+namespace dpowb::eval {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -50,7 +50,7 @@ bool isModelFolder(const std::string& path) {
 ModelPair modelsForRun(store::Project& project, int64_t runId) {
     auto run = project.run(runId);
     if (!run) throw Error(project.path() + ": there is no run " + std::to_string(runId));
-    const TrainConfig cfg = TrainConfig::fromJson(run->configJson);
+    const train::TrainConfig cfg = train::TrainConfig::fromJson(run->configJson);
     ModelPair mp;
     mp.runId = runId;
     mp.beta = cfg.beta;
@@ -324,4 +324,4 @@ std::vector<PairMargin> Comparer::scorePairs(const std::vector<store::Pair>& pai
     return out;
 }
 
-}  // namespace dpowb::train
+}  // namespace dpowb::eval

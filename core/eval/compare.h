@@ -23,7 +23,7 @@ namespace dpowb::store {
 class Project;
 }
 
-namespace dpowb::train {
+namespace dpowb::eval {
 
 // Shared by both sides. Sample i of each side uses seed + i, so policy sample i and
 // reference sample i draw the same random numbers.
@@ -143,4 +143,4 @@ private:
     std::unique_ptr<Impl> d_;
 };
 
-}  // namespace dpowb::train
+}  // namespace dpowb::eval

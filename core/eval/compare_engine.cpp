@@ -1,11 +1,12 @@
-#include "compare_engine.h"
+#include "eval/compare_engine.h"
 
-#include <QJsonDocument>
-#include <QJsonObject>
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 
-namespace dpowb::ui {
+namespace dpowb::eval {
 
 namespace {
 
@@ -16,15 +17,15 @@ Progress progressOf(const std::atomic<bool>* cancel, const std::function<void(in
     return p;
 }
 
-train::PromptInput promptOf(const std::string& prompt, const std::vector<Message>& messages) {
-    train::PromptInput in;
+PromptInput promptOf(const std::string& prompt, const std::vector<Message>& messages) {
+    PromptInput in;
     if (messages.empty()) in.text = prompt;
     else in.messages = messages;
     return in;
 }
 
 // Two model pairs load the same networks and encode text the same way.
-bool sameModels(const train::ModelPair& a, const train::ModelPair& b) {
+bool sameModels(const ModelPair& a, const ModelPair& b) {
     return a.policy == b.policy && a.reference == b.reference && a.policyAdapter == b.policyAdapter &&
            a.device == b.device && a.dtype == b.dtype && a.chatTemplate == b.chatTemplate &&
            a.maxLength == b.maxLength && a.maxPromptLength == b.maxPromptLength && a.keepEnd == b.keepEnd;
@@ -32,19 +33,15 @@ bool sameModels(const train::ModelPair& a, const train::ModelPair& b) {
 
 }  // namespace
 
-std::string SamplingSettings::toJson() const {
-    QJsonObject o;
-    o.insert(QStringLiteral("greedy"), greedy);
-    o.insert(QStringLiteral("temperature"), greedy ? 0.0 : temperature);
-    o.insert(QStringLiteral("top_k"), qint64(topK));
-    o.insert(QStringLiteral("top_p"), topP);
-    o.insert(QStringLiteral("max_new_tokens"), qint64(maxNewTokens));
-    o.insert(QStringLiteral("seed"), qint64(seed));
-    return QJsonDocument(o).toJson(QJsonDocument::Compact).toStdString();
+std::string CompareSampling::toJson() const {
+    const nlohmann::json o = {{"greedy", greedy},  {"temperature", greedy ? 0.0 : temperature},
+                              {"top_k", topK},     {"top_p", topP},
+                              {"max_new_tokens", maxNewTokens}, {"seed", seed}};
+    return o.dump();
 }
 
-train::SamplingSettings SamplingSettings::toCore() const {
-    train::SamplingSettings s;
+SamplingSettings CompareSampling::toCore() const {
+    SamplingSettings s;
     s.maxNewTokens = maxNewTokens;
     s.temperature = greedy ? 0.0 : temperature;
     s.topK = topK;
@@ -53,7 +50,7 @@ train::SamplingSettings SamplingSettings::toCore() const {
     return s;
 }
 
-ScoredText CompareEngine::fromScore(const std::string& text, const train::CompletionScore& score) {
+ScoredText CompareEngine::fromScore(const std::string& text, const CompletionScore& score) {
     ScoredText out;
     out.text = text;
     out.policyLogp = score.logpPolicy;
@@ -78,7 +75,7 @@ ScoredText CompareEngine::fromScore(const std::string& text, const train::Comple
         while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
         return std::min(at, text.size());
     };
-    for (const train::TokenScore& t : score.perToken) {
+    for (const TokenScore& t : score.perToken) {
         accPolicy += t.logpPolicy;
         accReference += t.logpReference;
         if (consumed >= text.size()) continue;  // past the text (EOS, end of turn): the end piece
@@ -112,31 +109,36 @@ ScoredText CompareEngine::fromScore(const std::string& text, const train::Comple
 }
 
 struct CompareEngine::Impl {
-    std::unique_ptr<train::Comparer> comparer;
+    std::unique_ptr<Comparer> comparer;
 };
 
 CompareEngine::CompareEngine() : d_(std::make_unique<Impl>()) {}
 CompareEngine::~CompareEngine() = default;
 
-void CompareEngine::load(const train::ModelPair& models) {
+void CompareEngine::load(const ModelPair& models) {
     if (d_->comparer && sameModels(d_->comparer->models(), models)) return;
     d_->comparer.reset();  // the old pair of models goes before the new one arrives
-    d_->comparer = std::make_unique<train::Comparer>(models);
+    d_->comparer = std::make_unique<Comparer>(models);
 }
 
 bool CompareEngine::loaded() const { return d_->comparer != nullptr; }
-const train::ModelPair* CompareEngine::models() const { return d_->comparer ? &d_->comparer->models() : nullptr; }
+
+Comparer& CompareEngine::comparer() {
+    if (!d_->comparer) throw Error("compare: no models loaded");
+    return *d_->comparer;
+}
+const ModelPair* CompareEngine::models() const { return d_->comparer ? &d_->comparer->models() : nullptr; }
 
 ScoredText CompareEngine::generate(Side side, const std::string& prompt, const std::vector<Message>& messages,
-                                   const SamplingSettings& settings, int sampleIndex,
+                                   const CompareSampling& settings, int sampleIndex,
                                    const std::function<void(const std::string&)>& onPiece,
                                    const std::atomic<bool>* cancel) {
     if (!d_->comparer) throw Error("compare: no models loaded");
-    train::PieceCallback cb;
+    PieceCallback cb;
     if (onPiece) cb = [&onPiece](const std::string&, int, const std::string& piece) { onPiece(piece); };
-    const train::PromptInput in = promptOf(prompt, messages);
+    const PromptInput in = promptOf(prompt, messages);
     // The core adds the sample index to the seed, as seedFor() does.
-    train::Completion c = d_->comparer->generateOne(in, settings.toCore(), side == Side::Policy ? "policy" : "reference",
+    Completion c = d_->comparer->generateOne(in, settings.toCore(), side == Side::Policy ? "policy" : "reference",
                                                     sampleIndex, cb, progressOf(cancel));
     ScoredText out;
     if (c.finishReason == "cancelled") {
@@ -155,18 +157,18 @@ ScoredText CompareEngine::generate(Side side, const std::string& prompt, const s
 ScoredPair CompareEngine::scorePair(const std::string& prompt, const std::vector<Message>& messages,
                                     const std::string& responseA, const std::string& responseB) {
     if (!d_->comparer) throw Error("compare: no models loaded");
-    const train::PromptInput in = promptOf(prompt, messages);
+    const PromptInput in = promptOf(prompt, messages);
     ScoredPair p;
     p.a = fromScore(responseA, d_->comparer->score(in, responseA));
     p.b = fromScore(responseB, d_->comparer->score(in, responseB));
     return p;
 }
 
-std::vector<train::PairMargin> CompareEngine::scorePairs(const std::vector<store::Pair>& pairs,
+std::vector<PairMargin> CompareEngine::scorePairs(const std::vector<store::Pair>& pairs,
                                                          const std::function<void(int64_t, int64_t)>& progress,
                                                          const std::atomic<bool>* cancel) {
     if (!d_->comparer) throw Error("compare: no models loaded");
     return d_->comparer->scorePairs(pairs, 8, progressOf(cancel, progress));
 }
 
-}  // namespace dpowb::ui
+}  // namespace dpowb::eval
