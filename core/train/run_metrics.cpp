@@ -108,24 +108,11 @@ void Run::evaluate(int64_t step, double epoch) {
     if (complete && world_ <= 1 && writer() && project_ && result_.runId > 0) {
         if (chosenSide_.empty())
             for (const auto& e : store::parseSnapshot(snapshotJson_)) chosenSide_[e.pairId] = e.verdict;
-        std::vector<store::PairOutcomeRecord> records;
-        records.reserve(outcomes.size());
-        for (const auto& o : outcomes) {
-            store::PairOutcomeRecord r;
-            r.pairId = o.pairId;
+        for (auto& o : outcomes) {
             auto side = chosenSide_.find(o.pairId);
-            r.chosen = side == chosenSide_.end() ? "" : side->second;
-            r.policyChosen = o.policyChosen;
-            r.referenceChosen = o.referenceChosen;
-            r.policyRejected = o.policyRejected;
-            r.referenceRejected = o.referenceRejected;
-            r.chosenTokens = o.chosenTokens;
-            r.rejectedTokens = o.rejectedTokens;
-            r.chosenReward = o.chosenReward;
-            r.rejectedReward = o.rejectedReward;
-            records.push_back(std::move(r));
+            o.chosen = side == chosenSide_.end() ? "" : side->second;
         }
-        store::recordPairOutcomes(*project_, result_.runId, step, "eval", "eval", records);
+        store::recordPairOutcomes(*project_, result_.runId, step, "eval", "eval", outcomes);
     }
     MetricPoint mp;
     mp.step = step;
