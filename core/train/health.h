@@ -56,6 +56,10 @@ struct HealthThresholds {
     double gradSpikeFactor = 10.0;
     int gradSpikeWindow = 20;
     int gradSpikeWarmup = 10;
+    // The "points" above are logged points of the run's --logging-steps when it sets one. With
+    // the automatic logging interval (every step of a short run) the trainer judges train points
+    // of windowSteps steps each instead, so that one noisy step is not a point of its own.
+    int windowSteps = 10;
 };
 
 // What the detectors need to know about the run's loss.

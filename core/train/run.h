@@ -101,7 +101,8 @@ private:
     void prepareReference();
     void trainLoop();
     void evaluate(int64_t step, double epoch);
-    void logMetrics(const MetricPoint& point);
+    // To the observer, the project and --metrics; `judge`: to the health detectors too.
+    void logMetrics(const MetricPoint& point, bool judge = true);
     void reportHealth(const std::vector<HealthWarning>& fired);
     void heartbeat(bool force = false);
     void saveCheckpoint();
@@ -149,6 +150,13 @@ private:
     std::vector<torch::Tensor> params_;
     LossOptions lossOptions_;
     MetricAccumulator interval_;
+    int64_t logEvery_ = 1;  // DPO steps per logged point (TrainConfig::loggingInterval)
+    // DPO steps per train point the health detectors judge: the logging interval when the run
+    // set one, else HealthThresholds::windowSteps, averaged apart from the logged points in
+    // healthInterval_ (ownHealthWindow()).
+    int64_t healthEvery_ = 1;
+    MetricAccumulator healthInterval_;
+    bool ownHealthWindow() const { return healthEvery_ != logEvery_; }
     int64_t step_ = 0, totalSteps_ = 0, stepsPerEpoch_ = 0, microPerEpoch_ = 0;
     std::ofstream metricsOut_;
     Clock::time_point lastHeartbeat_{};

@@ -105,6 +105,10 @@ void Run::saveCheckpoint() {
         // rank 0 carries it on, the others start afresh, so nothing is counted twice.
         reduceMetrics(interval_);
         if (!writer()) interval_.clear();
+        if (ownHealthWindow()) {
+            reduceMetrics(healthInterval_);
+            if (!writer()) healthInterval_.clear();
+        }
     }
     if (!writer()) return;
     const fs::path dir = fs::path(cfg_.out) / "checkpoint";
@@ -141,6 +145,7 @@ void Run::saveCheckpoint() {
     st["total_steps"] = totalSteps_;
     st["world_size"] = world_;
     st["interval"] = interval_.state();
+    if (ownHealthWindow()) st["health_interval"] = healthInterval_.state();
     st["last_train"] = lastTrain_;
     st["last_eval"] = lastEval_;
     st["config"] = json::parse(cfg_.toJson());
@@ -191,7 +196,9 @@ bool Run::loadCheckpoint() {
                     " (--nproc, or torchrun's --nproc-per-node x nodes): the data order and the global batch depend on it");
     step_ = st.at("step").get<int64_t>();
     interval_.restore(st.at("interval").get<std::map<std::string, double>>());
-    if (!writer()) interval_.clear();  // rank 0 carries the saved interval
+    if (ownHealthWindow())
+        healthInterval_.restore(st.value("health_interval", std::map<std::string, double>{}));
+    if (!writer()) interval_.clear(), healthInterval_.clear();  // rank 0 carries the saved intervals
     lastTrain_ = st.value("last_train", std::map<std::string, double>{});
     lastEval_ = st.value("last_eval", std::map<std::string, double>{});
     info("resuming run " + std::to_string(result_.runId) + " at step " + std::to_string(step_));

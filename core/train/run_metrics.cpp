@@ -14,7 +14,7 @@ using json = nlohmann::json;
 
 namespace dpowb::train::detail {
 
-void Run::logMetrics(const MetricPoint& point) {
+void Run::logMetrics(const MetricPoint& point, bool judge) {
     obs_.onMetrics(point);
     if (!writer()) return;  // rank 0 records the job's (already reduced) metrics
     json values(point.values);
@@ -37,7 +37,7 @@ void Run::logMetrics(const MetricPoint& point) {
         metricsOut_ << line.dump() << "\n";
         metricsOut_.flush();
     }
-    reportHealth(health_.observe(point));
+    if (judge) reportHealth(health_.observe(point));
 }
 
 void Run::reportHealth(const std::vector<HealthWarning>& fired) {

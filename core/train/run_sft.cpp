@@ -40,6 +40,7 @@ void Run::sftWarmup() {
     info("SFT warm-up: " + std::to_string(cfg_.sftEpochs) + " epoch(s) on the " + cfg_.sftOn + " responses, " +
          std::to_string(total) + " steps");
     MetricAccumulator acc;
+    const int64_t logEvery = cfg_.loggingInterval(total);
     int64_t step = 0;
     for (int64_t epoch = 0; epoch < cfg_.sftEpochs; ++epoch) {
         std::vector<int64_t> lengths;
@@ -70,7 +71,7 @@ void Run::sftWarmup() {
             acc.addScalar("loss", value);
             acc.addScalar("grad_norm", norm);
             obs_.onPhase("sft", step, total);
-            if (step % cfg_.loggingSteps == 0 || step == total) {
+            if (step % logEvery == 0 || step == total) {
                 MetricPoint mp;
                 mp.step = step;
                 mp.totalSteps = total;

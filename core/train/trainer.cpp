@@ -33,6 +33,13 @@ namespace detail {
 
 namespace {
 
+// Adds the sums of `from` (one step's metrics) to those of `into` (an interval).
+void addMetricState(MetricAccumulator& into, const MetricAccumulator& from) {
+    auto state = into.state();
+    for (const auto& [key, value] : from.state()) state[key] += value;
+    into.restore(state);
+}
+
 // The run's error for an out-of-memory failure: what ran out, and what lowers the need.
 std::string outOfMemoryMessage(const c10::OutOfMemoryError& e, const std::string& device) {
     return "out of memory on " + device +
@@ -64,6 +71,8 @@ void Run::trainLoop() {
     lossOptions_ = lossOptionsOf(cfg_);
     computeSchedule();
     health_ = HealthMonitor(HealthContext::of(cfg_));
+    logEvery_ = cfg_.loggingInterval(totalSteps_);
+    healthEvery_ = cfg_.loggingSteps > 0 ? logEvery_ : std::max<int64_t>(1, health_.thresholds().windowSteps);
     // Every rank starts from rank 0's weights (they are equal already: same files, same seed;
     // this makes it so whatever a device's initialisation did).
     if (dist_) dist_->broadcast(params_, 0);
@@ -131,7 +140,15 @@ void Run::trainLoop() {
         StepOutcome outcome;
         std::vector<MicroBatch> micro = microBatchesOf(batches, train_);
         for (size_t m = 0; m < nllTokens.size(); ++m) micro[m].nllTokens = nllTokens[m];
-        outcome = accumulateStep(net, ref, micro, lossOptions_, padId_, &interval_, /*backward=*/true, amp_);
+        // The step's metrics go to the logging interval and, when the health detectors judge
+        // windows of their own, to that window too.
+        MetricAccumulator stepMetrics;
+        outcome = accumulateStep(net, ref, micro, lossOptions_, padId_, ownHealthWindow() ? &stepMetrics : &interval_,
+                                 /*backward=*/true, amp_);
+        if (ownHealthWindow()) {
+            addMetricState(interval_, stepMetrics);
+            addMetricState(healthInterval_, stepMetrics);
+        }
         bool stopAll = false, pauseAll = false;
         if (dist_) {
             // This rank's pairs weigh pairs/globalPairs of the step (accumulateStep weighed
@@ -167,6 +184,10 @@ void Run::trainLoop() {
         const double tps = seconds > 0 ? double(outcome.realTokens) / seconds : 0.0;
         interval_.addScalar("grad_norm", gradNorm);
         interval_.addScalar("tokens_per_second", tps);
+        if (ownHealthWindow()) {
+            healthInterval_.addScalar("grad_norm", gradNorm);
+            healthInterval_.addScalar("tokens_per_second", tps);
+        }
         const double epochPos = double(step_) / double(stepsPerEpoch_);
 
         MetricPoint sp;
@@ -177,7 +198,7 @@ void Run::trainLoop() {
         obs_.onStep(sp);
         reportHealth(health_.observeStep(sp));
 
-        if (step_ % cfg_.loggingSteps == 0 || step_ == totalSteps_) {
+        if (step_ % logEvery_ == 0 || step_ == totalSteps_) {
             reduceMetrics(interval_);
             MetricPoint mp = sp;
             mp.values = interval_.mean();
@@ -185,7 +206,16 @@ void Run::trainLoop() {
             mp.values["epoch"] = epochPos;
             interval_.clear();
             lastTrain_ = mp.values;
-            logMetrics(mp);
+            logMetrics(mp, /*judge=*/!ownHealthWindow());
+        }
+        if (ownHealthWindow() && (step_ % healthEvery_ == 0 || step_ == totalSteps_)) {
+            reduceMetrics(healthInterval_);
+            MetricPoint hp = sp;
+            hp.values = healthInterval_.mean();
+            hp.values["learning_rate"] = lr;
+            hp.values["epoch"] = epochPos;
+            healthInterval_.clear();
+            reportHealth(health_.observe(hp));
         }
         const bool epochEnd = step_ % stepsPerEpoch_ == 0;
         if ((cfg_.evalSteps > 0 && step_ % cfg_.evalSteps == 0) || (cfg_.evalSteps == 0 && epochEnd) ||
