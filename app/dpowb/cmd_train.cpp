@@ -117,8 +117,13 @@ public:
               << fmt(get("rewards/rejected"));
             if (p.split == "train") o << "  lr " << fmt(get("learning_rate"), 3) << "  " << int64_t(get("tokens_per_second")) << " tok/s";
         }
-        // On a terminal, evaluations and SFT points stay as lines; train points only move the bar.
+        // On a terminal, evaluations and the warm-up's last point stay as lines; train points
+        // (onStep draws the bar) and the warm-up's other points only move the bar.
         if (terminal_ && p.split == "train") return;
+        if (terminal_ && p.split == "sft" && p.step < p.totalSteps) {
+            line(o.str());
+            return;
+        }
         if (terminal_) clearLine();
         std::cerr << o.str() << "\n";
     }

@@ -93,6 +93,12 @@ TrainConfig TrainConfig::fromJson(const std::string& json) {
     return c;
 }
 
+int64_t TrainConfig::loggingInterval(int64_t totalSteps) const {
+    if (loggingSteps > 0) return loggingSteps;
+    if (totalSteps <= kAutoLoggedPoints) return 1;
+    return (totalSteps + kAutoLoggedPoints - 1) / kAutoLoggedPoints;
+}
+
 TrainConfig TrainConfig::demoPreset() {
     TrainConfig c;
     c.model = "builtin:tiny";
@@ -115,7 +121,7 @@ TrainConfig TrainConfig::demoPreset() {
     c.lrSchedulerType = "cosine";
     c.weightDecay = 0.0;
     c.maxGradNorm = 1.0;
-    c.loggingSteps = 10;
+    c.loggingSteps = 0;  // automatic: every step of the demo's warm-up and DPO steps
     c.evalSteps = 50;
     // Not --precompute-ref: for a single epoch its extra pass costs what it saves.
     c.precomputeRef = false;
@@ -216,7 +222,7 @@ void TrainConfig::validate() const {
     if (loraRank > 0 && loraTargetModules.empty()) fail("--lora-target-modules is empty");
     if (dtype != "float32" && dtype != "bfloat16" && dtype != "float16")
         fail("--dtype must be float32, bfloat16 or float16");
-    if (loggingSteps < 1) fail("--logging-steps must be at least 1");
+    if (loggingSteps < 0) fail("--logging-steps must be 0 (automatic) or positive");
     if (evalSteps < 0) fail("--eval-steps must be 0 (end of each epoch) or positive");
     if (saveSteps < 0) fail("--save-steps must be 0 (end and cancel only) or positive");
 }

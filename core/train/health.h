@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "store/pair_outcomes.h"
 #include "train/trainer.h"
 
 namespace dpowb::train {
@@ -55,6 +56,10 @@ struct HealthThresholds {
     double gradSpikeFactor = 10.0;
     int gradSpikeWindow = 20;
     int gradSpikeWarmup = 10;
+    // The "points" above are logged points of the run's --logging-steps when it sets one. With
+    // the automatic logging interval (every step of a short run) the trainer judges train points
+    // of windowSteps steps each instead, so that one noisy step is not a point of its own.
+    int windowSteps = 10;
 };
 
 // What the detectors need to know about the run's loss.
@@ -98,15 +103,11 @@ struct HealthWarning {
     std::string message;
 };
 
-// One evaluated pair, for the length detector (and the per-pair views).
-struct PairOutcome {
-    int64_t pairId = 0;
-    double chosenReward = 0, rejectedReward = 0;
-    int64_t chosenTokens = 0, rejectedTokens = 0;
-    // Summed response log-probs (reference 0 when reference-free).
-    double policyChosen = 0, referenceChosen = 0, policyRejected = 0, referenceRejected = 0;
-    double margin() const { return chosenReward - rejectedReward; }
-};
+// One evaluated pair, for the length detector and the per-pair views: the drill-down's record
+// itself (summed response log-probs, reference 0 when reference-free; rewards; token counts),
+// so that an evaluation stores its outcomes as they are. `chosen` is the run's side of the
+// pair ("a"/"b"), set by the trainer when it stores them.
+using PairOutcome = store::PairOutcomeRecord;
 
 // Pearson's r of two equally long series; NaN when fewer than two points or either is constant.
 double pearson(const std::vector<double>& x, const std::vector<double>& y);

@@ -67,11 +67,19 @@ struct TrainConfig {
     std::string dtype = "float32";  // float32 | bfloat16 | float16
     std::string device = "auto";    // auto | cpu | cuda[:N]
     uint64_t seed = 42;
-    int64_t loggingSteps = 10;
+    // Steps per logged point (their metrics averaged); 0 = automatic: loggingInterval().
+    int64_t loggingSteps = 0;
     int64_t evalSteps = 0;       // 0 = at the end of each epoch only
     int64_t saveSteps = 0;       // checkpoint every N steps (0 = at the end and on cancel)
     std::string name;            // run name shown in the GUI
     std::string chatTemplate;    // "" = the model's own; else a name (text/chat_template.h)
+
+    // The logging interval of a phase of `totalSteps` optimizer steps (the DPO loop, or the SFT
+    // warm-up on its own steps): loggingSteps when set; when automatic (0), every step for up to
+    // kAutoLoggedPoints steps, ceil(totalSteps / kAutoLoggedPoints) beyond, so that a longer run
+    // logs between kAutoLoggedPoints / 2 and kAutoLoggedPoints points.
+    int64_t loggingInterval(int64_t totalSteps) const;
+    static constexpr int64_t kAutoLoggedPoints = 500;
 
     std::string toJson() const;
     static TrainConfig fromJson(const std::string& json);  // missing keys keep defaults
@@ -82,6 +90,13 @@ struct TrainConfig {
 };
 
 // One logged point. `values` uses docs/MATH.md's metric names (no eval_ prefix; split says which).
+// split "train" and "eval": the DPO loop; step counts DPO optimizer steps (eval at step 0 is the
+// policy before training), totalSteps the DPO steps, epoch the DPO epoch.
+// split "sft": the SFT warm-up before DPO (TrainConfig::sftEpochs), on its own axis: step counts
+// warm-up steps (1..totalSteps, totalSteps = the warm-up's steps), epoch the warm-up's epoch;
+// values "loss" (the supervised NLL per token, not a DPO loss), "grad_norm" and
+// "learning_rate", averaged over the logging interval like train points. The project's metrics
+// table stores these points with split "sft" and the --metrics file with the prefix "sft_".
 struct MetricPoint {
     int64_t step = 0;
     int64_t totalSteps = 0;
@@ -104,7 +119,8 @@ public:
     virtual void onPhase(const std::string& phase, int64_t done, int64_t total) {}
     // Every optimizer step (cheap summary: step, loss, accuracy, tokens/s, lr).
     virtual void onStep(const MetricPoint& point) {}
-    // Every logging step (averaged over the interval) and every evaluation.
+    // Every logging step (averaged over the interval) and every evaluation; before them, the
+    // SFT warm-up's logging steps (split "sft", see MetricPoint).
     virtual void onMetrics(const MetricPoint& point) {}
     virtual void onLog(LogLevel level, const std::string& message) {}
     // The loop holds for TrainControl::pause after `step` finished steps (paused = true), and

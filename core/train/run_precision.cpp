@@ -1,0 +1,72 @@
+// The policy and the precision it trains in: weights and AdamW state are always float32;
+// --dtype bfloat16 means autocast forwards over them (train/mixed_precision.h), float16 is
+// refused. Every network of a run is loaded the same way (weightOptions). LoRA adapters.
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "train/run.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace dpowb::train::detail {
+
+namespace {
+
+std::vector<std::string> splitList(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        auto b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
+        if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+    }
+    return out;
+}
+
+}  // namespace
+
+model::LoadOptions Run::weightOptions() const {
+    model::LoadOptions lo;
+    lo.device = cfg_.device;
+    lo.chatTemplate = cfg_.chatTemplate;
+    lo.dtype = "float32";
+    return lo;
+}
+
+void Run::loadPolicy() {
+    obs_.onPhase("load", 0, 0);
+    const torch::Device device = model::resolveDevice(cfg_.device);
+    // Training keeps float32 weights and AdamW state; bfloat16 means autocast forwards (pure
+    // bfloat16 weights would drop AdamW updates below bfloat16's resolution); float16 is refused.
+    amp_ = trainingPrecision(cfg_.dtype, device);
+    if (amp_.enabled) info("mixed precision: bfloat16 autocast forwards, float32 weights and optimizer state");
+    policy_ = model::loadModel(cfg_.model, weightOptions());
+    for (const auto& w : policy_->warnings) warn(w);
+    if (!policy_->tokenizer && !rawTrain_.empty() && !rawTrain_.front().tokenized)
+        throw Error(cfg_.model + " has no tokenizer.json: give pre-tokenized pairs (prompt_ids, chosen_ids, rejected_ids)");
+    if (policy_->tokenizer) {
+        if (auto p = policy_->tokenizer->padId()) padId_ = *p;
+        else if (auto e = policy_->tokenizer->eosId()) padId_ = *e;
+    } else if (policy_->config.padTokenId) {
+        padId_ = text::TokenId(*policy_->config.padTokenId);
+    }
+    torch::manual_seed(cfg_.seed);
+    info("policy: " + cfg_.model + " (" + std::to_string(policy_->config.parameterCount()) + " parameters) on " +
+         policy_->device.str());
+}
+
+void Run::applyLoraAdapters() {
+    lora_.rank = cfg_.loraRank;
+    lora_.alpha = cfg_.loraAlpha;
+    lora_.dropout = cfg_.loraDropout;
+    lora_.targetModules = splitList(cfg_.loraTargetModules);
+    lora_.seed = cfg_.seed;
+    torch::manual_seed(cfg_.seed);
+    const int n = model::applyLora(*policy_->net, lora_);
+    info("LoRA: " + std::to_string(n) + " adapted projections, rank " + std::to_string(cfg_.loraRank));
+}
+
+}  // namespace dpowb::train::detail
