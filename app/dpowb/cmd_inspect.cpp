@@ -1,6 +1,7 @@
 // dpowb inspect: what a model folder (or builtin:tiny) is and what a run on it would need, read
 // without loading any weights (model/inspect.h, train/estimate.h): the run form's model line
-// and memory estimate, on the command line. In `dpowb` itself: no LibTorch.
+// and memory estimate, on the command line. dpowb list-models: the models of the Hugging Face
+// cache (model/hf_cache.h), as the GUI's model pickers offer them. In `dpowb` itself: no LibTorch.
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 
 #include "cli.h"
 #include "common/error.h"
+#include "model/hf_cache.h"
 #include "model/inspect.h"
 #include "train/estimate.h"
 #include "train/presets.h"
@@ -155,7 +157,58 @@ int runInspect(Args& args) {
     return kOk;
 }
 
+const char* kListModelsUsage =
+    "usage: dpowb list-models [--cache DIR] [--all] [--json]\n"
+    "\n"
+    "Lists the models in the Hugging Face cache (the snapshots that `huggingface-cli download` and\n"
+    "`from_pretrained` leave there) that `--model` can take: name, architecture, parameters, size of\n"
+    "the weights and the snapshot folder to pass as --model. The cache is --cache DIR, else\n"
+    "$HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. No weights are read.\n"
+    "  --all    also the snapshots the engine cannot load, each with the reason\n"
+    "  --json   one JSON object per line instead of the table\n";
+
+int runListModels(Args& args) {
+    const std::string cache = args.get("cache", model::huggingFaceHubCache());
+    const bool all = args.has("all");
+    const bool asJson = args.has("json");
+    if (auto unused = args.unused(); !unused.empty()) throw UsageError{"unknown option " + unused.front()};
+    const auto models = model::listCachedModels(cache);
+    size_t shown = 0, unusable = 0;
+    for (const auto& m : models) {
+        if (!m.usable()) ++unusable;
+        if (!m.usable() && !all) continue;
+        ++shown;
+        if (asJson) {
+            json j = {{"name", m.name}, {"repo_id", m.repoId}, {"revision", m.revision}, {"refs", m.refs},
+                      {"path", m.path}, {"usable", m.usable()}};
+            if (m.usable()) {
+                j["architecture"] = m.architecture;
+                j["model_type"] = m.modelType;
+                j["parameters"] = m.parameters;
+                j["weight_bytes"] = m.weightBytes;
+            } else {
+                j["problem"] = m.problem;
+            }
+            std::cout << j.dump() << "\n";
+            continue;
+        }
+        if (m.usable())
+            std::cout << m.name << "  " << m.modelType << " (" << m.architecture << "), " << countText(m.parameters)
+                      << " parameters, " << bytesText(double(m.weightBytes)) << "\n  " << m.path << "\n";
+        else
+            std::cout << m.name << "  not usable: " << m.problem << "\n  " << m.path << "\n";
+    }
+    // The summary goes to stderr: stdout stays the listing alone.
+    std::cerr << "list-models: " << shown << " of " << models.size() << " snapshot(s) in " << cache;
+    if (unusable > 0 && !all) std::cerr << "; " << unusable << " the engine cannot load (--all lists them with the reason)";
+    std::cerr << "\n";
+    return kOk;
+}
+
 }  // namespace
+
+DPOWB_COMMAND({"list-models", "the models in the Hugging Face cache that --model can take", kListModelsUsage,
+               {"all", "json"}, {}, runListModels});
 
 DPOWB_COMMAND({"inspect", "a model folder's architecture, parameters, tokenizer, chat template and a run's memory",
                kInspectUsage, {"json", "precompute-ref", "reference-free"}, {"MODEL"}, runInspect});

@@ -166,7 +166,7 @@ struct Comparer::Impl {
     }
 };
 
-Comparer::Comparer(const ModelPair& models) : d_(std::make_unique<Impl>()) {
+Comparer::Comparer(const ModelPair& models, const std::atomic<bool>* cancel) : d_(std::make_unique<Impl>()) {
     d_->models = models;
     if (!(models.beta > 0) || !std::isfinite(models.beta))
         throw Error("beta must be a positive number, got " + numberText(models.beta));
@@ -174,6 +174,7 @@ Comparer::Comparer(const ModelPair& models) : d_(std::make_unique<Impl>()) {
     lo.device = models.device;
     lo.dtype = models.dtype;
     lo.chatTemplate = models.chatTemplate;
+    lo.cancel = cancel;
     auto note = [&](const std::string& who, const std::shared_ptr<model::Model>& m) {
         for (const auto& w : m->warnings) d_->warnings.push_back(who + ": " + w);
     };

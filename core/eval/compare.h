@@ -7,6 +7,7 @@
 // A Comparer is used from one thread at a time (the GUI's worker thread).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -103,7 +104,9 @@ using PieceCallback = std::function<void(const std::string& side, int index, con
 
 class Comparer {
 public:
-    explicit Comparer(const ModelPair& models);  // loads the models (may take a while)
+    // Loads the models (may take a while); `cancel`, when set and true, stops the loading at
+    // its next tensor with dpowb::Cancelled.
+    explicit Comparer(const ModelPair& models, const std::atomic<bool>* cancel = nullptr);
     ~Comparer();
     Comparer(const Comparer&) = delete;
     Comparer& operator=(const Comparer&) = delete;

@@ -115,10 +115,10 @@ struct CompareEngine::Impl {
 CompareEngine::CompareEngine() : d_(std::make_unique<Impl>()) {}
 CompareEngine::~CompareEngine() = default;
 
-void CompareEngine::load(const ModelPair& models) {
+void CompareEngine::load(const ModelPair& models, const std::atomic<bool>* cancel) {
     if (d_->comparer && sameModels(d_->comparer->models(), models)) return;
     d_->comparer.reset();  // the old pair of models goes before the new one arrives
-    d_->comparer = std::make_unique<Comparer>(models);
+    d_->comparer = std::make_unique<Comparer>(models, cancel);
 }
 
 bool CompareEngine::loaded() const { return d_->comparer != nullptr; }

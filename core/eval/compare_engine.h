@@ -75,7 +75,8 @@ public:
 
     // Loads (or keeps, when nothing that matters changed) the two models. Throws dpowb::Error
     // with a readable message.
-    void load(const ModelPair& models);
+    // `cancel`: as Comparer's (a closed window or Stop during a long load).
+    void load(const ModelPair& models, const std::atomic<bool>* cancel = nullptr);
     bool loaded() const;
     const ModelPair* models() const;
     // The loaded Comparer itself, for work that is not the view's (sample pairs: eval/sample_pairs.h).

@@ -13,8 +13,12 @@ std::string join(std::initializer_list<std::string> parts) {
     return out;
 }
 
+// The Llama family and Gemma 3 (the same names; Gemma 3 adds norms around the MLP, and its
+// norm weights w scale by 1 + w, so a fresh one is zero).
 void llamaTable(const ModelConfig& c, std::vector<TensorSlot>& t) {
     using namespace llama_names;
+    const bool gemma = c.architecture == "gemma3";
+    const TensorInit normInit = gemma ? TensorInit::Zeros : TensorInit::Ones;
     const int64_t C = c.hiddenSize, H = c.numHeads, K = c.numKvHeads, D = c.headDim, I = c.intermediateSize;
     t.push_back({join({kModel, kEmbed, kWeight}), {c.vocabSize, C}});
     for (int64_t l = 0; l < c.numLayers; ++l) {
@@ -28,14 +32,22 @@ void llamaTable(const ModelConfig& c, std::vector<TensorSlot>& t) {
         proj(attn, kK, K * D, C, c.attentionBias);
         proj(attn, kV, K * D, C, c.attentionBias);
         proj(attn, kO, C, H * D, c.outputBias);
+        if (c.qkNorm) {
+            t.push_back({join({attn, kQNorm, kWeight}), {D}, normInit});
+            t.push_back({join({attn, kKNorm, kWeight}), {D}, normInit});
+        }
         const std::string mlp = join({layer, kMlp});
         proj(mlp, kGate, I, C, c.mlpBias);
         proj(mlp, kUp, I, C, c.mlpBias);
         proj(mlp, kDown, C, I, c.mlpBias);
-        t.push_back({join({layer, kInputNorm, kWeight}), {C}, TensorInit::Ones});
-        t.push_back({join({layer, kPostAttentionNorm, kWeight}), {C}, TensorInit::Ones});
+        t.push_back({join({layer, kInputNorm, kWeight}), {C}, normInit});
+        t.push_back({join({layer, kPostAttentionNorm, kWeight}), {C}, normInit});
+        if (gemma) {
+            t.push_back({join({layer, kPreFeedforwardNorm, kWeight}), {C}, normInit});
+            t.push_back({join({layer, kPostFeedforwardNorm, kWeight}), {C}, normInit});
+        }
     }
-    t.push_back({join({kModel, kFinalNorm, kWeight}), {C}, TensorInit::Ones});
+    t.push_back({join({kModel, kFinalNorm, kWeight}), {C}, normInit});
     if (!c.tieWordEmbeddings) t.push_back({join({kHead, kWeight}), {c.vocabSize, C}, TensorInit::Normal, C, c.vocabSize});
 }
 

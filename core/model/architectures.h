@@ -59,12 +59,16 @@ inline constexpr const char* kQ = "q_proj";
 inline constexpr const char* kK = "k_proj";
 inline constexpr const char* kV = "v_proj";
 inline constexpr const char* kO = "o_proj";
+inline constexpr const char* kQNorm = "q_norm";  // Qwen 3
+inline constexpr const char* kKNorm = "k_norm";
 inline constexpr const char* kMlp = "mlp";
 inline constexpr const char* kGate = "gate_proj";
 inline constexpr const char* kUp = "up_proj";
 inline constexpr const char* kDown = "down_proj";
 inline constexpr const char* kInputNorm = "input_layernorm";
 inline constexpr const char* kPostAttentionNorm = "post_attention_layernorm";
+inline constexpr const char* kPreFeedforwardNorm = "pre_feedforward_layernorm";    // Gemma 3
+inline constexpr const char* kPostFeedforwardNorm = "post_feedforward_layernorm";  // Gemma 3
 inline constexpr const char* kFinalNorm = "norm";
 inline constexpr const char* kHead = "lm_head";
 }  // namespace llama_names

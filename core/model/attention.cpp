@@ -50,13 +50,14 @@ torch::Tensor attentionBias(const torch::Tensor& ids, const torch::Tensor& atten
         .masked_fill(allowed.logical_not(), lowest);
 }
 
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias) {
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias,
+                     std::optional<double> scale) {
     // One fused kernel on CPU and CUDA alike (flash-style on the CPU: no (B,H,T,S) score tensor
     // is kept for backward); enable_gqa lets each key/value head serve its H/K query heads
     // without expanding k and v. On this CPU it is ~2x faster than the explicit
     // baddbmm-softmax-bmm form (tests/model/tst_attention.cpp keeps that form as the reference).
     return at::scaled_dot_product_attention(q, k, v, bias, /*dropout_p=*/0.0, /*is_causal=*/false,
-                                            /*scale=*/std::nullopt, /*enable_gqa=*/q.size(1) != k.size(1));
+                                            scale, /*enable_gqa=*/q.size(1) != k.size(1));
 }
 
 std::pair<torch::Tensor, torch::Tensor> extendCache(KVCache* cache, size_t layer, const torch::Tensor& k,

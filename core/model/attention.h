@@ -20,7 +20,9 @@ torch::Tensor attentionBias(const torch::Tensor& ids, const torch::Tensor& atten
 
 // softmax(q·kᵀ/√D + bias)·v with q (B,H,T,D), k/v (B,K,S,D), H a multiple of K (grouped-query
 // attention: each KV head serves H/K query heads): at::scaled_dot_product_attention.
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias);
+// `scale` replaces 1/√D (Gemma 3: query_pre_attn_scalar^-1/2).
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias,
+                     std::optional<double> scale = std::nullopt);
 
 // Appends the new keys/values of `layer` to the cache and returns the full ones.
 std::pair<torch::Tensor, torch::Tensor> extendCache(KVCache* cache, size_t layer, const torch::Tensor& k,

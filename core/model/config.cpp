@@ -1,6 +1,7 @@
 // config.json <-> ModelConfig. Field names and defaults follow the transformers
-// configuration classes (LlamaConfig, MistralConfig, Qwen2Config, GPT2Config) so that a folder
-// written by save_pretrained reads the same way here as there.
+// configuration classes (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, GPT2Config) so
+// that a folder written by save_pretrained reads the same way here as there, from transformers
+// 4 (rope_theta + rope_scaling, torch_dtype) and from transformers 5 (rope_parameters, dtype).
 #include "model/config.h"
 
 #include <map>
@@ -74,27 +75,110 @@ struct Reader {
     }
 };
 
-void checkRopeScaling(const json& rs, const std::string& file) {
-    if (!rs.is_object()) throw Error(file + ": field \"rope_scaling\": expected an object or null");
+// `field`: rope_scaling (transformers 4) or rope_parameters (transformers 5, which carries
+// rope_theta in the same object). Returns the type ("default" when none is named).
+std::string checkRopeScaling(const json& rs, const std::string& file, const std::string& field) {
+    if (!rs.is_object()) throw Error(file + ": field \"" + field + "\": expected an object or null");
     std::string type;
     if (rs.contains("rope_type") && rs.at("rope_type").is_string()) type = rs.at("rope_type").get<std::string>();
     else if (rs.contains("type") && rs.at("type").is_string()) type = rs.at("type").get<std::string>();
-    if (type == "default") return;
+    if (type.empty() || type == "default") return "default";
     auto needNumber = [&](const char* k) {
         if (!rs.contains(k) || !rs.at(k).is_number())
-            throw Error(file + ": field \"rope_scaling." + std::string(k) + "\": expected a number");
+            throw Error(file + ": field \"" + field + "." + std::string(k) + "\": expected a number");
     };
     if (type == "linear") {
         needNumber("factor");
-        return;
+        return type;
     }
     if (type == "llama3") {
         for (const char* k : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
             needNumber(k);
-        return;
+        return type;
     }
-    throw Error(file + ": field \"rope_scaling\": type \"" + type +
+    throw Error(file + ": field \"" + field + "\": type \"" + type +
                 "\" is not supported (supported: default, linear, llama3)");
+}
+
+// Gemma 3's text model (Gemma3TextConfig; the multimodal "gemma3" wrapper is not read). Its
+// RoPE has two bases: full-attention layers rope_theta (default 1e6, with the scaling) and
+// sliding layers rope_local_base_freq (default 1e4); transformers 5 writes both as
+// rope_parameters.{full_attention, sliding_attention}. Layers are "sliding_attention" or
+// "full_attention" by layer_types, else every sliding_window_pattern-th layer (default 6) is full.
+void readGemma3(ModelConfig& c, const json& j, const Reader& r, const std::string& file) {
+    c.architecture = "gemma3";
+    c.vocabSize = r.integer("vocab_size", 262208);
+    c.hiddenSize = r.integer("hidden_size", 2304);
+    c.intermediateSize = r.integer("intermediate_size", 9216);
+    c.numLayers = r.integer("num_hidden_layers", 26);
+    c.numHeads = r.integer("num_attention_heads", 8);
+    c.numKvHeads = r.integer("num_key_value_heads", 4);
+    c.headDim = r.integer("head_dim", 256);
+    if (c.numHeads % c.numKvHeads != 0)
+        r.fail("num_key_value_heads", std::to_string(c.numKvHeads) + " does not divide num_attention_heads " +
+                                          std::to_string(c.numHeads));
+    c.maxPositions = r.integer("max_position_embeddings", 131072);
+    c.normEps = r.number("rms_norm_eps", 1e-6);
+    c.hiddenAct = r.string("hidden_activation", r.string("hidden_act", "gelu_pytorch_tanh"));
+    if (c.hiddenAct != "gelu_pytorch_tanh")
+        r.fail("hidden_activation", "\"" + c.hiddenAct + "\" is not supported (expected gelu_pytorch_tanh)");
+    c.attentionBias = r.boolean("attention_bias", false);
+    c.outputBias = c.attentionBias;
+    c.qkNorm = true;
+    c.tieWordEmbeddings = r.boolean("tie_word_embeddings", true);
+    c.queryPreAttnScalar = r.number("query_pre_attn_scalar", 256);
+    if (!(c.queryPreAttnScalar > 0)) r.fail("query_pre_attn_scalar", "expected a positive number");
+    if (r.has("final_logit_softcapping")) {
+        c.finalLogitSoftcap = r.number("final_logit_softcapping", 0);
+        if (!(*c.finalLogitSoftcap > 0)) r.fail("final_logit_softcapping", "expected a positive number or null");
+    }
+    // transformers' Gemma 3 attention does not apply attn_logit_softcapping: neither does this.
+    if (r.boolean("use_bidirectional_attention", false))
+        r.fail("use_bidirectional_attention", "bidirectional attention is not supported (a causal language model is)");
+    c.slidingWindow = r.integer("sliding_window", 4096);
+
+    c.slidingLayers.assign(size_t(c.numLayers), false);
+    if (r.has("layer_types")) {
+        const json& types = j.at("layer_types");
+        if (!types.is_array() || int64_t(types.size()) != c.numLayers)
+            r.fail("layer_types", "expected a list of " + std::to_string(c.numLayers) + " layer types");
+        for (size_t i = 0; i < types.size(); ++i) {
+            const std::string t = types[i].is_string() ? types[i].get<std::string>() : std::string();
+            if (t != "sliding_attention" && t != "full_attention")
+                r.fail("layer_types", "entry " + std::to_string(i) + " is " + shown(types[i]) +
+                                          " (expected \"sliding_attention\" or \"full_attention\")");
+            c.slidingLayers[i] = t == "sliding_attention";
+        }
+    } else {
+        const int64_t pattern = r.integer("sliding_window_pattern", 6);
+        for (int64_t i = 0; i < c.numLayers; ++i) c.slidingLayers[size_t(i)] = (i + 1) % pattern != 0;
+    }
+
+    c.ropeTheta = 1e6;
+    c.localRopeTheta = 1e4;
+    auto theta = [&](const json& o, const std::string& field, double fallback) {
+        if (!o.contains("rope_theta")) return fallback;
+        if (!o.at("rope_theta").is_number() || !(o.at("rope_theta").get<double>() > 0))
+            r.fail(field + ".rope_theta", "expected a positive number, got " + shown(o.at("rope_theta")));
+        return o.at("rope_theta").get<double>();
+    };
+    if (r.has("rope_parameters")) {
+        const json& rp = j.at("rope_parameters");
+        if (!rp.is_object()) r.fail("rope_parameters", "expected an object");
+        const bool perType = rp.contains("full_attention") || rp.contains("sliding_attention");
+        const json full = perType ? rp.value("full_attention", json::object()) : rp;
+        const json local = perType ? rp.value("sliding_attention", json::object()) : json::object();
+        if (checkRopeScaling(full, file, "rope_parameters.full_attention") != "default") c.ropeScalingJson = full.dump();
+        c.ropeTheta = theta(full, "rope_parameters.full_attention", c.ropeTheta);
+        if (checkRopeScaling(local, file, "rope_parameters.sliding_attention") != "default")
+            r.fail("rope_parameters.sliding_attention", "only the default RoPE is supported on sliding layers");
+        c.localRopeTheta = theta(local, "rope_parameters.sliding_attention", c.localRopeTheta);
+    } else {
+        c.ropeTheta = r.number("rope_theta", c.ropeTheta);
+        c.localRopeTheta = r.number("rope_local_base_freq", c.localRopeTheta);
+        if (r.has("rope_scaling") && checkRopeScaling(j.at("rope_scaling"), file, "rope_scaling") != "default")
+            c.ropeScalingJson = j.at("rope_scaling").dump();
+    }
 }
 
 // Upper bounds on every size in config.json, checked before anything is allocated or looped
@@ -148,9 +232,9 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
     c.bosTokenId = r.tokenId("bos_token_id");
     c.eosTokenId = r.tokenId("eos_token_id");
     c.padTokenId = r.tokenId("pad_token_id");
-    c.torchDtype = r.string("torch_dtype", "float32");
+    c.torchDtype = r.string("torch_dtype", r.string("dtype", "float32"));  // transformers 5 writes "dtype"
 
-    if (c.modelType == "llama" || c.modelType == "mistral" || c.modelType == "qwen2") {
+    if (c.modelType == "llama" || c.modelType == "mistral" || c.modelType == "qwen2" || c.modelType == "qwen3") {
         c.architecture = "llama";
         c.vocabSize = r.integer("vocab_size");
         c.hiddenSize = r.integer("hidden_size");
@@ -172,9 +256,20 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
         c.maxPositions = r.integer("max_position_embeddings", 2048);
         c.normEps = r.number("rms_norm_eps", 1e-6);
         c.ropeTheta = r.number("rope_theta", 10000.0);
-        if (r.has("rope_scaling")) {
-            checkRopeScaling(j.at("rope_scaling"), file);
-            c.ropeScalingJson = j.at("rope_scaling").dump();
+        if (r.has("rope_parameters")) {
+            // transformers 5: one object with rope_theta and the scaling. (A map of such objects
+            // per layer type belongs to architectures not read here.)
+            const json& rp = j.at("rope_parameters");
+            const std::string type = checkRopeScaling(rp, file, "rope_parameters");
+            if (rp.contains("rope_theta")) {
+                if (!rp.at("rope_theta").is_number() || !(rp.at("rope_theta").get<double>() > 0))
+                    r.fail("rope_parameters.rope_theta", "expected a positive number, got " + shown(rp.at("rope_theta")));
+                c.ropeTheta = rp.at("rope_theta").get<double>();
+            }
+            if (type != "default") c.ropeScalingJson = rp.dump();
+        } else if (r.has("rope_scaling")) {
+            if (checkRopeScaling(j.at("rope_scaling"), file, "rope_scaling") != "default")
+                c.ropeScalingJson = j.at("rope_scaling").dump();
         }
         c.hiddenAct = r.string("hidden_act", "silu");
         if (c.hiddenAct != "silu" && c.hiddenAct != "swish")
@@ -187,6 +282,15 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
             c.tieWordEmbeddings = r.boolean("tie_word_embeddings", false);
             if (r.boolean("use_sliding_window", false))
                 r.fail("use_sliding_window", "sliding-window attention of Qwen 2 is not supported");
+        } else if (c.modelType == "qwen3") {
+            // Qwen 3: attention_bias covers q/k/v and o; each head's queries and keys are
+            // RMS-normalised (q_norm, k_norm over head_dim) before the rotation.
+            c.attentionBias = r.boolean("attention_bias", false);
+            c.outputBias = c.attentionBias;
+            c.qkNorm = true;
+            c.tieWordEmbeddings = r.boolean("tie_word_embeddings", false);
+            if (r.boolean("use_sliding_window", false))
+                r.fail("use_sliding_window", "sliding-window attention of Qwen 3 is not supported");
         } else {
             c.attentionBias = r.boolean("attention_bias", false);
             c.outputBias = c.attentionBias;
@@ -197,6 +301,8 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
         }
         if (r.has("pretraining_tp") && r.integer("pretraining_tp") != 1)
             r.fail("pretraining_tp", "only 1 is supported");
+    } else if (c.modelType == "gemma3_text") {
+        readGemma3(c, j, r, file);
     } else if (c.modelType == "gpt2") {
         c.architecture = "gpt2";
         c.vocabSize = r.integer("vocab_size", 50257);
@@ -226,7 +332,7 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
         if (!c.eosTokenId) c.eosTokenId = 50256;
     } else {
         throw Error(file + ": field \"model_type\": architecture " + excerpt(c.modelType) +
-                    " is not supported (supported: llama, mistral, qwen2, gpt2)");
+                    " is not supported (supported: llama, mistral, qwen2, qwen3, gemma3_text, gpt2)");
     }
     checkSizeLimits(c, r);
     return c;
@@ -260,9 +366,42 @@ std::string ModelConfig::toJson() const {
         j["n_ctx"] = maxPositions;
         j["layer_norm_epsilon"] = normEps;
         j["activation_function"] = hiddenAct;
+    } else if (architecture == "gemma3") {
+        j["architectures"] = {"Gemma3ForCausalLM"};
+        j["vocab_size"] = vocabSize;
+        j["hidden_size"] = hiddenSize;
+        j["intermediate_size"] = intermediateSize;
+        j["num_hidden_layers"] = numLayers;
+        j["num_attention_heads"] = numHeads;
+        j["num_key_value_heads"] = numKvHeads;
+        j["head_dim"] = headDim;
+        j["max_position_embeddings"] = maxPositions;
+        j["rms_norm_eps"] = normEps;
+        j["hidden_activation"] = hiddenAct;
+        j["attention_bias"] = attentionBias;
+        j["query_pre_attn_scalar"] = queryPreAttnScalar;
+        j["final_logit_softcapping"] = finalLogitSoftcap ? json(*finalLogitSoftcap) : json(nullptr);
+        j["sliding_window"] = slidingWindow ? json(*slidingWindow) : json(nullptr);
+        json types = json::array();
+        for (bool sliding : slidingLayers) types.push_back(sliding ? "sliding_attention" : "full_attention");
+        j["layer_types"] = types;
+        j.erase("sliding_window_pattern");
+        json full = ropeScalingJson.empty() ? json{{"rope_type", "default"}} : json::parse(ropeScalingJson);
+        full["rope_theta"] = ropeTheta;
+        if (j.contains("rope_parameters")) {
+            j["rope_parameters"] = {{"full_attention", full},
+                                    {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", localRopeTheta}}}};
+        } else {
+            j["rope_theta"] = ropeTheta;
+            j["rope_local_base_freq"] = localRopeTheta;
+            j["rope_scaling"] = ropeScalingJson.empty() ? json(nullptr) : json::parse(ropeScalingJson);
+        }
     } else {
         static const std::map<std::string, std::string> classes = {
-            {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}};
+            {"llama", "LlamaForCausalLM"},
+            {"mistral", "MistralForCausalLM"},
+            {"qwen2", "Qwen2ForCausalLM"},
+            {"qwen3", "Qwen3ForCausalLM"}};
         auto it = classes.find(modelType);
         if (it != classes.end()) j["architectures"] = {it->second};
         j["vocab_size"] = vocabSize;
@@ -274,8 +413,17 @@ std::string ModelConfig::toJson() const {
         j["head_dim"] = headDim;
         j["max_position_embeddings"] = maxPositions;
         j["rms_norm_eps"] = normEps;
-        j["rope_theta"] = ropeTheta;
-        j["rope_scaling"] = ropeScalingJson.empty() ? json(nullptr) : json::parse(ropeScalingJson);
+        if (j.contains("rope_parameters")) {
+            // Written as it was read: transformers 5's one object.
+            json rp = ropeScalingJson.empty() ? json{{"rope_type", "default"}} : json::parse(ropeScalingJson);
+            rp["rope_theta"] = ropeTheta;
+            j["rope_parameters"] = rp;
+            j.erase("rope_theta");
+            j.erase("rope_scaling");
+        } else {
+            j["rope_theta"] = ropeTheta;
+            j["rope_scaling"] = ropeScalingJson.empty() ? json(nullptr) : json::parse(ropeScalingJson);
+        }
         j["hidden_act"] = hiddenAct;
         if (modelType != "qwen2") {
             j["attention_bias"] = attentionBias;
@@ -287,7 +435,8 @@ std::string ModelConfig::toJson() const {
     setToken("bos_token_id", bosTokenId);
     setToken("eos_token_id", eosTokenId);
     setToken("pad_token_id", padTokenId);
-    j["torch_dtype"] = torchDtype;
+    if (j.contains("dtype")) j["dtype"] = torchDtype;  // transformers 5's name
+    else j["torch_dtype"] = torchDtype;
     return j.dump(2);
 }
 
@@ -302,9 +451,10 @@ int64_t ModelConfig::parameterCount() const {
         const int64_t H = numHeads, K = numKvHeads, D = headDim;
         int64_t attn = C * H * D + 2 * C * K * D + H * D * C;
         if (attentionBias) attn += H * D + 2 * K * D;
+        if (qkNorm) attn += 2 * D;
         if (outputBias) attn += C;
         int64_t mlp = 3 * C * I + (mlpBias ? 2 * I + C : 0);
-        n += L * (attn + mlp + 2 * C) + C;
+        n += L * (attn + mlp + (architecture == "gemma3" ? 4 : 2) * C) + C;
     }
     if (!tieWordEmbeddings) n += V * C;
     return n;

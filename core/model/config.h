@@ -5,11 +5,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace dpowb::model {
 
 struct ModelConfig {
-    std::string architecture;  // "llama" (llama, mistral, qwen2, ...) or "gpt2"
+    std::string architecture;  // "llama" (llama, mistral, qwen2, qwen3), "gemma3" (gemma3_text) or "gpt2"
     std::string modelType;     // config.json model_type, kept as given
     int64_t vocabSize = 0;
     int64_t hiddenSize = 0;
@@ -21,12 +22,22 @@ struct ModelConfig {
     int64_t maxPositions = 0;
     double normEps = 1e-6;      // rms_norm_eps or layer_norm_epsilon
     double ropeTheta = 10000.0;
-    std::string ropeScalingJson;  // "" or the rope_scaling object (llama3 type supported)
+    // "" or the scaling object: rope_scaling (transformers 4) or rope_parameters (transformers 5)
+    // when its rope_type is not "default"; linear and llama3 are supported.
+    std::string ropeScalingJson;
     bool tieWordEmbeddings = false;
     bool attentionBias = false;  // q/k/v (and o for some) biases: Qwen 2
     bool outputBias = false;     // o_proj bias (Llama's attention_bias covers q/k/v/o; Qwen 2 only q/k/v)
     bool mlpBias = false;
-    std::optional<int64_t> slidingWindow;  // Mistral: a query sees the last N keys only
+    bool qkNorm = false;         // Qwen 3: an RMSNorm over each head's queries and keys, before RoPE
+    std::optional<int64_t> slidingWindow;  // Mistral: a query sees the last N keys only (Gemma 3: its sliding layers)
+    // Gemma 3: which layers attend through the sliding window (the others see every earlier
+    // key) with their own RoPE base; q·k scaled by query_pre_attn_scalar^-1/2 instead of
+    // head_dim^-1/2; the logits soft-capped (cap·tanh(logits/cap)) when set.
+    std::vector<bool> slidingLayers;  // one per layer; empty for the other architectures
+    double localRopeTheta = 10000.0;
+    double queryPreAttnScalar = 0;    // 0: head_dim
+    std::optional<double> finalLogitSoftcap;
     std::string hiddenAct = "silu";
     std::optional<int64_t> bosTokenId, eosTokenId, padTokenId;
     std::string torchDtype = "float32";

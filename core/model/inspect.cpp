@@ -36,7 +36,7 @@ ChatTemplateFound detectChatTemplate(const text::Tokenizer& tokenizer) {
     return found;
 }
 
-ModelInspection inspectModel(const std::string& folderOrBuiltin) {
+ModelInspection inspectModel(const std::string& folderOrBuiltin, bool readTokenizer) {
     ModelInspection info;
     info.source = folderOrBuiltin;
     std::unique_ptr<text::Tokenizer> tokenizer;
@@ -63,6 +63,8 @@ ModelInspection inspectModel(const std::string& folderOrBuiltin) {
         info.tokenizerFile = fs::exists(dir / "tokenizer.json", ec);
         if (!info.tokenizerFile) {
             info.tokenizerProblem = "no tokenizer.json";
+        } else if (!readTokenizer) {
+            info.tokenizerProblem = "not read";
         } else {
             try {
                 tokenizer = text::Tokenizer::fromDir(dir.string());

@@ -45,6 +45,8 @@ struct ModelInspection {
 // Throws dpowb::Error when the folder cannot be a model: not a folder, no or a broken
 // config.json, no .safetensors weights. A missing or unreadable tokenizer is reported in the
 // result (tokenizer = false) rather than thrown: the weights can still be inspected.
-ModelInspection inspectModel(const std::string& folderOrBuiltin);
+// readTokenizer = false leaves the tokenizer and its chat template out (a listing of many
+// folders: a tokenizer.json of a large vocabulary takes a noticeable fraction of a second).
+ModelInspection inspectModel(const std::string& folderOrBuiltin, bool readTokenizer = true);
 
 }  // namespace dpowb::model

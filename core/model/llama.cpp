@@ -53,12 +53,27 @@ torch::Tensor rotateHalf(const torch::Tensor& x) {
     return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
+}  // namespace
+
 // x (B,N,T,D), cos/sin (T,D) or (B,1,T,D)
 torch::Tensor applyRope(const torch::Tensor& x, const RotaryTables& rope) {
     return x * rope.cos + rotateHalf(x) * rope.sin;
 }
 
-}  // namespace
+RotaryTables rotaryTables(const torch::Tensor& invFreqCpu, int64_t T, int64_t past, const torch::Tensor& positions,
+                          torch::Device device, torch::ScalarType dtype) {
+    const auto floatOpts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+    torch::Tensor invFreq = invFreqCpu.to(device);
+    torch::Tensor emb;
+    if (positions.defined()) {
+        torch::Tensor freqs = positions.to(floatOpts).unsqueeze(-1) * invFreq;  // (B,T,D/2)
+        emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                       // (B,1,T,D)
+    } else {
+        torch::Tensor freqs = torch::outer(torch::arange(past, past + T, floatOpts), invFreq);  // (T,D/2)
+        emb = torch::cat({freqs, freqs}, -1);                                                   // (T,D)
+    }
+    return RotaryTables{emb.cos().to(dtype), emb.sin().to(dtype)};
+}
 
 LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& c, size_t layerIndex)
     : H_(c.numHeads), K_(c.numKvHeads), D_(c.headDim), layer_(layerIndex) {
@@ -66,13 +81,23 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& c, size_t layerIndex)
     k = register_module(names::kK, Linear(c.hiddenSize, K_ * D_, c.attentionBias));
     v = register_module(names::kV, Linear(c.hiddenSize, K_ * D_, c.attentionBias));
     o = register_module(names::kO, Linear(H_ * D_, c.hiddenSize, c.outputBias));
+    if (c.qkNorm) {
+        qNorm = register_module(names::kQNorm, RMSNorm(D_, c.normEps));
+        kNorm = register_module(names::kKNorm, RMSNorm(D_, c.normEps));
+    }
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryTables& rope, const torch::Tensor& bias,
                                           KVCache* cache) {
     const int64_t B = x.size(0), T = x.size(1);
-    torch::Tensor qs = q->forward(x).view({B, T, H_, D_}).transpose(1, 2);  // (B,H,T,D)
-    torch::Tensor ks = k->forward(x).view({B, T, K_, D_}).transpose(1, 2);  // (B,K,T,D)
+    torch::Tensor qs = q->forward(x).view({B, T, H_, D_});  // (B,T,H,D)
+    torch::Tensor ks = k->forward(x).view({B, T, K_, D_});  // (B,T,K,D)
+    if (qNorm) {  // over each head's D values
+        qs = qNorm->forward(qs);
+        ks = kNorm->forward(ks);
+    }
+    qs = qs.transpose(1, 2);  // (B,H,T,D)
+    ks = ks.transpose(1, 2);  // (B,K,T,D)
     torch::Tensor vs = v->forward(x).view({B, T, K_, D_}).transpose(1, 2);  // (B,K,T,D)
     qs = applyRope(qs, rope);
     ks = applyRope(ks, rope);
@@ -131,19 +156,8 @@ torch::Tensor LlamaForCausalLM::hiddenAt(const torch::Tensor& ids, const torch::
     const int64_t past = cache ? cache->length : 0;
     torch::Tensor x = body->embed->forward(ids);  // (B,T,C)
 
-    // Rotary tables in float32, then in the activations' type, as transformers does.
-    const auto floatOpts = torch::TensorOptions().dtype(torch::kFloat32).device(ids.device());
-    torch::Tensor invFreq = invFreq_.to(ids.device());
-    torch::Tensor emb;
-    if (positions.defined()) {
-        TORCH_CHECK(positions.sizes() == ids.sizes(), "positions must have the shape of ids");
-        torch::Tensor freqs = positions.to(floatOpts).unsqueeze(-1) * invFreq;  // (B,T,D/2)
-        emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                       // (B,1,T,D)
-    } else {
-        torch::Tensor freqs = torch::outer(torch::arange(past, past + T, floatOpts), invFreq);  // (T,D/2)
-        emb = torch::cat({freqs, freqs}, -1);                                                   // (T,D)
-    }
-    RotaryTables rope{emb.cos().to(x.scalar_type()), emb.sin().to(x.scalar_type())};
+    if (positions.defined()) TORCH_CHECK(positions.sizes() == ids.sizes(), "positions must have the shape of ids");
+    const RotaryTables rope = rotaryTables(invFreq_, T, past, positions, ids.device(), x.scalar_type());
 
     torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, config_.slidingWindow, x.scalar_type());
     for (auto& layer : body->layers) x = layer->forward(x, rope, bias, cache);

@@ -1,7 +1,8 @@
-// The Llama family (Llama 2/3, Mistral, Qwen 2/2.5, SmolLM, TinyLlama) as LibTorch modules,
+// The Llama family (Llama 2/3, Mistral, Qwen 2/2.5/3, SmolLM, TinyLlama) as LibTorch modules,
 // following transformers' modeling_llama step for step: RMSNorm in float32, rotary
 // embeddings (rotate-half form, rope_theta, linear / llama3 rope_scaling), grouped-query
-// attention, SiLU-gated MLP, optional q/k/v(/o) biases, tied or untied LM head.
+// attention, SiLU-gated MLP, optional q/k/v(/o) biases, Qwen 3's per-head q/k RMSNorm, tied or
+// untied LM head.
 // Registered names are the checkpoint names (architectures.h).
 //
 // Not supported: dynamic/yarn RoPE scaling, Qwen 2 sliding window, left padding with
@@ -33,6 +34,12 @@ struct RotaryTables {
 };
 // inv_freq (D/2) for the config's rope_theta and rope_scaling, float32.
 torch::Tensor ropeInverseFrequencies(const ModelConfig& config);
+// The tables for T new positions: past..past+T-1 shared by all rows, or `positions` (B,T) when
+// defined. Built in float32 from invFreq, then cast to `dtype`, as transformers does.
+RotaryTables rotaryTables(const torch::Tensor& invFreq, int64_t T, int64_t past, const torch::Tensor& positions,
+                          torch::Device device, torch::ScalarType dtype);
+// x (B,N,T,D) rotated in the rotate-half form.
+torch::Tensor applyRope(const torch::Tensor& x, const RotaryTables& rope);
 
 class LlamaAttentionImpl : public torch::nn::Module {
 public:
@@ -40,6 +47,7 @@ public:
     // x (B,T,C), rope tables for the T positions, bias (B|1,1,T,S) -> (B,T,C)
     torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rope, const torch::Tensor& bias, KVCache* cache);
     Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
+    RMSNorm qNorm{nullptr}, kNorm{nullptr};  // Qwen 3 (ModelConfig::qkNorm); null otherwise
 
 private:
     int64_t H_, K_, D_;

@@ -137,7 +137,7 @@ void saveLoraAdapter(const Model& model, const LoraConfig& config, const std::st
         {"peft_type", "LORA"},
         {"task_type", "CAUSAL_LM"},
         {"base_model_name_or_path", config.baseModelPath.empty() ? model.source : config.baseModelPath},
-        {"revision", nullptr},
+        {"revision", config.baseRevision.empty() ? json(nullptr) : json(config.baseRevision)},
         {"inference_mode", true},
         {"r", config.rank},
         {"lora_alpha", config.alpha},

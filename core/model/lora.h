@@ -19,6 +19,7 @@ struct LoraConfig {
     uint64_t seed = 0;
     // base_model_name_or_path written into adapter_config.json; "" = the model's source.
     std::string baseModelPath;
+    std::string baseRevision;  // its "revision" (a Hub snapshot's commit); "" = null
 };
 
 // Adds adapters to every matching projection and freezes all other parameters. Returns the

@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "model/architectures.h"
 #include "model/cuda_runtime.h"
+#include "model/gemma3.h"
 #include "model/gpt2.h"
 #include "model/llama.h"
 #include "model/safetensors.h"
@@ -79,6 +80,7 @@ constexpr uintmax_t kMaxConfigBytes = 16u << 20;
 std::shared_ptr<CausalLM> createNet(const ModelConfig& config) {
     if (config.architecture == "llama") return std::make_shared<LlamaForCausalLM>(config);
     if (config.architecture == "gpt2") return std::make_shared<Gpt2ForCausalLM>(config);
+    if (config.architecture == "gemma3") return std::make_shared<Gemma3ForCausalLM>(config);
     throw Error("architecture \"" + config.architecture + "\" (model_type \"" + config.modelType + "\") is not implemented");
 }
 

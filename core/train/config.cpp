@@ -171,7 +171,7 @@ TrainConfig presetConfig(const std::string& name) {
     // The reference's log-probs are computed once (for full fine-tuning the second copy of the
     // weights is then freed).
     c.precomputeRef = true;
-    c.loggingSteps = 5;
+    c.loggingSteps = 0;  // automatic (TrainConfig::loggingInterval)
     return c;
 }
 

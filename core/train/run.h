@@ -96,6 +96,7 @@ private:
     // run's device (bfloat16 is autocast over them, amp_).
     model::LoadOptions weightOptions() const;
     void applyLoraAdapters();
+    void setAdapterBase();  // lora_.baseModelPath/baseRevision (adapter_config.json)
     std::vector<Example> tokenize(const std::vector<RawPair>& raw, const char* what);
     void sftWarmup();
     void prepareReference();

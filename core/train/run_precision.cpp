@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/hf_cache.h"
 #include "train/run.h"
 
 namespace fs = std::filesystem;
@@ -33,6 +34,7 @@ model::LoadOptions Run::weightOptions() const {
     lo.device = cfg_.device;
     lo.chatTemplate = cfg_.chatTemplate;
     lo.dtype = "float32";
+    lo.cancel = &control_.cancel;  // Stop or a closed window during a long load
     return lo;
 }
 
@@ -64,9 +66,32 @@ void Run::applyLoraAdapters() {
     lora_.dropout = cfg_.loraDropout;
     lora_.targetModules = splitList(cfg_.loraTargetModules);
     lora_.seed = cfg_.seed;
+    setAdapterBase();
     torch::manual_seed(cfg_.seed);
     const int n = model::applyLora(*policy_->net, lora_);
     info("LoRA: " + std::to_string(n) + " adapted projections, rank " + std::to_string(cfg_.loraRank));
+}
+
+// What adapter_config.json names as the adapter's base, so that PEFT's from_pretrained finds
+// the very weights the adapter was trained on: for a snapshot of the Hugging Face cache its Hub
+// id and revision; for any other folder (the SFT warm-up's reference included) its absolute
+// path; builtin:tiny has no folder, so its weights (the network before any adapter) are saved
+// to OUT/base first.
+void Run::setAdapterBase() {
+    // After an SFT warm-up the adapters sit on its weights, saved as the run's reference.
+    const std::string source = cfg_.sftEpochs > 0 ? referenceDir_ : cfg_.model;
+    if (source == "builtin:tiny") {
+        const fs::path base = fs::absolute(fs::path(cfg_.out) / "base");
+        if (writer()) model::saveModel(*policy_, base.string());  // before the adapters exist
+        lora_.baseModelPath = base.lexically_normal().string();
+        lora_.baseRevision.clear();
+    } else if (auto snapshot = model::hubSnapshotOf(source)) {
+        lora_.baseModelPath = snapshot->repoId;
+        lora_.baseRevision = snapshot->revision;
+    } else {
+        lora_.baseModelPath = fs::absolute(source).lexically_normal().string();
+        lora_.baseRevision.clear();
+    }
 }
 
 }  // namespace dpowb::train::detail

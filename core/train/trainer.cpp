@@ -198,25 +198,23 @@ void Run::trainLoop() {
         obs_.onStep(sp);
         reportHealth(health_.observeStep(sp));
 
+        // The mean of an interval's steps (over every rank), as a point at this step.
+        const auto intervalPoint = [&](MetricAccumulator& interval) {
+            reduceMetrics(interval);
+            MetricPoint p = sp;
+            p.values = interval.mean();
+            p.values["learning_rate"] = lr;
+            p.values["epoch"] = epochPos;
+            interval.clear();
+            return p;
+        };
         if (step_ % logEvery_ == 0 || step_ == totalSteps_) {
-            reduceMetrics(interval_);
-            MetricPoint mp = sp;
-            mp.values = interval_.mean();
-            mp.values["learning_rate"] = lr;
-            mp.values["epoch"] = epochPos;
-            interval_.clear();
+            const MetricPoint mp = intervalPoint(interval_);
             lastTrain_ = mp.values;
             logMetrics(mp, /*judge=*/!ownHealthWindow());
         }
-        if (ownHealthWindow() && (step_ % healthEvery_ == 0 || step_ == totalSteps_)) {
-            reduceMetrics(healthInterval_);
-            MetricPoint hp = sp;
-            hp.values = healthInterval_.mean();
-            hp.values["learning_rate"] = lr;
-            hp.values["epoch"] = epochPos;
-            healthInterval_.clear();
-            reportHealth(health_.observe(hp));
-        }
+        if (ownHealthWindow() && (step_ % healthEvery_ == 0 || step_ == totalSteps_))
+            reportHealth(health_.observe(intervalPoint(healthInterval_)));
         const bool epochEnd = step_ % stepsPerEpoch_ == 0;
         if ((cfg_.evalSteps > 0 && step_ % cfg_.evalSteps == 0) || (cfg_.evalSteps == 0 && epochEnd) ||
             step_ == totalSteps_)

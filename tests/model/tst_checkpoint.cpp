@@ -371,7 +371,7 @@ void TestCheckpoint::malformedFolder_data() {
     QTest::newRow("missing tensor") << "missing" << "tensor \"model.layers.1.self_attn.k_proj.weight\" is missing";
     QTest::newRow("wrong shape") << "shape" << "tensor \"model.layers.0.mlp.up_proj.weight\" has shape [25, 16] but config.json implies [24, 16]";
     QTest::newRow("untied head missing") << "nohead" << "tensor \"lm_head.weight\" is missing";
-    QTest::newRow("unknown architecture") << "arch" << "field \"model_type\": architecture \"qwen3\" is not supported";
+    QTest::newRow("unknown architecture") << "arch" << "field \"model_type\": architecture \"falcon\" is not supported";
     QTest::newRow("config field wrong type") << "field" << "field \"num_attention_heads\": expected an integer";
     QTest::newRow("pickle .bin only") << "bin" << "pytorch_model.bin: pickle checkpoints are refused because loading one can run arbitrary code";
     QTest::newRow("index names a missing shard") << "shard" << "is in shard \"model-00002-of-00002.safetensors\", which does not exist";
@@ -387,7 +387,7 @@ void TestCheckpoint::malformedFolder() {
     QTemporaryDir tmp;
     const fs::path dir(tmp.path().toStdString());
     json cfg = hfConfig(c);
-    if (kind == "arch") cfg["model_type"] = "qwen3";
+    if (kind == "arch") cfg["model_type"] = "falcon";
     if (kind == "field") cfg["num_attention_heads"] = "4";
     if (kind == "nohead") cfg["tie_word_embeddings"] = false;
     std::ofstream(dir / "config.json") << cfg.dump(2);

@@ -3,17 +3,21 @@
 #include <QtTest>
 
 #include <QTemporaryDir>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <nlohmann/json.hpp>
 
 #include "../common/rounding.h"
 #include "model/config.h"
+#include "model/lora.h"
+#include "model/model.h"
 #include "store/project.h"
 #include "text/tokenizer.h"
 #include "train/trainer.h"
 
 using namespace dpowb;
+namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
@@ -151,6 +155,8 @@ private Q_SLOTS:
     void allResponsesTruncatedFailsClearly();
     void badDataFileFailsWithLine();
     void agreementLeavesUnanimousPairsAlone();
+    void adapterNamesItsBase_data();
+    void adapterNamesItsBase();
 };
 
 void TestTrainer::dataRunWritesModelAndMetricsFile() {
@@ -448,6 +454,60 @@ void TestTrainer::agreementLeavesUnanimousPairsAlone() {
         if (row.at(0).get<int64_t>() == trainIds[1]) recorded = row.size() == 5 && row[3] == 4 && row[4] == 3;
     QVERIFY2(recorded, snap.dump().c_str());
     QVERIFY(p.run(offRun)->dataFingerprint != p.run(offAgainRun)->dataFingerprint);
+}
+
+// adapter_config.json's base_model_name_or_path must be a model PEFT can load, and the very
+// weights the adapter was trained on: base + adapter, merged, gives the run's saved model.
+// builtin:tiny has no folder (its base is saved as OUT/base); after an SFT warm-up the base is
+// the warm-up's weights (OUT/reference), not the model the run started from.
+void TestTrainer::adapterNamesItsBase_data() {
+    QTest::addColumn<int>("sftEpochs");
+    QTest::addColumn<QString>("expectedBase");  // relative to the run folder
+    QTest::newRow("builtin:tiny") << 0 << "base";
+    QTest::newRow("after an SFT warm-up") << 1 << "reference";
+}
+
+void TestTrainer::adapterNamesItsBase() {
+    QFETCH(int, sftEpochs);
+    QFETCH(QString, expectedBase);
+    QTemporaryDir dir;
+    train::TrainConfig c = smallConfig();
+    c.data = writeData(dir, "pairs.jsonl", 8);
+    c.out = dir.filePath("out").toStdString();
+    c.maxSteps = 2;
+    c.sftEpochs = sftEpochs;
+    c.loraRank = 4;
+    c.loraAlpha = 8;
+    c.lr = 1e-2;
+    Recorder rec;
+    train::TrainControl control;
+    auto r = train::runTraining(c, rec, control);
+    QVERIFY2(r.status == store::RunStatus::Finished, r.error.c_str());
+
+    std::ifstream in(fs::path(c.out) / "adapter" / "adapter_config.json");
+    QVERIFY(in);
+    const json cfg = json::parse(in);
+    const std::string base = cfg.at("base_model_name_or_path").get<std::string>();
+    QVERIFY2(fs::path(base).is_absolute(), base.c_str());  // PEFT resolves a relative path from its own cwd
+    QCOMPARE(fs::weakly_canonical(base), fs::weakly_canonical(fs::path(c.out) / expectedBase.toStdString()));
+    QVERIFY(cfg.at("revision").is_null());
+
+    model::LoadOptions cpu;
+    cpu.device = "cpu";
+    auto rebuilt = model::loadModel(base, cpu);
+    model::loadLoraAdapter(*rebuilt, (fs::path(c.out) / "adapter").string());
+    model::mergeLora(*rebuilt->net);
+    auto saved = model::loadModel(c.out, cpu);
+    torch::NoGradGuard ng;
+    const torch::Tensor ids = torch::tensor({{5, 17, 42, 9, 77, 3}}, torch::kInt64);
+    const torch::Tensor mask = torch::ones_like(ids);
+    const torch::Tensor a = rebuilt->net->lmHead(rebuilt->net->hidden(ids, mask));
+    const torch::Tensor b = saved->net->lmHead(saved->net->hidden(ids, mask));
+    // The same merge (W + B·A·α/r) of the same float32 tensors: equal to the last bit.
+    QVERIFY(torch::equal(a, b));
+    // And the adapter is not a no-op: the base alone gives other logits.
+    auto plain = model::loadModel(base, cpu);
+    QVERIFY(!torch::equal(plain->net->lmHead(plain->net->hidden(ids, mask)), b));
 }
 
 QTEST_APPLESS_MAIN(TestTrainer)

@@ -3,7 +3,7 @@
 //
 //   dpowb-trial-gui PROJECT LOG SEED [qt-dialogs]
 //
-// With qt-dialogs it opens Qt's stock file dialog instead of the GUI's (ui/file_dialogs.h):
+// With qt-dialogs it opens Qt's stock file dialog instead of the GUI's (ui/shell/file_dialogs.h):
 // what the GUI did before the fix, to show that the trial catches the damage it did.
 // Every ~30 ms it does one of: press a label key (1, 2, 3, 4, S) or N into whatever widget has
 // the focus; open one of the GUI's file dialogs on the project's folder, let it describe every

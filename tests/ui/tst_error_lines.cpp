@@ -1,4 +1,4 @@
-// Errors from the core as the GUI shows them (ui/error_line.h): one printable line of valid
+// Errors from the core as the GUI shows them (ui/shell/error_line.h): one printable line of valid
 // UTF-8 of bounded length, however much of a hostile file the message quotes. The import
 // dialog is driven on files built here whose error quotes a line break, control bytes and
 // 6,000 bytes of the file, in the preview and in an import that fails after a good preview.

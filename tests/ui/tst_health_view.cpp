@@ -12,6 +12,7 @@
 #include <QtTest>
 #include <cmath>
 
+#include "../common/short_run.h"
 #include "chart_grid.h"
 #include "health_model.h"
 #include "metric_chart.h"
@@ -148,14 +149,8 @@ void TestHealthView::liveRunFiresWarning() {
         auto p = store::Project::create(path.toStdString());
         store::addDemoPairs(p);
     }
-    train::TrainConfig c = train::TrainConfig::demoPreset();
+    train::TrainConfig c = test::shortDemoRun(4);
     c.db = path.toStdString();
-    c.maxSteps = 4;
-    c.sftEpochs = 0;
-    c.maxLength = 48;
-    c.maxPromptLength = 24;
-    c.batchSize = 4;
-    c.loggingSteps = 1;
     c.evalSteps = 100;  // only the final evaluation
     c.warmupSteps = 0;
     c.lr = 1e-12;  // far too small to move a margin: no learning signal

@@ -26,6 +26,7 @@
 #include <QtTest>
 #include <cmath>
 
+#include "../common/short_run.h"
 #include "chart_grid.h"
 #include "metric_chart.h"
 #include "run_form.h"
@@ -51,14 +52,7 @@ constexpr int kWaitMs = 300000;
 
 // A short demo run: enough steps to watch, small enough for a test.
 train::TrainConfig shortDemo(int64_t steps) {
-    train::TrainConfig c = train::TrainConfig::demoPreset();
-    c.maxSteps = steps;
-    c.sftEpochs = 0;
-    c.precomputeRef = false;
-    c.maxLength = 48;
-    c.maxPromptLength = 24;
-    c.batchSize = 4;
-    c.loggingSteps = 1;
+    train::TrainConfig c = test::shortDemoRun(steps);
     c.evalSteps = 5;
     c.warmupSteps = 2;
     c.name = "test";

@@ -8,6 +8,7 @@
 #include <QTimer>
 #include <QtTest>
 
+#include "../common/short_run.h"
 #include "compare_view.h"
 #include "main_window.h"
 #include "store/formats.h"
@@ -62,16 +63,9 @@ void TestWindowClose::closeDuringTraining() {
     QVERIFY(window.openProject(path));
     pages.train->setConfirmHandler([](const QString&) { return true; });  // "Stop it and close?" Yes
 
-    train::TrainConfig c = train::TrainConfig::demoPreset();
+    train::TrainConfig c = test::shortDemoRun(100000);  // far longer than the test: only a stop ends it
     c.db = path.toStdString();
     c.out = dir_.filePath("close-run").toStdString();
-    c.maxSteps = 100000;  // far longer than the test: only a stop ends it
-    c.sftEpochs = 0;
-    c.precomputeRef = false;
-    c.maxLength = 48;
-    c.maxPromptLength = 24;
-    c.batchSize = 4;
-    c.loggingSteps = 1;
     c.evalSteps = 0;
     c.name = "closed";
     QVERIFY(pages.train->startRun(c));

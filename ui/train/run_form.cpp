@@ -7,6 +7,7 @@
 #include <QDoubleSpinBox>
 #include <QDoubleValidator>
 #include <QFile>
+#include "cached_models.h"
 #include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFormLayout>
@@ -231,6 +232,8 @@ void RunForm::buildUi() {
     modelRow->addWidget(folder_);
     modelRow->addWidget(modelPath_, 1);
     modelRow->addWidget(browseModel_);
+    cachedModels_ = new CachedModelsButton(body);
+    modelRow->addWidget(cachedModels_);
     f->addRow(tr("Policy"), builtin_);
     f->addRow(QString(), modelRow);
     modelInfoLabel_ = new QLabel(body);
@@ -241,6 +244,11 @@ void RunForm::buildUi() {
     connect(builtin_, &QRadioButton::toggled, this, [this] { modelChanged(); });
     connect(modelPath_, &QLineEdit::editingFinished, this, [this] {
         if (!modelPath_->text().isEmpty()) folder_->setChecked(true);
+        modelChanged();
+    });
+    connect(cachedModels_, &CachedModelsButton::chosen, this, [this](const QString& dir) {
+        modelPath_->setText(dir);
+        folder_->setChecked(true);
         modelChanged();
     });
     connect(browseModel_, &QPushButton::clicked, this, [this] {
@@ -437,8 +445,11 @@ void RunForm::buildUi() {
     seed_ = spin(body, 0, INT_MAX);
     seed_->setGroupSeparatorShown(false);
     f->addRow(tr("Seed"), seed_);
-    loggingSteps_ = spin(body, 1, 1'000'000);
+    loggingSteps_ = spin(body, 0, 1'000'000);
     loggingSteps_->setObjectName("loggingSteps");
+    loggingSteps_->setSpecialValueText(tr("automatic"));
+    loggingSteps_->setToolTip(tr("Automatic: every step of a run of up to 500 steps, a few hundred points of a "
+                                 "longer one (the SFT warm-up on its own steps)"));
     evalSteps_ = spin(body, 0, 1'000'000);
     evalSteps_->setObjectName("evalSteps");
     evalSteps_->setSpecialValueText(tr("each epoch"));

@@ -92,7 +92,10 @@ bool CompareWorker::loadModels(const CompareModels& models) {
         if (const eval::ModelPair* current = engine_->models(); !current || current->policy != pair.policy ||
                                                                   current->reference != pair.reference)
             Q_EMIT status(tr("Loading %1 and %2...").arg(QString::fromStdString(pair.policy), QString::fromStdString(pair.reference)));
-        engine_->load(pair);
+        engine_->load(pair, cancel_.get());
+    } catch (const Cancelled&) {
+        Q_EMIT status(tr("Stopped while loading the models."));
+        return false;
     } catch (const std::exception& e) {
         Q_EMIT failed(errorLine(e));
         return false;

@@ -25,6 +25,8 @@ QT_END_NAMESPACE
 
 namespace dpowb::ui {
 
+class CachedModelsButton;
+
 // What a model folder (or builtin:tiny) holds, read without loading any weights
 // (model/inspect.h), with the reason the form cannot train it.
 struct ModelInfo {
@@ -64,6 +66,7 @@ public:
     void setRunning(bool running);
 
     const ModelInfo& modelInfo() const { return modelInfo_; }
+    CachedModelsButton* cachedModels() const { return cachedModels_; }  // the Hugging Face cache's models
     QString startBlocker() const;  // why Start is disabled ("" when it is not)
 
     QPushButton* startButton() const { return start_; }
@@ -105,6 +108,7 @@ private:
     QRadioButton* folder_;
     QLineEdit* modelPath_;
     QPushButton* browseModel_;
+    CachedModelsButton* cachedModels_ = nullptr;
     QLabel* modelInfoLabel_;
     QLineEdit* refPath_;
     QLineEdit* outPath_;

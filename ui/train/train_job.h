@@ -14,6 +14,9 @@
 #include <QTimer>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "train_metatypes.h"
 
@@ -77,7 +80,7 @@ private:
     qint64 runId_ = 0;
     QString outputDir_;
     std::unique_ptr<store::Project> project_;  // read-only, opened once the run exists
-    size_t metricsSeen_ = 0;
+    std::set<std::pair<std::string, int64_t>> metricsSeen_;  // (split, step) already reported
 };
 
 }  // namespace dpowb::ui

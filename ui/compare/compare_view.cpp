@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QDoubleSpinBox>
+#include "cached_models.h"
 #include "file_dialogs.h"
 #include <QEventLoopLocker>
 #include <QFileInfo>
@@ -35,6 +36,7 @@
 
 #include <cmath>
 #include <exception>
+#include <utility>
 
 #include "compare_sample_dialog.h"
 #include "error_line.h"
@@ -281,6 +283,12 @@ void CompareView::buildUi() {
     modelsGrid->addWidget(new QLabel(tr("Reference")), 2, 0);
     modelsGrid->addWidget(referenceEdit_, 2, 1);
     modelsGrid->addWidget(referenceBrowse, 2, 2);
+    auto* policyCached = new CachedModelsButton;
+    policyCached->setObjectName("policyCached");
+    auto* referenceCached = new CachedModelsButton;
+    referenceCached->setObjectName("referenceCached");
+    modelsGrid->addWidget(policyCached, 1, 3, 1, 2);
+    modelsGrid->addWidget(referenceCached, 2, 3, 1, 2);
     modelsGrid->setColumnStretch(1, 1);
     const auto browse = [this](QLineEdit* edit) {
         const QString before = edit->text();
@@ -294,6 +302,12 @@ void CompareView::buildUi() {
         followNewest_ = false;
         if (runCombo_->currentIndex() != 0) runCombo_->setCurrentIndex(0);
     };
+    for (auto [button, edit] : {std::pair{policyCached, policyEdit_}, std::pair{referenceCached, referenceEdit_}}) {
+        connect(button, &CachedModelsButton::chosen, this, [edit = edit, manualEdit](const QString& dir) {
+            edit->setText(dir);
+            manualEdit();  // a model chosen by hand, as typed
+        });
+    }
     connect(policyEdit_, &QLineEdit::textEdited, this, manualEdit);
     connect(referenceEdit_, &QLineEdit::textEdited, this, manualEdit);
 

@@ -133,7 +133,10 @@ void TrainJob::poll() {
         const auto rows = project_->metrics(runId_);
         const auto run = project_->run(runId_);
         const int64_t total = run ? run->totalSteps : 0;
-        for (size_t i = metricsSeen_; i < rows.size(); ++i) {
+        // Rows come ordered by step: a DPO row of step 3 sorts before the SFT row of step 40,
+        // so rows are followed by (split, step), not by their position in the list.
+        for (size_t i = 0; i < rows.size(); ++i) {
+            if (!metricsSeen_.insert({rows[i].split, rows[i].step}).second) continue;
             train::MetricPoint p;
             p.step = rows[i].step;
             p.totalSteps = total;
@@ -145,7 +148,6 @@ void TrainJob::poll() {
             Q_EMIT metrics(p);
             if (p.split == "train") Q_EMIT step(p);
         }
-        metricsSeen_ = rows.size();
     } catch (const std::exception& e) {
         // The file is busy or not readable yet: the next poll tries again.
         project_.reset();
