@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+
 #include "common/error.h"
 #include "model/architectures.h"
 #include "model/model.h"
@@ -139,6 +141,8 @@ private Q_SLOTS:
     void saveLoadBitForBit_data();
     void saveLoadBitForBit();
     void builtinIsSeeded();
+    void loadingStopsWhenAsked_data();
+    void loadingStopsWhenAsked();
     void malformedFolder_data();
     void malformedFolder();
     void configRoundTrip_data();
@@ -482,6 +486,28 @@ void TestCheckpoint::configErrors() {
     const std::string msg = expectError([&] { ModelConfig::fromJson(json.toStdString(), "dir/config.json"); });
     QVERIFY2(QString::fromStdString(msg).contains(expected), msg.c_str());
     QVERIFY2(QString::fromStdString(msg).startsWith("dir/config.json: "), msg.c_str());
+}
+
+// LoadOptions::cancel: a closed window or Stop during a long load ends it with Cancelled at
+// the next tensor (or before the fingerprint), for a folder and for builtin:tiny alike; an
+// unset flag loads as usual.
+void TestCheckpoint::loadingStopsWhenAsked_data() {
+    QTest::addColumn<QString>("source");
+    QTest::newRow("folder") << QStringLiteral(DPOWB_TEST_DATA "/model/hf/llama3");
+    QTest::newRow("builtin:tiny") << QStringLiteral("builtin:tiny");
+}
+
+void TestCheckpoint::loadingStopsWhenAsked() {
+    QFETCH(QString, source);
+    std::atomic<bool> stop{true};
+    LoadOptions lo;
+    lo.device = "cpu";
+    lo.cancel = &stop;
+    QVERIFY_THROWS_EXCEPTION(dpowb::Cancelled, loadModel(source.toStdString(), lo));
+    stop = false;
+    auto m = loadModel(source.toStdString(), lo);
+    QVERIFY(m && m->net);
+    QVERIFY(!m->fingerprint.empty());
 }
 
 QTEST_GUILESS_MAIN(TestCheckpoint)

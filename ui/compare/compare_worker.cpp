@@ -106,7 +106,7 @@ bool CompareWorker::loadModels(const CompareModels& models) {
 void CompareWorker::generate(const GenerateRequest& request) {
     JobScope job{this};
     if (!loadModels(request.models)) {
-        Q_EMIT generationFinished(false);
+        Q_EMIT generationFinished(/*cancelled=*/cancel_->load());  // stopped while loading, or failed
         return;
     }
     bool cancelled = false;
@@ -191,7 +191,8 @@ void CompareWorker::computeMargins(const CompareModels& models, const QString& p
 void CompareWorker::samplePairs(const SampleBatchRequest& request) {
     JobScope job{this};
     if (!loadModels(request.models)) {
-        Q_EMIT samplesFinished(0, 0, false, tr("the models could not be loaded"));
+        if (cancel_->load()) Q_EMIT samplesFinished(0, 0, true, QString());  // stopped while loading
+        else Q_EMIT samplesFinished(0, 0, false, tr("the models could not be loaded"));
         return;
     }
     try {
