@@ -4,6 +4,7 @@
 // folder, which the form then inspects as any folder. A download that finishes while the window
 // is open shows up the next time the menu opens.
 #include <QAction>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
 #include <QRadioButton>
@@ -116,6 +117,9 @@ void TestCachedModels::runFormTakesTheSnapshot() {
     QCOMPARE(form.modelInfo().parameters, qint64(info.parameters));
     QCOMPARE(form.modelInfo().weightBytes, qint64(info.weightBytes));
     QCOMPARE(form.config().model, path->text().toStdString());
+    // The form names the snapshot as the Hub does, not by its hash folder alone.
+    QCOMPARE(form.modelInfo().hubName, QStringLiteral("acme/tiny-llama @ ") + rev_.left(12));
+    QVERIFY(form.findChild<QLabel*>("modelInfo")->text().contains("acme/tiny-llama"));
 }
 
 void TestCachedModels::comparePageTakesTheSnapshot() {

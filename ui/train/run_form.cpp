@@ -8,6 +8,7 @@
 #include <QDoubleValidator>
 #include <QFile>
 #include "cached_models.h"
+#include "model/hf_cache.h"
 #include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFormLayout>
@@ -123,6 +124,7 @@ QString comboValue(const QComboBox* box) {
 QString ModelInfo::summary() const {
     if (!ok) return error;
     QStringList lines;
+    if (!hubName.isEmpty()) lines << QObject::tr("Hugging Face cache: %1").arg(hubName);
     lines << QObject::tr("%1 (%2) · %3 parameters · %4 layers, hidden %5")
                  .arg(QString::fromStdString(config.architecture), QString::fromStdString(config.modelType),
                       formatCount(parameters))
@@ -148,6 +150,8 @@ ModelInfo inspectModel(const QString& folderOrBuiltin) {
         info.weightBytes = found.weightBytes;
         info.tokenizer = found.tokenizer;
         info.chatTemplate = QString::fromStdString(found.chatTemplate.describe());
+        if (auto snapshot = model::hubSnapshotOf(folderOrBuiltin.toStdString()))
+            info.hubName = QString::fromStdString(snapshot->repoId + " @ " + snapshot->revision.substr(0, 12));
         if (!found.tokenizer) {
             info.error = !found.tokenizerFile
                              ? QObject::tr("%1: no tokenizer.json — copy the tokenizer files into the folder").arg(folderOrBuiltin)
@@ -228,14 +232,16 @@ void RunForm::buildUi() {
     modelPath_->setObjectName("modelPath");
     modelPath_->setPlaceholderText(tr("Hugging Face folder: config.json, model.safetensors, tokenizer.json"));
     browseModel_ = new QPushButton(tr("Browse…"), body);
+    // The folder radio with its two pickers on one line, the path under them at full width.
     auto* modelRow = new QHBoxLayout;
     modelRow->addWidget(folder_);
-    modelRow->addWidget(modelPath_, 1);
+    modelRow->addStretch(1);
     modelRow->addWidget(browseModel_);
     cachedModels_ = new CachedModelsButton(body);
     modelRow->addWidget(cachedModels_);
     f->addRow(tr("Policy"), builtin_);
     f->addRow(QString(), modelRow);
+    f->addRow(QString(), modelPath_);
     modelInfoLabel_ = new QLabel(body);
     modelInfoLabel_->setObjectName("modelInfo");
     modelInfoLabel_->setWordWrap(true);

@@ -37,6 +37,7 @@ struct ModelInfo {
     qint64 weightBytes = 0;  // size of the safetensors files on disk
     bool tokenizer = false;  // tokenizer.json present
     QString chatTemplate;    // recognised template name, "none", or why it is not recognised
+    QString hubName;         // "ORG/NAME @ REVISION12" for a snapshot of the Hugging Face cache
     QString summary() const;
 };
 ModelInfo inspectModel(const QString& folderOrBuiltin);
