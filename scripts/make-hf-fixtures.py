@@ -188,13 +188,7 @@ def main():
                 os.remove(path)
 
         rows = batch_rows(3000 + i)
-        width = max(len(p) + len(r) for p, r in rows)
-        ids = torch.zeros((len(rows), width), dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for b, (p, r) in enumerate(rows):
-            seq = p + r
-            ids[b, :len(seq)] = torch.tensor(seq)
-            mask[b, :len(seq)] = 1
+        ids, mask = padded(rows)
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask).logits.float()
         logps = torch.log_softmax(logits, dim=-1)
@@ -203,11 +197,8 @@ def main():
             n = len(p) + len(r)
             # Position t's token is predicted by position t - 1: responses from len(p) on.
             total = sum(logps[b, t - 1, ids[b, t]].item() for t in range(len(p), n))
-            expected_rows.append({
-                "prompt": p, "response": r,
-                "logits": [[round(v, 7) for v in logits[b, t].tolist()] for t in range(n)],
-                "response_logp": total,
-            })
+            expected_rows.append({"prompt": p, "response": r, "logits": real_logits(logits, rows)[b],
+                                  "response_logp": total})
         with open(os.path.join(folder, "expected.json"), "w") as f:
             json.dump({"generator": "scripts/make-hf-fixtures.py", "versions": versions, "model_type": config.model_type,
                        "pad_id": 0, "rows": expected_rows}, f, separators=(",", ":"))

@@ -355,6 +355,18 @@ std::string ModelConfig::toJson() const {
         j[k] = *id;
     };
     j["model_type"] = modelType;
+    // The sizes the Llama family and Gemma 3 name alike.
+    const auto decoderSizes = [&] {
+        j["vocab_size"] = vocabSize;
+        j["hidden_size"] = hiddenSize;
+        j["intermediate_size"] = intermediateSize;
+        j["num_hidden_layers"] = numLayers;
+        j["num_attention_heads"] = numHeads;
+        j["num_key_value_heads"] = numKvHeads;
+        j["head_dim"] = headDim;
+        j["max_position_embeddings"] = maxPositions;
+        j["rms_norm_eps"] = normEps;
+    };
     if (architecture == "gpt2") {
         j["architectures"] = {"GPT2LMHeadModel"};
         j["vocab_size"] = vocabSize;
@@ -368,15 +380,7 @@ std::string ModelConfig::toJson() const {
         j["activation_function"] = hiddenAct;
     } else if (architecture == "gemma3") {
         j["architectures"] = {"Gemma3ForCausalLM"};
-        j["vocab_size"] = vocabSize;
-        j["hidden_size"] = hiddenSize;
-        j["intermediate_size"] = intermediateSize;
-        j["num_hidden_layers"] = numLayers;
-        j["num_attention_heads"] = numHeads;
-        j["num_key_value_heads"] = numKvHeads;
-        j["head_dim"] = headDim;
-        j["max_position_embeddings"] = maxPositions;
-        j["rms_norm_eps"] = normEps;
+        decoderSizes();
         j["hidden_activation"] = hiddenAct;
         j["attention_bias"] = attentionBias;
         j["query_pre_attn_scalar"] = queryPreAttnScalar;
@@ -404,15 +408,7 @@ std::string ModelConfig::toJson() const {
             {"qwen3", "Qwen3ForCausalLM"}};
         auto it = classes.find(modelType);
         if (it != classes.end()) j["architectures"] = {it->second};
-        j["vocab_size"] = vocabSize;
-        j["hidden_size"] = hiddenSize;
-        j["intermediate_size"] = intermediateSize;
-        j["num_hidden_layers"] = numLayers;
-        j["num_attention_heads"] = numHeads;
-        j["num_key_value_heads"] = numKvHeads;
-        j["head_dim"] = headDim;
-        j["max_position_embeddings"] = maxPositions;
-        j["rms_norm_eps"] = normEps;
+        decoderSizes();
         if (j.contains("rope_parameters")) {
             // Written as it was read: transformers 5's one object.
             json rp = ropeScalingJson.empty() ? json{{"rope_type", "default"}} : json::parse(ropeScalingJson);
