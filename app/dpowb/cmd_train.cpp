@@ -240,6 +240,7 @@ int runTrain(Args& args) {
     c.loss = args.get("loss", c.loss);
     c.beta = args.getDouble("beta", c.beta);
     c.labelSmoothing = args.getDouble("label-smoothing", c.labelSmoothing);
+    c.discopopTau = args.getDouble("discopop-tau", c.discopopTau);
     if (args.has("reference-free")) c.referenceFree = true, c.precomputeRef = false;
     c.rpoAlpha = args.getDouble("rpo-alpha", c.rpoAlpha);
     c.agreement = args.get("agreement", c.agreement);

@@ -6,6 +6,7 @@
 
 #include "text/chat_template.h"
 #include "torch_commands.h"
+#include "train/loss_types.h"
 #include "train/presets.h"
 #include "train/trainer.h"
 
@@ -148,9 +149,14 @@ std::string usageText() {
          "<data>.runs/<time>/ beside the data file) as a model folder; with LoRA the merged model there\n"
          "and the adapter in --out/adapter/; after --sft-epochs the reference in --out/reference/.\n\n"
          "loss:\n"
-         "  --loss sigmoid|ipo|hinge|robust   (default " << d.loss << ")\n"
-         "  --beta B                          (default " << fmt(d.beta) << ")\n"
-         "  --label-smoothing E               cDPO / robust flip rate (default 0)\n"
+         "  --loss NAME                       TRL's loss_type (default " << d.loss << "):\n";
+    for (const auto& info : train::lossTypes()) {
+        std::string name = info.name;
+        o << "      " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << info.summary << "\n";
+    }
+    o << "  --beta B                          (default " << fmt(d.beta) << ")\n"
+         "  --label-smoothing E               eps of sigmoid (cDPO), robust, exo_pair, aot, aot_unpaired (default 0)\n"
+         "  --discopop-tau T                  discopop's temperature (default " << fmt(d.discopopTau) << ")\n"
          "  --reference-free                  log pi_ref = 0\n"
          "  --rpo-alpha A                     add A x NLL of the chosen responses (default 0 = off)\n"
          "  --agreement off|smoothing|weights use the annotators' agreement per pair (consensus mode):\n"

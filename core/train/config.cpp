@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "train/loss_types.h"
 #include "train/presets.h"
 #include "train/trainer.h"
 
@@ -27,6 +28,7 @@ void forEachField(TrainConfig& c, F&& f) {
     f("loss_type", c.loss);
     f("beta", c.beta);
     f("label_smoothing", c.labelSmoothing);
+    f("discopop_tau", c.discopopTau);
     f("reference_free", c.referenceFree);
     f("rpo_alpha", c.rpoAlpha);
     f("agreement", c.agreement);
@@ -179,13 +181,22 @@ void TrainConfig::validate() const {
     auto fail = [](const std::string& m) { throw Error("train: " + m); };
     if (db.empty() == data.empty()) fail("give exactly one of --db PROJECT or --data FILE.jsonl");
     if (model.empty()) fail("--model is required (a model folder or builtin:tiny)");
-    if (loss != "sigmoid" && loss != "robust" && loss != "hinge" && loss != "ipo")
-        fail("--loss \"" + loss + "\" is not one of sigmoid, robust, hinge, ipo");
+    const LossInfo* lossInfo = nullptr;
+    for (const auto& info : lossTypes())
+        if (loss == info.name) lossInfo = &info;
+    if (!lossInfo) fail("--loss \"" + loss + "\" is not one of " + lossNames());
     if (!(beta > 0)) fail("--beta must be positive");
     if (labelSmoothing < 0 || labelSmoothing > 1) fail("--label-smoothing must be in [0, 1]");
     if (loss == "robust" && labelSmoothing >= 0.5) fail("--loss robust needs --label-smoothing below 0.5");
-    if ((loss == "hinge" || loss == "ipo") && labelSmoothing != 0)
-        fail("--label-smoothing applies to --loss sigmoid and robust only");
+    if (loss == "exo_pair" && !(labelSmoothing > 0 && labelSmoothing < 1))
+        fail("--loss exo_pair needs --label-smoothing in (0, 1), e.g. 1e-3 (the labels' own error rate)");
+    if (!lossInfo->labelSmoothing && labelSmoothing != 0) {
+        std::string takers;
+        for (const auto& info : lossTypes())
+            if (info.labelSmoothing) takers += std::string(takers.empty() ? "" : ", ") + info.name;
+        fail("--label-smoothing applies to --loss " + takers + " only");
+    }
+    if (!(discopopTau > 0)) fail("--discopop-tau must be positive");
     if (rpoAlpha < 0) fail("--rpo-alpha must be 0 (off) or positive");
     if (agreement != "off" && agreement != "smoothing" && agreement != "weights")
         fail("--agreement \"" + agreement + "\" is not one of off, smoothing, weights");

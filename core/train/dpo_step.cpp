@@ -192,6 +192,7 @@ LossOptions lossOptionsOf(const TrainConfig& config) {
     o.type = parseLossType(config.loss);
     o.beta = config.beta;
     o.labelSmoothing = config.labelSmoothing;
+    o.discopopTau = config.discopopTau;
     o.referenceFree = config.referenceFree;
     o.rpoAlpha = config.rpoAlpha;
     o.agreement = parseAgreementUse(config.agreement);

@@ -4,24 +4,6 @@
 
 namespace dpowb::train {
 
-LossType parseLossType(const std::string& name) {
-    if (name == "sigmoid") return LossType::Sigmoid;
-    if (name == "robust") return LossType::Robust;
-    if (name == "hinge") return LossType::Hinge;
-    if (name == "ipo") return LossType::Ipo;
-    throw Error("unknown loss \"" + name + "\": use sigmoid, robust, hinge or ipo");
-}
-
-const char* toString(LossType type) {
-    switch (type) {
-        case LossType::Sigmoid: return "sigmoid";
-        case LossType::Robust: return "robust";
-        case LossType::Hinge: return "hinge";
-        case LossType::Ipo: return "ipo";
-    }
-    return "sigmoid";
-}
-
 AgreementUse parseAgreementUse(const std::string& name) {
     if (name == "off") return AgreementUse::Off;
     if (name == "smoothing") return AgreementUse::Smoothing;
@@ -111,6 +93,58 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
         case LossType::Ipo:
             losses = (delta - 1 / (2 * beta)).pow(2);
             break;
+        case LossType::SigmoidNorm: {
+            torch::Tensor nc = in.chosenTokens.to(pc.options()).clamp_min(1);
+            torch::Tensor nr = in.rejectedTokens.to(pr.options()).clamp_min(1);
+            losses = -torch::log_sigmoid(beta * (chosenRatio / nc - rejectedRatio / nr));
+            break;
+        }
+        case LossType::ExoPair: {
+            if (!(eps > 0 && eps < 1)) throw Error("exo_pair needs --label-smoothing in (0, 1), e.g. 1e-3");
+            torch::Tensor z = beta * delta;
+            losses = torch::sigmoid(z) * (torch::log_sigmoid(z) - std::log1p(-eps)) +
+                     torch::sigmoid(-z) * (torch::log_sigmoid(-z) - std::log(eps));
+            break;
+        }
+        case LossType::NcaPair: {
+            torch::Tensor c = beta * chosenRatio, r = beta * rejectedRatio;
+            losses = -torch::log_sigmoid(c) - 0.5 * torch::log_sigmoid(-c) - 0.5 * torch::log_sigmoid(-r);
+            break;
+        }
+        case LossType::BcoPair:
+            losses = -torch::log_sigmoid(beta * chosenRatio) - torch::log_sigmoid(-beta * rejectedRatio);
+            break;
+        case LossType::SppoHard:
+            losses = (chosenRatio - 0.5 / beta).pow(2) + (rejectedRatio + 0.5 / beta).pow(2);
+            break;
+        case LossType::Aot:
+        case LossType::AotUnpaired: {
+            // Optimal transport in one dimension: the i-th smallest against the i-th smallest.
+            torch::Tensor a, b;
+            if (options.type == LossType::Aot) {
+                a = std::get<0>((pc - pr).sort(0));
+                b = std::get<0>((rc - rr).sort(0));
+            } else {
+                a = std::get<0>(chosenRatio.sort(0));
+                b = std::get<0>(rejectedRatio.sort(0));
+            }
+            torch::Tensor d = beta * (a - b);
+            losses = -(1 - eps) * torch::log_sigmoid(d) - eps * torch::log_sigmoid(-d);
+            break;
+        }
+        case LossType::ApoZero:
+            losses = (1 - torch::sigmoid(beta * chosenRatio)) + torch::sigmoid(beta * rejectedRatio);
+            break;
+        case LossType::ApoDown:
+            losses = torch::sigmoid(beta * chosenRatio) + (1 - torch::sigmoid(beta * delta));
+            break;
+        case LossType::Discopop: {
+            if (!(options.discopopTau > 0)) throw Error("discopop needs --discopop-tau > 0");
+            torch::Tensor z = beta * delta;
+            torch::Tensor mix = torch::sigmoid(z / options.discopopTau);
+            losses = -torch::log_sigmoid(z) * (1 - mix) + torch::exp(-z) * mix;
+            break;
+        }
     }
 
     if (perPair && options.agreement == AgreementUse::Weights)  // 1 − 2d; exactly 1 where d = 0

@@ -14,14 +14,9 @@
 #include <vector>
 
 #include "train/health.h"
+#include "train/loss_types.h"
 
 namespace dpowb::train {
-
-enum class LossType { Sigmoid, Robust, Hinge, Ipo };
-
-// "sigmoid" | "robust" | "hinge" | "ipo"; throws dpowb::Error naming the accepted values.
-LossType parseLossType(const std::string& name);
-const char* toString(LossType type);
 
 // How a pair's annotator disagreement (store::TrainingPair::disagreement(), d ∈ [0, ½)) enters
 // the loss (docs/ANALYTICS.md, "Training on agreement"):
@@ -41,6 +36,7 @@ struct LossOptions {
     bool referenceFree = false;   // log π_ref ≡ 0
     double rpoAlpha = 0.0;        // weight of the NLL term on the chosen responses (0 = off)
     AgreementUse agreement = AgreementUse::Off;  // uses LossInputs::disagreement
+    double discopopTau = 0.05;    // discopop's temperature τ (TRL's discopop_tau)
 };
 
 // Per-pair quantities of one batch.
@@ -68,7 +64,9 @@ struct LossOutput {
 };
 
 // The loss of docs/MATH.md's table for the batch. For ipo the four log-probs are divided by their
-// token counts first, as TRL does, so the rewards are per-token too.
+// token counts first, so the rewards are per-token too; sigmoid_norm normalises inside the
+// loss only, as TRL does. aot and aot_unpaired pair the batch's sorted log-ratios, so their
+// per-pair losses belong to sorted positions, not to pairs.
 LossOutput dpoLoss(const LossInputs& in, const LossOptions& options);
 
 // Sums of the per-batch metrics over a logging interval; mean() gives TRL's numbers.

@@ -33,9 +33,10 @@ struct TrainConfig {
     std::string metricsFile;  // --metrics FILE.jsonl
     int64_t resumeRunId = 0;  // --resume RUN_ID
 
-    std::string loss = "sigmoid";  // sigmoid | ipo | hinge | robust
+    std::string loss = "sigmoid";  // a name of train/loss_types.h (TRL's loss_type)
     double beta = 0.1;
     double labelSmoothing = 0.0;
+    double discopopTau = 0.05;  // discopop's τ (TRL's discopop_tau)
     bool referenceFree = false;
     double rpoAlpha = 0.0;  // 0 = no SFT term
     // How annotator agreement enters the loss (train/losses.h AgreementUse): off | smoothing |

@@ -3,6 +3,7 @@
 // and the configuration round trip.
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <torch/torch.h>
@@ -41,20 +42,63 @@ LossInputs inputsOf(const Case& c) {
     return in;
 }
 
-// Per-pair loss straight from docs/MATH.md's table.
+double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
+
+constexpr double kTau = 0.05;  // discopop's τ in these rows (TRL's default)
+
+// Per-pair loss straight from docs/MATH.md's table (every loss but the aot pair, which pairs
+// sorted positions: expectedAotLoss).
 double expectedPairLoss(LossType type, double beta, double eps, double pc, double pr, double rc, double rr,
                         double nc, double nr) {
     if (type == LossType::Ipo) {
         pc /= nc, pr /= nr, rc /= nc, rr /= nr;
     }
-    double d = (pc - rc) - (pr - rr);
+    const double c = pc - rc, r = pr - rr;  // the log-ratios
+    double d = c - r;
     switch (type) {
         case LossType::Sigmoid: return -(1 - eps) * logSigmoid(beta * d) - eps * logSigmoid(-beta * d);
         case LossType::Robust: return (-(1 - eps) * logSigmoid(beta * d) + eps * logSigmoid(-beta * d)) / (1 - 2 * eps);
         case LossType::Hinge: return std::max(0.0, 1 - beta * d);
         case LossType::Ipo: return std::pow(d - 1 / (2 * beta), 2);
+        case LossType::SigmoidNorm: return -logSigmoid(beta * (c / nc - r / nr));
+        case LossType::ExoPair: {
+            const double z = beta * d;
+            return sigmoid(z) * (logSigmoid(z) - std::log(1 - eps)) + sigmoid(-z) * (logSigmoid(-z) - std::log(eps));
+        }
+        case LossType::NcaPair:
+            return -logSigmoid(beta * c) - 0.5 * logSigmoid(-beta * c) - 0.5 * logSigmoid(-beta * r);
+        case LossType::BcoPair: return -logSigmoid(beta * c) - logSigmoid(-beta * r);
+        case LossType::SppoHard: return std::pow(c - 0.5 / beta, 2) + std::pow(r + 0.5 / beta, 2);
+        case LossType::ApoZero: return (1 - sigmoid(beta * c)) + sigmoid(beta * r);
+        case LossType::ApoDown: return sigmoid(beta * c) + (1 - sigmoid(beta * d));
+        case LossType::Discopop: {
+            const double z = beta * d, mix = sigmoid(z / kTau);
+            return -logSigmoid(z) * (1 - mix) + std::exp(-z) * mix;
+        }
+        case LossType::Aot:
+        case LossType::AotUnpaired: break;
     }
-    return 0;
+    return std::nan("");
+}
+
+// aot: the i-th smallest policy margin log π(y_w) − log π(y_l) against the i-th smallest
+// reference margin; aot_unpaired: the i-th smallest chosen log-ratio against the i-th smallest
+// rejected one; each difference then goes through cDPO's form. The mean over the batch.
+double expectedAotLoss(bool paired, double beta, double eps, const std::vector<double>& pc,
+                       const std::vector<double>& pr, const std::vector<double>& rc, const std::vector<double>& rr) {
+    std::vector<double> a, b;
+    for (size_t i = 0; i < pc.size(); ++i) {
+        a.push_back(paired ? pc[i] - pr[i] : pc[i] - rc[i]);
+        b.push_back(paired ? rc[i] - rr[i] : pr[i] - rr[i]);
+    }
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    double sum = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double d = beta * (a[i] - b[i]);
+        sum += -(1 - eps) * logSigmoid(d) - eps * logSigmoid(-d);
+    }
+    return sum / double(a.size());
 }
 
 }  // namespace
@@ -101,6 +145,24 @@ void TestLosses::lossAndMetrics_data() {
     QTest::newRow("ipo beta 1") << int(LossType::Ipo) << 1.0 << 0.0 << false;
     QTest::newRow("sigmoid reference-free") << int(LossType::Sigmoid) << 0.1 << 0.0 << true;
     QTest::newRow("ipo reference-free") << int(LossType::Ipo) << 0.5 << 0.0 << true;
+    // TRL 1.x's losses, with TRL's defaults where it has them.
+    QTest::newRow("sigmoid_norm") << int(LossType::SigmoidNorm) << 0.1 << 0.0 << false;
+    QTest::newRow("sigmoid_norm beta 2") << int(LossType::SigmoidNorm) << 2.0 << 0.0 << false;
+    QTest::newRow("exo_pair eps 1e-3") << int(LossType::ExoPair) << 0.1 << 1e-3 << false;
+    QTest::newRow("exo_pair eps 0.2") << int(LossType::ExoPair) << 0.5 << 0.2 << false;
+    QTest::newRow("nca_pair") << int(LossType::NcaPair) << 0.1 << 0.0 << false;
+    QTest::newRow("bco_pair") << int(LossType::BcoPair) << 0.3 << 0.0 << false;
+    QTest::newRow("sppo_hard") << int(LossType::SppoHard) << 0.1 << 0.0 << false;
+    QTest::newRow("sppo_hard beta 1") << int(LossType::SppoHard) << 1.0 << 0.0 << false;
+    QTest::newRow("aot") << int(LossType::Aot) << 0.1 << 0.0 << false;
+    QTest::newRow("aot eps 0.1") << int(LossType::Aot) << 0.3 << 0.1 << false;
+    QTest::newRow("aot_unpaired") << int(LossType::AotUnpaired) << 0.1 << 0.0 << false;
+    QTest::newRow("aot_unpaired eps 0.1") << int(LossType::AotUnpaired) << 0.3 << 0.1 << false;
+    QTest::newRow("apo_zero") << int(LossType::ApoZero) << 0.1 << 0.0 << false;
+    QTest::newRow("apo_down") << int(LossType::ApoDown) << 0.1 << 0.0 << false;
+    QTest::newRow("discopop") << int(LossType::Discopop) << 0.1 << 0.0 << false;
+    QTest::newRow("discopop beta 1") << int(LossType::Discopop) << 1.0 << 0.0 << false;
+    QTest::newRow("bco_pair reference-free") << int(LossType::BcoPair) << 0.1 << 0.0 << true;
 }
 
 void TestLosses::lossAndMetrics() {
@@ -114,12 +176,15 @@ void TestLosses::lossAndMetrics() {
     LossInputs in = inputsOf(Case{});  // reference values must be ignored when reference-free
     if (!refFree) in = inputsOf(c);
     LossOptions opt{lt, beta, eps, refFree, 0.0};
+    opt.discopopTau = kTau;
     LossOutput out = dpoLoss(in, opt);
 
     const size_t n = c.pc.size();
-    double loss = 0, rch = 0, rrej = 0, acc = 0, lpc = 0, lpr = 0;
+    const bool aot = lt == LossType::Aot || lt == LossType::AotUnpaired;
+    double loss = aot ? n * expectedAotLoss(lt == LossType::Aot, beta, eps, c.pc, c.pr, c.rc, c.rr) : 0;
+    double rch = 0, rrej = 0, acc = 0, lpc = 0, lpr = 0;
     for (size_t i = 0; i < n; ++i) {
-        loss += expectedPairLoss(lt, beta, eps, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
+        if (!aot) loss += expectedPairLoss(lt, beta, eps, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
         double div_c = lt == LossType::Ipo ? c.nc[i] : 1, div_r = lt == LossType::Ipo ? c.nr[i] : 1;
         double a = beta * (c.pc[i] - c.rc[i]) / div_c, b = beta * (c.pr[i] - c.rr[i]) / div_r;
         rch += a, rrej += b, acc += (a > b) ? 1 : 0;
@@ -146,6 +211,7 @@ void TestLosses::gradientMatchesFiniteDifferences() {
     QFETCH(double, eps);
     QFETCH(bool, refFree);
     LossOptions opt{LossType(type), beta, eps, refFree, 0.3};  // with the NLL term as well
+    opt.discopopTau = kTau;
     Case c;
     LossInputs in = inputsOf(c);
     dpoLoss(in, opt).loss.backward();
@@ -320,7 +386,16 @@ void TestLosses::accumulatorStateRoundTrip() {
 
 void TestLosses::unknownLossIsRejected() {
     QVERIFY_THROWS_EXCEPTION(dpowb::Error, parseLossType("kto"));
-    for (const char* name : {"sigmoid", "robust", "hinge", "ipo"}) QCOMPARE(toString(parseLossType(name)), name);
+    for (const auto& info : lossTypes()) QCOMPARE(toString(parseLossType(info.name)), info.name);
+    // TRL 1.x's loss_type names, each accepted as it is spelled there.
+    for (const char* name : {"sigmoid", "robust", "hinge", "ipo", "sigmoid_norm", "exo_pair", "nca_pair", "bco_pair",
+                             "sppo_hard", "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop"})
+        QCOMPARE(toString(parseLossType(name)), name);
+    try {
+        parseLossType("kto");
+    } catch (const dpowb::Error& e) {
+        QVERIFY2(std::string(e.what()).find("apo_zero") != std::string::npos, e.what());  // names the choices
+    }
 }
 
 // Per-pair agreement (losses.h AgreementUse) against docs/MATH.md's formulas in double: smoothing
@@ -478,6 +553,12 @@ void TestLosses::configValidation_data() {
     QTest::newRow("robust eps .5") << R"({"db":"p.db","loss_type":"robust","label_smoothing":0.5})" << false;
     QTest::newRow("hinge smoothing") << R"({"db":"p.db","loss_type":"hinge","label_smoothing":0.1})" << false;
     QTest::newRow("cdpo ok") << R"({"db":"p.db","label_smoothing":0.1})" << true;
+    QTest::newRow("exo_pair without eps") << R"({"db":"p.db","loss_type":"exo_pair"})" << false;
+    QTest::newRow("exo_pair eps 1e-3") << R"({"db":"p.db","loss_type":"exo_pair","label_smoothing":0.001})" << true;
+    QTest::newRow("aot eps") << R"({"db":"p.db","loss_type":"aot","label_smoothing":0.1})" << true;
+    QTest::newRow("apo_zero eps") << R"({"db":"p.db","loss_type":"apo_zero","label_smoothing":0.1})" << false;
+    QTest::newRow("discopop tau 0") << R"({"db":"p.db","loss_type":"discopop","discopop_tau":0})" << false;
+    QTest::newRow("discopop") << R"({"db":"p.db","loss_type":"discopop","discopop_tau":0.1})" << true;
     QTest::newRow("prompt too long") << R"({"db":"p.db","max_length":64,"max_prompt_length":64})" << false;
     QTest::newRow("bad scheduler") << R"({"db":"p.db","lr_scheduler_type":"step"})" << false;
     QTest::newRow("sft and ref") << R"({"db":"p.db","sft_epochs":1,"ref":"x"})" << false;

@@ -7,6 +7,8 @@
 #include <QAbstractItemModelTester>
 #include <QComboBox>
 #include <QDir>
+#include <QApplication>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -34,6 +36,7 @@
 #include "store/formats.h"
 #include "store/project.h"
 #include "train/presets.h"
+#include "train/loss_types.h"
 #include "train/trainer.h"
 #include "train_job.h"
 #include "train_view.h"
@@ -267,6 +270,41 @@ private Q_SLOTS:
         QVERIFY(train && eval);
         QVERIFY(train->pen().style() != eval->pen().style() || train->pointsVisible() != eval->pointsVisible());
         QVERIFY(!grid.findChild<QLabel*>("runLegend")->isVisible());  // one run: the charts' legends say it
+    }
+
+    // The loss list is TRL 1.x's loss_type menu, walked with the arrow keys as a person would:
+    // each entry shows its one line, label smoothing is open only to the losses that have an ε,
+    // exo_pair starts with TRL's suggested 1e-3, and every entry gives a configuration that
+    // passes the trainer's own check.
+    void lossMenuFollowsTrl() {
+        ui::RunForm form;
+        form.resize(700, 900);
+        form.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        auto* loss = form.findChild<QComboBox*>("loss");
+        auto* summary = form.findChild<QLabel*>("lossSummary");
+        auto* smoothing = form.findChild<QDoubleSpinBox*>("labelSmoothing");
+        QVERIFY(loss && summary && smoothing);
+        loss->setFocus();
+        QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(loss));
+        QCOMPARE(loss->count(), int(train::lossTypes().size()));
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_Home);
+        for (const auto& info : train::lossTypes()) {
+            QCOMPARE(loss->currentData().toString(), QString::fromLatin1(info.name));
+            QCOMPARE(summary->text(), QString::fromUtf8(info.summary));
+            QCOMPARE(smoothing->isEnabled(), info.labelSmoothing);
+            if (!info.labelSmoothing) QCOMPARE(smoothing->value(), 0.0);
+            if (std::string(info.name) == "exo_pair") QCOMPARE(smoothing->value(), 0.001);
+            train::TrainConfig c = form.config();
+            c.db = "p.db";  // the form's data source is the open project
+            QCOMPARE(c.loss, std::string(info.name));
+            try {
+                c.validate();
+            } catch (const std::exception& e) {
+                QFAIL(qPrintable(QStringLiteral("%1: %2").arg(info.name, e.what())));
+            }
+            QTest::keyClick(QApplication::focusWidget(), Qt::Key_Down);
+        }
     }
 
     // The New-run form at the default window size and at 1280x800: no field cut at the right

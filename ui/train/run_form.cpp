@@ -32,6 +32,7 @@
 #include "error_line.h"
 #include "model/inspect.h"
 #include "train/estimate.h"
+#include "train/loss_types.h"
 #include "train/presets.h"
 
 namespace dpowb::ui {
@@ -313,11 +314,15 @@ void RunForm::buildUi() {
     f = addGroup(tr("Loss and reference"));
     loss_ = new QComboBox(body);
     loss_->setObjectName("loss");
-    loss_->addItem(tr("sigmoid (DPO)"), "sigmoid");
-    loss_->addItem(tr("ipo"), "ipo");
-    loss_->addItem(tr("hinge (SLiC)"), "hinge");
-    loss_->addItem(tr("robust"), "robust");
+    for (const auto& info : train::lossTypes()) {
+        loss_->addItem(QString::fromUtf8(info.label), QString::fromLatin1(info.name));
+        loss_->setItemData(loss_->count() - 1, QString::fromUtf8(info.summary), Qt::ToolTipRole);
+    }
     f->addRow(tr("Loss"), loss_);
+    lossSummary_ = new QLabel(body);
+    lossSummary_->setObjectName("lossSummary");
+    lossSummary_->setWordWrap(true);
+    f->addRow(QString(), lossSummary_);
     beta_ = dspin(body, 0.001, 100, 3, 0.05);
     beta_->setObjectName("beta");
     f->addRow(tr("β"), beta_);
@@ -554,6 +559,20 @@ void RunForm::buildUi() {
         connect(s, &QSpinBox::valueChanged, this, refresh);
     for (QDoubleSpinBox* s : {beta_, labelSmoothing_, rpoAlpha_, epochs_, weightDecay_, maxGradNorm_, loraAlpha_, loraDropout_})
         connect(s, &QDoubleSpinBox::valueChanged, this, refresh);
+    // The chosen loss's one line, and label smoothing only where that loss has an ε (exo_pair
+    // needs one: it starts at 1e-3, TRL's suggestion).
+    const auto lossChanged = [this] {
+        const std::string name = comboValue(loss_).toStdString();
+        for (const auto& info : train::lossTypes()) {
+            if (name != info.name) continue;
+            lossSummary_->setText(QString::fromUtf8(info.summary));
+            labelSmoothing_->setEnabled(info.labelSmoothing);
+            if (!info.labelSmoothing) labelSmoothing_->setValue(0);
+            if (name == "exo_pair" && labelSmoothing_->value() == 0) labelSmoothing_->setValue(0.001);
+        }
+    };
+    connect(loss_, &QComboBox::currentIndexChanged, this, lossChanged);
+    lossChanged();
     for (QComboBox* c : {loss_, sftOn_, scheduler_, truncation_, dtype_, device_, agreement_})
         connect(c, &QComboBox::currentIndexChanged, this, refresh);
     for (QCheckBox* c : {referenceFree_, precomputeRef_}) connect(c, &QCheckBox::toggled, this, refresh);

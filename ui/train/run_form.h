@@ -111,6 +111,7 @@ private:
     QPushButton* browseModel_;
     CachedModelsButton* cachedModels_ = nullptr;
     QLabel* modelInfoLabel_;
+    QLabel* lossSummary_ = nullptr;  // the chosen loss's one line (train/loss_types.h)
     QLineEdit* refPath_;
     QLineEdit* outPath_;
     QLineEdit* dataFile_;
