@@ -1718,11 +1718,7 @@ void Project::addMetrics(const std::vector<MetricRow>& rows) {
     tx.commit();
 }
 
-std::vector<MetricRow> Project::metrics(int64_t runId) {
-    SQLite::Statement st(d_->db,
-                         "SELECT run_id, step, epoch, split, values_json, created_at FROM metrics WHERE run_id = ? "
-                         "ORDER BY step, id");
-    st.bind(1, runId);
+static std::vector<MetricRow> readMetricRows(SQLite::Statement& st) {
     std::vector<MetricRow> out;
     while (st.executeStep()) {
         MetricRow r;
@@ -1732,9 +1728,27 @@ std::vector<MetricRow> Project::metrics(int64_t runId) {
         r.split = st.getColumn(3).getString();
         r.valuesJson = st.getColumn(4).getString();
         r.createdAt = st.getColumn(5).getInt64();
+        r.id = st.getColumn(6).getInt64();
         out.push_back(std::move(r));
     }
     return out;
+}
+
+std::vector<MetricRow> Project::metrics(int64_t runId) {
+    SQLite::Statement st(d_->db,
+                         "SELECT run_id, step, epoch, split, values_json, created_at, id FROM metrics WHERE run_id = ? "
+                         "ORDER BY step, id");
+    st.bind(1, runId);
+    return readMetricRows(st);
+}
+
+std::vector<MetricRow> Project::metricsAfter(int64_t runId, int64_t afterId) {
+    SQLite::Statement st(d_->db,
+                         "SELECT run_id, step, epoch, split, values_json, created_at, id FROM metrics "
+                         "WHERE run_id = ? AND id > ? ORDER BY id");
+    st.bind(1, runId);
+    st.bind(2, afterId);
+    return readMetricRows(st);
 }
 
 void Project::addHealthWarning(const HealthRow& w) {

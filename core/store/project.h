@@ -122,7 +122,10 @@ public:
     void setRunStatus(int64_t id, RunStatus status, const std::string& error = {});
     void heartbeat(int64_t runId, int64_t step, int64_t totalSteps);
     void addMetrics(const std::vector<MetricRow>& rows);  // one transaction
-    std::vector<MetricRow> metrics(int64_t runId);
+    std::vector<MetricRow> metrics(int64_t runId);  // by step
+    // The rows written after the row `afterId` (0: all), in the order they were written: a
+    // follower of a running job reads only what is new.
+    std::vector<MetricRow> metricsAfter(int64_t runId, int64_t afterId);
     // Training-health warnings of a run (schema v5), oldest step first.
     void addHealthWarning(const HealthRow& warning);
     std::vector<HealthRow> healthWarnings(int64_t runId);

@@ -175,6 +175,7 @@ struct MetricRow {
     std::string split = "train";
     std::string valuesJson = "{}";
     int64_t createdAt = 0;
+    int64_t id = 0;  // the row's id, in the order rows were written (set when read back)
 };
 
 // A training-health warning of a run (train/health.h): the kind, where it fired, the figure

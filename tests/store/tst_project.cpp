@@ -484,6 +484,17 @@ void TestProject::runsMetricsSamples() {
     auto m = p.metrics(id);
     QCOMPARE(m.size(), size_t(2));
     QCOMPARE(m[1].split, std::string("eval"));
+    // A follower reads only what came after the last row it saw, in the order written: an SFT
+    // point of step 40 written before a DPO point of step 2 comes first.
+    p.addMetrics({{id, 40, 0.5, "sft", R"({"loss":2.0})", 0}, {id, 2, 0.2, "train", R"({"loss":0.6})", 0}});
+    const auto after = p.metricsAfter(id, m[1].id);
+    QCOMPARE(after.size(), size_t(2));
+    QCOMPARE(after[0].split, std::string("sft"));
+    QCOMPARE(after[1].step, int64_t(2));
+    QVERIFY(after[0].id > m[1].id && after[1].id > after[0].id);
+    QCOMPARE(p.metricsAfter(id, after[1].id).size(), size_t(0));
+    QCOMPARE(p.metricsAfter(id, 0).size(), size_t(4));
+    QCOMPARE(p.metrics(id).size(), size_t(4));
     SampleRow s;
     s.runId = id;
     s.pairId = pairId;

@@ -1,5 +1,7 @@
 #include "train_job.h"
 
+#include <algorithm>
+
 #include <signal.h>
 
 #include <QCoreApplication>
@@ -130,12 +132,14 @@ void TrainJob::poll() {
     if (runId_ <= 0 || config_.db.empty()) return;
     try {
         if (!project_) project_ = std::make_unique<store::Project>(store::Project::openReadOnly(config_.db));
-        const auto rows = project_->metrics(runId_);
+        // Only the rows written since the last poll, in the order they were written (a long run
+        // logged every step would otherwise be read whole every second).
+        const auto rows = project_->metricsAfter(runId_, lastMetricId_);
         const auto run = project_->run(runId_);
         const int64_t total = run ? run->totalSteps : 0;
-        // Rows come ordered by step: a DPO row of step 3 sorts before the SFT row of step 40,
-        // so rows are followed by (split, step), not by their position in the list.
         for (size_t i = 0; i < rows.size(); ++i) {
+            lastMetricId_ = std::max(lastMetricId_, rows[i].id);
+            // A point written twice for one (split, step) is reported once.
             if (!metricsSeen_.insert({rows[i].split, rows[i].step}).second) continue;
             train::MetricPoint p;
             p.step = rows[i].step;

@@ -81,6 +81,7 @@ private:
     QString outputDir_;
     std::unique_ptr<store::Project> project_;  // read-only, opened once the run exists
     std::set<std::pair<std::string, int64_t>> metricsSeen_;  // (split, step) already reported
+    int64_t lastMetricId_ = 0;  // the newest metric row read
 };
 
 }  // namespace dpowb::ui
