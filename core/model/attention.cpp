@@ -38,16 +38,27 @@ torch::Tensor attentionBias(const torch::Tensor& ids, const torch::Tensor& atten
 
     torch::Tensor qpos = torch::arange(past, S, longOpts).unsqueeze(1);  // (T,1)
     torch::Tensor kpos = torch::arange(0, S, longOpts).unsqueeze(0);     // (1,S)
-    torch::Tensor allowed = kpos <= qpos;
-    if (slidingWindow) allowed = allowed & ((qpos - kpos) < *slidingWindow);
-    allowed = allowed.view({1, 1, T, S});
+    torch::Tensor allowed = (kpos <= qpos).view({1, 1, T, S});
     if (keyMask.defined()) allowed = allowed & keyMask.to(torch::kBool).view({B, 1, 1, S});
-    double lowest = dtype == torch::kFloat64   ? std::numeric_limits<double>::lowest()
-                    : dtype == torch::kFloat16 ? -65504.0
-                    : dtype == torch::kBFloat16 ? -3.3895313892515355e38
-                                                : double(std::numeric_limits<float>::lowest());
-    return torch::zeros({B, 1, T, S}, torch::TensorOptions().dtype(dtype).device(dev))
-        .masked_fill(allowed.logical_not(), lowest);
+    torch::Tensor bias = torch::zeros({B, 1, T, S}, torch::TensorOptions().dtype(dtype).device(dev))
+                             .masked_fill(allowed.logical_not(), closedBias(dtype));
+    return slidingWindow ? restrictToWindow(bias, past, *slidingWindow) : bias;
+}
+
+double closedBias(torch::ScalarType dtype) {
+    return dtype == torch::kFloat64    ? std::numeric_limits<double>::lowest()
+           : dtype == torch::kFloat16  ? -65504.0
+           : dtype == torch::kBFloat16 ? -3.3895313892515355e38
+                                       : double(std::numeric_limits<float>::lowest());
+}
+
+torch::Tensor restrictToWindow(const torch::Tensor& bias, int64_t past, int64_t window) {
+    const int64_t T = bias.size(2), S = bias.size(3);
+    const auto longOpts = torch::TensorOptions().dtype(torch::kInt64).device(bias.device());
+    torch::Tensor qpos = torch::arange(past, past + T, longOpts).unsqueeze(1);  // (T,1)
+    torch::Tensor kpos = torch::arange(0, S, longOpts).unsqueeze(0);            // (1,S)
+    torch::Tensor outside = ((qpos - kpos) >= window).view({1, 1, T, S});
+    return bias.masked_fill(outside, closedBias(bias.scalar_type()));
 }
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& bias,

@@ -18,6 +18,13 @@ namespace dpowb::model::detail {
 torch::Tensor attentionBias(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
                             std::optional<int64_t> slidingWindow, torch::ScalarType dtype);
 
+// The bias of a closed position: the dtype's lowest finite value.
+double closedBias(torch::ScalarType dtype);
+
+// `bias` (of attentionBias, for the T queries after `past` cached positions) with the keys
+// `window` or more positions behind each query closed as well: a sliding-window layer's bias.
+torch::Tensor restrictToWindow(const torch::Tensor& bias, int64_t past, int64_t window);
+
 // softmax(q·kᵀ/√D + bias)·v with q (B,H,T,D), k/v (B,K,S,D), H a multiple of K (grouped-query
 // attention: each KV head serves H/K query heads): at::scaled_dot_product_attention.
 // `scale` replaces 1/√D (Gemma 3: query_pre_attn_scalar^-1/2).

@@ -1,7 +1,6 @@
 #include "model/gemma3.h"
 
 #include <cmath>
-#include <limits>
 
 #include "model/architectures.h"
 #include "model/attention.h"
@@ -117,20 +116,9 @@ torch::Tensor Gemma3ForCausalLM::forwardLayers(const torch::Tensor& ids, const t
     const RotaryTables global = rotaryTables(globalInvFreq_, T, past, positions, ids.device(), x.scalar_type());
     const RotaryTables local = rotaryTables(localInvFreq_, T, past, positions, ids.device(), x.scalar_type());
     const torch::Tensor full = detail::attentionBias(ids, attentionMask, cache, std::nullopt, x.scalar_type());
-    torch::Tensor windowed = full;
-    if (config_.slidingWindow) {
-        // The sliding layers' bias: the full one, closed for keys `window` or more positions back.
-        const auto longOpts = torch::TensorOptions().dtype(torch::kInt64).device(ids.device());
-        const int64_t S = past + T;
-        torch::Tensor qpos = torch::arange(past, S, longOpts).unsqueeze(1);
-        torch::Tensor kpos = torch::arange(0, S, longOpts).unsqueeze(0);
-        torch::Tensor outside = ((qpos - kpos) >= *config_.slidingWindow).view({1, 1, T, S});
-        const double lowest = full.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::lowest()
-                              : full.scalar_type() == torch::kFloat16 ? -65504.0
-                              : full.scalar_type() == torch::kBFloat16 ? -3.3895313892515355e38
-                                                                     : double(std::numeric_limits<float>::lowest());
-        windowed = full.masked_fill(outside, lowest);
-    }
+    // The sliding layers' bias: the full one, closed for keys `window` or more positions back.
+    const torch::Tensor windowed =
+        config_.slidingWindow ? detail::restrictToWindow(full, past, *config_.slidingWindow) : full;
     for (auto& layer : body->layers)
         x = layer->forward(x, layer->sliding ? local : global, layer->sliding ? windowed : full, cache);
     if (cache) cache->length += T;
