@@ -241,6 +241,31 @@ int runTrain(Args& args) {
     c.beta = args.getDouble("beta", c.beta);
     c.labelSmoothing = args.getDouble("label-smoothing", c.labelSmoothing);
     c.discopopTau = args.getDouble("discopop-tau", c.discopopTau);
+    if (args.has("loss-weights")) {
+        c.lossWeights.clear();
+        const std::string list = args.get("loss-weights", "");
+        size_t start = 0;
+        while (start <= list.size()) {
+            const size_t comma = std::min(list.find(',', start), list.size());
+            const std::string item = list.substr(start, comma - start);
+            try {
+                size_t used = 0;
+                c.lossWeights.push_back(std::stod(item, &used));
+                if (used != item.size()) throw std::invalid_argument(item);
+            } catch (const std::exception&) {
+                throw UsageError{"--loss-weights \"" + list + "\": give numbers separated by commas, one per loss, e.g. 0.8,0.2,1.0"};
+            }
+            start = comma + 1;
+        }
+    }
+    c.simpoGamma = args.getDouble("simpo-gamma", c.simpoGamma);
+    c.ldAlpha = args.getDouble("ld-alpha", c.ldAlpha);
+    if (args.has("use-weighting")) c.useWeighting = true;
+    c.fDivergenceType = args.get("f-divergence-type", c.fDivergenceType);
+    c.fAlphaDivergenceCoef = args.getDouble("f-alpha-divergence-coef", c.fAlphaDivergenceCoef);
+    if (args.has("sync-ref-model")) c.syncRefModel = true;
+    c.refModelMixupAlpha = args.getDouble("ref-model-mixup-alpha", c.refModelMixupAlpha);
+    c.refModelSyncSteps = args.getInt("ref-model-sync-steps", c.refModelSyncSteps);
     if (args.has("reference-free")) c.referenceFree = true, c.precomputeRef = false;
     c.rpoAlpha = args.getDouble("rpo-alpha", c.rpoAlpha);
     c.agreement = args.get("agreement", c.agreement);
@@ -405,7 +430,7 @@ const Registrar trainCommand{Command{
     "train",
     torchCommandSummary("train"),
     torchCommandUsage("train"),
-    {"reference-free", "precompute-ref", "overwrite-output-dir"},
+    {"reference-free", "precompute-ref", "overwrite-output-dir", "use-weighting", "sync-ref-model"},
     {},
     runTrain,
 }};

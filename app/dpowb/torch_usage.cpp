@@ -149,16 +149,23 @@ std::string usageText() {
          "<data>.runs/<time>/ beside the data file) as a model folder; with LoRA the merged model there\n"
          "and the adapter in --out/adapter/; after --sft-epochs the reference in --out/reference/.\n\n"
          "loss:\n"
-         "  --loss NAME                       TRL's loss_type (default " << d.loss << "):\n";
+         "  --loss NAME[,NAME...]             TRL's loss_type; several are summed (default " << d.loss << "):\n";
     for (const auto& info : train::lossTypes()) {
         std::string name = info.name;
         o << "      " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << info.summary << "\n";
     }
-    o << "  --beta B                          (default " << fmt(d.beta) << ")\n"
-         "  --label-smoothing E               eps of sigmoid (cDPO), robust, exo_pair, aot, aot_unpaired (default 0)\n"
+    o << "  --loss-weights W[,W...]           one weight per --loss name (TRL's loss_weights; default 1 each);\n"
+         "                                    MPO: --loss sigmoid,bco_pair,sft --loss-weights 0.8,0.2,1\n"
+         "  --beta B                          (default " << fmt(d.beta) << "; ORPO's lambda)\n"
+         "  --label-smoothing E               eps of sigmoid (cDPO), robust, exo_pair, aot, aot_unpaired, simpo (default 0)\n"
          "  --discopop-tau T                  discopop's temperature (default " << fmt(d.discopopTau) << ")\n"
+         "  --simpo-gamma G                   simpo's target margin (default " << fmt(d.simpoGamma) << ")\n"
          "  --reference-free                  log pi_ref = 0\n"
-         "  --rpo-alpha A                     add A x NLL of the chosen responses (default 0 = off)\n"
+         "  --rpo-alpha A                     add the sft term with weight A (default 0 = off)\n"
+         "  --ld-alpha A                      LD-DPO: weight of tokens past the shorter response (default 1 = off)\n"
+         "  --use-weighting                   WPO: weigh each pair by the policy's per-token probability of it\n"
+         "  --f-divergence-type F             reverse_kl (DPO), forward_kl, js_divergence, alpha_divergence\n"
+         "  --f-alpha-divergence-coef A       alpha of alpha_divergence (default " << fmt(d.fAlphaDivergenceCoef) << ")\n"
          "  --agreement off|smoothing|weights use the annotators' agreement per pair (consensus mode):\n"
          "                                    smoothing: eps = max(E, share who disagreed, at most 0.4);\n"
          "                                    weights: loss x (1 - 2 x that share) (default off)\n"
@@ -167,6 +174,9 @@ std::string usageText() {
          "  --precompute-ref                  one pass of the reference first, cached in the project\n"
          "  --sft-epochs N                    supervised warm-up first; it becomes the reference\n"
          "  --sft-on chosen|both              responses the warm-up learns (default " << d.sftOn << ")\n"
+         "  --sync-ref-model                  TR-DPO: every --ref-model-sync-steps (default " << d.refModelSyncSteps << ") steps the\n"
+         "                                    reference becomes a x policy + (1 - a) x reference,\n"
+         "                                    a = --ref-model-mixup-alpha (default " << fmt(d.refModelMixupAlpha) << "; full fine-tuning)\n"
          "optimization:\n"
          "  --lr LR (default " << fmt(d.lr) << ")  --epochs N (" << fmt(d.epochs) << ")  --max-steps N (-1: from epochs)\n"
          "  --batch-size N (" << d.batchSize << ")  --grad-accum N (" << d.gradAccum << ")  --max-prompt-length N ("

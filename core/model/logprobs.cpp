@@ -163,10 +163,18 @@ namespace {
 // The scored tokens through the LM head: h (M,C) the states that predict them, targets (M)
 // their ids, rows (M) the row each belongs to; sums per row over `numRows` rows.
 SequenceLogps scoreTokens(CausalLM& net, const torch::Tensor& h, const torch::Tensor& targets, const torch::Tensor& rows,
-                          int64_t numRows, torch::ScalarType outType) {
+                          int64_t numRows, torch::ScalarType outType, const ScoreOptions& options) {
     torch::Tensor logits = net.lmHead(h).to(outType);  // (M,V)
-    torch::Tensor tokenLogps = logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch::logsumexp(logits, 1);
+    torch::Tensor lse = torch::logsumexp(logits, 1);
+    torch::Tensor tokenLogps = logits.gather(1, targets.unsqueeze(1)).squeeze(1) - lse;
     SequenceLogps out;
+    out.tokenLogps = tokenLogps;
+    out.tokenRows = rows;
+    if (options.squaredProbs) {
+        torch::NoGradGuard noGrad;
+        torch::Tensor l = logits.detach();
+        out.tokenLogSumSq = torch::logsumexp(2 * l, 1) - 2 * lse.detach();  // log Σ p² = lse(2z) − 2 lse(z)
+    }
     auto zeros = torch::zeros({numRows}, torch::TensorOptions().dtype(outType).device(h.device()));
     out.logps = zeros.index_add(0, rows, tokenLogps);
     out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
@@ -176,7 +184,7 @@ SequenceLogps scoreTokens(CausalLM& net, const torch::Tensor& h, const torch::Te
 
 }  // namespace
 
-SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch) {
+SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch, const ScoreOptions& options) {
     const torch::Device dev = deviceOf(net);
     const int64_t B = batch.inputIds.size(0), T = batch.inputIds.size(1);
     torch::Tensor ids = batch.inputIds.to(dev);
@@ -191,10 +199,11 @@ SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch) {
                              .unsqueeze(1)
                              .expand({B, T - 1})
                              .index({predicted});  // (N) row of each scored token
-    return scoreTokens(net, h, targets, rows, B, outType);
+    return scoreTokens(net, h, targets, rows, B, outType, options);
 }
 
-SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPair*>& pairs, text::TokenId padId) {
+SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPair*>& pairs, text::TokenId padId,
+                                const ScoreOptions& options) {
     const auto N = int64_t(pairs.size());
     int64_t promptMax = 0, responseMax = 1;
     for (const EncodedPair* p : pairs) {
@@ -203,7 +212,7 @@ SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPa
     }
     const auto& window = net.config().slidingWindow;
     if (N == 0 || promptMax == 0 || (window && *window < promptMax + responseMax))
-        return sequenceLogps(net, collatePairs(pairs, padId));
+        return sequenceLogps(net, collatePairs(pairs, padId), options);
     const torch::Device dev = deviceOf(net);
     const auto longOpts = torch::TensorOptions().dtype(torch::kInt64);
 
@@ -255,7 +264,7 @@ SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPa
     }
     cache.mask = torch::cat({cache.mask, cache.mask}, 0);
     torch::Tensor responseHidden = net.hiddenAt(responseIds.to(dev), responseMask.to(dev), &cache, positions.to(dev));
-    if (!responseHidden.defined()) return sequenceLogps(net, collatePairs(pairs, padId));
+    if (!responseHidden.defined()) return sequenceLogps(net, collatePairs(pairs, padId), options);
     const auto outType = responseHidden.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
 
     const int64_t C = promptHidden.size(-1);
@@ -263,7 +272,7 @@ SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPa
     torch::Tensor h = states.index_select(0, torch::tensor(from, longOpts).to(dev));  // (M,C)
     torch::Tensor targets = torch::tensor(target, longOpts).to(dev);
     torch::Tensor rows = torch::tensor(row, longOpts).to(dev);
-    return scoreTokens(net, h, targets, rows, 2 * N, outType);
+    return scoreTokens(net, h, targets, rows, 2 * N, outType, options);
 }
 
 }  // namespace dpowb::model

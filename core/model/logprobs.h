@@ -58,12 +58,21 @@ struct SequenceLogps {
     torch::Tensor tokens;      // (B) response token counts
     torch::Tensor meanLogits;  // (B) sum over response positions of the vocabulary-mean logit
                                //     (divide the batch sum by the token sum for logits/*)
+    // Per scored token (M of them), row by row and within a row in position order:
+    torch::Tensor tokenLogps;     // (M) its log-prob (with grad, like logps)
+    torch::Tensor tokenRows;      // (M) int64 its row
+    torch::Tensor tokenLogSumSq;  // (M) log Σ_v p_v² at its position (detached); only with
+                                  //     ScoreOptions::squaredProbs (WPO's alignment term)
+};
+
+struct ScoreOptions {
+    bool squaredProbs = false;  // also fill SequenceLogps::tokenLogSumSq
 };
 
 // One forward of `net` over the batch; gradients flow unless called under NoGradGuard.
 // Only response positions go through the LM head (hidden states are sliced first), and the
 // target log-prob is logit[target] - logsumexp(logits).
-SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch);
+SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch, const ScoreOptions& options = {});
 
 // The same result as sequenceLogps(net, collatePairs(pairs, padId)) (rows 0..N-1 chosen,
 // N..2N-1 rejected), with each prompt run once instead of twice: the prompts go through the
@@ -72,6 +81,7 @@ SequenceLogps sequenceLogps(CausalLM& net, const SequenceBatch& batch);
 // of the work (a third when prompts are half as long as the rows). Equal up to float
 // rounding; falls back to the plain batch where the architecture cannot place tokens or a
 // sliding window is shorter than the rows.
-SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPair*>& pairs, text::TokenId padId);
+SequenceLogps pairSequenceLogps(CausalLM& net, const std::vector<const EncodedPair*>& pairs, text::TokenId padId,
+                                const ScoreOptions& options = {});
 
 }  // namespace dpowb::model

@@ -1,4 +1,6 @@
 // TrainConfig: JSON round trip (stored with every run), validation, and the presets.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -26,11 +28,20 @@ void forEachField(TrainConfig& c, F&& f) {
     f("metrics", c.metricsFile);
     f("resume", c.resumeRunId);
     f("loss_type", c.loss);
+    f("loss_weights", c.lossWeights);
     f("beta", c.beta);
     f("label_smoothing", c.labelSmoothing);
     f("discopop_tau", c.discopopTau);
+    f("simpo_gamma", c.simpoGamma);
     f("reference_free", c.referenceFree);
     f("rpo_alpha", c.rpoAlpha);
+    f("ld_alpha", c.ldAlpha);
+    f("use_weighting", c.useWeighting);
+    f("f_divergence_type", c.fDivergenceType);
+    f("f_alpha_divergence_coef", c.fAlphaDivergenceCoef);
+    f("sync_ref_model", c.syncRefModel);
+    f("ref_model_mixup_alpha", c.refModelMixupAlpha);
+    f("ref_model_sync_steps", c.refModelSyncSteps);
     f("agreement", c.agreement);
     f("precompute_ref", c.precomputeRef);
     f("sft_epochs", c.sftEpochs);
@@ -177,33 +188,88 @@ TrainConfig presetConfig(const std::string& name) {
     return c;
 }
 
+bool TrainConfig::usesReference() const {
+    if (referenceFree) return false;
+    try {
+        return needsReference(parseLossTerms(loss, lossWeights));
+    } catch (const Error&) {
+        return true;  // validate() reports the list
+    }
+}
+
 void TrainConfig::validate() const {
     auto fail = [](const std::string& m) { throw Error("train: " + m); };
     if (db.empty() == data.empty()) fail("give exactly one of --db PROJECT or --data FILE.jsonl");
     if (model.empty()) fail("--model is required (a model folder or builtin:tiny)");
-    const LossInfo* lossInfo = nullptr;
-    for (const auto& info : lossTypes())
-        if (loss == info.name) lossInfo = &info;
-    if (!lossInfo) fail("--loss \"" + loss + "\" is not one of " + lossNames());
+    std::vector<LossTerm> terms;
+    try {
+        terms = parseLossTerms(loss, lossWeights);
+    } catch (const Error& e) {
+        fail(e.what());
+    }
+    auto has = [&](LossType t) {
+        return std::any_of(terms.begin(), terms.end(), [&](const LossTerm& x) { return x.type == t; });
+    };
     if (!(beta > 0)) fail("--beta must be positive");
     if (labelSmoothing < 0 || labelSmoothing > 1) fail("--label-smoothing must be in [0, 1]");
-    if (loss == "robust" && labelSmoothing >= 0.5) fail("--loss robust needs --label-smoothing below 0.5");
-    if (loss == "exo_pair" && !(labelSmoothing > 0 && labelSmoothing < 1))
+    if (has(LossType::Robust) && labelSmoothing >= 0.5) fail("--loss robust needs --label-smoothing below 0.5");
+    if (has(LossType::ExoPair) && !(labelSmoothing > 0 && labelSmoothing < 1))
         fail("--loss exo_pair needs --label-smoothing in (0, 1), e.g. 1e-3 (the labels' own error rate)");
-    if (!lossInfo->labelSmoothing && labelSmoothing != 0) {
+    if (labelSmoothing != 0 && std::none_of(terms.begin(), terms.end(), [](const LossTerm& t) {
+            return lossInfo(t.type).labelSmoothing;
+        })) {
         std::string takers;
         for (const auto& info : lossTypes())
             if (info.labelSmoothing) takers += std::string(takers.empty() ? "" : ", ") + info.name;
         fail("--label-smoothing applies to --loss " + takers + " only");
     }
     if (!(discopopTau > 0)) fail("--discopop-tau must be positive");
+    if (!(simpoGamma >= 0)) fail("--simpo-gamma must be 0 or more");
     if (rpoAlpha < 0) fail("--rpo-alpha must be 0 (off) or positive");
+    if (rpoAlpha > 0 && has(LossType::Sft))
+        fail("--rpo-alpha adds the sft term that --loss already names: drop --rpo-alpha and weigh sft in --loss-weights");
+    if (!(ldAlpha >= 0 && ldAlpha <= 1))
+        fail("--ld-alpha must be in [0, 1] (1 = no length weighting, 0 = only the shared length counts)");
+    FDivergence fdiv = FDivergence::ReverseKl;
+    try {
+        fdiv = parseFDivergence(fDivergenceType);
+    } catch (const Error& e) {
+        fail(e.what());
+    }
+    if (fdiv != FDivergence::ReverseKl)
+        for (const auto& t : terms)
+            if (!lossInfo(t.type).fDivergence) {
+                std::string takers;
+                for (const auto& info : lossTypes())
+                    if (info.fDivergence) takers += std::string(takers.empty() ? "" : ", ") + info.name;
+                fail("--f-divergence-type " + fDivergenceType + " applies to --loss " + takers + "; " +
+                     toString(t.type) + " has no f-divergence form (use reverse_kl)");
+            }
+    if (!(fAlphaDivergenceCoef > 0)) fail("--f-alpha-divergence-coef must be positive");
+    const bool refFreeLoss = has(LossType::Simpo) || has(LossType::Orpo);
+    if (refFreeLoss && (ldAlpha != 1.0 || useWeighting || fdiv != FDivergence::ReverseKl))
+        fail("--ld-alpha, --use-weighting and --f-divergence-type belong to the DPO losses; simpo and orpo do not take them");
+    if (useWeighting && (has(LossType::Aot) || has(LossType::AotUnpaired)))
+        fail("--use-weighting weighs pairs, and aot and aot_unpaired pair sorted values instead: drop one of them");
+    if (syncRefModel) {
+        if (!usesReference()) fail("--sync-ref-model needs a reference: the losses given train without one");
+        if (loraRank > 0)
+            fail("--sync-ref-model needs a second network to update, and LoRA's reference is the base with the "
+                 "adapters off: use full fine-tuning or drop --sync-ref-model");
+        if (precomputeRef) fail("--sync-ref-model changes the reference during training: drop --precompute-ref");
+        if (!(refModelMixupAlpha > 0 && refModelMixupAlpha <= 1)) fail("--ref-model-mixup-alpha must be in (0, 1]");
+        if (refModelSyncSteps < 1) fail("--ref-model-sync-steps must be at least 1");
+    }
     if (agreement != "off" && agreement != "smoothing" && agreement != "weights")
         fail("--agreement \"" + agreement + "\" is not one of off, smoothing, weights");
-    if (agreement == "smoothing" && loss != "sigmoid" && loss != "robust")
+    if (agreement == "smoothing" && std::any_of(terms.begin(), terms.end(), [](const LossTerm& t) {
+            return t.type != LossType::Sigmoid && t.type != LossType::Robust && t.type != LossType::Sft;
+        }))
         fail("--agreement smoothing applies to --loss sigmoid and robust; use --agreement weights with " + loss);
     if (agreement != "off" && db.empty())
         fail("--agreement needs --db: a data file carries no annotators (label a project in consensus mode)");
+    if (!referenceFree && !usesReference() && !ref.empty())
+        fail("--loss " + loss + " trains without a reference model: drop --ref");
     if (referenceFree && (precomputeRef || !ref.empty()))
         fail("--reference-free uses no reference: drop --precompute-ref and --ref");
     if (sftEpochs < 0) fail("--sft-epochs must be 0 or more");

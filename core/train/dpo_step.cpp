@@ -44,13 +44,50 @@ double clipGradients(const std::vector<torch::Tensor>& params, double maxNorm) {
     return torch::stack(norms).norm(2).item<double>();
 }
 
-PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId) {
+PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId,
+                    const LogpOptions& options) {
     const auto n = int64_t(pairs.size());
-    model::SequenceLogps s = model::pairSequenceLogps(net, pairs, padId);
+    model::ScoreOptions so;
+    so.squaredProbs = options.wpoWeights;
+    model::SequenceLogps s = model::pairSequenceLogps(net, pairs, padId, so);
     PairLogps out;
     out.chosen = s.logps.narrow(0, 0, n);
     out.rejected = s.logps.narrow(0, n, n);
+    out.chosenFull = out.chosen;
     torch::Tensor tokens = s.tokens.to(s.logps.device());
+    if (options.ldAlpha != 1.0 || options.wpoWeights) {
+        // Each scored token's index within its row (rows list their tokens in position order).
+        const torch::Tensor rowsHost = s.tokenRows.to(torch::kCPU, torch::kInt64).contiguous();
+        const torch::Tensor countsHost = s.tokens.to(torch::kCPU, torch::kInt64).contiguous();
+        const int64_t* rows = rowsHost.data_ptr<int64_t>();
+        const int64_t* counts = countsHost.data_ptr<int64_t>();
+        const int64_t m = rowsHost.numel();
+        if (options.ldAlpha != 1.0) {
+            // LD-DPO: the first min(|chosen|, |rejected|) scored tokens of each response count
+            // fully, the rest with weight ldAlpha (TRL's shared and tail masks).
+            std::vector<double> weight(size_t(m), 1.0);
+            std::vector<int64_t> seen(size_t(2 * n), 0);
+            for (int64_t k = 0; k < m; ++k) {
+                const int64_t r = rows[k], pair = r % n;
+                const int64_t shared = std::min(counts[pair], counts[pair + n]);
+                if (seen[size_t(r)]++ >= shared) weight[size_t(k)] = options.ldAlpha;
+            }
+            torch::Tensor w = torch::tensor(weight, torch::TensorOptions().dtype(torch::kFloat64))
+                                  .to(s.tokenLogps.device(), s.tokenLogps.scalar_type());
+            torch::Tensor sums = torch::zeros({2 * n}, s.tokenLogps.options()).index_add(0, s.tokenRows, s.tokenLogps * w);
+            out.chosen = sums.narrow(0, 0, n);
+            out.rejected = sums.narrow(0, n, n);
+        }
+        if (options.wpoWeights) {
+            torch::NoGradGuard noGrad;
+            torch::Tensor aligned = s.tokenLogps.detach() - s.tokenLogSumSq;
+            torch::Tensor mean = torch::zeros({2 * n}, aligned.options()).index_add(0, s.tokenRows, aligned) /
+                                 tokens.to(aligned.options()).clamp_min(1);
+            torch::Tensor w = torch::exp(mean);
+            out.chosenWeight = w.narrow(0, 0, n);
+            out.rejectedWeight = w.narrow(0, n, n);
+        }
+    }
     out.chosenTokens = tokens.narrow(0, 0, n);
     out.rejectedTokens = tokens.narrow(0, n, n);
     out.chosenLogitSums = s.meanLogits.narrow(0, 0, n);
@@ -68,14 +105,16 @@ namespace {
 // Runs the reference: a separate network, or the policy with its adapters off (no dropout,
 // no graph either way).
 PairLogps liveReference(model::CausalLM& net, bool adaptersOff, const std::vector<const model::EncodedPair*>& pairs,
-                        text::TokenId padId) {
+                        text::TokenId padId, double ldAlpha) {
     torch::NoGradGuard noGrad;
     const bool wasTraining = net.is_training();
     if (adaptersOff) net.setAdaptersEnabled(false);
     net.eval();
     PairLogps r;
     try {
-        r = pairLogps(net, pairs, padId);
+        LogpOptions lo;
+        lo.ldAlpha = ldAlpha;
+        r = pairLogps(net, pairs, padId, lo);
     } catch (...) {
         if (adaptersOff) net.setAdaptersEnabled(true);
         net.train(wasTraining);
@@ -106,13 +145,18 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
         {
             AutocastScope autocast(amp);  // forwards and loss; the backward below runs outside
             if (!reference.referenceFree && reference.net) {
-                PairLogps r = liveReference(*reference.net, reference.adaptersOff, mb.pairs, padId);
+                PairLogps r = liveReference(*reference.net, reference.adaptersOff, mb.pairs, padId, options.ldAlpha);
                 in.refChosen = r.chosen;
                 in.refRejected = r.rejected;
             }
-            p = pairLogps(policy, mb.pairs, padId);
+            LogpOptions lo;
+            lo.ldAlpha = options.ldAlpha;
+            lo.wpoWeights = options.useWeighting;
+            p = pairLogps(policy, mb.pairs, padId, lo);
             in.policyChosen = p.chosen;
             in.policyRejected = p.rejected;
+            in.policyChosenFull = p.chosenFull;
+            if (options.useWeighting) in.pairWeights = p.chosenWeight * p.rejectedWeight;
             in.chosenTokens = p.chosenTokens;
             in.rejectedTokens = p.rejectedTokens;
             in.chosenLogitSums = p.chosenLogitSums;
@@ -146,14 +190,14 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
 
 std::vector<store::RefLogps> referenceLogps(model::CausalLM& net, bool adaptersOff,
                                             const std::vector<const model::EncodedPair*>& pairs, int64_t batchSize,
-                                            text::TokenId padId, const Progress& progress) {
+                                            text::TokenId padId, const Progress& progress, double ldAlpha) {
     std::vector<store::RefLogps> out;
     out.reserve(pairs.size());
     for (size_t start = 0; start < pairs.size(); start += size_t(batchSize)) {
         progress.throwIfCancelled();
         std::vector<const model::EncodedPair*> chunk(pairs.begin() + std::ptrdiff_t(start),
                                                      pairs.begin() + std::ptrdiff_t(std::min(pairs.size(), start + size_t(batchSize))));
-        PairLogps r = liveReference(net, adaptersOff, chunk, padId);
+        PairLogps r = liveReference(net, adaptersOff, chunk, padId, ldAlpha);
         auto c = r.chosen.to(torch::kCPU, torch::kFloat64), j = r.rejected.to(torch::kCPU, torch::kFloat64);
         auto nc = r.chosenTokens.to(torch::kCPU, torch::kInt64), nr = r.rejectedTokens.to(torch::kCPU, torch::kInt64);
         for (int64_t i = 0; i < int64_t(chunk.size()); ++i)
@@ -161,6 +205,22 @@ std::vector<store::RefLogps> referenceLogps(model::CausalLM& net, bool adaptersO
         progress(int64_t(out.size()), int64_t(pairs.size()), "reference");
     }
     return out;
+}
+
+void mixIntoReference(torch::nn::Module& reference, torch::nn::Module& policy, double alpha) {
+    torch::NoGradGuard noGrad;
+    const auto target = reference.named_parameters(true);
+    const auto source = policy.named_parameters(true);
+    if (target.size() != source.size())
+        throw Error("sync_ref_model: the reference has " + std::to_string(target.size()) + " parameters, the policy " +
+                    std::to_string(source.size()) + "; use a reference of the policy's architecture");
+    for (const auto& item : target) {
+        const torch::Tensor* p = source.find(item.key());
+        if (!p || p->sizes() != item.value().sizes())
+            throw Error("sync_ref_model: the policy has no parameter " + item.key() + " of the reference's shape");
+        torch::Tensor t = item.value();
+        t.mul_(1.0 - alpha).add_(p->to(t.device(), t.scalar_type()), alpha);
+    }
 }
 
 double sftScoredTokens(const std::vector<const SftRow*>& rows) {
@@ -189,13 +249,20 @@ double sftStep(model::CausalLM& net, const std::vector<const SftRow*>& rows, dou
 
 LossOptions lossOptionsOf(const TrainConfig& config) {
     LossOptions o;
-    o.type = parseLossType(config.loss);
     o.beta = config.beta;
     o.labelSmoothing = config.labelSmoothing;
     o.discopopTau = config.discopopTau;
     o.referenceFree = config.referenceFree;
     o.rpoAlpha = config.rpoAlpha;
     o.agreement = parseAgreementUse(config.agreement);
+    o.terms = parseLossTerms(config.loss, config.lossWeights);
+    o.type = o.terms.front().type;
+    o.simpoGamma = config.simpoGamma;
+    o.fDivergence = parseFDivergence(config.fDivergenceType);
+    o.fAlphaCoef = config.fAlphaDivergenceCoef;
+    o.ldAlpha = config.ldAlpha;
+    o.useWeighting = config.useWeighting;
+    o.referenceFree = config.referenceFree || !needsReference(o.terms);
     return o;
 }
 

@@ -31,14 +31,28 @@ std::vector<torch::Tensor> trainableParameters(torch::nn::Module& net);
 // norm before clipping (what TRL logs as grad_norm).
 double clipGradients(const std::vector<torch::Tensor>& params, double maxNorm);
 
+// How a pair's response log-probs are summed.
+struct LogpOptions {
+    // LD-DPO (TRL's ld_alpha): tokens past the shorter response's length count with this weight
+    // in both responses' sums, so that length alone does not make a margin. 1 = a plain sum.
+    double ldAlpha = 1.0;
+    // WPO (TRL's use_weighting): also compute each response's weight exp(mean over its tokens of
+    // log p(token) − log Σ_v p_v²), the probability of the response under the policy's own
+    // sampling, normalised per token.
+    bool wpoWeights = false;
+};
+
 // Per-pair log-probs of a DPO batch: one concatenated forward of [chosen…; rejected…].
 struct PairLogps {
-    torch::Tensor chosen, rejected;              // (N) summed response log-probs
+    torch::Tensor chosen, rejected;              // (N) summed response log-probs (LD-weighted)
+    torch::Tensor chosenFull;                    // (N) chosen's plain sums (= chosen when ldAlpha is 1)
     torch::Tensor chosenTokens, rejectedTokens;  // (N)
     torch::Tensor chosenLogitSums, rejectedLogitSums;  // (N)
+    torch::Tensor chosenWeight, rejectedWeight;  // (N) WPO's weights, detached; with wpoWeights only
     int64_t realTokens = 0;                      // non-padding tokens in the forward
 };
-PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId);
+PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId,
+                    const LogpOptions& options = {});
 
 // Where the reference log-probs of a batch come from.
 struct ReferenceSource {
@@ -75,7 +89,13 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
 // Reference log-probs of the pairs, batch by batch under no-grad.
 std::vector<store::RefLogps> referenceLogps(model::CausalLM& net, bool adaptersOff,
                                             const std::vector<const model::EncodedPair*>& pairs, int64_t batchSize,
-                                            text::TokenId padId, const Progress& progress = {});
+                                            text::TokenId padId, const Progress& progress = {},
+                                            double ldAlpha = 1.0);
+
+// TR-DPO's update of a live reference (TRL's sync_ref_model): every reference parameter
+// becomes α·policy + (1 − α)·reference, matched by name. Throws when the two networks'
+// parameters do not match.
+void mixIntoReference(torch::nn::Module& reference, torch::nn::Module& policy, double alpha);
 
 LossOptions lossOptionsOf(const TrainConfig& config);
 

@@ -66,7 +66,7 @@ MemoryEstimate estimateMemory(const model::ModelConfig& m, const TrainConfig& c)
         e.gradients = params * b;
         e.optimizer = 2 * params * b;
         // A precomputed reference is released before training starts.
-        if (!c.referenceFree && !c.precomputeRef) e.reference = params * b;
+        if (c.usesReference() && !c.precomputeRef) e.reference = params * b;
     }
     // Activations kept for the backward pass, per layer and token, after Korthikanti et al.
     // (2022): h·(34 + 5·a·s/h) bytes in 16-bit; chosen and rejected rows go in one batch.

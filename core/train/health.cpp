@@ -27,7 +27,7 @@ HealthContext HealthContext::of(const TrainConfig& config) {
     HealthContext c;
     c.loss = config.loss;
     c.beta = config.beta;
-    c.referenceFree = config.referenceFree;
+    c.referenceFree = !config.usesReference();
     return c;
 }
 

@@ -1,5 +1,8 @@
 #include "train/losses.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "common/error.h"
 
 namespace dpowb::train {
@@ -20,16 +23,62 @@ const char* toString(AgreementUse use) {
     return "off";
 }
 
+std::vector<LossTerm> LossOptions::effectiveTerms() const {
+    std::vector<LossTerm> out = terms.empty() ? std::vector<LossTerm>{{type, 1.0}} : terms;
+    if (rpoAlpha > 0) {
+        auto it = std::find_if(out.begin(), out.end(), [](const LossTerm& t) { return t.type == LossType::Sft; });
+        if (it != out.end())
+            it->weight += rpoAlpha;
+        else
+            out.push_back({LossType::Sft, rpoAlpha});
+    }
+    return out;
+}
+
+namespace {
+
+// log(1 − e^x) for x ≤ 0, accurate at both ends (Mächler's rule: expm1 near 0, log1p far off).
+torch::Tensor log1mexp(const torch::Tensor& x) {
+    return torch::where(x > -std::log(2.0), torch::log(-torch::expm1(x)), torch::log1p(-torch::exp(x)));
+}
+
+// f'(u) of the f-divergence at u = π_θ/π_ref, from the log-ratio (TRL's f_divergence_type).
+torch::Tensor fScore(const torch::Tensor& logRatio, FDivergence f, double alpha) {
+    switch (f) {
+        case FDivergence::ReverseKl: return logRatio;
+        case FDivergence::ForwardKl: return 1 - torch::exp(-logRatio);
+        case FDivergence::JsDivergence: return std::log(2.0) + torch::log_sigmoid(logRatio);
+        case FDivergence::AlphaDivergence: {
+            if (std::abs(alpha - 1.0) < 1e-6) return logRatio;  // the limit α → 1 is reverse KL
+            // (u^(α−1) − 1)/(α − 1), the exponent capped where float32 still holds exp()
+            return (torch::exp(((alpha - 1.0) * logRatio).clamp_max(80.0)) - 1.0) / (alpha - 1.0);
+        }
+    }
+    return logRatio;
+}
+
+}  // namespace
+
 LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
     TORCH_CHECK(in.policyChosen.dim() == 1 && in.policyChosen.sizes() == in.policyRejected.sizes(),
                 "dpoLoss: policy log-probs must be (N) tensors of the same size");
     const double beta = options.beta;
     const double eps = options.labelSmoothing;
+    const std::vector<LossTerm> terms = options.effectiveTerms();
+    bool perTokenRewards = false;  // simpo, orpo: rewards and logps/* on per-token log-probs
+    bool wantsNll = false;
+    for (const auto& t : terms) {
+        if (t.type == LossType::Simpo || t.type == LossType::Orpo) perTokenRewards = true;
+        if (t.type == LossType::Sft || t.type == LossType::Orpo) wantsNll = true;
+        if (options.fDivergence != FDivergence::ReverseKl && !lossInfo(t.type).fDivergence)
+            throw Error(std::string("--f-divergence-type ") + toString(options.fDivergence) + " does not apply to " +
+                        toString(t.type) + ": use reverse_kl with it");
+    }
 
     torch::Tensor pc = in.policyChosen;
     torch::Tensor pr = in.policyRejected;
     torch::Tensor rc, rr;
-    if (options.referenceFree) {
+    if (options.referenceFree || !needsReference(terms)) {
         rc = torch::zeros_like(pc);
         rr = torch::zeros_like(pr);
     } else {
@@ -38,19 +87,15 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
         rc = in.refChosen.to(pc.options()).detach();
         rr = in.refRejected.to(pr.options()).detach();
     }
-    if (options.type == LossType::Ipo) {
-        // IPO regularises per-token log-likelihood ratios (Azar et al.); TRL averages all four.
-        torch::Tensor nc = in.chosenTokens.to(pc.options()).clamp_min(1);
-        torch::Tensor nr = in.rejectedTokens.to(pr.options()).clamp_min(1);
-        pc = pc / nc;
-        pr = pr / nr;
-        rc = rc / nc;
-        rr = rr / nr;
-    }
+    torch::Tensor nc = in.chosenTokens.to(pc.options()).clamp_min(1);
+    torch::Tensor nr = in.rejectedTokens.to(pr.options()).clamp_min(1);
 
     torch::Tensor chosenRatio = pc - rc;
     torch::Tensor rejectedRatio = pr - rr;
-    torch::Tensor delta = chosenRatio - rejectedRatio;  // Δ of docs/MATH.md
+    // The f-divergence's scores; reverse KL (standard DPO) leaves the log-ratios as they are.
+    torch::Tensor chosenScore = fScore(chosenRatio, options.fDivergence, options.fAlphaCoef);
+    torch::Tensor rejectedScore = fScore(rejectedRatio, options.fDivergence, options.fAlphaCoef);
+    torch::Tensor delta = chosenScore - rejectedScore;  // Δ of docs/MATH.md
 
     // ε per pair where agreement smoothing is on: the coefficients are worked out in float64
     // and cast once, so a pair whose ε is the global one gets the very factors the scalar
@@ -61,107 +106,148 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
                     "dpoLoss: disagreement must be an (N) tensor");
     torch::Tensor pairEps;  // (N) float64 when per pair
     if (perPair && options.agreement == AgreementUse::Smoothing) {
-        TORCH_CHECK(options.type == LossType::Sigmoid || options.type == LossType::Robust,
-                    "dpoLoss: agreement smoothing needs the sigmoid or robust loss");
+        for (const auto& t : terms)
+            TORCH_CHECK(t.type == LossType::Sigmoid || t.type == LossType::Robust || t.type == LossType::Sft,
+                        "dpoLoss: agreement smoothing needs the sigmoid or robust loss");
         pairEps = in.disagreement.to(torch::kCPU, torch::kFloat64).clamp(0.0, kMaxAgreementSmoothing).clamp_min(eps);
     }
     auto onDelta = [&](const torch::Tensor& t) { return t.to(delta.options()); };
-    torch::Tensor losses;
-    switch (options.type) {
-        case LossType::Sigmoid:
-            if (!pairEps.defined()) {
-                losses = -(1 - eps) * torch::log_sigmoid(beta * delta) - eps * torch::log_sigmoid(-beta * delta);
-            } else {
-                losses = -onDelta(1 - pairEps) * torch::log_sigmoid(beta * delta) -
-                         onDelta(pairEps) * torch::log_sigmoid(-beta * delta);
-            }
-            break;
-        case LossType::Robust:
-            if (eps >= 0.5) throw Error("robust loss needs --label-smoothing below 0.5");
-            if (!pairEps.defined()) {
-                losses = (-(1 - eps) * torch::log_sigmoid(beta * delta) + eps * torch::log_sigmoid(-beta * delta)) /
-                         (1 - 2 * eps);
-            } else {
-                losses = (-onDelta(1 - pairEps) * torch::log_sigmoid(beta * delta) +
-                          onDelta(pairEps) * torch::log_sigmoid(-beta * delta)) /
-                         onDelta(1 - 2 * pairEps);
-            }
-            break;
-        case LossType::Hinge:
-            losses = torch::relu(1 - beta * delta);
-            break;
-        case LossType::Ipo:
-            losses = (delta - 1 / (2 * beta)).pow(2);
-            break;
-        case LossType::SigmoidNorm: {
-            torch::Tensor nc = in.chosenTokens.to(pc.options()).clamp_min(1);
-            torch::Tensor nr = in.rejectedTokens.to(pr.options()).clamp_min(1);
-            losses = -torch::log_sigmoid(beta * (chosenRatio / nc - rejectedRatio / nr));
-            break;
-        }
-        case LossType::ExoPair: {
-            if (!(eps > 0 && eps < 1)) throw Error("exo_pair needs --label-smoothing in (0, 1), e.g. 1e-3");
-            torch::Tensor z = beta * delta;
-            losses = torch::sigmoid(z) * (torch::log_sigmoid(z) - std::log1p(-eps)) +
-                     torch::sigmoid(-z) * (torch::log_sigmoid(-z) - std::log(eps));
-            break;
-        }
-        case LossType::NcaPair: {
-            torch::Tensor c = beta * chosenRatio, r = beta * rejectedRatio;
-            losses = -torch::log_sigmoid(c) - 0.5 * torch::log_sigmoid(-c) - 0.5 * torch::log_sigmoid(-r);
-            break;
-        }
-        case LossType::BcoPair:
-            losses = -torch::log_sigmoid(beta * chosenRatio) - torch::log_sigmoid(-beta * rejectedRatio);
-            break;
-        case LossType::SppoHard:
-            losses = (chosenRatio - 0.5 / beta).pow(2) + (rejectedRatio + 0.5 / beta).pow(2);
-            break;
-        case LossType::Aot:
-        case LossType::AotUnpaired: {
-            // Optimal transport in one dimension: the i-th smallest against the i-th smallest.
-            torch::Tensor a, b;
-            if (options.type == LossType::Aot) {
-                a = std::get<0>((pc - pr).sort(0));
-                b = std::get<0>((rc - rr).sort(0));
-            } else {
-                a = std::get<0>(chosenRatio.sort(0));
-                b = std::get<0>(rejectedRatio.sort(0));
-            }
-            torch::Tensor d = beta * (a - b);
-            losses = -(1 - eps) * torch::log_sigmoid(d) - eps * torch::log_sigmoid(-d);
-            break;
-        }
-        case LossType::ApoZero:
-            losses = (1 - torch::sigmoid(beta * chosenRatio)) + torch::sigmoid(beta * rejectedRatio);
-            break;
-        case LossType::ApoDown:
-            losses = torch::sigmoid(beta * chosenRatio) + (1 - torch::sigmoid(beta * delta));
-            break;
-        case LossType::Discopop: {
-            if (!(options.discopopTau > 0)) throw Error("discopop needs --discopop-tau > 0");
-            torch::Tensor z = beta * delta;
-            torch::Tensor mix = torch::sigmoid(z / options.discopopTau);
-            losses = -torch::log_sigmoid(z) * (1 - mix) + torch::exp(-z) * mix;
-            break;
-        }
-    }
-
-    if (perPair && options.agreement == AgreementUse::Weights)  // 1 − 2d; exactly 1 where d = 0
-        losses = losses * (1 - 2 * in.disagreement.to(torch::kCPU, torch::kFloat64).clamp(0.0, 0.5)).to(losses.options());
 
     LossOutput out;
-    out.loss = losses.mean();
-    if (options.rpoAlpha > 0) {
-        // Token-weighted over the batch, like a cross-entropy over all chosen tokens (TRL's RPO).
-        torch::Tensor tokens = in.nllTokens > 0 ? torch::tensor(in.nllTokens, in.policyChosen.options())
-                                                : in.chosenTokens.to(in.policyChosen.options()).sum().clamp_min(1);
-        out.nll = -in.policyChosen.sum() / tokens;
-        out.loss = out.loss + options.rpoAlpha * out.nll;
+    if (wantsNll) {
+        // Token-weighted over the batch, like a cross-entropy over all chosen tokens (TRL's sft term).
+        torch::Tensor full = in.policyChosenFull.defined() ? in.policyChosenFull : in.policyChosen;
+        torch::Tensor tokens = in.nllTokens > 0 ? torch::tensor(in.nllTokens, full.options())
+                                                : in.chosenTokens.to(full.options()).sum().clamp_min(1);
+        out.nll = -full.sum() / tokens;
     }
-    out.losses = losses.detach();
-    out.chosenRewards = (beta * chosenRatio).detach();
-    out.rejectedRewards = (beta * rejectedRatio).detach();
+
+    torch::Tensor total, perPairTotal;
+    for (const auto& term : terms) {
+        torch::Tensor losses;
+        switch (term.type) {
+            case LossType::Sigmoid:
+                if (!pairEps.defined()) {
+                    losses = -(1 - eps) * torch::log_sigmoid(beta * delta) - eps * torch::log_sigmoid(-beta * delta);
+                } else {
+                    losses = -onDelta(1 - pairEps) * torch::log_sigmoid(beta * delta) -
+                             onDelta(pairEps) * torch::log_sigmoid(-beta * delta);
+                }
+                break;
+            case LossType::Robust:
+                if (eps >= 0.5) throw Error("robust loss needs --label-smoothing below 0.5");
+                if (!pairEps.defined()) {
+                    losses = (-(1 - eps) * torch::log_sigmoid(beta * delta) + eps * torch::log_sigmoid(-beta * delta)) /
+                             (1 - 2 * eps);
+                } else {
+                    losses = (-onDelta(1 - pairEps) * torch::log_sigmoid(beta * delta) +
+                              onDelta(pairEps) * torch::log_sigmoid(-beta * delta)) /
+                             onDelta(1 - 2 * pairEps);
+                }
+                break;
+            case LossType::Hinge:
+                losses = torch::relu(1 - beta * delta);
+                break;
+            case LossType::Ipo:
+                // IPO regularises per-token log-likelihood ratios (Azar et al.); TRL divides the
+                // scores by the response lengths inside the loss only.
+                losses = (chosenScore / nc - rejectedScore / nr - 1 / (2 * beta)).pow(2);
+                break;
+            case LossType::SigmoidNorm:
+                losses = -torch::log_sigmoid(beta * (chosenScore / nc - rejectedScore / nr));
+                break;
+            case LossType::ExoPair: {
+                if (!(eps > 0 && eps < 1)) throw Error("exo_pair needs --label-smoothing in (0, 1), e.g. 1e-3");
+                torch::Tensor z = beta * delta;
+                losses = torch::sigmoid(z) * (torch::log_sigmoid(z) - std::log1p(-eps)) +
+                         torch::sigmoid(-z) * (torch::log_sigmoid(-z) - std::log(eps));
+                break;
+            }
+            case LossType::NcaPair: {
+                torch::Tensor c = beta * chosenRatio, r = beta * rejectedRatio;
+                losses = -torch::log_sigmoid(c) - 0.5 * torch::log_sigmoid(-c) - 0.5 * torch::log_sigmoid(-r);
+                break;
+            }
+            case LossType::BcoPair:
+                losses = -torch::log_sigmoid(beta * chosenRatio) - torch::log_sigmoid(-beta * rejectedRatio);
+                break;
+            case LossType::SppoHard:
+                losses = (chosenRatio - 0.5 / beta).pow(2) + (rejectedRatio + 0.5 / beta).pow(2);
+                break;
+            case LossType::Aot:
+            case LossType::AotUnpaired: {
+                // Optimal transport in one dimension: the i-th smallest against the i-th smallest.
+                torch::Tensor a, b;
+                if (term.type == LossType::Aot) {
+                    a = std::get<0>((pc - pr).sort(0));
+                    b = std::get<0>((rc - rr).sort(0));
+                } else {
+                    a = std::get<0>(chosenRatio.sort(0));
+                    b = std::get<0>(rejectedRatio.sort(0));
+                }
+                torch::Tensor d = beta * (a - b);
+                losses = -(1 - eps) * torch::log_sigmoid(d) - eps * torch::log_sigmoid(-d);
+                break;
+            }
+            case LossType::ApoZero:
+                losses = (1 - torch::sigmoid(beta * chosenRatio)) + torch::sigmoid(beta * rejectedRatio);
+                break;
+            case LossType::ApoDown:
+                losses = torch::sigmoid(beta * chosenRatio) + (1 - torch::sigmoid(beta * (chosenRatio - rejectedRatio)));
+                break;
+            case LossType::Discopop: {
+                if (!(options.discopopTau > 0)) throw Error("discopop needs --discopop-tau > 0");
+                torch::Tensor z = beta * delta;
+                torch::Tensor mix = torch::sigmoid(z / options.discopopTau);
+                losses = -torch::log_sigmoid(z) * (1 - mix) + torch::exp(-z) * mix;
+                break;
+            }
+            case LossType::Sft:
+                losses = out.nll.expand(pc.sizes());
+                break;
+            case LossType::Simpo: {
+                // SimPO (Meng et al.): per-token log-probs, no reference, a target margin γ.
+                torch::Tensor z = beta * (pc / nc - pr / nr) - options.simpoGamma;
+                losses = -(1 - eps) * torch::log_sigmoid(z) - eps * torch::log_sigmoid(-z);
+                break;
+            }
+            case LossType::Orpo: {
+                // ORPO (Hong et al.): the NLL of chosen minus β · log σ(log-odds ratio), on per-token
+                // log-probs; odds(y) = p / (1 − p) with p = exp(mean token log-prob).
+                // At least float32, as TRL upcasts half-precision log-probs here.
+                const auto t = pc.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+                torch::Tensor ac = (pc / nc).to(t), ar = (pr / nr).to(t);
+                torch::Tensor logOdds = (ac - ar) - (log1mexp(ac) - log1mexp(ar));
+                torch::Tensor ratio = torch::log_sigmoid(logOdds);
+                losses = (out.nll.to(ratio.options()) - beta * ratio).to(pc.scalar_type());
+                out.perPair["log_odds_ratio"] = ratio.detach();
+                out.perPair["log_odds_chosen"] = logOdds.detach();
+                break;
+            }
+        }
+        if (perPair && options.agreement == AgreementUse::Weights && term.type != LossType::Sft)
+            // 1 − 2d; exactly 1 where d = 0
+            losses = losses * (1 - 2 * in.disagreement.to(torch::kCPU, torch::kFloat64).clamp(0.0, 0.5)).to(losses.options());
+        if (in.pairWeights.defined()) losses = losses * in.pairWeights.to(losses.options()).detach();
+        torch::Tensor weighted = term.weight * losses.mean();
+        total = total.defined() ? total + weighted : weighted;
+        torch::Tensor part = (term.weight * losses).detach();
+        perPairTotal = perPairTotal.defined() ? perPairTotal + part : part;
+    }
+
+    out.loss = total;
+    out.losses = perPairTotal;
+    if (perTokenRewards) {
+        out.chosenLogps = (pc / nc).detach();
+        out.rejectedLogps = (pr / nr).detach();
+        out.chosenRewards = beta * out.chosenLogps;
+        out.rejectedRewards = beta * out.rejectedLogps;
+    } else {
+        out.chosenLogps = pc.detach();
+        out.rejectedLogps = pr.detach();
+        out.chosenRewards = (beta * chosenRatio).detach();
+        out.rejectedRewards = (beta * rejectedRatio).detach();
+    }
     return out;
 }
 
@@ -178,13 +264,9 @@ void MetricAccumulator::add(const LossInputs& in, const LossOutput& out, const L
     sums_["rewards/rejected"] += sumOf(out.rejectedRewards);
     sums_["rewards/margins"] += sumOf(out.chosenRewards - out.rejectedRewards);
     sums_["rewards/accuracies"] += sumOf((out.chosenRewards > out.rejectedRewards).to(torch::kDouble));
-    torch::Tensor pc = in.policyChosen.detach(), pr = in.policyRejected.detach();
-    if (options.type == LossType::Ipo) {  // TRL reports the averaged log-probs for ipo
-        pc = pc / in.chosenTokens.to(pc.options()).clamp_min(1);
-        pr = pr / in.rejectedTokens.to(pr.options()).clamp_min(1);
-    }
-    sums_["logps/chosen"] += sumOf(pc);
-    sums_["logps/rejected"] += sumOf(pr);
+    sums_["logps/chosen"] += sumOf(out.chosenLogps.defined() ? out.chosenLogps : in.policyChosen);
+    sums_["logps/rejected"] += sumOf(out.rejectedLogps.defined() ? out.rejectedLogps : in.policyRejected);
+    for (const auto& [name, values] : out.perPair) sums_[name] += sumOf(values);
     if (in.chosenLogitSums.defined() && in.rejectedLogitSums.defined()) {
         sums_["logits/chosen"] += sumOf(in.chosenLogitSums);
         sums_["logits/rejected"] += sumOf(in.rejectedLogitSums);

@@ -30,13 +30,24 @@ const char* toString(AgreementUse use);
 constexpr double kMaxAgreementSmoothing = 0.4;  // robust's 1/(1 − 2ε) stays at most 5
 
 struct LossOptions {
-    LossType type = LossType::Sigmoid;
+    LossType type = LossType::Sigmoid;  // the loss when `terms` is empty
     double beta = 0.1;
     double labelSmoothing = 0.0;  // cDPO's ε for sigmoid, the flip rate for robust
     bool referenceFree = false;   // log π_ref ≡ 0
-    double rpoAlpha = 0.0;        // weight of the NLL term on the chosen responses (0 = off)
+    double rpoAlpha = 0.0;        // adds an sft term of this weight (TRL's rpo_alpha; 0 = off)
     AgreementUse agreement = AgreementUse::Off;  // uses LossInputs::disagreement
     double discopopTau = 0.05;    // discopop's temperature τ (TRL's discopop_tau)
+    // Several losses summed with weights (TRL's loss_type list and loss_weights); empty = {type, 1}.
+    std::vector<LossTerm> terms;
+    double simpoGamma = 0.5;      // SimPO's target margin γ (TRL's simpo_gamma)
+    FDivergence fDivergence = FDivergence::ReverseKl;  // TRL's f_divergence_type
+    double fAlphaCoef = 0.5;      // α of the alpha divergence (TRL's f_alpha_divergence_coef)
+    // Applied where the log-probs are summed (train/dpo_step.h pairLogps), not in dpoLoss:
+    double ldAlpha = 1.0;         // LD-DPO: weight of response tokens past the pair's shared length (1 = off)
+    bool useWeighting = false;    // WPO: LossInputs::pairWeights from the policy's token probabilities
+
+    // The terms dpoLoss sums: `terms` (or {type, 1}) and the sft term of rpoAlpha.
+    std::vector<LossTerm> effectiveTerms() const;
 };
 
 // Per-pair quantities of one batch.
@@ -53,20 +64,29 @@ struct LossInputs {
     // (N) each pair's share of annotators who did not give its training verdict, in [0, ½)
     // (float64); undefined = 0 for every pair. Used as LossOptions::agreement says.
     torch::Tensor disagreement;
+    // (N) the chosen responses' summed log-probs without LD-DPO's weighting (for the sft term,
+    // an NLL over every chosen token as TRL computes it); undefined = policyChosen.
+    torch::Tensor policyChosenFull;
+    // (N) WPO's weight of each pair, w(chosen)·w(rejected) (detached); undefined = 1. Every
+    // term's per-pair loss is multiplied by it, as TRL's use_weighting does.
+    torch::Tensor pairWeights;
 };
 
 struct LossOutput {
-    torch::Tensor loss;             // () mean over pairs (+ rpoAlpha · nll), differentiable
-    torch::Tensor losses;           // (N) per-pair preference loss (weighted), detached
-    torch::Tensor chosenRewards;    // (N) β·(logp_θ − logp_ref), detached (per-token for ipo)
+    torch::Tensor loss;             // () Σ weight · mean over pairs of each term, differentiable
+    torch::Tensor losses;           // (N) per-pair loss (Σ weight · term, weighted), detached
+    torch::Tensor chosenRewards;    // (N) β·(logp_θ − logp_ref), detached (β·per-token logp for simpo, orpo)
     torch::Tensor rejectedRewards;  // (N)
-    torch::Tensor nll;              // () mean per-token NLL of the chosen responses; undefined when rpoAlpha = 0
+    torch::Tensor chosenLogps, rejectedLogps;  // (N) what logps/* report (per-token for simpo, orpo), detached
+    torch::Tensor nll;              // () mean per-token NLL of the chosen responses; undefined without an sft term or orpo
+    // Further per-pair metrics, detached (orpo: log_odds_ratio, log_odds_chosen).
+    std::map<std::string, torch::Tensor> perPair;
 };
 
-// The loss of docs/MATH.md's table for the batch. For ipo the four log-probs are divided by their
-// token counts first, so the rewards are per-token too; sigmoid_norm normalises inside the
-// loss only, as TRL does. aot and aot_unpaired pair the batch's sorted log-ratios, so their
-// per-pair losses belong to sorted positions, not to pairs.
+// The loss of docs/MATH.md's table for the batch, summed over the option's terms. Rewards are
+// β times the summed log-ratios for every DPO loss (ipo and sigmoid_norm normalise by length
+// inside the loss only, as TRL 1.x does). aot and aot_unpaired pair the batch's sorted
+// log-ratios, so their per-pair losses belong to sorted positions, not to pairs.
 LossOutput dpoLoss(const LossInputs& in, const LossOptions& options);
 
 // Sums of the per-batch metrics over a logging interval; mean() gives TRL's numbers.

@@ -122,6 +122,12 @@ void Run::saveCheckpoint() {
         a.save_to((tmp / "model.pt").string());
     }
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    if (cfg_.syncRefModel && reference_) {
+        // TR-DPO's reference has moved away from the files it was loaded from.
+        torch::serialize::OutputArchive a;
+        reference_->net->save(a);
+        a.save_to((tmp / "reference.pt").string());
+    }
     {
         torch::serialize::OutputArchive a;
         auto gen = at::detail::getDefaultCPUGenerator();
@@ -169,6 +175,14 @@ bool Run::loadCheckpoint() {
         policy_->net->load(a);
     }
     torch::load(*optimizer_, (dir / "optimizer.pt").string());
+    if (cfg_.syncRefModel && reference_) {
+        if (!fs::exists(dir / "reference.pt"))
+            throw Error((dir / "reference.pt").string() +
+                        " is missing: a --sync-ref-model run resumes with the reference it had reached");
+        torch::serialize::InputArchive a;
+        a.load_from((dir / "reference.pt").string());
+        reference_->net->load(a);
+    }
     {
         torch::serialize::InputArchive a;
         a.load_from((dir / "rng.pt").string());

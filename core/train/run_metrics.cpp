@@ -79,7 +79,7 @@ void Run::evaluate(int64_t step, double epoch) {
         for (int64_t i = s; i < std::min<int64_t>(s + bs, int64_t(eval_.size())); ++i) c.push_back(i);
         chunks.push_back(std::move(c));
     }
-    ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, cfg_.referenceFree};
+    ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, !cfg_.usesReference()};
     if (refAdaptersOff_ && !refPrecomputed_) ref.net = policy_->net.get();
     if (refPrecomputed_) ref.net = nullptr;
     if (world_ > 1) {  // chunk i on rank i mod ranks; the sums are reduced below

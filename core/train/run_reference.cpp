@@ -15,7 +15,7 @@ using json = nlohmann::json;
 namespace dpowb::train::detail {
 
 void Run::prepareReference() {
-    if (cfg_.referenceFree) return;
+    if (!cfg_.usesReference()) return;
     obs_.onPhase("reference", 0, 0);
     const model::LoadOptions lo = weightOptions();
     std::string fingerprint;
@@ -57,7 +57,8 @@ void Run::prepareReference() {
                                  ";truncation=" + cfg_.truncationMode + ";template=" +
                                  (policy_->chatTemplate ? policy_->chatTemplate->name() : std::string("none")) +
                                  ";dtype=" + cfg_.dtype + (amp_.enabled ? " autocast" : "") + ";device=" +
-                                 (model::resolveDevice(cfg_.device).is_cuda() ? "cuda" : "cpu") + ";sequence-v2";
+                                 (model::resolveDevice(cfg_.device).is_cuda() ? "cuda" : "cpu") + ";sequence-v2" +
+                                 (cfg_.ldAlpha != 1.0 ? ";ld_alpha=" + std::to_string(cfg_.ldAlpha) : std::string());
     std::vector<Example*> all;
     for (auto* set : {&train_, &eval_})
         for (auto& e : *set) all.push_back(&e);
@@ -70,6 +71,12 @@ void Run::prepareReference() {
     for (auto* e : all) {
         hashes.push_back(store::refSequenceHash(e->enc.prompt, e->enc.chosen));
         hashes.push_back(store::refSequenceHash(e->enc.prompt, e->enc.rejected));
+        if (cfg_.ldAlpha != 1.0) {
+            // LD-DPO weighs a response by the pair's shorter length: the key names it too.
+            const int64_t shared = std::min(scored(e->enc, e->enc.chosen), scored(e->enc, e->enc.rejected));
+            for (size_t i = hashes.size() - 2; i < hashes.size(); ++i)
+                hashes[i] += ";shared=" + std::to_string(shared);
+        }
     }
     std::vector<std::optional<store::RefSeqLogp>> hits(hashes.size());
     if (project_) hits = project_->refSeqLogps(fingerprint, settings, hashes);
@@ -107,7 +114,7 @@ void Run::prepareReference() {
         if (!dist_) {
             AutocastScope ac(amp_);
             values = referenceLogps(net, refAdaptersOff_, pairs, std::max<int64_t>(cfg_.batchSize, 16), padId_,
-                                    progress("reference"));
+                                    progress("reference"), cfg_.ldAlpha);
         } else {
             // Each rank computes one contiguous slice; a sum over the ranks (the other slices
             // are zeros) gives every rank every value.
@@ -118,7 +125,7 @@ void Run::prepareReference() {
             {
                 AutocastScope ac(amp_);
                 part = referenceLogps(net, refAdaptersOff_, mine, std::max<int64_t>(cfg_.batchSize, 16), padId_,
-                                      progress("reference"));
+                                      progress("reference"), cfg_.ldAlpha);
             }
             std::vector<double> flat(4 * n, 0.0);
             for (size_t i = 0; i < part.size(); ++i) {

@@ -83,7 +83,7 @@ void Run::trainLoop() {
         metricsOut_.open(cfg_.metricsFile, resuming_ ? std::ios::app : std::ios::trunc);
         if (!metricsOut_) throw Error(cfg_.metricsFile + ": cannot write the metrics file");
     }
-    ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, cfg_.referenceFree};
+    ReferenceSource ref{reference_ ? reference_->net.get() : nullptr, refAdaptersOff_, !cfg_.usesReference()};
     if (refAdaptersOff_ && !refPrecomputed_) ref.net = &net;
     if (refPrecomputed_) ref.net = nullptr;
 
@@ -180,6 +180,9 @@ void Run::trainLoop() {
         const double gradNorm = clipGradients(params_, cfg_.maxGradNorm);
         optimizer_->step();
         ++step_;
+        // TR-DPO: the reference follows the policy every refModelSyncSteps steps.
+        if (cfg_.syncRefModel && reference_ && step_ % cfg_.refModelSyncSteps == 0)
+            mixIntoReference(*reference_->net, net, cfg_.refModelMixupAlpha);
         const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         const double tps = seconds > 0 ? double(outcome.realTokens) / seconds : 0.0;
         interval_.addScalar("grad_norm", gradNorm);

@@ -33,12 +33,26 @@ struct TrainConfig {
     std::string metricsFile;  // --metrics FILE.jsonl
     int64_t resumeRunId = 0;  // --resume RUN_ID
 
-    std::string loss = "sigmoid";  // a name of train/loss_types.h (TRL's loss_type)
+    // Names of train/loss_types.h (TRL's loss_type), comma-separated to combine several, each
+    // weighted by lossWeights (TRL's loss_weights; empty = 1 each): MPO is
+    // "sigmoid,bco_pair,sft" with {0.8, 0.2, 1.0}.
+    std::string loss = "sigmoid";
+    std::vector<double> lossWeights;
     double beta = 0.1;
     double labelSmoothing = 0.0;
     double discopopTau = 0.05;  // discopop's τ (TRL's discopop_tau)
+    double simpoGamma = 0.5;    // SimPO's target margin γ (TRL's simpo_gamma)
     bool referenceFree = false;
-    double rpoAlpha = 0.0;  // 0 = no SFT term
+    double rpoAlpha = 0.0;  // adds the sft term with this weight (TRL's old rpo_alpha); 0 = none
+    double ldAlpha = 1.0;   // LD-DPO's α (TRL's ld_alpha): weight of tokens past the shorter response; 1 = off
+    bool useWeighting = false;  // WPO (TRL's use_weighting)
+    std::string fDivergenceType = "reverse_kl";  // TRL's f_divergence_type
+    double fAlphaDivergenceCoef = 0.5;           // TRL's f_alpha_divergence_coef
+    // TR-DPO (TRL's sync_ref_model): every refModelSyncSteps optimizer steps the reference
+    // becomes refModelMixupAlpha·policy + (1 − α)·reference. Needs a live second network.
+    bool syncRefModel = false;
+    double refModelMixupAlpha = 0.6;
+    int64_t refModelSyncSteps = 512;
     // How annotator agreement enters the loss (train/losses.h AgreementUse): off | smoothing |
     // weights. Needs --db (a project's consensus-mode agreement, docs/ANALYTICS.md).
     std::string agreement = "off";
@@ -86,6 +100,8 @@ struct TrainConfig {
     static TrainConfig fromJson(const std::string& json);  // missing keys keep defaults
     // The demo preset used for builtin:tiny when options are left unset.
     static TrainConfig demoPreset();
+    // True when the run needs a reference model (not --reference-free, and a loss uses one).
+    bool usesReference() const;
     // Throws dpowb::Error on an invalid combination, saying what to change.
     void validate() const;
 };

@@ -44,22 +44,30 @@ LossInputs inputsOf(const Case& c) {
 
 double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
 
-constexpr double kTau = 0.05;  // discopop's τ in these rows (TRL's default)
+constexpr double kTau = 0.05;   // discopop's τ in these rows (TRL's default)
+constexpr double kGamma = 0.5;  // simpo's γ in these rows (TRL's default)
+
+// log(1 − e^x), x < 0, in the plainest form (the values here are far from both ends).
+double log1mexp(double x) { return std::log(1 - std::exp(x)); }
+
+// The batch's NLL of the chosen responses per token: −Σ log π(y_w) / Σ |y_w|.
+double batchNll(const std::vector<double>& pc, const std::vector<double>& nc) {
+    double logp = 0, tokens = 0;
+    for (size_t i = 0; i < pc.size(); ++i) logp += pc[i], tokens += nc[i];
+    return -logp / tokens;
+}
 
 // Per-pair loss straight from docs/MATH.md's table (every loss but the aot pair, which pairs
-// sorted positions: expectedAotLoss).
+// sorted positions: expectedAotLoss). `nll` is the batch's (sft and orpo).
 double expectedPairLoss(LossType type, double beta, double eps, double pc, double pr, double rc, double rr,
-                        double nc, double nr) {
-    if (type == LossType::Ipo) {
-        pc /= nc, pr /= nr, rc /= nc, rr /= nr;
-    }
+                        double nc, double nr, double nll = 0) {
     const double c = pc - rc, r = pr - rr;  // the log-ratios
     double d = c - r;
     switch (type) {
         case LossType::Sigmoid: return -(1 - eps) * logSigmoid(beta * d) - eps * logSigmoid(-beta * d);
         case LossType::Robust: return (-(1 - eps) * logSigmoid(beta * d) + eps * logSigmoid(-beta * d)) / (1 - 2 * eps);
         case LossType::Hinge: return std::max(0.0, 1 - beta * d);
-        case LossType::Ipo: return std::pow(d - 1 / (2 * beta), 2);
+        case LossType::Ipo: return std::pow(c / nc - r / nr - 1 / (2 * beta), 2);
         case LossType::SigmoidNorm: return -logSigmoid(beta * (c / nc - r / nr));
         case LossType::ExoPair: {
             const double z = beta * d;
@@ -74,6 +82,16 @@ double expectedPairLoss(LossType type, double beta, double eps, double pc, doubl
         case LossType::Discopop: {
             const double z = beta * d, mix = sigmoid(z / kTau);
             return -logSigmoid(z) * (1 - mix) + std::exp(-z) * mix;
+        }
+        case LossType::Sft: return nll;
+        case LossType::Simpo: {
+            const double z = beta * (pc / nc - pr / nr) - kGamma;
+            return -(1 - eps) * logSigmoid(z) - eps * logSigmoid(-z);
+        }
+        case LossType::Orpo: {
+            const double ac = pc / nc, ar = pr / nr;
+            const double logOdds = (ac - ar) - (log1mexp(ac) - log1mexp(ar));
+            return nll - beta * logSigmoid(logOdds);
         }
         case LossType::Aot:
         case LossType::AotUnpaired: break;
@@ -113,6 +131,10 @@ private Q_SLOTS:
     void sigmoidGradientMatchesClosedForm();
     void policyEqualsReferenceGivesLog2();
     void rpoAddsChosenNll();
+    void combinedTermsSumWithWeights();
+    void fDivergenceScores_data();
+    void fDivergenceScores();
+    void pairWeightsScaleEveryTerm();
     void accumulatorWeightsPairsAndTokens();
     void accuracyRuleAtTies_data();
     void accuracyRuleAtTies();
@@ -163,6 +185,11 @@ void TestLosses::lossAndMetrics_data() {
     QTest::newRow("discopop") << int(LossType::Discopop) << 0.1 << 0.0 << false;
     QTest::newRow("discopop beta 1") << int(LossType::Discopop) << 1.0 << 0.0 << false;
     QTest::newRow("bco_pair reference-free") << int(LossType::BcoPair) << 0.1 << 0.0 << true;
+    QTest::newRow("sft") << int(LossType::Sft) << 0.1 << 0.0 << false;
+    QTest::newRow("simpo") << int(LossType::Simpo) << 2.0 << 0.0 << false;
+    QTest::newRow("simpo eps 0.1") << int(LossType::Simpo) << 2.5 << 0.1 << false;
+    QTest::newRow("orpo") << int(LossType::Orpo) << 0.1 << 0.0 << false;
+    QTest::newRow("orpo beta 1") << int(LossType::Orpo) << 1.0 << 0.0 << false;
 }
 
 void TestLosses::lossAndMetrics() {
@@ -177,20 +204,30 @@ void TestLosses::lossAndMetrics() {
     if (!refFree) in = inputsOf(c);
     LossOptions opt{lt, beta, eps, refFree, 0.0};
     opt.discopopTau = kTau;
+    opt.simpoGamma = kGamma;
     LossOutput out = dpoLoss(in, opt);
 
+    // sft, simpo and orpo use no reference: its values must not matter.
+    const bool noRef = lt == LossType::Sft || lt == LossType::Simpo || lt == LossType::Orpo;
+    if (noRef) std::fill(c.rc.begin(), c.rc.end(), 0.0), std::fill(c.rr.begin(), c.rr.end(), 0.0);
+    // TRL 1.x: rewards are β times the summed log-ratios (ipo and sigmoid_norm normalise inside
+    // the loss only); SimPO and ORPO (TRL's CPO and ORPO trainers) report β times the per-token
+    // log-probs, and those as logps/*.
+    const bool perToken = lt == LossType::Simpo || lt == LossType::Orpo;
     const size_t n = c.pc.size();
+    const double nll = batchNll(c.pc, c.nc);
     const bool aot = lt == LossType::Aot || lt == LossType::AotUnpaired;
     double loss = aot ? n * expectedAotLoss(lt == LossType::Aot, beta, eps, c.pc, c.pr, c.rc, c.rr) : 0;
     double rch = 0, rrej = 0, acc = 0, lpc = 0, lpr = 0;
     for (size_t i = 0; i < n; ++i) {
-        if (!aot) loss += expectedPairLoss(lt, beta, eps, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
-        double div_c = lt == LossType::Ipo ? c.nc[i] : 1, div_r = lt == LossType::Ipo ? c.nr[i] : 1;
+        if (!aot) loss += expectedPairLoss(lt, beta, eps, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i], nll);
+        double div_c = perToken ? c.nc[i] : 1, div_r = perToken ? c.nr[i] : 1;
         double a = beta * (c.pc[i] - c.rc[i]) / div_c, b = beta * (c.pr[i] - c.rr[i]) / div_r;
         rch += a, rrej += b, acc += (a > b) ? 1 : 0;
         lpc += c.pc[i] / div_c, lpr += c.pr[i] / div_r;
     }
-    QVERIFY(std::abs(out.loss.item<double>() - loss / n) < 1e-12);
+    QVERIFY2(std::abs(out.loss.item<double>() - loss / n) < 1e-12,
+             qPrintable(QString("loss %1, formula %2").arg(out.loss.item<double>(), 0, 'g', 17).arg(loss / n, 0, 'g', 17)));
 
     MetricAccumulator m;
     m.add(in, out, opt);
@@ -202,7 +239,124 @@ void TestLosses::lossAndMetrics() {
     QCOMPARE(v.at("rewards/accuracies"), acc / n);
     QVERIFY(std::abs(v.at("logps/chosen") - lpc / n) < 1e-12);
     QVERIFY(std::abs(v.at("logps/rejected") - lpr / n) < 1e-12);
-    QVERIFY(!v.count("nll_loss"));
+    const bool withNll = lt == LossType::Sft || lt == LossType::Orpo;
+    QCOMPARE(bool(v.count("nll_loss")), withNll);
+    if (withNll) QVERIFY(std::abs(v.at("nll_loss") - nll) < 1e-12);
+    if (lt == LossType::Orpo) {  // TRL's ORPO logs the mean log σ(log-odds) and the mean log-odds
+        double ratio = 0, odds = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const double ac = c.pc[i] / c.nc[i], ar = c.pr[i] / c.nr[i];
+            const double lo = (ac - ar) - (log1mexp(ac) - log1mexp(ar));
+            odds += lo, ratio += logSigmoid(lo);
+        }
+        QVERIFY(std::abs(v.at("log_odds_ratio") - ratio / n) < 1e-12);
+        QVERIFY(std::abs(v.at("log_odds_chosen") - odds / n) < 1e-12);
+    }
+}
+
+// TRL's loss_type list with loss_weights: the loss is Σ w · mean(term). MPO's weights, and
+// --rpo-alpha as the sft term's alias.
+void TestLosses::combinedTermsSumWithWeights() {
+    Case c;
+    LossInputs in = inputsOf(c);
+    LossOptions mpo{LossType::Sigmoid, 0.1, 0.0, false, 0.0};
+    mpo.terms = parseLossTerms("sigmoid,bco_pair,sft", {0.8, 0.2, 1.0});
+    LossOutput out = dpoLoss(in, mpo);
+    const size_t n = c.pc.size();
+    const double nll = batchNll(c.pc, c.nc);
+    double sig = 0, bco = 0;
+    for (size_t i = 0; i < n; ++i) {
+        sig += expectedPairLoss(LossType::Sigmoid, 0.1, 0, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
+        bco += expectedPairLoss(LossType::BcoPair, 0.1, 0, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
+    }
+    const double expected = 0.8 * sig / n + 0.2 * bco / n + 1.0 * nll;
+    QVERIFY(std::abs(out.loss.item<double>() - expected) < 1e-12);
+    QVERIFY(std::abs(out.nll.item<double>() - nll) < 1e-12);
+    // --rpo-alpha 1 on sigmoid,bco_pair (0.8, 0.2) is the same loss.
+    LossOptions alias{LossType::Sigmoid, 0.1, 0.0, false, 1.0};
+    alias.terms = parseLossTerms("sigmoid,bco_pair", {0.8, 0.2});
+    QCOMPARE(alias.effectiveTerms().size(), size_t(3));
+    QVERIFY(std::abs(dpoLoss(in, alias).loss.item<double>() - expected) < 1e-12);
+    // Lists that cannot work say so.
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, parseLossTerms("sigmoid,sigmoid"));
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, parseLossTerms("sigmoid,bco_pair", {1.0}));
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, parseLossTerms("sigmoid,", {}));
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, parseLossTerms("simpo,sigmoid"));
+    QVERIFY_THROWS_EXCEPTION(dpowb::Error, parseLossTerms("sigmoid", {-1.0}));
+    QCOMPARE(parseLossTerms("orpo, sft").size(), size_t(2));
+}
+
+// f-DPO (TRL's f_divergence_type): the delta-based losses see f'(π_θ/π_ref) in place of the
+// log-ratio; rewards stay β times the log-ratios.
+void TestLosses::fDivergenceScores_data() {
+    QTest::addColumn<int>("type");
+    QTest::addColumn<int>("divergence");
+    QTest::addColumn<double>("alpha");
+    for (auto lt : {LossType::Sigmoid, LossType::Hinge, LossType::Ipo}) {
+        const QString name = toString(lt);
+        QTest::newRow(qPrintable(name + " forward_kl")) << int(lt) << int(FDivergence::ForwardKl) << 0.5;
+        QTest::newRow(qPrintable(name + " js")) << int(lt) << int(FDivergence::JsDivergence) << 0.5;
+        QTest::newRow(qPrintable(name + " alpha 0.5")) << int(lt) << int(FDivergence::AlphaDivergence) << 0.5;
+        QTest::newRow(qPrintable(name + " alpha 0.3")) << int(lt) << int(FDivergence::AlphaDivergence) << 0.3;
+    }
+    QTest::newRow("sigmoid alpha 1 = reverse kl") << int(LossType::Sigmoid) << int(FDivergence::AlphaDivergence) << 1.0;
+}
+
+void TestLosses::fDivergenceScores() {
+    QFETCH(int, type);
+    QFETCH(int, divergence);
+    QFETCH(double, alpha);
+    const auto lt = LossType(type);
+    const auto f = FDivergence(divergence);
+    auto score = [&](double u) {  // u = log π_θ − log π_ref
+        switch (f) {
+            case FDivergence::ReverseKl: return u;
+            case FDivergence::ForwardKl: return 1 - std::exp(-u);
+            case FDivergence::JsDivergence: return std::log(2.0) + logSigmoid(u);
+            case FDivergence::AlphaDivergence:
+                return alpha == 1.0 ? u : (std::exp((alpha - 1) * u) - 1) / (alpha - 1);
+        }
+        return u;
+    };
+    Case c;
+    LossInputs in = inputsOf(c);
+    LossOptions opt{lt, 0.3, 0.0, false, 0.0};
+    opt.fDivergence = f;
+    opt.fAlphaCoef = alpha;
+    LossOutput out = dpoLoss(in, opt);
+    double loss = 0, rewards = 0;
+    const size_t n = c.pc.size();
+    for (size_t i = 0; i < n; ++i) {
+        // The per-pair formula with the scores standing in for the log-ratios (reference at 0).
+        loss += expectedPairLoss(lt, 0.3, 0, score(c.pc[i] - c.rc[i]), score(c.pr[i] - c.rr[i]), 0, 0, c.nc[i], c.nr[i]);
+        rewards += 0.3 * (c.pc[i] - c.rc[i]);
+    }
+    QVERIFY2(std::abs(out.loss.item<double>() - loss / n) < 1e-12,
+             qPrintable(QString("%1 vs %2").arg(out.loss.item<double>()).arg(loss / n)));
+    QVERIFY(std::abs(out.chosenRewards.sum().item<double>() - rewards) < 1e-12);
+    // A loss without an f-divergence form refuses another divergence.
+    LossOptions bco{LossType::BcoPair, 0.3, 0.0, false, 0.0};
+    bco.fDivergence = f;
+    if (f != FDivergence::ReverseKl && !(f == FDivergence::AlphaDivergence && alpha == 1.0))
+        QVERIFY_THROWS_EXCEPTION(dpowb::Error, dpoLoss(in, bco));
+}
+
+// WPO (TRL's use_weighting): each term's per-pair loss is multiplied by the pair's weight, the
+// sft term's too; the weights carry no gradient.
+void TestLosses::pairWeightsScaleEveryTerm() {
+    Case c;
+    LossInputs in = inputsOf(c);
+    const std::vector<double> w{0.5, 0.25, 1.0, 0.125};
+    in.pairWeights = T(w);
+    LossOptions opt{LossType::Sigmoid, 0.1, 0.0, false, 0.0};
+    opt.terms = parseLossTerms("sigmoid,sft", {1.0, 0.5});
+    LossOutput out = dpoLoss(in, opt);
+    const double nll = batchNll(c.pc, c.nc);
+    double expected = 0;
+    for (size_t i = 0; i < w.size(); ++i)
+        expected += w[i] * (expectedPairLoss(LossType::Sigmoid, 0.1, 0, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]) +
+                            0.5 * nll);
+    QVERIFY(std::abs(out.loss.item<double>() - expected / double(w.size())) < 1e-12);
 }
 
 void TestLosses::gradientMatchesFiniteDifferences() {
@@ -218,7 +372,8 @@ void TestLosses::gradientMatchesFiniteDifferences() {
     const double h = 1e-6;
     for (int side = 0; side < 2; ++side) {
         torch::Tensor& x = side == 0 ? in.policyChosen : in.policyRejected;
-        torch::Tensor grad = x.grad().clone();
+        // sft alone leaves the rejected side without a gradient: zero, as finite differences say.
+        torch::Tensor grad = x.grad().defined() ? x.grad().clone() : torch::zeros_like(x);
         for (int64_t i = 0; i < x.size(0); ++i) {
             torch::NoGradGuard ng;
             double orig = x[i].item<double>();
@@ -530,10 +685,19 @@ void TestLosses::configRoundTrip() {
     c.seed = 1234567890123ULL;
     c.loraTargetModules = "c_attn";
     c.referenceFree = true;
+    c.loss = "sigmoid,bco_pair,sft";
+    c.lossWeights = {0.8, 0.2, 1.0};
+    c.ldAlpha = 0.25;
+    c.useWeighting = true;
+    c.fDivergenceType = "js_divergence";
+    c.syncRefModel = true;
+    c.refModelSyncSteps = 7;
     TrainConfig back = TrainConfig::fromJson(c.toJson());
     QCOMPARE(back.toJson(), c.toJson());
     QCOMPARE(back.seed, c.seed);
     QCOMPARE(back.beta, 0.37);
+    QCOMPARE(back.lossWeights, c.lossWeights);
+    QCOMPARE(back.refModelSyncSteps, int64_t(7));
     // Missing keys keep the defaults.
     TrainConfig partial = TrainConfig::fromJson(R"({"beta": 0.5})");
     QCOMPARE(partial.beta, 0.5);
@@ -570,6 +734,25 @@ void TestLosses::configValidation_data() {
     QTest::newRow("agreement smoothing ipo") << R"({"db":"p.db","agreement":"smoothing","loss_type":"ipo"})" << false;
     QTest::newRow("agreement unknown") << R"({"db":"p.db","agreement":"votes"})" << false;
     QTest::newRow("agreement without db") << R"({"data":"d.jsonl","agreement":"weights"})" << false;
+    QTest::newRow("mpo") << R"({"db":"p.db","loss_type":"sigmoid,bco_pair,sft","loss_weights":[0.8,0.2,1.0]})" << true;
+    QTest::newRow("weights count") << R"({"db":"p.db","loss_type":"sigmoid,sft","loss_weights":[1.0]})" << false;
+    QTest::newRow("sft and rpo_alpha") << R"({"db":"p.db","loss_type":"sigmoid,sft","rpo_alpha":1})" << false;
+    QTest::newRow("simpo") << R"({"db":"p.db","loss_type":"simpo","simpo_gamma":1.0})" << true;
+    QTest::newRow("simpo with ref") << R"({"db":"p.db","loss_type":"simpo","ref":"x"})" << false;
+    QTest::newRow("simpo and sigmoid") << R"({"db":"p.db","loss_type":"simpo,sigmoid"})" << false;
+    QTest::newRow("orpo and sft") << R"({"db":"p.db","loss_type":"orpo,sft"})" << true;
+    QTest::newRow("orpo ld_alpha") << R"({"db":"p.db","loss_type":"orpo","ld_alpha":0.5})" << false;
+    QTest::newRow("ld_alpha") << R"({"db":"p.db","ld_alpha":0.5})" << true;
+    QTest::newRow("ld_alpha 2") << R"({"db":"p.db","ld_alpha":2})" << false;
+    QTest::newRow("wpo") << R"({"db":"p.db","use_weighting":true})" << true;
+    QTest::newRow("wpo aot") << R"({"db":"p.db","use_weighting":true,"loss_type":"aot"})" << false;
+    QTest::newRow("forward_kl") << R"({"db":"p.db","f_divergence_type":"forward_kl"})" << true;
+    QTest::newRow("js bco_pair") << R"({"db":"p.db","f_divergence_type":"js_divergence","loss_type":"bco_pair"})" << false;
+    QTest::newRow("f-div unknown") << R"({"db":"p.db","f_divergence_type":"hellinger"})" << false;
+    QTest::newRow("tr-dpo") << R"({"db":"p.db","sync_ref_model":true,"ref_model_sync_steps":4})" << true;
+    QTest::newRow("tr-dpo lora") << R"({"db":"p.db","sync_ref_model":true,"lora_rank":8})" << false;
+    QTest::newRow("tr-dpo precompute") << R"({"db":"p.db","sync_ref_model":true,"precompute_ref":true})" << false;
+    QTest::newRow("tr-dpo alpha 0") << R"({"db":"p.db","sync_ref_model":true,"ref_model_mixup_alpha":0})" << false;
 }
 
 void TestLosses::configValidation() {

@@ -104,6 +104,9 @@ private Q_SLOTS:
     void matchesIndependentImplementation();
     void accumulationEqualsLargerBatch();
     void precomputedEqualsLiveReference();
+    void lengthWeightsAndWpoFromTokens_data();
+    void lengthWeightsAndWpoFromTokens();
+    void referenceMixFollowsPolicy();
 };
 
 void TestStep::matchesIndependentImplementation_data() {
@@ -290,6 +293,81 @@ void TestStep::precomputedEqualsLiveReference() {
     for (size_t i = 0; i < pairs.size(); ++i) QVERIFY(std::abs(marginOf(expected, i)) > marginTol[i]);
     QCOMPARE(ma.mean().at("rewards/accuracies"), mb.mean().at("rewards/accuracies"));
     QCOMPARE(ma.mean().at("rewards/accuracies"), expected["rewards/accuracies"].get<double>());
+}
+
+// LD-DPO's weighted sums and WPO's weights against a plain computation from the full logits of
+// each sequence on its own: softmax over the vocabulary, the response tokens' log-probs, the
+// first min(|y_w|, |y_l|) of them weighted 1 and the rest α; the weight exp(mean(log p(token) −
+// log Σ_v p_v²)) with Σ p² summed from the probabilities themselves.
+void TestStep::lengthWeightsAndWpoFromTokens_data() {
+    QTest::addColumn<double>("ldAlpha");
+    QTest::newRow("ld 0") << 0.0;
+    QTest::newRow("ld 0.5") << 0.5;
+    QTest::newRow("ld 1 (off)") << 1.0;
+}
+
+void TestStep::lengthWeightsAndWpoFromTokens() {
+    QFETCH(double, ldAlpha);
+    auto policy = model::loadModel(kStep + "/policy", {"cpu", "float32", ""});
+    auto pairs = readPairs(kStep + "/pairs.jsonl");
+    std::vector<const model::EncodedPair*> ptrs;
+    for (auto& p : pairs) ptrs.push_back(&p);
+    bool unequal = false;  // the fixture must have pairs whose responses differ in length
+    for (auto& p : pairs) unequal |= p.chosen.size() != p.rejected.size();
+    QVERIFY(unequal);
+    torch::NoGradGuard ng;
+    policy->net->eval();
+    train::LogpOptions lo;
+    lo.ldAlpha = ldAlpha;
+    lo.wpoWeights = true;
+    const train::PairLogps got = train::pairLogps(*policy->net, ptrs, 0, lo);
+    QVERIFY(got.chosenWeight.defined() && got.rejectedWeight.defined());
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        const auto& p = pairs[i];
+        const int64_t shared = int64_t(std::min(p.chosen.size(), p.rejected.size()));
+        for (int side = 0; side < 2; ++side) {
+            const auto& response = side == 0 ? p.chosen : p.rejected;
+            std::vector<int64_t> ids(p.prompt.begin(), p.prompt.end());
+            ids.insert(ids.end(), response.begin(), response.end());
+            torch::Tensor t = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+            torch::Tensor logits = policy->net->lmHead(policy->net->hidden(t, torch::ones_like(t)))[0].to(torch::kFloat64);
+            torch::Tensor probs = torch::softmax(logits, -1);
+            double weighted = 0, full = 0, aligned = 0;
+            const auto P = int64_t(p.prompt.size());
+            for (int64_t k = 0; k < int64_t(response.size()); ++k) {
+                const int64_t pos = P + k - 1;  // the position that predicts response token k
+                const double lp = std::log(probs[pos][ids[size_t(P + k)]].item<double>());
+                full += lp;
+                weighted += (k < shared ? 1.0 : ldAlpha) * lp;
+                aligned += lp - std::log(probs[pos].pow(2).sum().item<double>());
+            }
+            const double weight = std::exp(aligned / double(response.size()));
+            const double gotSum = (side == 0 ? got.chosen : got.rejected)[int64_t(i)].item<double>();
+            const double gotWeight = (side == 0 ? got.chosenWeight : got.rejectedWeight)[int64_t(i)].item<double>();
+            // float32 forward against float64 arithmetic on the same logits' softmax
+            const double tol = 1e-5 * std::max(1.0, std::abs(full));
+            QVERIFY2(std::abs(gotSum - weighted) <= tol,
+                     qPrintable(QString("pair %1 side %2: %3 vs %4").arg(i).arg(side).arg(gotSum).arg(weighted)));
+            if (side == 0) QVERIFY(std::abs(got.chosenFull[int64_t(i)].item<double>() - full) <= tol);
+            QVERIFY2(std::abs(gotWeight - weight) <= 1e-5 * weight,
+                     qPrintable(QString("pair %1 side %2: weight %3 vs %4").arg(i).arg(side).arg(gotWeight).arg(weight)));
+        }
+    }
+}
+
+// TR-DPO's update: reference ← α·policy + (1 − α)·reference, parameter by parameter.
+void TestStep::referenceMixFollowsPolicy() {
+    auto policy = model::loadModel(kStep + "/policy", {"cpu", "float32", ""});
+    auto reference = model::loadModel(kStep + "/reference", {"cpu", "float32", ""});
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& item : reference->net->named_parameters()) before[item.key()] = item.value().detach().clone();
+    train::mixIntoReference(*reference->net, *policy->net, 0.6);
+    const auto source = policy->net->named_parameters();
+    for (const auto& item : reference->net->named_parameters()) {
+        torch::Tensor expected = 0.6 * source[item.key()].detach() + 0.4 * before[item.key()];
+        QVERIFY2(torch::allclose(item.value(), expected, 1e-6, 1e-7), item.key().c_str());
+    }
+    QVERIFY(!torch::equal(before.begin()->second, reference->net->named_parameters()[before.begin()->first]));
 }
 
 QTEST_APPLESS_MAIN(TestStep)

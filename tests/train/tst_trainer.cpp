@@ -157,6 +157,9 @@ private Q_SLOTS:
     void agreementLeavesUnanimousPairsAlone();
     void adapterNamesItsBase_data();
     void adapterNamesItsBase();
+    void trDpoReferenceFollowsPolicy();
+    void lossMenuTrains_data();
+    void lossMenuTrains();
 };
 
 void TestTrainer::dataRunWritesModelAndMetricsFile() {
@@ -271,6 +274,7 @@ void TestTrainer::resumeEqualsUninterrupted_data() {
     QTest::newRow("full") << false << 0 << 1;
     QTest::newRow("precomputed reference, accumulation") << true << 0 << 2;
     QTest::newRow("lora with dropout") << false << 4 << 1;
+    QTest::newRow("tr-dpo: the moved reference in the checkpoint") << false << -1 << 1;
 }
 
 void TestTrainer::resumeEqualsUninterrupted() {
@@ -286,7 +290,13 @@ void TestTrainer::resumeEqualsUninterrupted() {
     c.loggingSteps = 2;  // the cancel lands mid-interval: the checkpoint must carry it
     c.precomputeRef = precompute;
     c.gradAccum = gradAccum;
-    c.loraRank = loraRank;
+    c.loraRank = std::max(loraRank, 0);
+    if (loraRank < 0) {  // TR-DPO, the reference moving every 2 steps (the cancel at 3 is after a sync)
+        c.syncRefModel = true;
+        c.refModelSyncSteps = 2;
+        c.refModelMixupAlpha = 0.5;
+        loraRank = 0;
+    }
     c.loraDropout = loraRank > 0 ? 0.1 : 0.0;
     c.loraTargetModules = "q_proj,v_proj";
     c.lr = loraRank > 0 ? 1e-2 : 2e-3;
@@ -460,6 +470,74 @@ void TestTrainer::agreementLeavesUnanimousPairsAlone() {
 // weights the adapter was trained on: base + adapter, merged, gives the run's saved model.
 // builtin:tiny has no folder (its base is saved as OUT/base); after an SFT warm-up the base is
 // the warm-up's weights (OUT/reference), not the model the run started from.
+// TR-DPO with α = 1 and a sync after every step: the reference becomes the policy, so every
+// step's pairs see equal log-probs on both sides and the sigmoid loss is log 2 at each step;
+// without the sync it leaves log 2 after the first step.
+void TestTrainer::trDpoReferenceFollowsPolicy() {
+    QTemporaryDir dir;
+    train::TrainConfig c = smallConfig();
+    c.data = writeData(dir, "pairs.jsonl", 12);
+    c.maxSteps = 3;
+    c.lr = 5e-3;
+    c.warmupSteps = 0;  // the first step moves the policy
+    for (bool sync : {true, false}) {
+        c.syncRefModel = sync;
+        c.refModelMixupAlpha = 1.0;
+        c.refModelSyncSteps = 1;
+        c.out = dir.filePath(sync ? "sync" : "plain").toStdString();
+        Recorder r;
+        train::TrainControl control;
+        auto result = train::runTraining(c, r, control);
+        QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
+        const auto points = r.bySplitStep();
+        for (int64_t step : {2, 3}) {
+            const double loss = points.at({"train", step}).at("loss");
+            if (sync)
+                QVERIFY2(std::abs(loss - std::log(2.0)) < 1e-6, qPrintable(QString("step %1: %2").arg(step).arg(loss)));
+            else
+                QVERIFY2(std::abs(loss - std::log(2.0)) > 1e-4, qPrintable(QString("step %1: %2").arg(step).arg(loss)));
+        }
+    }
+}
+
+// Every loss of the menu trains end to end through the trainer: simpo and orpo without loading
+// a reference, MPO's weighted terms, LD-DPO, WPO and an f-divergence; the logged metrics are
+// finite and the loss moves.
+void TestTrainer::lossMenuTrains_data() {
+    QTest::addColumn<QString>("json");
+    QTest::addColumn<QString>("extraMetric");
+    QTest::newRow("simpo") << R"({"loss_type":"simpo","beta":2.0,"simpo_gamma":0.5})" << "";
+    QTest::newRow("orpo") << R"({"loss_type":"orpo","beta":0.1})" << "log_odds_ratio";
+    QTest::newRow("mpo") << R"({"loss_type":"sigmoid,bco_pair,sft","loss_weights":[0.8,0.2,1.0]})" << "nll_loss";
+    QTest::newRow("ld-dpo") << R"({"ld_alpha":0.3})" << "";
+    QTest::newRow("wpo") << R"({"use_weighting":true})" << "";
+    QTest::newRow("js divergence") << R"({"f_divergence_type":"js_divergence"})" << "";
+}
+
+void TestTrainer::lossMenuTrains() {
+    QFETCH(QString, json);
+    QFETCH(QString, extraMetric);
+    QTemporaryDir dir;
+    train::TrainConfig c = train::TrainConfig::fromJson(json.toStdString());
+    const train::TrainConfig base = smallConfig();
+    c.model = base.model, c.device = base.device, c.lr = base.lr, c.batchSize = base.batchSize;
+    c.maxLength = base.maxLength, c.maxPromptLength = base.maxPromptLength, c.loggingSteps = 1, c.seed = base.seed;
+    c.data = writeData(dir, "pairs.jsonl", 12);
+    c.maxSteps = 3;
+    c.out = dir.filePath("out").toStdString();
+    Recorder r;
+    train::TrainControl control;
+    auto result = train::runTraining(c, r, control);
+    QVERIFY2(result.status == store::RunStatus::Finished, result.error.c_str());
+    QCOMPARE(result.referenceDir.empty(), !c.usesReference());
+    const auto points = r.bySplitStep();
+    for (int64_t step : {1, 2, 3})
+        for (const auto& [name, value] : points.at({"train", step}))
+            QVERIFY2(std::isfinite(value), qPrintable(QString::fromStdString(name)));
+    if (!extraMetric.isEmpty()) QVERIFY(points.at({"train", 1}).count(extraMetric.toStdString()));
+    QVERIFY(points.at({"train", 1}).at("loss") != points.at({"train", 3}).at("loss"));
+}
+
 void TestTrainer::adapterNamesItsBase_data() {
     QTest::addColumn<int>("sftEpochs");
     QTest::addColumn<QString>("expectedBase");  // relative to the run folder
