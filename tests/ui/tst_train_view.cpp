@@ -5,6 +5,7 @@
 // checkpoint and a cancelled run, a broken model folder gives a failed run with its reason.
 // How long the GUI thread stalls while training is measured by bench/gui/bench_train_view.
 #include <QAbstractItemModelTester>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QApplication>
@@ -13,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QLineEdit>
 #include <QLegend>
 #include <QLineSeries>
 #include <QProgressBar>
@@ -29,6 +31,7 @@
 #include <cmath>
 
 #include "../common/short_run.h"
+#include "common/error.h"
 #include "chart_grid.h"
 #include "metric_chart.h"
 #include "run_form.h"
@@ -305,6 +308,60 @@ private Q_SLOTS:
             }
             QTest::keyClick(QApplication::focusWidget(), Qt::Key_Down);
         }
+    }
+
+    // MPO typed as a person types it: the chosen loss's weight and the further terms; the form's
+    // configuration names TRL's loss_type list and loss_weights, and a second form shows it back.
+    // SimPO then disables what a reference-free loss cannot use.
+    void combinedLossFromTheForm() {
+        ui::RunForm form;
+        form.resize(700, 900);
+        form.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&form));
+        auto* weight = form.findChild<QDoubleSpinBox*>("lossWeight");
+        auto* extra = form.findChild<QLineEdit*>("extraTerms");
+        auto* loss = form.findChild<QComboBox*>("loss");
+        QVERIFY(weight && extra && loss);
+        form.setConfig([] {
+            train::TrainConfig c;
+            c.db = "p.db";
+            return c;
+        }());
+        weight->setFocus();
+        QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(weight));
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_A, Qt::ControlModifier);
+        QTest::keyClicks(QApplication::focusWidget(), "0.8");
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_Tab);  // leaves the spin box: value committed
+        extra->setFocus();
+        QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(extra));
+        QTest::keyClicks(QApplication::focusWidget(), "bco_pair=0.2, sft");
+        train::TrainConfig c = form.config();
+        c.db = "p.db";
+        QCOMPARE(c.loss, std::string("sigmoid,bco_pair,sft"));
+        QCOMPARE(c.lossWeights, (std::vector<double>{0.8, 0.2, 1.0}));
+        c.rpoAlpha = 0;  // the preset's RPO α would add sft twice
+        c.validate();
+        ui::RunForm back;
+        back.setConfig(c);
+        const train::TrainConfig again = back.config();
+        QCOMPARE(again.loss, c.loss);
+        QCOMPARE(again.lossWeights, c.lossWeights);
+        QCOMPARE(back.findChild<QLineEdit*>("extraTerms")->text(), QString("bco_pair=0.2, sft=1"));
+
+        // A term the menu does not have is refused by name before a run starts.
+        QTest::keyClicks(QApplication::focusWidget(), ", kto");
+        c = form.config();
+        c.db = "p.db";
+        QVERIFY_THROWS_EXCEPTION(dpowb::Error, c.validate());
+
+        loss->setCurrentIndex(loss->findData("simpo"));
+        QVERIFY(form.findChild<QDoubleSpinBox*>("simpoGamma")->isEnabled());
+        QVERIFY(!form.findChild<QCheckBox*>("precomputeRef")->isEnabled());
+        QVERIFY(!form.findChild<QCheckBox*>("syncRef")->isEnabled());
+        QVERIFY(!form.findChild<QComboBox*>("fDivergence")->isEnabled());
+        loss->setCurrentIndex(loss->findData("sigmoid"));
+        QVERIFY(!form.findChild<QDoubleSpinBox*>("simpoGamma")->isEnabled());
+        QVERIFY(form.findChild<QComboBox*>("fDivergence")->isEnabled());
     }
 
     // The New-run form at the default window size and at 1280x800: no field cut at the right

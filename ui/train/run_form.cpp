@@ -318,7 +318,21 @@ void RunForm::buildUi() {
         loss_->addItem(QString::fromUtf8(info.label), QString::fromLatin1(info.name));
         loss_->setItemData(loss_->count() - 1, QString::fromUtf8(info.summary), Qt::ToolTipRole);
     }
-    f->addRow(tr("Loss"), loss_);
+    lossWeight_ = dspin(body, 0, 100, 3, 0.1);
+    lossWeight_->setObjectName("lossWeight");
+    lossWeight_->setValue(1.0);
+    lossWeight_->setToolTip(tr("This loss's weight when further terms are added (TRL's loss_weights)"));
+    auto* lossRow = new QHBoxLayout;
+    lossRow->addWidget(loss_, 1);
+    lossRow->addWidget(new QLabel(tr("×"), body));
+    lossRow->addWidget(lossWeight_);
+    f->addRow(tr("Loss"), lossRow);
+    extraTerms_ = new QLineEdit(body);
+    extraTerms_->setObjectName("extraTerms");
+    extraTerms_->setPlaceholderText(tr("optional: more terms, e.g. bco_pair=0.2, sft=1 (MPO with sigmoid × 0.8)"));
+    extraTerms_->setToolTip(tr("Losses added to the one above, each with its weight: TRL's loss_type list and "
+                               "loss_weights. Names: %1").arg(QString::fromStdString(train::lossNames())));
+    f->addRow(tr("Plus"), extraTerms_);
     lossSummary_ = new QLabel(body);
     lossSummary_->setObjectName("lossSummary");
     lossSummary_->setWordWrap(true);
@@ -345,6 +359,50 @@ void RunForm::buildUi() {
     precomputeRef_ = new QCheckBox(tr("Precompute reference log-probs (then free the reference)"), body);
     precomputeRef_->setObjectName("precomputeRef");
     f->addRow(QString(), precomputeRef_);
+    simpoGamma_ = dspin(body, 0, 100, 3, 0.1);
+    simpoGamma_->setObjectName("simpoGamma");
+    simpoGamma_->setToolTip(tr("SimPO's target margin γ between the per-token log-probs (TRL's simpo_gamma)"));
+    f->addRow(tr("SimPO γ"), simpoGamma_);
+    ldAlpha_ = dspin(body, 0, 1, 2, 0.1);
+    ldAlpha_->setObjectName("ldAlpha");
+    ldAlpha_->setToolTip(tr("LD-DPO: weight of the tokens past the shorter response's length, so that length alone "
+                            "makes no margin; 1 = off, 0 = only the shared length counts (TRL's ld_alpha)"));
+    f->addRow(tr("Length weight (LD-DPO α)"), ldAlpha_);
+    useWeighting_ = new QCheckBox(tr("Weigh pairs by the policy's probability of them (WPO)"), body);
+    useWeighting_->setObjectName("useWeighting");
+    useWeighting_->setToolTip(tr("Off-policy pairs the model would rarely write count less (TRL's use_weighting)"));
+    f->addRow(QString(), useWeighting_);
+    fDivergence_ = new QComboBox(body);
+    fDivergence_->setObjectName("fDivergence");
+    fDivergence_->addItem(tr("reverse KL (standard DPO)"), "reverse_kl");
+    fDivergence_->addItem(tr("forward KL (mass-covering)"), "forward_kl");
+    fDivergence_->addItem(tr("Jensen–Shannon"), "js_divergence");
+    fDivergence_->addItem(tr("α-divergence"), "alpha_divergence");
+    fDivergence_->setToolTip(tr("Which f-divergence keeps the policy near the reference (f-DPO; TRL's "
+                                "f_divergence_type); only losses built on the reward difference take another"));
+    fAlpha_ = dspin(body, 0.01, 10, 2, 0.1);
+    fAlpha_->setObjectName("fAlpha");
+    fAlpha_->setToolTip(tr("α of the α-divergence (TRL's f_alpha_divergence_coef)"));
+    auto* fRow = new QHBoxLayout;
+    fRow->addWidget(fDivergence_, 1);
+    fRow->addWidget(new QLabel(tr("α"), body));
+    fRow->addWidget(fAlpha_);
+    f->addRow(tr("Divergence"), fRow);
+    syncRef_ = new QCheckBox(tr("Move the reference towards the policy (TR-DPO)"), body);
+    syncRef_->setObjectName("syncRef");
+    syncRef_->setToolTip(tr("Every N steps the reference becomes α·policy + (1 − α)·reference (TRL's "
+                            "sync_ref_model); needs full fine-tuning and a live reference"));
+    syncAlpha_ = dspin(body, 0.01, 1, 2, 0.1);
+    syncAlpha_->setObjectName("syncAlpha");
+    syncSteps_ = spin(body, 1, 1000000);
+    syncSteps_->setObjectName("syncSteps");
+    auto* syncRow = new QHBoxLayout;
+    syncRow->addWidget(syncRef_, 1);
+    syncRow->addWidget(new QLabel(tr("α"), body));
+    syncRow->addWidget(syncAlpha_);
+    syncRow->addWidget(new QLabel(tr("every"), body));
+    syncRow->addWidget(syncSteps_);
+    f->addRow(tr("Reference"), syncRow);
     sftEpochs_ = spin(body, 0, 1000);
     sftEpochs_->setObjectName("sftEpochs");
     sftEpochs_->setSpecialValueText(tr("no warm-up"));
@@ -557,10 +615,15 @@ void RunForm::buildUi() {
     for (QSpinBox* s : {sftEpochs_, warmup_, maxSteps_, batch_, gradAccum_, maxLength_, maxPromptLength_,
                         loraRank_, seed_, loggingSteps_, evalSteps_, saveSteps_})
         connect(s, &QSpinBox::valueChanged, this, refresh);
-    for (QDoubleSpinBox* s : {beta_, labelSmoothing_, rpoAlpha_, epochs_, weightDecay_, maxGradNorm_, loraAlpha_, loraDropout_})
+    for (QDoubleSpinBox* s : {beta_, labelSmoothing_, rpoAlpha_, epochs_, weightDecay_, maxGradNorm_, loraAlpha_, loraDropout_,
+                              lossWeight_, simpoGamma_, ldAlpha_, fAlpha_, syncAlpha_})
         connect(s, &QDoubleSpinBox::valueChanged, this, refresh);
+    connect(syncSteps_, &QSpinBox::valueChanged, this, refresh);
     // The chosen loss's one line, and label smoothing only where that loss has an ε (exo_pair
     // needs one: it starts at 1e-3, TRL's suggestion).
+    // The options that apply to the loss are enabled, the others off and reset: SimPO's γ with
+    // simpo, no reference options for simpo and orpo, the f-divergence with the losses that have
+    // one, RPO α (the sft term) not beside sft itself.
     const auto lossChanged = [this] {
         const std::string name = comboValue(loss_).toStdString();
         for (const auto& info : train::lossTypes()) {
@@ -569,14 +632,34 @@ void RunForm::buildUi() {
             labelSmoothing_->setEnabled(info.labelSmoothing);
             if (!info.labelSmoothing) labelSmoothing_->setValue(0);
             if (name == "exo_pair" && labelSmoothing_->value() == 0) labelSmoothing_->setValue(0.001);
+            const bool refFree = name == "simpo" || name == "orpo";
+            simpoGamma_->setEnabled(name == "simpo");
+            for (QWidget* w : std::initializer_list<QWidget*>{referenceFree_, precomputeRef_, syncRef_, ldAlpha_, useWeighting_})
+                w->setEnabled(!refFree);
+            if (refFree) {
+                referenceFree_->setChecked(false);
+                precomputeRef_->setChecked(false);
+                syncRef_->setChecked(false);
+                ldAlpha_->setValue(1.0);
+                useWeighting_->setChecked(false);
+            }
+            fDivergence_->setEnabled(info.fDivergence);
+            if (!info.fDivergence) setCombo(fDivergence_, "reverse_kl");
+            rpoAlpha_->setEnabled(info.type != train::LossType::Sft);
+            if (info.type == train::LossType::Sft) rpoAlpha_->setValue(0);
         }
+        fAlpha_->setEnabled(fDivergence_->isEnabled() && comboValue(fDivergence_) == "alpha_divergence");
+        syncAlpha_->setEnabled(syncRef_->isEnabled() && syncRef_->isChecked());
+        syncSteps_->setEnabled(syncAlpha_->isEnabled());
     };
     connect(loss_, &QComboBox::currentIndexChanged, this, lossChanged);
+    connect(fDivergence_, &QComboBox::currentIndexChanged, this, lossChanged);
+    connect(syncRef_, &QCheckBox::toggled, this, lossChanged);
     lossChanged();
-    for (QComboBox* c : {loss_, sftOn_, scheduler_, truncation_, dtype_, device_, agreement_})
+    for (QComboBox* c : {loss_, sftOn_, scheduler_, truncation_, dtype_, device_, agreement_, fDivergence_})
         connect(c, &QComboBox::currentIndexChanged, this, refresh);
-    for (QCheckBox* c : {referenceFree_, precomputeRef_}) connect(c, &QCheckBox::toggled, this, refresh);
-    for (QLineEdit* e : {lr_, adamBeta1_, adamBeta2_, adamEpsilon_, loraTargets_, refPath_})
+    for (QCheckBox* c : {referenceFree_, precomputeRef_, useWeighting_, syncRef_}) connect(c, &QCheckBox::toggled, this, refresh);
+    for (QLineEdit* e : {lr_, adamBeta1_, adamBeta2_, adamEpsilon_, loraTargets_, refPath_, extraTerms_})
         connect(e, &QLineEdit::textChanged, this, refresh);
 }
 
@@ -594,6 +677,28 @@ train::TrainConfig RunForm::config() const {
     if (!c.data.empty()) c.evalData = evalDataFile_->text().trimmed().toStdString();
     c.metricsFile = metricsFile_->text().trimmed().toStdString();
     c.loss = comboValue(loss_).toStdString();
+    // Further terms "name=weight, ..." (a name alone weighs 1); a malformed entry goes into the
+    // list as written, so that validate() names it.
+    const QString extra = extraTerms_->text().trimmed();
+    if (!extra.isEmpty() || lossWeight_->value() != 1.0) {
+        c.lossWeights = {lossWeight_->value()};
+        for (const QString& item : extra.split(',', Qt::SkipEmptyParts)) {
+            const QStringList parts = item.split('=');
+            c.loss += "," + parts.front().trimmed().toStdString();
+            bool ok = parts.size() == 1;
+            double w = 1.0;
+            if (parts.size() == 2) w = parts[1].trimmed().toDouble(&ok);
+            c.lossWeights.push_back(ok ? w : std::nan(""));
+        }
+    }
+    c.simpoGamma = simpoGamma_->value();
+    c.ldAlpha = ldAlpha_->value();
+    c.useWeighting = useWeighting_->isChecked();
+    c.fDivergenceType = comboValue(fDivergence_).toStdString();
+    c.fAlphaDivergenceCoef = fAlpha_->value();
+    c.syncRefModel = syncRef_->isChecked();
+    c.refModelMixupAlpha = syncAlpha_->value();
+    c.refModelSyncSteps = syncSteps_->value();
     c.agreement = comboValue(agreement_).toStdString();
     c.beta = beta_->value();
     c.labelSmoothing = labelSmoothing_->value();
@@ -682,7 +787,26 @@ void RunForm::setConfig(const train::TrainConfig& c) {
     dataFile_->setText(QString::fromStdString(c.data));
     evalDataFile_->setText(QString::fromStdString(c.evalData));
     metricsFile_->setText(QString::fromStdString(c.metricsFile));
-    setCombo(loss_, QString::fromStdString(c.loss));
+    {
+        // The first term in the list, the others as "name=weight".
+        const QStringList names = QString::fromStdString(c.loss).split(',');
+        setCombo(loss_, names.front().trimmed());
+        lossWeight_->setValue(c.lossWeights.empty() ? 1.0 : c.lossWeights.front());
+        QStringList extra;
+        for (int i = 1; i < names.size(); ++i) {
+            const double w = size_t(i) < c.lossWeights.size() ? c.lossWeights[size_t(i)] : 1.0;
+            extra << names[i].trimmed() + "=" + numberText(w);
+        }
+        extraTerms_->setText(extra.join(", "));
+    }
+    simpoGamma_->setValue(c.simpoGamma);
+    ldAlpha_->setValue(c.ldAlpha);
+    useWeighting_->setChecked(c.useWeighting);
+    setCombo(fDivergence_, QString::fromStdString(c.fDivergenceType));
+    fAlpha_->setValue(c.fAlphaDivergenceCoef);
+    syncRef_->setChecked(c.syncRefModel);
+    syncAlpha_->setValue(c.refModelMixupAlpha);
+    syncSteps_->setValue(static_cast<int>(c.refModelSyncSteps));
     setCombo(agreement_, QString::fromStdString(c.agreement));
     beta_->setValue(c.beta);
     labelSmoothing_->setValue(c.labelSmoothing);

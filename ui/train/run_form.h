@@ -125,6 +125,17 @@ private:
     QCheckBox* referenceFree_;
     QDoubleSpinBox* rpoAlpha_;
     QCheckBox* precomputeRef_;
+    // TRL 1.x's loss options beyond the loss itself (train/loss_types.h, TrainConfig)
+    QDoubleSpinBox* lossWeight_;   // the chosen loss's weight in a combination
+    QLineEdit* extraTerms_;        // further terms, "bco_pair=0.2, sft=1" (MPO with sigmoid 0.8)
+    QDoubleSpinBox* simpoGamma_;
+    QDoubleSpinBox* ldAlpha_;
+    QCheckBox* useWeighting_;
+    QComboBox* fDivergence_;
+    QDoubleSpinBox* fAlpha_;
+    QCheckBox* syncRef_;
+    QDoubleSpinBox* syncAlpha_;
+    QSpinBox* syncSteps_;
     QSpinBox* sftEpochs_;
     QComboBox* sftOn_;
     // optimisation
