@@ -6,11 +6,13 @@ load each folder and give the same numbers.
 
     scripts/install-deps.sh
     ~/.local/share/dpo-workbench/venv/bin/pip install -r scripts/requirements-fixtures.txt
-    ~/.local/share/dpo-workbench/venv/bin/python scripts/make-hf-fixtures.py
+    ~/.local/share/dpo-workbench/venv/bin/python scripts/make-hf-fixtures.py [NAME ...]
 
 CPU, float32, eager attention. Outputs in tests/data/model/hf/<name>/: config.json and
 model.safetensors (save_pretrained), expected.json (the batch, the logits at every real
 position, each row's summed log-prob over its response positions, and the library versions).
+NAMEs (from the list below) write only those folders; each one's seeds come from its place in
+the list, so the others are left byte for byte as they are.
 
     ... scripts/make-hf-fixtures.py --roundtrip build/dpowb
 
@@ -30,6 +32,9 @@ that both agree with each other within 1e-5. tst_hf_logits then checks the engin
             full ones), a window shorter than the rows, query_pre_attn_scalar apart from
             head_dim, logits soft-capped at 3 (below their size, so the cap bends them)
   gpt2      GPT-2: learned positions, Conv1D layout, tied head
+  smollm3   SmolLM3: NoPE layers (no rotation) between RoPE ones, sliding and full layers
+            (layer_types) in all four pairings with them, a window shorter than the rows,
+            q/k/v/o and MLP biases, tied head
 
 Every parameter is drawn from N(0, 0.2²) (norm weights from 1 + N(0, 0.2²)), so that norms,
 biases and every projection change the output; the default initialisation (std 0.02) would
@@ -75,6 +80,11 @@ CONFIGS = {
     "gpt2": transformers.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64,
                                     n_inner=None, activation_function="gelu_new", bos_token_id=1,
                                     eos_token_id=2, pad_token_id=0),
+    "smollm3": transformers.SmolLM3Config(
+        **{**COMMON, "num_hidden_layers": 4, "tie_word_embeddings": True},
+        no_rope_layers=[1, 0, 0, 1], use_sliding_window=True, sliding_window=4,
+        layer_types=["full_attention", "sliding_attention", "full_attention", "sliding_attention"],
+        attention_bias=True, mlp_bias=True, rope_parameters={"rope_type": "default", "rope_theta": 500.0}),
 }
 
 # Three rows: (prompt ids, response ids); right-padded to the longest. Ids avoid the pad id.
@@ -171,9 +181,16 @@ def roundtrip(dpowb, versions):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--roundtrip", metavar="DPOWB", help="also the dpowb round trip, with this dpowb binary")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="write only these fixtures (default: all): " + ", ".join(CONFIGS))
     args = parser.parse_args()
+    unknown = [n for n in args.names if n not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown fixture {', '.join(unknown)} (known: {', '.join(CONFIGS)})")
     versions = {"transformers": transformers.__version__, "torch": torch.__version__}
     for i, (name, config) in enumerate(CONFIGS.items()):
+        if args.names and name not in args.names:
+            continue
         torch.manual_seed(1000 + i)
         config._attn_implementation = "eager"
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager")

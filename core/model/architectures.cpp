@@ -13,8 +13,9 @@ std::string join(std::initializer_list<std::string> parts) {
     return out;
 }
 
-// The Llama family and Gemma 3 (the same names; Gemma 3 adds norms around the MLP, and its
-// norm weights w scale by 1 + w, so a fresh one is zero).
+// The Llama family (Llama, Mistral, Qwen 2 and 3, SmolLM3: NoPE layers change no tensor) and
+// Gemma 3 (the same names; Gemma 3 adds norms around the MLP, and its norm weights w scale by
+// 1 + w, so a fresh one is zero).
 void llamaTable(const ModelConfig& c, std::vector<TensorSlot>& t) {
     using namespace llama_names;
     const bool gemma = c.architecture == "gemma3";

@@ -1,5 +1,6 @@
 // config.json <-> ModelConfig. Field names and defaults follow the transformers
-// configuration classes (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, GPT2Config) so
+// configuration classes (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, SmolLM3Config,
+// Gemma3TextConfig, GPT2Config) so
 // that a folder written by save_pretrained reads the same way here as there, from transformers
 // 4 (rope_theta + rope_scaling, torch_dtype) and from transformers 5 (rope_parameters, dtype).
 #include "model/config.h"
@@ -100,6 +101,23 @@ std::string checkRopeScaling(const json& rs, const std::string& file, const std:
                 "\" is not supported (supported: default, linear, llama3)");
 }
 
+// layer_types (Gemma 3, SmolLM3): one "sliding_attention" or "full_attention" per layer; true
+// where the layer slides.
+std::vector<bool> readLayerTypes(const json& j, const Reader& r, int64_t numLayers) {
+    const json& types = j.at("layer_types");
+    if (!types.is_array() || int64_t(types.size()) != numLayers)
+        r.fail("layer_types", "expected a list of " + std::to_string(numLayers) + " layer types");
+    std::vector<bool> sliding(size_t(numLayers), false);
+    for (size_t i = 0; i < types.size(); ++i) {
+        const std::string t = types[i].is_string() ? types[i].get<std::string>() : std::string();
+        if (t != "sliding_attention" && t != "full_attention")
+            r.fail("layer_types", "entry " + std::to_string(i) + " is " + shown(types[i]) +
+                                      " (expected \"sliding_attention\" or \"full_attention\")");
+        sliding[i] = t == "sliding_attention";
+    }
+    return sliding;
+}
+
 // Gemma 3's text model (Gemma3TextConfig; the multimodal "gemma3" wrapper is not read). Its
 // RoPE has two bases: full-attention layers rope_theta (default 1e6, with the scaling) and
 // sliding layers rope_local_base_freq (default 1e4); transformers 5 writes both as
@@ -137,19 +155,10 @@ void readGemma3(ModelConfig& c, const json& j, const Reader& r, const std::strin
         r.fail("use_bidirectional_attention", "bidirectional attention is not supported (a causal language model is)");
     c.slidingWindow = r.integer("sliding_window", 4096);
 
-    c.slidingLayers.assign(size_t(c.numLayers), false);
     if (r.has("layer_types")) {
-        const json& types = j.at("layer_types");
-        if (!types.is_array() || int64_t(types.size()) != c.numLayers)
-            r.fail("layer_types", "expected a list of " + std::to_string(c.numLayers) + " layer types");
-        for (size_t i = 0; i < types.size(); ++i) {
-            const std::string t = types[i].is_string() ? types[i].get<std::string>() : std::string();
-            if (t != "sliding_attention" && t != "full_attention")
-                r.fail("layer_types", "entry " + std::to_string(i) + " is " + shown(types[i]) +
-                                          " (expected \"sliding_attention\" or \"full_attention\")");
-            c.slidingLayers[i] = t == "sliding_attention";
-        }
+        c.slidingLayers = readLayerTypes(j, r, c.numLayers);
     } else {
+        c.slidingLayers.assign(size_t(c.numLayers), false);
         const int64_t pattern = r.integer("sliding_window_pattern", 6);
         for (int64_t i = 0; i < c.numLayers; ++i) c.slidingLayers[size_t(i)] = (i + 1) % pattern != 0;
     }
@@ -178,6 +187,48 @@ void readGemma3(ModelConfig& c, const json& j, const Reader& r, const std::strin
         c.localRopeTheta = r.number("rope_local_base_freq", c.localRopeTheta);
         if (r.has("rope_scaling") && checkRopeScaling(j.at("rope_scaling"), file, "rope_scaling") != "default")
             c.ropeScalingJson = j.at("rope_scaling").dump();
+    }
+}
+
+// SmolLM3 (SmolLM3Config) on top of the Llama reading: NoPE layers, whose attention rotates
+// nothing, by no_rope_layers (1 RoPE, 0 NoPE; at least one entry per layer), else every
+// no_rope_layer_interval-th layer (default 4). Sliding layers by layer_types, else (with
+// use_sliding_window and a sliding_window) the NoPE layers; transformers' masks follow
+// layer_types alone, whatever use_sliding_window says, and so does the engine.
+void readSmolLM3Layers(ModelConfig& c, const json& j, const Reader& r) {
+    c.ropeLayers.assign(size_t(c.numLayers), true);
+    if (r.has("no_rope_layers")) {
+        const json& flags = j.at("no_rope_layers");
+        if (!flags.is_array() || int64_t(flags.size()) < c.numLayers)
+            r.fail("no_rope_layers", "expected a list of at least " + std::to_string(c.numLayers) +
+                                         " entries, one per layer (1: RoPE, 0: NoPE)");
+        for (size_t i = 0; i < size_t(c.numLayers); ++i) {
+            const json& f = flags[i];
+            const bool flag = f.is_boolean() || (f.is_number_integer() && (f == 0 || f == 1));
+            if (!flag)
+                r.fail("no_rope_layers", "entry " + std::to_string(i) + " is " + shown(f) +
+                                             " (expected 1 for a RoPE layer or 0 for a NoPE layer)");
+            c.ropeLayers[i] = f.is_boolean() ? f.get<bool>() : f.get<int64_t>() == 1;
+        }
+    } else {
+        const int64_t interval = r.integer("no_rope_layer_interval", 4);
+        for (int64_t i = 0; i < c.numLayers; ++i) c.ropeLayers[size_t(i)] = (i + 1) % interval != 0;
+    }
+    if (r.has("layer_types")) {
+        c.slidingLayers = readLayerTypes(j, r, c.numLayers);
+    } else {
+        const bool windowed = r.boolean("use_sliding_window", false) && r.has("sliding_window");
+        c.slidingLayers.assign(size_t(c.numLayers), false);
+        for (size_t i = 0; i < size_t(c.numLayers); ++i) c.slidingLayers[i] = windowed && !c.ropeLayers[i];
+    }
+    // The window matters only where a layer slides (kept in rawJson otherwise): without
+    // sliding layers, no window limits prompt sharing (logprobs.cpp).
+    bool anySliding = false;
+    for (bool s : c.slidingLayers) anySliding = anySliding || s;
+    if (anySliding) {
+        if (!r.has("sliding_window"))
+            r.fail("sliding_window", "missing, but layer_types names sliding layers: give the window's length");
+        c.slidingWindow = r.integer("sliding_window");
     }
 }
 
@@ -234,14 +285,18 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
     c.padTokenId = r.tokenId("pad_token_id");
     c.torchDtype = r.string("torch_dtype", r.string("dtype", "float32"));  // transformers 5 writes "dtype"
 
-    if (c.modelType == "llama" || c.modelType == "mistral" || c.modelType == "qwen2" || c.modelType == "qwen3") {
+    if (c.modelType == "llama" || c.modelType == "mistral" || c.modelType == "qwen2" || c.modelType == "qwen3" ||
+        c.modelType == "smollm3") {
         c.architecture = "llama";
+        const bool smol = c.modelType == "smollm3";
         c.vocabSize = r.integer("vocab_size");
         c.hiddenSize = r.integer("hidden_size");
         c.intermediateSize = r.integer("intermediate_size");
         c.numLayers = r.integer("num_hidden_layers");
         c.numHeads = r.integer("num_attention_heads");
-        c.numKvHeads = r.integer("num_key_value_heads", c.numHeads);
+        // SmolLM3Config's default is 4 key/value heads; null there (and absent elsewhere) means
+        // one per attention head.
+        c.numKvHeads = smol && !j.contains("num_key_value_heads") ? 4 : r.integer("num_key_value_heads", c.numHeads);
         if (r.has("head_dim")) {
             c.headDim = r.integer("head_dim");
         } else {
@@ -253,9 +308,9 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
         if (c.numHeads % c.numKvHeads != 0)
             r.fail("num_key_value_heads", std::to_string(c.numKvHeads) + " does not divide num_attention_heads " +
                                               std::to_string(c.numHeads));
-        c.maxPositions = r.integer("max_position_embeddings", 2048);
+        c.maxPositions = r.integer("max_position_embeddings", smol ? 32768 : 2048);
         c.normEps = r.number("rms_norm_eps", 1e-6);
-        c.ropeTheta = r.number("rope_theta", 10000.0);
+        c.ropeTheta = r.number("rope_theta", smol ? 2e6 : 10000.0);
         if (r.has("rope_parameters")) {
             // transformers 5: one object with rope_theta and the scaling. (A map of such objects
             // per layer type belongs to architectures not read here.)
@@ -291,6 +346,13 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
             c.tieWordEmbeddings = r.boolean("tie_word_embeddings", false);
             if (r.boolean("use_sliding_window", false))
                 r.fail("use_sliding_window", "sliding-window attention of Qwen 3 is not supported");
+        } else if (smol) {
+            // SmolLM3: attention_bias covers q/k/v and o; the head is tied unless said otherwise.
+            c.attentionBias = r.boolean("attention_bias", false);
+            c.outputBias = c.attentionBias;
+            c.mlpBias = r.boolean("mlp_bias", false);
+            c.tieWordEmbeddings = r.boolean("tie_word_embeddings", true);
+            readSmolLM3Layers(c, j, r);
         } else {
             c.attentionBias = r.boolean("attention_bias", false);
             c.outputBias = c.attentionBias;
@@ -332,7 +394,7 @@ ModelConfig ModelConfig::fromJson(const std::string& text, const std::string& fi
         if (!c.eosTokenId) c.eosTokenId = 50256;
     } else {
         throw Error(file + ": field \"model_type\": architecture " + excerpt(c.modelType) +
-                    " is not supported (supported: llama, mistral, qwen2, qwen3, gemma3_text, gpt2)");
+                    " is not supported (supported: llama, mistral, qwen2, qwen3, smollm3, gemma3_text, gpt2)");
     }
     checkSizeLimits(c, r);
     return c;
@@ -405,7 +467,8 @@ std::string ModelConfig::toJson() const {
             {"llama", "LlamaForCausalLM"},
             {"mistral", "MistralForCausalLM"},
             {"qwen2", "Qwen2ForCausalLM"},
-            {"qwen3", "Qwen3ForCausalLM"}};
+            {"qwen3", "Qwen3ForCausalLM"},
+            {"smollm3", "SmolLM3ForCausalLM"}};
         auto it = classes.find(modelType);
         if (it != classes.end()) j["architectures"] = {it->second};
         decoderSizes();
@@ -426,6 +489,23 @@ std::string ModelConfig::toJson() const {
             j["mlp_bias"] = mlpBias;
         }
         if (modelType == "mistral") j["sliding_window"] = slidingWindow ? json(*slidingWindow) : json(nullptr);
+        if (modelType == "smollm3") {
+            json ropeFlags = json::array(), types = json::array();
+            bool anySliding = false;
+            for (size_t i = 0; i < size_t(numLayers); ++i) {
+                ropeFlags.push_back(i < ropeLayers.size() && !ropeLayers[i] ? 0 : 1);
+                const bool sliding = i < slidingLayers.size() && slidingLayers[i];
+                types.push_back(sliding ? "sliding_attention" : "full_attention");
+                anySliding = anySliding || sliding;
+            }
+            j["no_rope_layers"] = ropeFlags;
+            j["layer_types"] = types;
+            // transformers' flash attention slides only with use_sliding_window set; its masks
+            // follow layer_types. Both say the same here.
+            j["use_sliding_window"] = anySliding;
+            if (slidingWindow) j["sliding_window"] = *slidingWindow;
+            else if (!j.contains("sliding_window")) j["sliding_window"] = nullptr;
+        }
     }
     j["tie_word_embeddings"] = tieWordEmbeddings;
     setToken("bos_token_id", bosTokenId);

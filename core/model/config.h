@@ -10,7 +10,7 @@
 namespace dpowb::model {
 
 struct ModelConfig {
-    std::string architecture;  // "llama" (llama, mistral, qwen2, qwen3), "gemma3" (gemma3_text) or "gpt2"
+    std::string architecture;  // "llama" (llama, mistral, qwen2, qwen3, smollm3), "gemma3" (gemma3_text) or "gpt2"
     std::string modelType;     // config.json model_type, kept as given
     int64_t vocabSize = 0;
     int64_t hiddenSize = 0;
@@ -33,11 +33,15 @@ struct ModelConfig {
     std::optional<int64_t> slidingWindow;  // Mistral: a query sees the last N keys only (Gemma 3: its sliding layers)
     // Gemma 3: which layers attend through the sliding window (the others see every earlier
     // key) with their own RoPE base; q·k scaled by query_pre_attn_scalar^-1/2 instead of
-    // head_dim^-1/2; the logits soft-capped (cap·tanh(logits/cap)) when set.
+    // head_dim^-1/2; the logits soft-capped (cap·tanh(logits/cap)) when set. SmolLM3 names its
+    // sliding layers the same way (layer_types), with one RoPE base for all.
     std::vector<bool> slidingLayers;  // one per layer; empty for the other architectures
     double localRopeTheta = 10000.0;
     double queryPreAttnScalar = 0;    // 0: head_dim
     std::optional<double> finalLogitSoftcap;
+    // SmolLM3: which layers rotate queries and keys (no_rope_layers: 1 RoPE, 0 NoPE); a NoPE
+    // layer's attention sees no positions at all. One per layer; empty: every layer rotates.
+    std::vector<bool> ropeLayers;
     std::string hiddenAct = "silu";
     std::optional<int64_t> bosTokenId, eosTokenId, padTokenId;
     std::string torchDtype = "float32";

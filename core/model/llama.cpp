@@ -85,6 +85,7 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& c, size_t layerIndex)
         qNorm = register_module(names::kQNorm, RMSNorm(D_, c.normEps));
         kNorm = register_module(names::kKNorm, RMSNorm(D_, c.normEps));
     }
+    rotates = layerIndex >= c.ropeLayers.size() || c.ropeLayers[layerIndex];
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryTables& rope, const torch::Tensor& bias,
@@ -99,8 +100,10 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryTa
     qs = qs.transpose(1, 2);  // (B,H,T,D)
     ks = ks.transpose(1, 2);  // (B,K,T,D)
     torch::Tensor vs = v->forward(x).view({B, T, K_, D_}).transpose(1, 2);  // (B,K,T,D)
-    qs = applyRope(qs, rope);
-    ks = applyRope(ks, rope);
+    if (rotates) {  // a NoPE layer caches its keys unrotated, as transformers does
+        qs = applyRope(qs, rope);
+        ks = applyRope(ks, rope);
+    }
     std::tie(ks, vs) = detail::extendCache(cache, layer_, ks, vs);  // (B,K,S,D)
     torch::Tensor out = detail::attend(qs, ks, vs, bias);             // (B,H,T,D)
     return o->forward(out.transpose(1, 2).reshape({B, T, H_ * D_}));
@@ -121,6 +124,7 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& c, size_t layerI
     mlp = register_module(names::kMlp, LlamaMlp(c));
     inputNorm = register_module(names::kInputNorm, RMSNorm(c.hiddenSize, c.normEps));
     postAttentionNorm = register_module(names::kPostAttentionNorm, RMSNorm(c.hiddenSize, c.normEps));
+    sliding = layerIndex < c.slidingLayers.size() && c.slidingLayers[layerIndex];
 }
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const RotaryTables& rope, const torch::Tensor& bias,
@@ -159,8 +163,15 @@ torch::Tensor LlamaForCausalLM::hiddenAt(const torch::Tensor& ids, const torch::
     if (positions.defined()) TORCH_CHECK(positions.sizes() == ids.sizes(), "positions must have the shape of ids");
     const RotaryTables rope = rotaryTables(invFreq_, T, past, positions, ids.device(), x.scalar_type());
 
-    torch::Tensor bias = detail::attentionBias(ids, attentionMask, cache, config_.slidingWindow, x.scalar_type());
-    for (auto& layer : body->layers) x = layer->forward(x, rope, bias, cache);
+    // Every layer slides (Mistral) or those slidingLayers names do (SmolLM3), the others seeing
+    // every earlier key. With explicit positions the window counts key indices, which
+    // pairSequenceLogps allows only where no row is longer than the window.
+    const bool perLayer = !config_.slidingLayers.empty();
+    const torch::Tensor bias =
+        detail::attentionBias(ids, attentionMask, cache, perLayer ? std::nullopt : config_.slidingWindow, x.scalar_type());
+    const torch::Tensor windowed =
+        perLayer && config_.slidingWindow ? detail::restrictToWindow(bias, past, *config_.slidingWindow) : bias;
+    for (auto& layer : body->layers) x = layer->forward(x, rope, layer->sliding ? windowed : bias, cache);
     if (cache) cache->length += T;
     return body->norm->forward(x);
 }

@@ -1,8 +1,8 @@
-// The Llama family (Llama 2/3, Mistral, Qwen 2/2.5/3, SmolLM, TinyLlama) as LibTorch modules,
-// following transformers' modeling_llama step for step: RMSNorm in float32, rotary
+// The Llama family (Llama 2/3, Mistral, Qwen 2/2.5/3, SmolLM 1/2/3, TinyLlama) as LibTorch
+// modules, following transformers' modeling_llama step for step: RMSNorm in float32, rotary
 // embeddings (rotate-half form, rope_theta, linear / llama3 rope_scaling), grouped-query
-// attention, SiLU-gated MLP, optional q/k/v(/o) biases, Qwen 3's per-head q/k RMSNorm, tied or
-// untied LM head.
+// attention, SiLU-gated MLP, optional q/k/v(/o) biases, Qwen 3's per-head q/k RMSNorm,
+// SmolLM3's NoPE layers (no rotation) and sliding layers, tied or untied LM head.
 // Registered names are the checkpoint names (architectures.h).
 //
 // Not supported: dynamic/yarn RoPE scaling, Qwen 2 sliding window, left padding with
@@ -48,6 +48,7 @@ public:
     torch::Tensor forward(const torch::Tensor& x, const RotaryTables& rope, const torch::Tensor& bias, KVCache* cache);
     Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
     RMSNorm qNorm{nullptr}, kNorm{nullptr};  // Qwen 3 (ModelConfig::qkNorm); null otherwise
+    bool rotates = true;                     // false on SmolLM3's NoPE layers (ModelConfig::ropeLayers)
 
 private:
     int64_t H_, K_, D_;
@@ -70,6 +71,7 @@ public:
     LlamaAttention attention{nullptr};
     LlamaMlp mlp{nullptr};
     RMSNorm inputNorm{nullptr}, postAttentionNorm{nullptr};
+    bool sliding = false;  // SmolLM3: attends through the sliding window (ModelConfig::slidingLayers)
 };
 TORCH_MODULE(LlamaDecoderLayer);
 

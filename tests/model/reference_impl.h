@@ -78,7 +78,9 @@ inline torch::Tensor rope(const torch::Tensor& v, int64_t pos, const std::vector
     return out;
 }
 
-// Logits (T,V) of one unpadded sequence under a Llama-family model.
+// Logits (T,V) of one unpadded sequence under a Llama-family model. `window` > 0: a query sees
+// the last `window` keys only, on every layer, or on those c.slidingLayers names when it names
+// any (SmolLM3); c.ropeLayers' false entries (SmolLM3's NoPE layers) rotate nothing.
 inline torch::Tensor llamaLogits(const dpowb::model::ModelConfig& c, const Params& p, const std::vector<int64_t>& ids,
                                  const std::vector<double>& freq, int64_t window = 0) {
     const auto T = int64_t(ids.size());
@@ -87,6 +89,10 @@ inline torch::Tensor llamaLogits(const dpowb::model::ModelConfig& c, const Param
     for (auto id : ids) x.push_back(get(p, "model.embed_tokens.weight")[id].clone());
     for (int64_t l = 0; l < c.numLayers; ++l) {
         const std::string L = "model.layers." + std::to_string(l);
+        const auto layer = static_cast<size_t>(l);
+        const bool rotates = c.ropeLayers.empty() || c.ropeLayers[layer];
+        const int64_t layerWindow = c.slidingLayers.empty() || c.slidingLayers[layer] ? window : 0;
+        auto rotated = [&](const torch::Tensor& head, int64_t pos) { return rotates ? rope(head, pos, freq) : head; };
         const auto n = static_cast<size_t>(T);
         std::vector<torch::Tensor> q(n), k(n), v(n);
         for (int64_t t = 0; t < T; ++t) {
@@ -100,12 +106,12 @@ inline torch::Tensor llamaLogits(const dpowb::model::ModelConfig& c, const Param
             std::vector<torch::Tensor> heads;
             for (int64_t hd = 0; hd < H; ++hd) {
                 const int64_t g = hd / group;  // the key/value head this query head reads
-                torch::Tensor qh = rope(q[size_t(t)].slice(0, hd * D, (hd + 1) * D), t, freq);
+                torch::Tensor qh = rotated(q[size_t(t)].slice(0, hd * D, (hd + 1) * D), t);
                 std::vector<double> scores;
                 std::vector<int64_t> keys;
                 for (int64_t j = 0; j <= t; ++j) {
-                    if (window > 0 && t - j >= window) continue;
-                    torch::Tensor kh = rope(k[size_t(j)].slice(0, g * D, (g + 1) * D), j, freq);
+                    if (layerWindow > 0 && t - j >= layerWindow) continue;
+                    torch::Tensor kh = rotated(k[size_t(j)].slice(0, g * D, (g + 1) * D), j);
                     scores.push_back(torch::dot(qh, kh).item<double>() / std::sqrt(double(D)));
                     keys.push_back(j);
                 }

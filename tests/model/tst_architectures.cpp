@@ -108,6 +108,7 @@ void TestArchitectures::tableMatchesModule_data() {
     QTest::newRow("llama tied gqa") << "llama";
     QTest::newRow("llama untied biases") << "llama-bias";
     QTest::newRow("qwen2") << "qwen2";
+    QTest::newRow("smollm3") << "smollm3";
     QTest::newRow("gpt2") << "gpt2";
     QTest::newRow("gpt2 untied") << "gpt2-untied";
 }
@@ -126,6 +127,14 @@ static ModelConfig configFor(const QString& kind) {
         c.modelType = "qwen2";
         c.attentionBias = true;
         c.tieWordEmbeddings = false;
+    } else if (kind == "smollm3") {
+        // RoPE and NoPE layers, full and sliding, in all four pairings.
+        c.modelType = "smollm3";
+        c.numLayers = 4;
+        c.ropeLayers = {true, false, false, true};
+        c.slidingLayers = {false, true, false, true};
+        c.slidingWindow = 3;
+        c.attentionBias = c.outputBias = c.mlpBias = true;
     }
     return c;
 }
@@ -157,12 +166,14 @@ void TestArchitectures::logitsMatchReference_data() {
     QTest::newRow("untied + q/k/v/o + mlp biases") << "llama-bias" << 2 << 1 << 9;
     QTest::newRow("qwen2 (q/k/v biases)") << "qwen2" << 4 << 2 << 9;
     QTest::newRow("mistral sliding window 3") << "mistral" << 4 << 2 << 9;
+    QTest::newRow("smollm3 NoPE and sliding layers, window 3") << "smollm3" << 4 << 2 << 9;
     QTest::newRow("gpt2 tied") << "gpt2" << 3 << 3 << 9;
     QTest::newRow("gpt2 untied") << "gpt2-untied" << 3 << 3 << 9;
     // Long rows are attended in causal query blocks (2 from 128 tokens, 4 from 256).
     QTest::newRow("llama 150 tokens (2 query blocks)") << "llama" << 4 << 2 << 150;
     QTest::newRow("llama 301 tokens (4 query blocks)") << "llama" << 4 << 2 << 301;
     QTest::newRow("mistral window 40, 301 tokens") << "mistral" << 4 << 2 << 301;
+    QTest::newRow("smollm3 window 40, 150 tokens") << "smollm3" << 4 << 2 << 150;
     QTest::newRow("gpt2 259 tokens (4 query blocks)") << "gpt2" << 3 << 3 << 259;
 }
 
@@ -182,6 +193,7 @@ void TestArchitectures::logitsMatchReference() {
         c.modelType = "mistral";
         c.slidingWindow = length > 100 ? 40 : 3;
     }
+    if (kind == "smollm3" && length > 100) c.slidingWindow = 40;
     auto net = randomNet(c, 7, torch::kFloat64);
     auto ids = randomIds(length, c.vocabSize, 3);
     torch::NoGradGuard ng;
@@ -227,6 +239,7 @@ void TestArchitectures::kvCacheMatchesFullForward_data() {
     QTest::addColumn<QString>("kind");
     QTest::newRow("llama gqa") << "llama";
     QTest::newRow("llama untied biases") << "llama-bias";
+    QTest::newRow("smollm3 NoPE and sliding layers") << "smollm3";
     QTest::newRow("gpt2") << "gpt2";
 }
 
@@ -259,6 +272,7 @@ void TestArchitectures::kvCacheMatchesFullForward() {
 void TestArchitectures::rightPaddingKeepsLogps_data() {
     QTest::addColumn<QString>("kind");
     QTest::newRow("llama") << "llama";
+    QTest::newRow("smollm3") << "smollm3";
     QTest::newRow("gpt2") << "gpt2";
 }
 
@@ -294,6 +308,7 @@ void TestArchitectures::sharedPromptMatchesPlainBatch_data() {
     QTest::addColumn<QString>("kind");
     QTest::newRow("llama gqa") << "llama";
     QTest::newRow("llama untied biases") << "llama-bias";
+    QTest::newRow("smollm3 NoPE layers") << "smollm3";
     QTest::newRow("gpt2") << "gpt2";
 }
 
@@ -303,6 +318,10 @@ void TestArchitectures::sharedPromptMatchesPlainBatch() {
     QFETCH(QString, kind);
     ModelConfig c = configFor(kind);
     c.maxPositions = 256;
+    // A window shorter than the longest prompt plus the longest response (20 + 140) would send
+    // the pairs down the plain path: at 160 the sliding layers' window closes nothing, and the
+    // shared path runs the NoPE layers.
+    if (kind == "smollm3") c.slidingWindow = 160;
     auto net = randomNet(c, 11, torch::kFloat64);
     net->train();
     auto ids = [&](int64_t n, uint64_t seed) { return randomTokens(n, c.vocabSize, seed); };

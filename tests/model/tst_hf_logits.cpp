@@ -1,5 +1,5 @@
-// The engine against `transformers` itself (Llama 3.1 RoPE, Qwen 2, Qwen 3, Mistral, Gemma 3
-// text, GPT-2): tiny random checkpoints that transformers made and
+// The engine against `transformers` itself (Llama 3.1 RoPE, Qwen 2, Qwen 3, Mistral, SmolLM3,
+// Gemma 3 text, GPT-2): tiny random checkpoints that transformers made and
 // saved (scripts/make-hf-fixtures.py; versions in each expected.json), loaded here from their
 // Hugging Face folders. Logits at every real position of a right-padded batch and each row's
 // summed response log-prob must equal what transformers computed; a folder saved by the engine
@@ -106,13 +106,14 @@ private Q_SLOTS:
     void savedFolderLoadsBack_data() { matchesTransformers_data(); }
     void savedFolderLoadsBack();
     void transformers5RopeParameters();
+    void smollm3LayerPatterns();
     void roundTripThroughTransformersAndPeft();
 };
 
 void TestHfLogits::matchesTransformers_data() {
     QTest::addColumn<QString>("name");
     QTest::addColumn<QString>("architecture");  // the engine's family
-    for (const char* name : {"llama3", "qwen2", "qwen3", "mistral"}) QTest::newRow(name) << name << "llama";
+    for (const char* name : {"llama3", "qwen2", "qwen3", "mistral", "smollm3"}) QTest::newRow(name) << name << "llama";
     QTest::newRow("gemma3") << "gemma3" << "gemma3";
     QTest::newRow("gpt2") << "gpt2" << "gpt2";
 }
@@ -187,6 +188,66 @@ void TestHfLogits::transformers5RopeParameters() {
         QFAIL("yarn was accepted");
     } catch (const std::exception& e) {
         QVERIFY2(std::string(e.what()).find("rope_parameters") != std::string::npos, e.what());
+    }
+}
+
+// SmolLM3's per-layer switches as SmolLM3Config reads them: no_rope_layers (else a NoPE layer
+// every no_rope_layer_interval), layer_types (else, with use_sliding_window, the NoPE layers
+// slide), and written back so that they read the same.
+void TestHfLogits::smollm3LayerPatterns() {
+    const json fixture = readJson(kFixtures + "/smollm3/config.json");
+    QVERIFY(fixture.is_object());
+    const ModelConfig c = ModelConfig::fromJson(fixture.dump());
+    QCOMPARE(c.architecture, std::string("llama"));
+    const auto flags = fixture.at("no_rope_layers").get<std::vector<int>>();
+    const auto types = fixture.at("layer_types").get<std::vector<std::string>>();
+    QCOMPARE(c.ropeLayers.size(), flags.size());
+    QCOMPARE(c.slidingLayers.size(), types.size());
+    for (size_t i = 0; i < flags.size(); ++i) {
+        QCOMPARE(c.ropeLayers[i], flags[i] == 1);
+        QCOMPARE(c.slidingLayers[i], types[i] == "sliding_attention");
+    }
+    QCOMPARE(c.slidingWindow.value_or(0), fixture.at("sliding_window").get<int64_t>());
+    QVERIFY(c.tieWordEmbeddings && c.attentionBias && c.outputBias && c.mlpBias);
+
+    // Neither list: layers 3 and 7 of 8 are NoPE (interval 4); with use_sliding_window they slide.
+    json derived = fixture;
+    derived.erase("no_rope_layers");
+    derived.erase("layer_types");
+    derived.erase("no_rope_layer_interval");
+    derived["num_hidden_layers"] = 8;
+    const ModelConfig d = ModelConfig::fromJson(derived.dump());
+    const std::vector<bool> nope3and7 = {true, true, true, false, true, true, true, false};
+    QCOMPARE(d.ropeLayers, nope3and7);
+    std::vector<bool> slides3and7(8, false);
+    slides3and7[3] = slides3and7[7] = true;
+    QCOMPARE(d.slidingLayers, slides3and7);
+    derived["use_sliding_window"] = false;
+    const ModelConfig e = ModelConfig::fromJson(derived.dump());
+    QCOMPARE(e.slidingLayers, std::vector<bool>(8, false));
+    QVERIFY(!e.slidingWindow);  // no layer slides: no window limits prompt sharing
+
+    // Written back: a changed pattern reads the same again.
+    ModelConfig changed = c;
+    changed.ropeLayers = {false, true, true, false};
+    changed.slidingLayers = {true, false, false, false};
+    const ModelConfig back = ModelConfig::fromJson(changed.toJson());
+    QCOMPARE(back.ropeLayers, changed.ropeLayers);
+    QCOMPARE(back.slidingLayers, changed.slidingLayers);
+    QCOMPARE(back.slidingWindow, changed.slidingWindow);
+
+    // Refused with the field named: a flag that is neither 0 nor 1, sliding layers without a window.
+    json badFlag = fixture;
+    badFlag["no_rope_layers"][1] = 2;
+    json noWindow = fixture;
+    noWindow["sliding_window"] = nullptr;
+    for (const auto& [bad, field] : {std::pair{badFlag, "no_rope_layers"}, std::pair{noWindow, "sliding_window"}}) {
+        try {
+            ModelConfig::fromJson(bad.dump(), "config.json");
+            QFAIL(qPrintable(QString("accepted a bad ") + field));
+        } catch (const std::exception& ex) {
+            QVERIFY2(std::string(ex.what()).find(field) != std::string::npos, ex.what());
+        }
     }
 }
 
