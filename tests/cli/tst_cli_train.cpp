@@ -111,6 +111,7 @@ private Q_SLOTS:
     void helpShowsDemoPreset();
     void shortRunOnData();
     void usageErrors();
+    void combinedLossRun();
     void ctrlCCancelsWithCheckpoint();
     void killMarksInterrupted();
     void resumeAfterKillWindows_data();
@@ -155,7 +156,10 @@ void TestCliTrain::helpShowsDemoPreset() {
                             "--max-prompt-length", "--truncation-mode", "--warmup-steps", "--weight-decay",
                             "--lr-scheduler-type", "--max-grad-norm", "--adam-beta1", "--adam-beta2", "--adam-epsilon",
                             "--lora-rank", "--lora-alpha", "--lora-dropout", "--lora-target-modules", "--dtype", "--device",
-                            "--seed", "--logging-steps", "--eval-steps", "--metrics", "--resume"})
+                            "--seed", "--logging-steps", "--eval-steps", "--metrics", "--resume", "--loss-weights",
+                            "--simpo-gamma", "--ld-alpha", "--use-weighting", "--f-divergence-type",
+                            "--f-alpha-divergence-coef", "--sync-ref-model", "--ref-model-mixup-alpha",
+                            "--ref-model-sync-steps", "simpo", "orpo", "sft"})
         QVERIFY2(out.contains(opt), opt);
 }
 
@@ -187,6 +191,23 @@ void TestCliTrain::shortRunOnData() {
     QVERIFY(err.contains("step 2/2"));  // plain progress lines when stderr is not a terminal
 }
 
+// MPO through the command line: the run records TRL's loss_type list and weights, and its metrics
+// carry the sft term's nll_loss.
+void TestCliTrain::combinedLossRun() {
+    QTemporaryDir dir;
+    const std::string data = writeData(dir, 8);
+    QProcess p;
+    p.start(DPOWB_CLI, {"train", "--data", QString::fromStdString(data), "--model", "builtin:tiny", "--out",
+                        dir.filePath("model"), "--max-steps", "2", "--sft-epochs", "0", "--rpo-alpha", "0", "--batch-size", "4",
+                        "--logging-steps", "1", "--loss", "sigmoid,bco_pair,sft", "--loss-weights", "0.8,0.2,1"});
+    QVERIFY(p.waitForFinished(kWaitMs));
+    const QByteArray err = p.readAllStandardError();
+    QVERIFY2(p.exitCode() == 0, err.constData());
+    json result = json::parse(p.readAllStandardOutput().toStdString());
+    QCOMPARE(result["steps"].get<int>(), 2);
+    QVERIFY(result.contains("nll_loss"));
+}
+
 void TestCliTrain::usageErrors() {
     QProcess p;
     p.start(DPOWB_CLI, {"train", "--model", "builtin:tiny"});
@@ -200,6 +221,21 @@ void TestCliTrain::usageErrors() {
     QVERIFY(p.waitForFinished(kWaitMs));
     QCOMPARE(p.exitCode(), 2);  // a bad value is a usage error, found before anything runs
     QVERIFY(p.readAllStandardError().contains("kto"));
+    // TRL's loss list: a weight count that does not match, a weight that is not a number, a
+    // reference option beside a loss that trains without one, each named.
+    const std::vector<std::pair<QStringList, QString>> bad = {
+        {{"--loss", "sigmoid,bco_pair", "--loss-weights", "0.8"}, "1 weights for 2 losses"},
+        {{"--loss", "sigmoid,sft", "--loss-weights", "0.8,x"}, "--loss-weights"},
+        {{"--loss", "orpo", "--ref", "builtin:tiny"}, "drop --ref"},
+        {{"--sync-ref-model", "--lora-rank", "4"}, "--sync-ref-model"},
+        {{"--f-divergence-type", "forward_kl", "--loss", "bco_pair"}, "bco_pair has no f-divergence form"},
+    };
+    for (const auto& [args, message] : bad) {
+        p.start(DPOWB_CLI, QStringList{"train", "--data", "x.jsonl", "--model", "builtin:tiny"} + args);
+        QVERIFY(p.waitForFinished(kWaitMs));
+        const QByteArray err = p.readAllStandardError();
+        QVERIFY2(p.exitCode() == 2 && err.contains(message.toUtf8()), qPrintable(args.join(' ') + ": " + err));
+    }
 }
 
 void TestCliTrain::ctrlCCancelsWithCheckpoint() {
