@@ -170,6 +170,15 @@ SequenceLogps scoreTokens(CausalLM& net, const torch::Tensor& h, const torch::Te
     auto zeros = torch::zeros({numRows}, torch::TensorOptions().dtype(outType).device(h.device()));
     out.logps = zeros.index_add(0, rows, tokenLogps);
     out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
+    {
+        // Entropy as log Z − Σ p·z (p = softmax z), and whether the target is the first argmax:
+        // TRL's per-token definitions, on the same logits, outside the graph.
+        torch::NoGradGuard noGrad;
+        torch::Tensor z = logits.detach();
+        torch::Tensor entropy = torch::logsumexp(z, 1) - (torch::softmax(z, 1) * z).sum(1);
+        out.entropySums = zeros.index_add(0, rows, entropy);
+        out.top1 = zeros.index_add(0, rows, (z.argmax(1) == targets).to(outType));
+    }
     out.tokens = torch::zeros({numRows}, rows.options()).index_add(0, rows, torch::ones_like(rows));
     return out;
 }

@@ -58,6 +58,9 @@ struct SequenceLogps {
     torch::Tensor tokens;      // (B) response token counts
     torch::Tensor meanLogits;  // (B) sum over response positions of the vocabulary-mean logit
                                //     (divide the batch sum by the token sum for logits/*)
+    // For TRL's `entropy` and `mean_token_accuracy` metrics (docs/MATH.md), detached:
+    torch::Tensor entropySums;  // (B) sum over response positions of the predicting distribution's entropy
+    torch::Tensor top1;         // (B) response tokens that are the argmax of their logits (first on ties)
 };
 
 // One forward of `net` over the batch; gradients flow unless called under NoGradGuard.

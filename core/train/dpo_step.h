@@ -36,6 +36,8 @@ struct PairLogps {
     torch::Tensor chosen, rejected;              // (N) summed response log-probs
     torch::Tensor chosenTokens, rejectedTokens;  // (N)
     torch::Tensor chosenLogitSums, rejectedLogitSums;  // (N)
+    torch::Tensor chosenEntropySums, rejectedEntropySums;  // (N) summed per-token entropies
+    torch::Tensor chosenTop1;                    // (N) chosen tokens that are their logits' argmax
     int64_t realTokens = 0;                      // non-padding tokens in the forward
 };
 PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId);

@@ -174,26 +174,33 @@ void MetricAccumulator::add(const LossInputs& in, const LossOutput& out, const L
     if (n == 0) return;
     pairs_ += n;
     sums_["loss"] += out.loss.detach().to(torch::kCPU, torch::kDouble).item<double>() * double(n);
-    sums_["rewards/chosen"] += sumOf(out.chosenRewards);
-    sums_["rewards/rejected"] += sumOf(out.rejectedRewards);
-    sums_["rewards/margins"] += sumOf(out.chosenRewards - out.rejectedRewards);
-    sums_["rewards/accuracies"] += sumOf((out.chosenRewards > out.rejectedRewards).to(torch::kDouble));
-    torch::Tensor pc = in.policyChosen.detach(), pr = in.policyRejected.detach();
-    if (options.type == LossType::Ipo) {  // TRL reports the averaged log-probs for ipo
-        pc = pc / in.chosenTokens.to(pc.options()).clamp_min(1);
-        pr = pr / in.rejectedTokens.to(pr.options()).clamp_min(1);
+    // The rewards and log-probs of the summed log-probs for every loss, as TRL 1.x logs them:
+    // ipo's loss works on per-token averages (dpoLoss's rewards for it are per token), but its
+    // metrics are not averaged, so that they compare with the other losses' and with TRL's.
+    torch::Tensor chosenRewards = out.chosenRewards.detach(), rejectedRewards = out.rejectedRewards.detach();
+    if (options.type == LossType::Ipo) {
+        chosenRewards = chosenRewards * in.chosenTokens.to(chosenRewards.options()).clamp_min(1);
+        rejectedRewards = rejectedRewards * in.rejectedTokens.to(rejectedRewards.options()).clamp_min(1);
     }
-    sums_["logps/chosen"] += sumOf(pc);
-    sums_["logps/rejected"] += sumOf(pr);
+    sums_["rewards/chosen"] += sumOf(chosenRewards);
+    sums_["rewards/rejected"] += sumOf(rejectedRewards);
+    sums_["rewards/margins"] += sumOf(chosenRewards - rejectedRewards);
+    sums_["rewards/accuracies"] += sumOf((chosenRewards > rejectedRewards).to(torch::kDouble));
+    sums_["logps/chosen"] += sumOf(in.policyChosen);
+    sums_["logps/rejected"] += sumOf(in.policyRejected);
+    // The per-token metrics come from one forward, so they come together (or not at all).
     if (in.chosenLogitSums.defined() && in.rejectedLogitSums.defined()) {
         sums_["logits/chosen"] += sumOf(in.chosenLogitSums);
         sums_["logits/rejected"] += sumOf(in.rejectedLogitSums);
+        if (in.chosenEntropySums.defined() && in.rejectedEntropySums.defined())
+            sums_["entropy"] += sumOf(in.chosenEntropySums) + sumOf(in.rejectedEntropySums);
+        if (in.chosenTop1.defined()) sums_["mean_token_accuracy"] += sumOf(in.chosenTop1);
         chosenTokens_ += sumOf(in.chosenTokens);
         rejectedTokens_ += sumOf(in.rejectedTokens);
     }
     if (keepPairs_) {
         auto host = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kDouble).contiguous(); };
-        const auto rc = host(out.chosenRewards), rr = host(out.rejectedRewards);
+        const auto rc = host(chosenRewards), rr = host(rejectedRewards);
         const auto tc = host(in.chosenTokens), tr = host(in.rejectedTokens);
         const double *c = rc.data_ptr<double>(), *r = rr.data_ptr<double>();
         const double *lc = tc.data_ptr<double>(), *lr = tr.data_ptr<double>();
@@ -227,10 +234,12 @@ std::map<std::string, double> MetricAccumulator::mean() const {
     std::map<std::string, double> m;
     if (pairs_ > 0) {
         for (const auto& [name, sum] : sums_) {
-            if (name == "logits/chosen")
+            if (name == "logits/chosen" || name == "mean_token_accuracy")
                 m[name] = chosenTokens_ > 0 ? sum / chosenTokens_ : 0.0;
             else if (name == "logits/rejected")
                 m[name] = rejectedTokens_ > 0 ? sum / rejectedTokens_ : 0.0;
+            else if (name == "entropy")
+                m[name] = chosenTokens_ + rejectedTokens_ > 0 ? sum / (chosenTokens_ + rejectedTokens_) : 0.0;
             else
                 m[name] = sum / double(pairs_);
         }

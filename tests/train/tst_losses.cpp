@@ -185,10 +185,10 @@ void TestLosses::lossAndMetrics() {
     double rch = 0, rrej = 0, acc = 0, lpc = 0, lpr = 0;
     for (size_t i = 0; i < n; ++i) {
         if (!aot) loss += expectedPairLoss(lt, beta, eps, c.pc[i], c.pr[i], c.rc[i], c.rr[i], c.nc[i], c.nr[i]);
-        double div_c = lt == LossType::Ipo ? c.nc[i] : 1, div_r = lt == LossType::Ipo ? c.nr[i] : 1;
-        double a = beta * (c.pc[i] - c.rc[i]) / div_c, b = beta * (c.pr[i] - c.rr[i]) / div_r;
+        // The metrics are of the summed log-probs for every loss, ipo's included (as TRL 1.x logs them).
+        double a = beta * (c.pc[i] - c.rc[i]), b = beta * (c.pr[i] - c.rr[i]);
         rch += a, rrej += b, acc += (a > b) ? 1 : 0;
-        lpc += c.pc[i] / div_c, lpr += c.pr[i] / div_r;
+        lpc += c.pc[i], lpr += c.pr[i];
     }
     QVERIFY(std::abs(out.loss.item<double>() - loss / n) < 1e-12);
 
