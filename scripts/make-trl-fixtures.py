@@ -4,6 +4,7 @@
 type that TRL and `dpowb train` both have, and the losses, every metric TRL logs and the
 updated weights are recorded. The trainer must reproduce them from the same model and data.
 
+    ~/.local/share/dpo-workbench/venv/bin/pip install -r scripts/requirements-fixtures.txt
     ~/.local/share/dpo-workbench/venv/bin/python scripts/make-trl-fixtures.py
 
 CPU, float32, eager attention, deterministic. Outputs in tests/data/train/trl/:
@@ -34,6 +35,8 @@ import os
 import shutil
 import tempfile
 
+import accelerate
+import datasets
 import torch
 import transformers
 import trl
@@ -170,7 +173,6 @@ def main():
     with open(os.path.join(OUT, "pairs.jsonl"), "w") as f:
         for p in pairs:
             f.write(json.dumps(p) + "\n")
-    import datasets
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for loss, smoothing in LOSSES.items():
@@ -186,7 +188,7 @@ def main():
                 print(f"{loss:>13} x{steps}: loss {exact[-1]:.6f}  margins {last['rewards/margins']:+.5f}  "
                       f"grad_norm {last['grad_norm']:.4f}")
     versions = {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__,
-                "datasets": datasets.__version__}
+                "datasets": datasets.__version__, "accelerate": accelerate.__version__}
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump({"generator": "scripts/make-trl-fixtures.py", "versions": versions, "settings": SETTINGS,
                    "batch_size": len(pairs), "lr_scheduler_type": "constant", "warmup_steps": 0,
