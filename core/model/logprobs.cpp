@@ -178,6 +178,22 @@ SequenceLogps scoreTokens(CausalLM& net, const torch::Tensor& h, const torch::Te
     auto zeros = torch::zeros({numRows}, torch::TensorOptions().dtype(outType).device(h.device()));
     out.logps = zeros.index_add(0, rows, tokenLogps);
     out.meanLogits = zeros.index_add(0, rows, logits.detach().mean(1));
+    if (options.tokenMetrics) {
+        // Entropy as log Z − Σ p·z (p = softmax z), and whether the target is the first argmax:
+        // TRL's per-token definitions, on the same logits, outside the graph. In chunks of rows,
+        // so that the probabilities never take more than 2^24 elements beside the logits.
+        torch::NoGradGuard noGrad;
+        torch::Tensor z = logits.detach();
+        const int64_t M = z.size(0), V = std::max<int64_t>(1, z.size(1));
+        const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 24) / V);
+        torch::Tensor entropy = torch::zeros({M}, z.options());
+        for (int64_t s = 0; s < M; s += chunk) {
+            torch::Tensor zc = z.narrow(0, s, std::min(chunk, M - s));
+            entropy.narrow(0, s, zc.size(0)).copy_(torch::logsumexp(zc, 1) - (torch::softmax(zc, 1) * zc).sum(1));
+        }
+        out.entropySums = zeros.index_add(0, rows, entropy);
+        out.top1 = zeros.index_add(0, rows, (z.argmax(1) == targets).to(outType));
+    }
     out.tokens = torch::zeros({numRows}, rows.options()).index_add(0, rows, torch::ones_like(rows));
     return out;
 }

@@ -63,10 +63,14 @@ struct SequenceLogps {
     torch::Tensor tokenRows;      // (M) int64 its row
     torch::Tensor tokenLogSumSq;  // (M) log Σ_v p_v² at its position (detached); only with
                                   //     ScoreOptions::squaredProbs (WPO's alignment term)
+    // For TRL's `entropy` and `mean_token_accuracy` metrics (docs/MATH.md), detached:
+    torch::Tensor entropySums;  // (B) sum over response positions of the predicting distribution's entropy
+    torch::Tensor top1;         // (B) response tokens that are the argmax of their logits (first on ties)
 };
 
 struct ScoreOptions {
     bool squaredProbs = false;  // also fill SequenceLogps::tokenLogSumSq
+    bool tokenMetrics = true;   // fill entropySums and top1 (a reference's are not logged)
 };
 
 // One forward of `net` over the batch; gradients flow unless called under NoGradGuard.

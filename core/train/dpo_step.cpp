@@ -49,6 +49,7 @@ PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::Encoded
     const auto n = int64_t(pairs.size());
     model::ScoreOptions so;
     so.squaredProbs = options.wpoWeights;
+    so.tokenMetrics = options.tokenMetrics;
     model::SequenceLogps s = model::pairSequenceLogps(net, pairs, padId, so);
     PairLogps out;
     out.chosen = s.logps.narrow(0, 0, n);
@@ -92,6 +93,11 @@ PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::Encoded
     out.rejectedTokens = tokens.narrow(0, n, n);
     out.chosenLogitSums = s.meanLogits.narrow(0, 0, n);
     out.rejectedLogitSums = s.meanLogits.narrow(0, n, n);
+    if (s.entropySums.defined()) {
+        out.chosenEntropySums = s.entropySums.narrow(0, 0, n);
+        out.rejectedEntropySums = s.entropySums.narrow(0, n, n);
+        out.chosenTop1 = s.top1.narrow(0, 0, n);
+    }
     // Tokens as the two rows hold them (the shared prompt counted for both), as throughput is
     // quoted in tokens of the pairs trained on.
     out.realTokens = 0;
@@ -114,6 +120,7 @@ PairLogps liveReference(model::CausalLM& net, bool adaptersOff, const std::vecto
     try {
         LogpOptions lo;
         lo.ldAlpha = ldAlpha;
+        lo.tokenMetrics = false;
         r = pairLogps(net, pairs, padId, lo);
     } catch (...) {
         if (adaptersOff) net.setAdaptersEnabled(true);
@@ -161,6 +168,9 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
             in.rejectedTokens = p.rejectedTokens;
             in.chosenLogitSums = p.chosenLogitSums;
             in.rejectedLogitSums = p.rejectedLogitSums;
+            in.chosenEntropySums = p.chosenEntropySums;
+            in.rejectedEntropySums = p.rejectedEntropySums;
+            in.chosenTop1 = p.chosenTop1;
             in.nllTokens = mb.nllTokens;
             if (!mb.disagreement.empty()) {
                 TORCH_CHECK(mb.disagreement.size() == mb.pairs.size(), "accumulateStep: disagreement per pair missing");

@@ -40,6 +40,9 @@ struct LogpOptions {
     // log p(token) − log Σ_v p_v²), the probability of the response under the policy's own
     // sampling, normalised per token.
     bool wpoWeights = false;
+    // TRL's per-token metrics (entropy, mean_token_accuracy); off for the reference, whose are
+    // not logged.
+    bool tokenMetrics = true;
 };
 
 // Per-pair log-probs of a DPO batch: one concatenated forward of [chosen…; rejected…].
@@ -49,6 +52,8 @@ struct PairLogps {
     torch::Tensor chosenTokens, rejectedTokens;  // (N)
     torch::Tensor chosenLogitSums, rejectedLogitSums;  // (N)
     torch::Tensor chosenWeight, rejectedWeight;  // (N) WPO's weights, detached; with wpoWeights only
+    torch::Tensor chosenEntropySums, rejectedEntropySums;  // (N) summed per-token entropies
+    torch::Tensor chosenTop1;                    // (N) chosen tokens that are their logits' argmax
     int64_t realTokens = 0;                      // non-padding tokens in the forward
 };
 PairLogps pairLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs, text::TokenId padId,

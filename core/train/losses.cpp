@@ -267,9 +267,13 @@ void MetricAccumulator::add(const LossInputs& in, const LossOutput& out, const L
     sums_["logps/chosen"] += sumOf(out.chosenLogps.defined() ? out.chosenLogps : in.policyChosen);
     sums_["logps/rejected"] += sumOf(out.rejectedLogps.defined() ? out.rejectedLogps : in.policyRejected);
     for (const auto& [name, values] : out.perPair) sums_[name] += sumOf(values);
+    // The per-token metrics come from one forward, so they come together (or not at all).
     if (in.chosenLogitSums.defined() && in.rejectedLogitSums.defined()) {
         sums_["logits/chosen"] += sumOf(in.chosenLogitSums);
         sums_["logits/rejected"] += sumOf(in.rejectedLogitSums);
+        if (in.chosenEntropySums.defined() && in.rejectedEntropySums.defined())
+            sums_["entropy"] += sumOf(in.chosenEntropySums) + sumOf(in.rejectedEntropySums);
+        if (in.chosenTop1.defined()) sums_["mean_token_accuracy"] += sumOf(in.chosenTop1);
         chosenTokens_ += sumOf(in.chosenTokens);
         rejectedTokens_ += sumOf(in.rejectedTokens);
     }
@@ -309,10 +313,12 @@ std::map<std::string, double> MetricAccumulator::mean() const {
     std::map<std::string, double> m;
     if (pairs_ > 0) {
         for (const auto& [name, sum] : sums_) {
-            if (name == "logits/chosen")
+            if (name == "logits/chosen" || name == "mean_token_accuracy")
                 m[name] = chosenTokens_ > 0 ? sum / chosenTokens_ : 0.0;
             else if (name == "logits/rejected")
                 m[name] = rejectedTokens_ > 0 ? sum / rejectedTokens_ : 0.0;
+            else if (name == "entropy")
+                m[name] = chosenTokens_ + rejectedTokens_ > 0 ? sum / (chosenTokens_ + rejectedTokens_) : 0.0;
             else
                 m[name] = sum / double(pairs_);
         }

@@ -57,6 +57,9 @@ struct LossInputs {
     torch::Tensor chosenTokens, rejectedTokens;  // (N) response token counts
     // (N) sums over response positions of the vocabulary-mean logit (for logits/*); optional.
     torch::Tensor chosenLogitSums, rejectedLogitSums;
+    // (N) sums over response positions of the predicting distribution's entropy, and the chosen
+    // responses' tokens that are their logits' argmax (for entropy, mean_token_accuracy); optional.
+    torch::Tensor chosenEntropySums, rejectedEntropySums, chosenTop1;
     // The NLL term's token count (rpoAlpha > 0); 0 = this batch's chosen tokens. A data-parallel
     // shard gives its whole micro-batch's count, scaled by (its pairs / the shard's pairs), so
     // that the ranks' terms add up to the one of the whole micro-batch.
@@ -90,7 +93,8 @@ struct LossOutput {
 LossOutput dpoLoss(const LossInputs& in, const LossOptions& options);
 
 // Sums of the per-batch metrics over a logging interval; mean() gives TRL's numbers.
-// Pair-weighted means for the per-pair metrics, token-weighted for logits/*.
+// Pair-weighted means for the per-pair metrics, token-weighted for logits/*, entropy (over the
+// chosen and the rejected response tokens) and mean_token_accuracy (over the chosen ones).
 class MetricAccumulator {
 public:
     // Adds one (micro-)batch; its loss (a mean over its pairs) counts once per pair.
@@ -101,7 +105,7 @@ public:
     int64_t pairs() const { return pairs_; }
     // docs/MATH.md's names: loss, rewards/chosen, rewards/rejected, rewards/margins,
     // rewards/accuracies, logps/chosen, logps/rejected, logits/chosen, logits/rejected,
-    // nll_loss (with RPO), and the added scalars.
+    // entropy, mean_token_accuracy, nll_loss (with RPO), and the added scalars.
     std::map<std::string, double> mean() const;
     void clear();
     // Keeps each added pair's rewards and response lengths (evaluations: the per-pair health
@@ -115,7 +119,7 @@ public:
 
 private:
     int64_t pairs_ = 0;
-    double chosenTokens_ = 0, rejectedTokens_ = 0;
+    double chosenTokens_ = 0, rejectedTokens_ = 0;  // of the batches with per-token sums
     std::map<std::string, double> sums_;  // pair-weighted sums (token-weighted for logits/*)
     std::map<std::string, std::pair<double, double>> scalars_;  // sum, count
     bool keepPairs_ = false;

@@ -159,6 +159,9 @@ private:
     MetricAccumulator healthInterval_;
     bool ownHealthWindow() const { return healthEvery_ != logEvery_; }
     int64_t step_ = 0, totalSteps_ = 0, stepsPerEpoch_ = 0, microPerEpoch_ = 0;
+    // Tokens of the rows trained on so far (prompt + response of every row, both rows of a
+    // pair, every rank): TRL's num_tokens, a running total logged with every point.
+    int64_t numTokens_ = 0;
     std::ofstream metricsOut_;
     Clock::time_point lastHeartbeat_{};
     std::map<std::string, double> lastTrain_, lastEval_;

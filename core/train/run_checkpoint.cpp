@@ -149,6 +149,7 @@ void Run::saveCheckpoint() {
     st["version"] = kCheckpointVersion;
     st["step"] = step_;
     st["total_steps"] = totalSteps_;
+    st["num_tokens"] = numTokens_;
     st["world_size"] = world_;
     st["interval"] = interval_.state();
     if (ownHealthWindow()) st["health_interval"] = healthInterval_.state();
@@ -209,6 +210,7 @@ bool Run::loadCheckpoint() {
                     " process(es); resume it with " + std::to_string(ranks) +
                     " (--nproc, or torchrun's --nproc-per-node x nodes): the data order and the global batch depend on it");
     step_ = st.at("step").get<int64_t>();
+    numTokens_ = st.value("num_tokens", int64_t(0));  // older checkpoints: counted from the resume
     interval_.restore(st.at("interval").get<std::map<std::string, double>>());
     if (ownHealthWindow())
         healthInterval_.restore(st.value("health_interval", std::map<std::string, double>{}));

@@ -120,6 +120,7 @@ void Run::evaluate(int64_t step, double epoch) {
     mp.epoch = epoch;
     mp.split = "eval";
     mp.values = acc.mean();
+    mp.values["num_tokens"] = double(numTokens_);  // as TRL: the training tokens so far
     lastEval_ = mp.values;
     logMetrics(mp);
     reportHealth(health_.observePairs(step, "eval", outcomes));

@@ -94,7 +94,7 @@ void Run::reduceMetrics(MetricAccumulator& acc) {
     static const std::vector<std::string> kKeys = {
         ".pairs", ".chosen_tokens", ".rejected_tokens", "sum:loss", "sum:rewards/chosen", "sum:rewards/rejected",
         "sum:rewards/margins", "sum:rewards/accuracies", "sum:logps/chosen", "sum:logps/rejected",
-        "sum:logits/chosen", "sum:logits/rejected", "sum:nll_loss", "scalar_sum:grad_norm", "scalar_count:grad_norm",
+        "sum:logits/chosen", "sum:logits/rejected", "sum:entropy", "sum:mean_token_accuracy", "sum:nll_loss", "scalar_sum:grad_norm", "scalar_count:grad_norm",
         "scalar_sum:tokens_per_second", "scalar_count:tokens_per_second"};
     std::vector<double> v(2 * kKeys.size(), 0.0);
     for (const auto& [k, x] : acc.state()) {

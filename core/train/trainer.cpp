@@ -177,6 +177,7 @@ void Run::trainLoop() {
             throw Error("the loss became NaN/inf at step " + std::to_string(step_ + 1) +
                         "; lower --lr or --beta, or use float32");
         }
+        numTokens_ += outcome.realTokens;
         const double gradNorm = clipGradients(params_, cfg_.maxGradNorm);
         optimizer_->step();
         ++step_;
@@ -208,6 +209,7 @@ void Run::trainLoop() {
             p.values = interval.mean();
             p.values["learning_rate"] = lr;
             p.values["epoch"] = epochPos;
+            p.values["num_tokens"] = double(numTokens_);
             interval.clear();
             return p;
         };

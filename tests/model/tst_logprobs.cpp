@@ -7,6 +7,7 @@
 #include <QtTest>
 
 #include <array>
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -42,17 +43,28 @@ Ids range(TokenId from, TokenId to) {
 
 // log π(response | prompt) computed directly: one unpadded forward, full log-softmax in
 // float64, summed over the response targets.
-std::pair<double, double> directLogp(CausalLM& net, const Ids& prompt, const Ids& response) {
+// A response's summed log-prob, and over its positions the summed vocabulary-mean logit, the
+// summed entropy −Σ p·log p and the count of tokens that are their logits' argmax.
+struct Direct {
+    double logp = 0, meanLogit = 0, entropy = 0, top1 = 0;
+    double minTop1Gap = INFINITY;  // smallest gap between a position's two largest logits
+};
+Direct directLogp(CausalLM& net, const Ids& prompt, const Ids& response) {
     Ids all = cat(prompt, response);
     std::vector<int64_t> ids(all.begin(), all.end());
     torch::Tensor logits = net.logits(torch::tensor(ids).unsqueeze(0), {}).squeeze(0).to(torch::kFloat64);  // (T,V)
     torch::Tensor logp = torch::log_softmax(logits, -1);
-    double sum = 0, meanLogit = 0;
+    Direct d;
     for (size_t t = std::max<size_t>(prompt.size(), 1); t < all.size(); ++t) {
-        sum += logp[int64_t(t - 1)][all[t]].item<double>();
-        meanLogit += logits[int64_t(t - 1)].mean().item<double>();
+        const auto at = int64_t(t - 1);
+        d.logp += logp[at][all[t]].item<double>();
+        d.meanLogit += logits[at].mean().item<double>();
+        d.entropy += -(logp[at].exp() * logp[at]).sum().item<double>();
+        d.top1 += logits[at].argmax().item<int64_t>() == all[t] ? 1 : 0;
+        auto top2 = std::get<0>(logits[at].topk(2));
+        d.minTop1Gap = std::min(d.minTop1Gap, (top2[0] - top2[1]).item<double>());
     }
-    return {sum, meanLogit};
+    return d;
 }
 
 }  // namespace
@@ -195,7 +207,8 @@ void TestLogprobs::logpsMatchDirectComputation() {
     for (int64_t i = 0; i < N; ++i) {
         for (int side = 0; side < 2; ++side) {
             const auto& p = pairs[size_t(i)];
-            auto [logp, meanLogit] = directLogp(*tiny_->net, p.prompt, side == 0 ? p.chosen : p.rejected);
+            const Direct direct = directLogp(*tiny_->net, p.prompt, side == 0 ? p.chosen : p.rejected);
+            const double logp = direct.logp, meanLogit = direct.meanLogit;
             const int64_t row = side * N + i;
             const double g = got.logps[row].item<double>();
             // The batch runs other matrix shapes than one row alone: equal within the rounding
@@ -209,6 +222,11 @@ void TestLogprobs::logpsMatchDirectComputation() {
                     dpowb::test::sumTolerance(1.0 + std::abs(meanLogit), dpowb::test::chainLength(shape)));
             QCOMPARE(got.tokens[row].item<int64_t>(), int64_t((side == 0 ? p.chosen : p.rejected).size()));
             QVERIFY(g < 0);
+            // The entropy is a log-sum-exp less a vocabulary sum per token, both of the logits'
+            // size; the argmax count is exact unless two logits lie within rounding of each other.
+            QVERIFY(std::abs(got.entropySums[row].item<double>() - direct.entropy) <=
+                    dpowb::test::sumTolerance(double(n) * (1.0 + std::abs(meanLogit) + direct.entropy), dpowb::test::chainLength(shape)));
+            if (direct.minTop1Gap > 1e-4) QCOMPARE(got.top1[row].item<double>(), direct.top1);
         }
     }
 }

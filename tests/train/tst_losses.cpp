@@ -437,12 +437,16 @@ void TestLosses::rpoAddsChosenNll() {
 }
 
 void TestLosses::accumulatorWeightsPairsAndTokens() {
-    // Two batches of different sizes: pair-weighted means, token-weighted logits.
+    // Two batches of different sizes: pair-weighted means, token-weighted logits, entropy (over
+    // both responses' tokens) and token accuracy (over the chosen tokens).
     Case c;
     LossOptions opt{LossType::Sigmoid, 0.1, 0.0, false, 0.0};
     LossInputs a = inputsOf(c);
     a.chosenLogitSums = T({1.0, 2.0, 3.0, 4.0});
     a.rejectedLogitSums = T({-1.0, 0.5, 0.5, 2.0});
+    a.chosenEntropySums = T({10.0, 20.0, 5.0, 1.0});
+    a.rejectedEntropySums = T({2.0, 3.0, 4.0, 5.0});
+    a.chosenTop1 = T({1.0, 0.0, 2.0, 3.0});
     LossInputs b;
     b.policyChosen = T({-3.0});
     b.policyRejected = T({-9.0});
@@ -452,6 +456,9 @@ void TestLosses::accumulatorWeightsPairsAndTokens() {
     b.rejectedTokens = T({3});
     b.chosenLogitSums = T({7.0});
     b.rejectedLogitSums = T({-6.0});
+    b.chosenEntropySums = T({4.0});
+    b.rejectedEntropySums = T({9.0});
+    b.chosenTop1 = T({2.0});
     MetricAccumulator m;
     LossOutput oa = dpoLoss(a, opt), ob = dpoLoss(b, opt);
     m.add(a, oa, opt);
@@ -467,6 +474,8 @@ void TestLosses::accumulatorWeightsPairsAndTokens() {
     QCOMPARE(v.at("rewards/accuracies"), (accA + 1.0) / 5);  // pair b ranks right: +0.1 > -0.1
     QVERIFY(std::abs(v.at("logits/chosen") - (10.0 + 7.0) / (40.0 + 2.0)) < 1e-12);
     QVERIFY(std::abs(v.at("logits/rejected") - (2.0 - 6.0) / (45.0 + 3.0)) < 1e-12);
+    QVERIFY(std::abs(v.at("entropy") - (36.0 + 14.0 + 4.0 + 9.0) / (40.0 + 2.0 + 45.0 + 3.0)) < 1e-12);
+    QVERIFY(std::abs(v.at("mean_token_accuracy") - (6.0 + 2.0) / (40.0 + 2.0)) < 1e-12);
     QCOMPARE(v.at("grad_norm"), 2.0);
 }
 
