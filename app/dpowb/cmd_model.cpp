@@ -135,7 +135,7 @@ int runScore(cli::Args& args) {
             const std::string where = fileName + ":" + std::to_string(r.line);
             if (rec.pair.promptNotPrefix)
                 warnings.add(where + ": warning: the tokenized prompt is not a prefix of prompt + response; the "
-                                           "responses were tokenized on their own");
+                                           "prompt's last tokens went to the responses, as TRL does");
             if (rec.pair.emptyResponse)
                 warnings.add(where + ": warning: a response has no tokens left after truncation");
             records.push_back(std::move(rec));

@@ -52,48 +52,75 @@ EncodedPair encodePair(const Model& model, const std::string& prompt, const std:
     if (!model.tokenizer) throw Error(model.source + ": the model has no tokenizer; give pre-tokenized ids instead");
     const text::Tokenizer& tok = *model.tokenizer;
 
-    std::string promptText;
-    std::string responseSuffix;
-    bool addLead = true;
-    if (!messages.empty()) {
+    // As TRL's DPOTrainer prepares a pair (trl/trainer/dpo_trainer.py, tokenize_fn, and
+    // trl/data_utils.py, common_prefix_length): the prompt alone and prompt + response are
+    // tokenized whole, a conversation rendered by the chat template (the prompt with the
+    // generation prompt, prompt + response as the full conversation, so the response carries
+    // whatever the template writes after it: end of turn, newline, an empty think block), plain
+    // text with the response's EOS. The responses start where the prompt's tokens and each
+    // prompt + response's part ways, at the earlier of the two places: a template that renders
+    // the prompt differently alone, or a merge across the boundary, moves the prompt's end into
+    // the responses rather than mixing two tokenizations.
+    bool chat = !messages.empty();
+    const text::ChatTemplate* tmpl = nullptr;
+    text::ChatTemplate plain = text::ChatTemplate::named("plain");
+    if (chat) {
         if (options.useChatTemplate) {
             if (!model.chatTemplate)
-                throw Error(model.source + ": the model has no chat template for a chat prompt; choose one by name "
-                                           "(e.g. chatml, llama3) or give a text prompt");
-            promptText = model.chatTemplate->apply(messages, /*addGenerationPrompt=*/true);
-            responseSuffix = model.chatTemplate->endOfTurn();
-            addLead = !model.chatTemplate->writesBos();
+                throw Error(model.source + ": the model has no chat template for a chat prompt; choose one by name (" +
+                            [] {
+                                std::string names;
+                                for (const auto& n : text::ChatTemplate::names()) names += (names.empty() ? "" : ", ") + n;
+                                return names;
+                            }() +
+                            ") or give a text prompt");
+            tmpl = &*model.chatTemplate;
         } else {
-            promptText = text::ChatTemplate::named("plain").apply(messages, true);
+            tmpl = &plain;
         }
-    } else {
-        promptText = prompt;
     }
+    const bool addLead = !(tmpl && tmpl->writesBos());
     const Ids lead = addLead ? leadingSpecials(tok) : Ids{};
-    auto withLead = [&](Ids ids) {
+    auto encoded = [&](const std::string& text) {
+        Ids ids = tok.encode(text, false);
         ids.insert(ids.begin(), lead.begin(), lead.end());
         return ids;
     };
+    const auto eos = tok.eosId();
+    // Text responses end in EOS (TRL appends its text unless the response ends in it; special
+    // tokens are split off before the rest is tokenized, so appending the id is the same); a
+    // rendered conversation ends as the template ends an assistant turn, and gets nothing more.
+    auto withEos = [&](Ids ids) {
+        if (options.appendEos && eos && (ids.empty() || ids.back() != *eos)) ids.push_back(*eos);
+        return ids;
+    };
+    Ids promptIds, chosenFull, rejectedFull;
+    if (chat) {
+        promptIds = encoded(tmpl->apply(messages, /*addGenerationPrompt=*/true));
+        auto conversation = [&](const std::string& response) {
+            std::vector<Message> all = messages;
+            all.push_back({"assistant", response});
+            return encoded(tmpl->apply(all, /*addGenerationPrompt=*/false));
+        };
+        chosenFull = conversation(chosen);
+        rejectedFull = conversation(rejected);
+    } else {
+        promptIds = encoded(prompt);
+        chosenFull = withEos(encoded(prompt + chosen));
+        rejectedFull = withEos(encoded(prompt + rejected));
+    }
+    auto commonPrefix = [](const Ids& a, const Ids& b) {
+        size_t k = 0;
+        while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
+        return k;
+    };
+    const size_t promptLen = std::min(commonPrefix(promptIds, chosenFull), commonPrefix(promptIds, rejectedFull));
 
     EncodedPair p;
-    p.prompt = withLead(tok.encode(promptText, false));
-    const auto eos = tok.eosId();
-    auto response = [&](const std::string& text) {
-        const Ids full = withLead(tok.encode(promptText + text + responseSuffix, false));
-        Ids r;
-        if (full.size() >= p.prompt.size() && std::equal(p.prompt.begin(), p.prompt.end(), full.begin())) {
-            r.assign(full.begin() + std::ptrdiff_t(p.prompt.size()), full.end());
-        } else {
-            // A merge across the boundary changed the prompt's last tokens. Taking the suffix
-            // would mix two tokenizations; the response tokenized on its own keeps the text exact.
-            p.promptNotPrefix = true;
-            r = tok.encode(text + responseSuffix, false);
-        }
-        if (options.appendEos && eos && (r.empty() || r.back() != *eos)) r.push_back(*eos);
-        return r;
-    };
-    p.chosen = response(chosen);
-    p.rejected = response(rejected);
+    p.promptNotPrefix = promptLen < promptIds.size();
+    p.prompt.assign(promptIds.begin(), promptIds.begin() + std::ptrdiff_t(promptLen));
+    p.chosen.assign(chosenFull.begin() + std::ptrdiff_t(promptLen), chosenFull.end());
+    p.rejected.assign(rejectedFull.begin() + std::ptrdiff_t(promptLen), rejectedFull.end());
     truncatePair(p, options);
     return p;
 }

@@ -28,7 +28,9 @@ struct EncodedPair {
     bool promptTruncated = false;
     bool responseTruncated = false;  // some response tokens were cut by maxLength
     bool emptyResponse = false;      // a response lost all its tokens: cannot train on it
-    bool promptNotPrefix = false;    // tokenizing prompt+response changed the prompt's tokens
+    // Tokenizing prompt + response changed the prompt's last tokens (a merge across the boundary,
+    // or a template rendering the prompt otherwise alone): they went to the responses, as TRL does.
+    bool promptNotPrefix = false;
 };
 
 // Text prompt (messages empty) or chat prompt (messages non-empty).

@@ -196,7 +196,8 @@ std::vector<Example> Run::tokenize(const std::vector<RawPair>& raw, const char* 
              " pairs had responses cut to --max-length " + std::to_string(cfg_.maxLength));
     if (notPrefix > 0)
         warn(std::string(what) + ": in " + std::to_string(notPrefix) +
-             " pairs the tokenized prompt is not a prefix of prompt + response; the responses were tokenized alone");
+             " pairs the tokenized prompt is not a prefix of prompt + response; its last tokens went to the "
+             "responses, as TRL does");
     if (dropped > 0)
         warn(std::string(what) + ": dropped " + std::to_string(dropped) +
              " pairs whose response was truncated away entirely (prompt longer than --max-length allows)");

@@ -2,6 +2,7 @@
 // log-probs against a direct computation, and `dpowb score` against the library.
 #include <torch/torch.h>
 
+#include <QFileInfo>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -13,8 +14,10 @@
 #include <nlohmann/json.hpp>
 #include "../common/rounding.h"
 #include "common/error.h"
+#include "model/inspect.h"
 #include "model/logprobs.h"
 #include "model/model.h"
+#include "text/tokenizer.h"
 
 using namespace dpowb::model;
 using dpowb::text::TokenId;
@@ -67,6 +70,12 @@ Direct directLogp(CausalLM& net, const Ids& prompt, const Ids& response) {
     return d;
 }
 
+// The real tokenizers of scripts/fetch-references.sh (too large to commit).
+std::string referencesDir() {
+    if (const char* env = std::getenv("DPOWB_REFERENCES")) return env;
+    return DPOWB_TEST_DATA "/../../.cache/references";
+}
+
 }  // namespace
 
 class TestLogprobs : public QObject {
@@ -77,6 +86,8 @@ private Q_SLOTS:
     void encodeTextPair();
     void encodeChatPair();
     void promptNotPrefix();
+    void matchesTrlConversations_data();
+    void matchesTrlConversations();
     void truncation_data();
     void truncation();
     void collateLayout();
@@ -115,11 +126,24 @@ void TestLogprobs::encodeChatPair() {
     Ids expectedPrompt = tok.encode(promptText, false);
     if (!tmpl.writesBos()) expectedPrompt.insert(expectedPrompt.begin(), *tok.bosId());
     QCOMPARE(p.prompt, expectedPrompt);
+    // The responses are the rest of the whole conversation rendered with the reply (as TRL
+    // renders prompt + completion), ending as the template ends an assistant turn, no EOS added.
+    auto conversation = [&](const std::string& reply) {
+        auto all = messages;
+        all.push_back({"assistant", reply});
+        Ids ids = tok.encode(tmpl.apply(all, false), false);
+        if (!tmpl.writesBos()) ids.insert(ids.begin(), *tok.bosId());
+        return ids;
+    };
+    const Ids chosenAll = conversation("Hello"), rejectedAll = conversation("Go away");
+    QVERIFY(std::equal(expectedPrompt.begin(), expectedPrompt.end(), chosenAll.begin()));
+    QCOMPARE(p.chosen, Ids(chosenAll.begin() + std::ptrdiff_t(expectedPrompt.size()), chosenAll.end()));
+    QCOMPARE(p.rejected, Ids(rejectedAll.begin() + std::ptrdiff_t(expectedPrompt.size()), rejectedAll.end()));
     QVERIFY(!tmpl.endOfTurn().empty());
-    QCOMPARE(p.chosen, cat(tok.encode("Hello" + tmpl.endOfTurn(), false), {*tok.eosId()}));
-    QCOMPARE(p.rejected, cat(tok.encode("Go away" + tmpl.endOfTurn(), false), {*tok.eosId()}));
-    // The end-of-turn marker is one special token, not its bytes.
-    QCOMPARE(tok.encode(tmpl.endOfTurn(), false).size(), size_t(1));
+    const Ids endOfTurn = tok.encode(tmpl.endOfTurn(), false);
+    QCOMPARE(endOfTurn.size(), size_t(1));  // the end-of-turn marker is one special token, not its bytes
+    QVERIFY(std::search(p.chosen.begin(), p.chosen.end(), endOfTurn.begin(), endOfTurn.end()) != p.chosen.end());
+    QVERIFY(p.chosen.back() != *tok.eosId() || endOfTurn.front() == *tok.eosId());
 }
 
 void TestLogprobs::promptNotPrefix() {
@@ -128,15 +152,56 @@ void TestLogprobs::promptNotPrefix() {
     m.tokenizer = dpowb::text::Tokenizer::fromDir(QFINDTESTDATA("data/model/merge_tokenizer").toStdString());
     const TokenId a = *m.tokenizer->tokenToId("a"), ab = *m.tokenizer->tokenToId("ab");
     QCOMPARE(m.tokenizer->encode("xab", false), cat(bytes("x"), {ab}));
-    // "xa" + "b" tokenizes as [x, ab]: the prompt's [x, a] is not a prefix, so the response is
-    // tokenized on its own; "xa" + "c" keeps the prefix.
+    // "xa" + "b" tokenizes as [x, ab]: the prompt's [x, a] is not a prefix. As TRL does, the
+    // prompt keeps what both responses share with it ([x]) and its "a" goes to the responses.
     EncodedPair p = encodePair(m, "xa", {}, "b", "c", EncodeOptions{});
     QVERIFY(p.promptNotPrefix);
-    QCOMPARE(p.prompt, cat(bytes("x"), {a}));
-    QCOMPARE(p.chosen, cat(m.tokenizer->encode("b", false), {*m.tokenizer->eosId()}));
-    QCOMPARE(p.rejected, cat(bytes("c"), {*m.tokenizer->eosId()}));
+    QCOMPARE(p.prompt, bytes("x"));
+    QCOMPARE(p.chosen, Ids({ab, *m.tokenizer->eosId()}));
+    QCOMPARE(p.rejected, cat({a}, cat(bytes("c"), {*m.tokenizer->eosId()})));
     EncodedPair q = encodePair(m, "xa", {}, "c", "d", EncodeOptions{});
     QVERIFY(!q.promptNotPrefix);
+}
+
+// Conversations tokenized by TRL's DPOTrainer with real tokenizers and their own chat templates
+// (scripts/make-chat-encoding-fixtures.py): the same prompt ids and response ids, where the
+// response carries what the template writes after the reply (Qwen 3's empty think block and
+// end of turn, the header this Llama 3 template writes after every conversation).
+void TestLogprobs::matchesTrlConversations_data() {
+    QTest::addColumn<QString>("line");
+    std::ifstream in(QFINDTESTDATA("data/text/expected-chat-encoding.jsonl").toStdString());
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        const json j = json::parse(line);
+        QTest::newRow(qPrintable(QString("%1 case %2").arg(QString::fromStdString(j["tokenizer"].get<std::string>())).arg(j["case"].get<int>())))
+            << QString::fromStdString(line);
+        ++n;
+    }
+    QVERIFY(n >= 10);
+}
+
+void TestLogprobs::matchesTrlConversations() {
+    QFETCH(QString, line);
+    const json j = json::parse(line.toStdString());
+    const std::string dir = referencesDir() + "/" + j["tokenizer"].get<std::string>();
+    if (!QFileInfo::exists(QString::fromStdString(dir + "/tokenizer.json")))
+        QSKIP(qPrintable(QString::fromStdString(dir) + " is absent: run scripts/fetch-references.sh"));
+    Model m;
+    m.source = dir;
+    m.tokenizer = dpowb::text::Tokenizer::fromDir(dir);
+    const ChatTemplateFound found = detectChatTemplate(*m.tokenizer);
+    QVERIFY2(found.chatTemplate.has_value(), found.problem.c_str());
+    m.chatTemplate = found.chatTemplate;
+    std::vector<dpowb::Message> messages;
+    for (const auto& msg : j["prompt"]) messages.push_back({msg["role"].get<std::string>(), msg["content"].get<std::string>()});
+    EncodeOptions o;
+    o.maxLength = 4096, o.maxPromptLength = 2048;
+    const EncodedPair p = encodePair(m, "", messages, j["chosen"].get<std::string>(), j["rejected"].get<std::string>(), o);
+    QCOMPARE(p.prompt, j["prompt_ids"].get<Ids>());
+    QCOMPARE(p.chosen, j["chosen_ids"].get<Ids>());
+    QCOMPARE(p.rejected, j["rejected_ids"].get<Ids>());
+    QCOMPARE(p.promptNotPrefix, j["prompt_moved"].get<int>() > 0);
 }
 
 void TestLogprobs::truncation_data() {
