@@ -59,6 +59,10 @@ const std::vector<ChartSpec>& ChartGrid::specs() {
         {QObject::tr("Reward margin"), {"rewards/margins"}, {}},
         {QObject::tr("Rewards"), {"rewards/chosen", "rewards/rejected"}, {QObject::tr("chosen"), QObject::tr("rejected")}},
         {QObject::tr("Log-probs"), {"logps/chosen", "logps/rejected"}, {QObject::tr("chosen"), QObject::tr("rejected")}},
+        // TRL's per-token metrics: the policy's next-token entropy over the responses (a collapse
+        // towards one answer shows as a fall) and how often the chosen tokens are its top guess.
+        {QObject::tr("Entropy"), {"entropy"}, {}},
+        {QObject::tr("Token accuracy (chosen)"), {"mean_token_accuracy"}, {}},
         {QObject::tr("Learning rate"), {"learning_rate"}, {}},
         {QObject::tr("Gradient norm"), {"grad_norm"}, {}},
         {QObject::tr("Tokens / s"), {"tokens_per_second"}, {}},
