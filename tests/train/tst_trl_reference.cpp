@@ -17,13 +17,14 @@
 //    counts, rewards/accuracies and mean_token_accuracy, up to TRL's float32 division (k/n
 //    rounded to float32, ours in double). A share could only move more where a margin or a
 //    pair of logits lay within rounding of a tie; none does in this data (at step 1 every
-//    margin is exactly 0 on both sides: the reference is the policy, run the same way);
+//    margin is exactly 0 on both sides: the reference is the policy, run the same way; simpo's
+//    and orpo's margins, which have no reference, are not 0 and still agree);
 //  - relative 1e-5 plus absolute 1e-6 for the loss and every other metric at step 1 (float32
-//    forwards over ~20 tokens of a 12-wide model agree to a few 1e-7 relative; measured: below
-//    1e-7), and 1e-4 plus 1e-5 at steps 2 and 3, which start from weights that differ by the
+//    forwards over ~20 tokens of a 12-wide model agree to a few 1e-7 relative; measured: about
+//    1e-7 at most), and 1e-4 plus 1e-5 at steps 2 and 3, which start from weights that differ by the
 //    Adam effect above (measured: below 1e-6 relative);
 //  - weights: every tensor, max |difference| below lr/1000 per step taken (measured: below
-//    lr/5000 over three steps), mean below lr/10⁴ per step; and TRL's update itself must be
+//    lr/3000 over three steps, forward_kl's the largest), mean below lr/10⁴ per step; and TRL's update itself must be
 //    larger than that by far (it moves some weight by at least lr/2), so that the comparison
 //    could fail.
 #include <QtTest>
