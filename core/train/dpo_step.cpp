@@ -1,6 +1,7 @@
 #include "train/dpo_step.h"
 
 #include <cmath>
+#include <tuple>
 
 namespace dpowb::train {
 
@@ -132,6 +133,31 @@ PairLogps liveReference(model::CausalLM& net, bool adaptersOff, const std::vecto
     return r;
 }
 
+// ORPO's NLL covers the chosen rows' prompts too: the log-probs of each prompt's tokens after
+// the first, summed per pair (with grad), and their counts. A forward of the prompts alone (a
+// causal model scores them the same with or without the response after them); pairs whose
+// prompt has fewer than two tokens add nothing.
+std::pair<torch::Tensor, torch::Tensor> promptLogps(model::CausalLM& net, const std::vector<const model::EncodedPair*>& pairs,
+                                                    text::TokenId padId, const torch::TensorOptions& like) {
+    const auto n = int64_t(pairs.size());
+    std::vector<SftRow> rows;
+    std::vector<int64_t> index;
+    for (int64_t i = 0; i < n; ++i) {
+        if (pairs[size_t(i)]->prompt.size() < 2) continue;
+        rows.push_back({{}, pairs[size_t(i)]->prompt});
+        index.push_back(i);
+    }
+    torch::Tensor sums = torch::zeros({n}, like), counts = torch::zeros({n}, like);
+    if (rows.empty()) return {sums, counts};
+    model::ScoreOptions so;
+    so.tokenMetrics = false;
+    const model::SequenceLogps s = model::sequenceLogps(net, model::collateSequences(rows, padId), so);
+    torch::Tensor at = torch::tensor(index, torch::TensorOptions().dtype(torch::kInt64)).to(like.device());
+    sums = sums.index_add(0, at, s.logps.to(like));
+    counts = counts.index_add(0, at, s.tokens.to(like));
+    return {sums, counts};
+}
+
 }  // namespace
 
 StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& reference,
@@ -142,6 +168,8 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
     for (const auto& mb : microBatches) outcome.pairs += int64_t(mb.pairs.size());
     if (outcome.pairs == 0) return outcome;
     double lossSum = 0;
+    bool orpo = false;
+    for (const auto& t : options.effectiveTerms()) orpo = orpo || t.type == LossType::Orpo;
     for (const auto& mb : microBatches) {
         if (mb.pairs.empty()) continue;
         // The reference first: its activations are freed before the policy's graph is built,
@@ -172,6 +200,8 @@ StepOutcome accumulateStep(model::CausalLM& policy, const ReferenceSource& refer
             in.rejectedEntropySums = p.rejectedEntropySums;
             in.chosenTop1 = p.chosenTop1;
             in.nllTokens = mb.nllTokens;
+            in.orpoNllTokens = mb.orpoNllTokens;
+            if (orpo) std::tie(in.chosenPromptLogps, in.chosenPromptTokens) = promptLogps(policy, mb.pairs, padId, p.chosen.options());
             if (!mb.disagreement.empty()) {
                 TORCH_CHECK(mb.disagreement.size() == mb.pairs.size(), "accumulateStep: disagreement per pair missing");
                 in.disagreement = torch::tensor(mb.disagreement, torch::TensorOptions().dtype(torch::kFloat64));

@@ -71,6 +71,7 @@ struct MicroBatch {
     std::vector<const model::EncodedPair*> pairs;
     std::vector<store::RefLogps> cached;  // same order as pairs; empty for a live reference
     double nllTokens = 0;                 // LossInputs::nllTokens (data-parallel shards)
+    double orpoNllTokens = 0;             // LossInputs::orpoNllTokens (data-parallel shards)
     std::vector<double> disagreement;     // LossInputs::disagreement per pair; empty = all 0
 };
 

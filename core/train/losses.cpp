@@ -114,12 +114,27 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
     auto onDelta = [&](const torch::Tensor& t) { return t.to(delta.options()); };
 
     LossOutput out;
+    torch::Tensor sftNll, orpoNll;
     if (wantsNll) {
         // Token-weighted over the batch, like a cross-entropy over all chosen tokens (TRL's sft term).
         torch::Tensor full = in.policyChosenFull.defined() ? in.policyChosenFull : in.policyChosen;
         torch::Tensor tokens = in.nllTokens > 0 ? torch::tensor(in.nllTokens, full.options())
                                                 : in.chosenTokens.to(full.options()).sum().clamp_min(1);
-        out.nll = -full.sum() / tokens;
+        sftNll = -full.sum() / tokens;
+        orpoNll = sftNll;
+        if (in.chosenPromptLogps.defined()) {
+            // ORPO's NLL: the chosen rows' prompt tokens too (TRL's ORPOTrainer scores every
+            // token of the row but the first).
+            TORCH_CHECK(in.chosenPromptTokens.defined(), "dpoLoss: chosenPromptTokens missing");
+            torch::Tensor rowTokens = in.orpoNllTokens > 0
+                                          ? torch::tensor(in.orpoNllTokens, full.options())
+                                          : (in.chosenTokens.to(full.options()).sum() +
+                                             in.chosenPromptTokens.to(full.options()).sum()).clamp_min(1);
+            orpoNll = -(full.sum() + in.chosenPromptLogps.to(full.options()).sum()) / rowTokens;
+        }
+        bool orpo = false;
+        for (const auto& t : terms) orpo = orpo || t.type == LossType::Orpo;
+        out.nll = orpo ? orpoNll : sftNll;  // nll_loss: ORPO's term where there is one, as TRL's ORPOTrainer logs
     }
 
     torch::Tensor total, perPairTotal;
@@ -203,7 +218,7 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
                 break;
             }
             case LossType::Sft:
-                losses = out.nll.expand(pc.sizes());
+                losses = sftNll.expand(pc.sizes());
                 break;
             case LossType::Simpo: {
                 // SimPO (Meng et al.): per-token log-probs, no reference, a target margin γ.
@@ -219,7 +234,7 @@ LossOutput dpoLoss(const LossInputs& in, const LossOptions& options) {
                 torch::Tensor ac = (pc / nc).to(t), ar = (pr / nr).to(t);
                 torch::Tensor logOdds = (ac - ar) - (log1mexp(ac) - log1mexp(ar));
                 torch::Tensor ratio = torch::log_sigmoid(logOdds);
-                losses = (out.nll.to(ratio.options()) - beta * ratio).to(pc.scalar_type());
+                losses = (orpoNll.to(ratio.options()) - beta * ratio).to(pc.scalar_type());
                 out.perPair["log_odds_ratio"] = ratio.detach();
                 out.perPair["log_odds_chosen"] = logOdds.detach();
                 break;

@@ -73,6 +73,12 @@ struct LossInputs {
     // (N) WPO's weight of each pair, w(chosen)·w(rejected) (detached); undefined = 1. Every
     // term's per-pair loss is multiplied by it, as TRL's use_weighting does.
     torch::Tensor pairWeights;
+    // ORPO's NLL is over the whole chosen row, prompt and response, as TRL's ORPOTrainer
+    // computes it: (N) the summed log-probs of the chosen rows' prompt tokens after the first
+    // (with grad) and their count; undefined = response tokens only.
+    torch::Tensor chosenPromptLogps, chosenPromptTokens;
+    // ORPO's NLL token count, prompts included; 0 = this batch's. Data-parallel shards: as nllTokens.
+    double orpoNllTokens = 0;
 };
 
 struct LossOutput {
@@ -81,7 +87,9 @@ struct LossOutput {
     torch::Tensor chosenRewards;    // (N) β·(logp_θ − logp_ref), detached (β·per-token logp for simpo, orpo)
     torch::Tensor rejectedRewards;  // (N)
     torch::Tensor chosenLogps, rejectedLogps;  // (N) what logps/* report (per-token for simpo, orpo), detached
-    torch::Tensor nll;              // () mean per-token NLL of the chosen responses; undefined without an sft term or orpo
+    // () mean per-token NLL of the chosen responses (with orpo: of the chosen rows, prompt
+    // included, ORPO's term); undefined without an sft term or orpo. Logged as nll_loss.
+    torch::Tensor nll;
     // Further per-pair metrics, detached (orpo: log_odds_ratio, log_odds_chosen).
     std::map<std::string, torch::Tensor> perPair;
 };

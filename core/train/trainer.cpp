@@ -120,16 +120,22 @@ void Run::trainLoop() {
         std::vector<std::vector<int64_t>> batches(epochOrder.begin() + first, epochOrder.begin() + last);
         int64_t globalPairs = 0;
         std::vector<double> nllTokens;  // per micro-batch (data parallel): see LossInputs::nllTokens
+        std::vector<double> orpoNllTokens;  // and LossInputs::orpoNllTokens
         for (auto& b : batches) {
             globalPairs += int64_t(b.size());
             if (world_ > 1) {
-                double tokens = 0;
+                double tokens = 0, rowTokens = 0;
                 for (auto i : b) {
                     const auto& enc = train_[size_t(i)].enc;
                     tokens += double(enc.chosen.size()) - (enc.prompt.empty() ? 1.0 : 0.0);
+                    // ORPO's NLL: the whole chosen row but its first token (the prompt's first
+                    // token is not scored, as model::collateSequences scores a prompt-only row)
+                    rowTokens += double(enc.chosen.size()) - (enc.prompt.empty() ? 1.0 : 0.0) +
+                                 double(std::max<size_t>(enc.prompt.size(), 1) - 1);
                 }
                 const auto shard = shardOf(b);
                 nllTokens.push_back(shardNllTokens(tokens, b.size(), shard.size()));
+                orpoNllTokens.push_back(shardNllTokens(rowTokens, b.size(), shard.size()));
                 b = shard;
             }
         }
@@ -139,7 +145,10 @@ void Run::trainLoop() {
         optimizer_->zero_grad();
         StepOutcome outcome;
         std::vector<MicroBatch> micro = microBatchesOf(batches, train_);
-        for (size_t m = 0; m < nllTokens.size(); ++m) micro[m].nllTokens = nllTokens[m];
+        for (size_t m = 0; m < nllTokens.size(); ++m) {
+            micro[m].nllTokens = nllTokens[m];
+            micro[m].orpoNllTokens = orpoNllTokens[m];
+        }
         // The step's metrics go to the logging interval and, when the health detectors judge
         // windows of their own, to that window too.
         MetricAccumulator stepMetrics;

@@ -131,6 +131,7 @@ private Q_SLOTS:
     void sigmoidGradientMatchesClosedForm();
     void policyEqualsReferenceGivesLog2();
     void rpoAddsChosenNll();
+    void orpoNllCoversThePrompt();
     void combinedTermsSumWithWeights();
     void fDivergenceScores_data();
     void fDivergenceScores();
@@ -434,6 +435,37 @@ void TestLosses::rpoAddsChosenNll() {
     MetricAccumulator m;
     m.add(in, b, rpo);
     QVERIFY(std::abs(m.mean().at("nll_loss") - (-logp / tokens)) < 1e-12);
+}
+
+// ORPO's NLL, as TRL's ORPOTrainer computes it, is over the chosen rows' prompt tokens too; the
+// sft term beside it keeps the responses' alone.
+void TestLosses::orpoNllCoversThePrompt() {
+    Case c;
+    LossInputs in = inputsOf(c);
+    const std::vector<double> promptLogps{-6.5, -2.0, -11.25, 0.0}, promptTokens{3, 1, 5, 0};
+    in.chosenPromptLogps = T(promptLogps);
+    in.chosenPromptTokens = T(promptTokens);
+    LossOptions opt;
+    opt.beta = 0.1;
+    opt.terms = parseLossTerms("orpo,sft", {1.0, 0.5});
+    const LossOutput out = dpoLoss(in, opt);
+
+    double logp = 0, tokens = 0;
+    for (size_t i = 0; i < c.pc.size(); ++i) logp += c.pc[i] + promptLogps[i], tokens += c.nc[i] + promptTokens[i];
+    const double rowNll = -logp / tokens, responseNll = batchNll(c.pc, c.nc);
+    QVERIFY(std::abs(rowNll - responseNll) > 1e-3);  // the two differ in this data
+    double want = 0;
+    for (size_t i = 0; i < c.pc.size(); ++i) {
+        const double ac = c.pc[i] / c.nc[i], ar = c.pr[i] / c.nr[i];
+        want += (rowNll - 0.1 * logSigmoid((ac - ar) - (log1mexp(ac) - log1mexp(ar)))) / double(c.pc.size());
+    }
+    want += 0.5 * responseNll;
+    QVERIFY(std::abs(out.loss.item<double>() - want) < 1e-12);
+    QVERIFY(std::abs(out.nll.item<double>() - rowNll) < 1e-12);  // nll_loss: ORPO's, as TRL logs it
+
+    // A data-parallel shard's count replaces the batch's.
+    in.orpoNllTokens = 100;
+    QVERIFY(std::abs(dpoLoss(in, opt).nll.item<double>() + logp / 100) < 1e-12);
 }
 
 void TestLosses::accumulatorWeightsPairsAndTokens() {
