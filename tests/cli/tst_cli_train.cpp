@@ -506,6 +506,17 @@ void TestCliTrain::chatTemplateByName() {
     Result with = train(base + QStringList{"--out", dir.filePath("b"), "--chat-template", "chatml"});
     QVERIFY2(with.code == 0, with.err.constData());
     QCOMPARE(json::parse(with.out.toStdString())["steps"].get<int>(), 1);
+    // A template that is not one of the known ones is refused too, naming the ones there are.
+    {
+        std::ifstream in((model + "/tokenizer_config.json").toStdString());
+        json cfg = json::parse(in);
+        cfg["chat_template"] = "{% for m in messages %}<<{{ m['role'] }}>>{{ m['content'] }}{% endfor %}";
+        std::ofstream((model + "/tokenizer_config.json").toStdString(), std::ios::trunc) << cfg.dump();
+    }
+    Result unknown = train(base + QStringList{"--out", dir.filePath("c")});
+    QCOMPARE(unknown.code, 1);
+    for (const char* name : {"chatml", "llama3", "qwen3"})
+        QVERIFY2(unknown.err.contains(name), unknown.err.constData());
 }
 
 // One parser: `train --data FILE` and `import FILE` + `train --db` train on the same pairs in
