@@ -20,6 +20,10 @@ std::string promptSearchText(const std::vector<Message>& messages);
 std::string messagesToJson(const std::vector<Message>& messages);
 std::vector<Message> messagesFromJson(const std::string& json);
 
+// How many commits in this process handed their checkpoint to the background thread
+// (Project::waitForBackgroundCheckpoints); for tests.
+int64_t backgroundCheckpointRequests();
+
 // One schema step: the SQL that takes a file from version `to - 1` to version `to`.
 struct Migration {
     int to;
