@@ -622,7 +622,9 @@ VALUES (?1, ?2, ?3, 1, '', ?4, 'a', ?5))sql");
         f.reset();
         f.bind(1, hash);
         if (!f.executeStep()) throw Error("internal: duplicate pair vanished");
-        return f.getColumn(0).getInt64();
+        const int64_t existing = f.getColumn(0).getInt64();
+        f.reset();  // not left open: an open read blocks schema changes on this connection
+        return existing;
     }
     int64_t id = db.getLastInsertRowid();
     pairsAdded = true;
