@@ -447,6 +447,30 @@ public:
         std::unique_lock<std::mutex> lock(m_);
         idle_.wait(lock, [this] { return queue_.empty() && !busy_; });
     }
+    // Waits until no checkpoint of this file is queued or running.
+    void waitFor(const std::string& path) {
+        std::unique_lock<std::mutex> lock(m_);
+        idle_.wait(lock, [&] {
+            if (busy_ && current_ == path) return false;
+            for (const auto& p : queue_)
+                if (p == path) return false;
+            return true;
+        });
+    }
+    // The connections this process has open on each file (Project::Impl), so that the last
+    // one to close waits for the file's checkpoint (see ~Impl).
+    void opened(const std::string& path) {
+        std::lock_guard<std::mutex> lock(m_);
+        ++open_[path];
+    }
+    bool closedLast(const std::string& path) {
+        std::lock_guard<std::mutex> lock(m_);
+        auto it = open_.find(path);
+        if (it == open_.end()) return true;
+        if (--it->second > 0) return false;
+        open_.erase(it);
+        return true;
+    }
     // At exit: the queued checkpoints are finished, so that a process that imported and
     // exits leaves a project file that holds everything (as SQLite's close would have).
     ~BackgroundCheckpoints() {
@@ -469,14 +493,15 @@ private:
         for (;;) {
             wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
             if (queue_.empty()) return;  // stopping, nothing left
-            const std::string path = queue_.front();
+            current_ = queue_.front();
             busy_ = true;
             queue_.pop_front();
             lock.unlock();
-            checkpoint(path);
+            checkpoint(current_);
             lock.lock();
             busy_ = false;
-            if (queue_.empty()) idle_.notify_all();
+            current_.clear();
+            idle_.notify_all();
         }
     }
     static void checkpoint(const std::string& path) {
@@ -500,6 +525,8 @@ private:
     std::mutex m_;
     std::condition_variable wake_, idle_;
     std::deque<std::string> queue_;
+    std::string current_;                  // the file being checkpointed (while busy_)
+    std::map<std::string, int> open_;
     bool busy_ = false, stop_ = false;
     int64_t requests_ = 0;
     pid_t owner_ = 0;
@@ -529,6 +556,21 @@ Project::Impl::Impl(const std::string& p, int flags) : path(p), db(beforeFirstCo
     sqlite3_commit_hook(db.getHandle(), &noteCommit, this);
     sqlite3_rollback_hook(db.getHandle(), &noteRollback, this);
     sqlite3_wal_hook(db.getHandle(), &afterWalCommit, nullptr);
+    const char* file = sqlite3_db_filename(db.getHandle(), "main");
+    if (file && *file) {
+        filePath = file;
+        BackgroundCheckpoints::instance().opened(filePath);
+    }
+}
+
+// The last connection of this process to a file waits for the file's background checkpoint
+// before it closes: a program that imports, closes the project and then copies or moves the
+// file alone (bench/gui/bench_million_pairs does) finds everything in it, as when SQLite's own
+// checkpoint ran at the commit or at the close. A connection that is not the last (an import
+// dialog's, beside the main window's) closes at once.
+Project::Impl::~Impl() {
+    if (!filePath.empty() && BackgroundCheckpoints::instance().closedLast(filePath))
+        BackgroundCheckpoints::instance().waitFor(filePath);
 }
 
 void Project::Impl::countChanges() {

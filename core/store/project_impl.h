@@ -36,8 +36,10 @@ void applyMigrations(SQLite::Database& db, int from, int to);
 
 struct Project::Impl {
     Impl(const std::string& path, int flags);
+    ~Impl();
 
     std::string path;
+    std::string filePath;  // absolute, as SQLite names it (background checkpoints)
     SQLite::Database db;
     int writeDepth = 0;        // nesting of write transactions on this connection
     bool pairsAdded = false;   // pairs inserted since the search index last caught up

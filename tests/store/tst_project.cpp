@@ -776,6 +776,23 @@ void TestProject::largeCommitCheckpointsInBackground() {
     p.addPair(textPair("after", "a", "b"));
     QVERIFY2(fileSize("-wal") < 1024 * 1024, std::to_string(fileSize("-wal")).c_str());
     QCOMPARE(p.countPairs({}), int64_t(2));
+
+    // The last connection to close waits for the checkpoint: the file alone (no -wal) then
+    // holds every page, as a caller that copies or moves it expects.
+    const std::string alone = file("checkpoint-alone.dpowb"), copy = file("checkpoint-copy.dpowb");
+    {
+        Project q = Project::create(alone);
+        Project::Transaction tx(q);
+        q.impl().db.exec(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+            "INSERT INTO samples(completion, created_at) SELECT hex(randomblob(7000)), i FROM n");
+        tx.commit();
+        QCOMPARE(backgroundCheckpointRequests(), requestsBefore + 2);
+    }
+    QVERIFY(QFile::copy(QString::fromStdString(alone), QString::fromStdString(copy)));
+    SQLite::Database db(copy, SQLite::OPEN_READONLY);
+    QCOMPARE(db.execAndGet("PRAGMA integrity_check").getString(), std::string("ok"));
+    QCOMPARE(db.execAndGet("SELECT count(*) FROM samples").getInt64(), int64_t(5000));
 }
 
 QTEST_GUILESS_MAIN(TestProject)
