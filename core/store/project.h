@@ -69,7 +69,8 @@ public:
     // A commit that leaves a large WAL (a bulk import: ~170 MB for 100,000 pairs) has it
     // copied into the file on a background thread rather than on the committing one (see
     // project.cpp, "background checkpoints"). Waits until every such copy this process started
-    // is done; the process waits for them at exit as well. For tests and benchmarks.
+    // is done. (The last connection of the process to a file waits for that file's copy when
+    // it closes, and the process for all of them at exit.) For tests and benchmarks.
     static void waitForBackgroundCheckpoints();
     // A random identifier of this project (32 hex digits), made on first use and kept in the
     // file: run folders record it, so that a folder written by another project (two project
