@@ -66,6 +66,12 @@ public:
     // Checks the file identities with stat() and the locks in /proc/locks (Linux; elsewhere
     // only the identities).
     std::string connectionProblem();
+    // A commit that leaves a large WAL (a bulk import: ~170 MB for 100,000 pairs) has it
+    // copied into the file on a background thread rather than on the committing one (see
+    // project.cpp, "background checkpoints"). Waits until every such copy this process started
+    // is done. (The last connection of the process to a file waits for that file's copy when
+    // it closes, and the process for all of them at exit.) For tests and benchmarks.
+    static void waitForBackgroundCheckpoints();
     // A random identifier of this project (32 hex digits), made on first use and kept in the
     // file: run folders record it, so that a folder written by another project (two project
     // files side by side, or a project file deleted and made anew under the same name) is

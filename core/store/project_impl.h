@@ -20,6 +20,10 @@ std::string promptSearchText(const std::vector<Message>& messages);
 std::string messagesToJson(const std::vector<Message>& messages);
 std::vector<Message> messagesFromJson(const std::string& json);
 
+// How many commits in this process handed their checkpoint to the background thread
+// (Project::waitForBackgroundCheckpoints); for tests.
+int64_t backgroundCheckpointRequests();
+
 // One schema step: the SQL that takes a file from version `to - 1` to version `to`.
 struct Migration {
     int to;
@@ -32,8 +36,10 @@ void applyMigrations(SQLite::Database& db, int from, int to);
 
 struct Project::Impl {
     Impl(const std::string& path, int flags);
+    ~Impl();
 
     std::string path;
+    std::string filePath;  // absolute, as SQLite names it (background checkpoints)
     SQLite::Database db;
     int writeDepth = 0;        // nesting of write transactions on this connection
     bool pairsAdded = false;   // pairs inserted since the search index last caught up

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "store/formats.h"
 #include "store/project.h"
+#include "store/project_impl.h"
 
 using namespace dpowb;
 using namespace dpowb::store;
@@ -78,6 +79,16 @@ std::string snapshot(const std::string& path) {
             out += "\n";
         }
     }
+    return out;
+}
+
+// The schema (tables, indexes and their SQL) as comparable text.
+std::string schemaText(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    std::string out;
+    SQLite::Statement st(db, "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master ORDER BY name");
+    while (st.executeStep()) out += st.getColumn(0).getString() + " " + st.getColumn(1).getString() + " " +
+                                    st.getColumn(2).getString() + " " + st.getColumn(3).getString() + "\n";
     return out;
 }
 
@@ -226,6 +237,7 @@ private Q_SLOTS:
     void searchIndexOfLaterImports();
     void searchIndexAfterFailedImport_data();
     void searchIndexAfterFailedImport();
+    void firstImportBesideAnOpenRead();
 };
 
 void TestFormats::golden_data() {
@@ -1319,8 +1331,18 @@ void TestFormats::searchIndexBesideWriter() {
     opt.progress.report = [&](int64_t, int64_t, const std::string& phase) {
         if (phases.empty() || phases.back() != phase) phases.push_back(phase);
     };
+    const std::string schema = schemaText(beside);
     ImportResult ra = importFile(a, path, opt);
     QVERIFY2(std::find(phases.begin(), phases.end(), "search index") != phases.end(), "the index was not built beside");
+    // The first import drops the secondary indexes no import statement reads and builds them
+    // after the rows: the same schema afterwards, and indexes that hold every row.
+    QCOMPARE(schemaText(beside), schema);
+    {
+        SQLite::Database db(beside, SQLite::OPEN_READONLY);
+        QCOMPARE(db.execAndGet("PRAGMA integrity_check").getString(), std::string("ok"));
+        QCOMPARE(db.execAndGet("SELECT count(*) FROM pairs INDEXED BY pairs_source WHERE source <> ''").getInt64(),
+                 ra.inserted);
+    }
     ImportOptions serial;
     serial.indexWhileImporting = false;
     ImportResult rb = importFile(b, path, serial);
@@ -1369,7 +1391,7 @@ void TestFormats::searchIndexAfterFailedImport() {
     QFETCH(bool, cancel);
     const std::string dbPath = fresh();
     Project p = Project::create(dbPath);
-    const std::string before = snapshot(dbPath);
+    const std::string before = snapshot(dbPath), schema = schemaText(dbPath);
     std::atomic<bool> stop{false};
     ImportOptions opt;
     opt.progress.cancel = &stop;
@@ -1380,11 +1402,30 @@ void TestFormats::searchIndexAfterFailedImport() {
     if (cancel) QVERIFY_THROWS_EXCEPTION(Cancelled, importFile(p, bad, opt));
     else QVERIFY_THROWS_EXCEPTION(InputError, importFile(p, bad, opt));
     QCOMPARE(snapshot(dbPath), before);
+    QCOMPARE(schemaText(dbPath), schema);  // the indexes the import dropped are back
     QCOMPARE(indexedDocuments(dbPath), int64_t(0));
     searchIndexIntegrity(dbPath);
     ImportResult r = importFile(p, writeWordyTrl(tmp("good.jsonl"), 500), {});
     QCOMPARE(indexedDocuments(dbPath), r.inserted);
     searchIndexIntegrity(dbPath);
+}
+
+// A read still open on the project's connection keeps the first import from dropping the
+// secondary indexes (SQLite refuses with "table is locked"): the import then updates them row
+// by row, and succeeds.
+void TestFormats::firstImportBesideAnOpenRead() {
+    const std::string dbPath = fresh();
+    Project p = Project::create(dbPath);
+    const std::string schema = schemaText(dbPath);
+    SQLite::Statement open(p.impl().db, "SELECT name FROM sqlite_master");
+    QVERIFY(open.executeStep());  // stepped, not reset
+    ImportResult r = importFile(p, writeWordyTrl(tmp("open-read.jsonl"), 300), {});
+    QVERIFY(r.inserted > 0);
+    open.reset();
+    QCOMPARE(schemaText(dbPath), schema);
+    SQLite::Database db(dbPath, SQLite::OPEN_READONLY);
+    QCOMPARE(db.execAndGet("PRAGMA integrity_check").getString(), std::string("ok"));
+    QCOMPARE(db.execAndGet("SELECT count(*) FROM pairs").getInt64(), r.inserted);
 }
 
 QTEST_GUILESS_MAIN(TestFormats)

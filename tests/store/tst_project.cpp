@@ -82,6 +82,7 @@ private Q_SLOTS:
     void changeCountersPerSide_data();
     void changeCountersPerSide();
     void transactionRollsBack();
+    void largeCommitCheckpointsInBackground();
 };
 
 void TestProject::sha256KnownVectors_data() {
@@ -737,6 +738,61 @@ void TestProject::transactionRollsBack() {
     q.search = "p1";
     q.search = "anything";
     QCOMPARE(p.countPairs(q), int64_t(0));
+}
+
+// A commit that leaves more than 64 MiB in the WAL (a bulk import) is copied into the project
+// file by the background checkpointer, while the project stays open; afterwards the next
+// commit starts the WAL over, so every page made it into the file.
+void TestProject::largeCommitCheckpointsInBackground() {
+    const std::string path = file("checkpoint.dpowb");
+    Project p = Project::create(path);
+    const auto fileSize = [&](const std::string& suffix) {
+        QFileInfo info(QString::fromStdString(path + suffix));
+        return info.exists() ? info.size() : qint64(0);
+    };
+    const int64_t requestsBefore = backgroundCheckpointRequests();
+    p.addPair(textPair("before", "a", "b"));
+    QCOMPARE(backgroundCheckpointRequests(), requestsBefore);  // a small commit: none
+    {
+        Project::Transaction tx(p);
+        // 5,000 samples of 14 KB: ~72 MB, above the 64 MiB at which the checkpoint moves off
+        // the committing thread.
+        p.impl().db.exec(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+            "INSERT INTO samples(completion, created_at) SELECT hex(randomblob(7000)), i FROM n");
+        tx.commit();
+    }
+    QVERIFY(fileSize("-wal") > 64 * 1024 * 1024);  // committed to the WAL
+    QCOMPARE(backgroundCheckpointRequests(), requestsBefore + 1);
+    Project::waitForBackgroundCheckpoints();
+    QVERIFY2(fileSize("") > 70 * 1000 * 1000, "the pages reached the project file with the project still open");
+    {
+        SQLite::Database other(path, SQLite::OPEN_READONLY);
+        QCOMPARE(other.execAndGet("SELECT count(*) FROM samples").getInt64(), int64_t(5000));
+        QCOMPARE(other.execAndGet("SELECT sum(length(completion)) FROM samples").getInt64(), int64_t(5000) * 14000);
+    }
+    // Everything was copied: the next commit restarts the WAL, which journal_size_limit = 0
+    // then cuts back.
+    p.addPair(textPair("after", "a", "b"));
+    QVERIFY2(fileSize("-wal") < 1024 * 1024, std::to_string(fileSize("-wal")).c_str());
+    QCOMPARE(p.countPairs({}), int64_t(2));
+
+    // The last connection to close waits for the checkpoint: the file alone (no -wal) then
+    // holds every page, as a caller that copies or moves it expects.
+    const std::string alone = file("checkpoint-alone.dpowb"), copy = file("checkpoint-copy.dpowb");
+    {
+        Project q = Project::create(alone);
+        Project::Transaction tx(q);
+        q.impl().db.exec(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+            "INSERT INTO samples(completion, created_at) SELECT hex(randomblob(7000)), i FROM n");
+        tx.commit();
+        QCOMPARE(backgroundCheckpointRequests(), requestsBefore + 2);
+    }
+    QVERIFY(QFile::copy(QString::fromStdString(alone), QString::fromStdString(copy)));
+    SQLite::Database db(copy, SQLite::OPEN_READONLY);
+    QCOMPARE(db.execAndGet("PRAGMA integrity_check").getString(), std::string("ok"));
+    QCOMPARE(db.execAndGet("SELECT count(*) FROM samples").getInt64(), int64_t(5000));
 }
 
 QTEST_GUILESS_MAIN(TestProject)
