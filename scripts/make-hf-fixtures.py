@@ -147,6 +147,14 @@ def roundtrip(dpowb, versions):
         shutil.rmtree(dest, ignore_errors=True)
         os.makedirs(dest)
         shutil.copytree(os.path.join(out, "adapter"), os.path.join(dest, "adapter"))
+        # dpowb names the base by its absolute path (checked above), which is this machine's: the
+        # committed copy names it relative to the repository root, where the tests and this
+        # script run, so that PEFT finds it in any clone.
+        committed = os.path.join(dest, "adapter", "adapter_config.json")
+        adapter_config["base_model_name_or_path"] = os.path.relpath(base, ROOT)
+        with open(committed, "w") as f:
+            json.dump(adapter_config, f, indent=2, sort_keys=True)
+            f.write("\n")
         os.makedirs(os.path.join(dest, "model"))
         for name in ("config.json", "model.safetensors"):
             shutil.copy(os.path.join(out, name), os.path.join(dest, "model", name))
