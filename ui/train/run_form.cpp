@@ -329,9 +329,10 @@ void RunForm::buildUi() {
     f->addRow(tr("Loss"), lossRow);
     extraTerms_ = new QLineEdit(body);
     extraTerms_->setObjectName("extraTerms");
-    extraTerms_->setPlaceholderText(tr("optional: more terms, e.g. bco_pair=0.2, sft=1 (MPO with sigmoid × 0.8)"));
+    extraTerms_->setPlaceholderText(tr("optional terms, e.g. bco_pair=0.2, sft=1"));
     extraTerms_->setToolTip(tr("Losses added to the one above, each with its weight: TRL's loss_type list and "
-                               "loss_weights. Names: %1").arg(QString::fromStdString(train::lossNames())));
+                               "loss_weights. MPO: sigmoid × 0.8 plus bco_pair=0.2, sft=1. Names: %1")
+                                .arg(QString::fromStdString(train::lossNames())));
     f->addRow(tr("Plus"), extraTerms_);
     lossSummary_ = new QLabel(body);
     lossSummary_->setObjectName("lossSummary");
