@@ -96,10 +96,9 @@ torch::Tensor Gemma3ForCausalLM::hidden(const torch::Tensor& ids, const torch::T
 
 torch::Tensor Gemma3ForCausalLM::hiddenAt(const torch::Tensor& ids, const torch::Tensor& attentionMask, KVCache* cache,
                                           const torch::Tensor& positions) {
-    // With explicit positions keys are ordered by index, not by position: a window counted in
-    // indices would be wrong, so batches with a sliding layer run as plain rows instead.
-    for (const auto& layer : body->layers)
-        if (layer->sliding) return {};
+    // With explicit positions the sliding layers' window counts key indices, not positions;
+    // pairSequenceLogps takes this path only where no row is longer than the window, so that
+    // the window closes nothing either way (as for the Llama family's sliding layers).
     return forwardLayers(ids, attentionMask, cache, positions);
 }
 

@@ -6,8 +6,9 @@
 // tied, logits soft-capped when final_logit_softcapping is set. The names are the Llama
 // family's (architectures.h).
 //
-// Not supported: the multimodal Gemma 3 (model_type gemma3), bidirectional attention, and
-// prompt sharing (hiddenAt) where a layer slides: such batches run as plain rows.
+// Not supported: the multimodal Gemma 3 (model_type gemma3) and bidirectional attention.
+// Prompt sharing (hiddenAt) runs where the sliding window is at least the longest prompt plus
+// the longest response of a batch; longer batches run as plain rows (pairSequenceLogps).
 #pragma once
 
 #include <torch/torch.h>

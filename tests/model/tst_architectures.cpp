@@ -5,6 +5,8 @@
 #include <QtTest>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fstream>
+#include <sstream>
 
 #include "../common/rounding.h"
 #include "model/architectures.h"
@@ -309,6 +311,7 @@ void TestArchitectures::sharedPromptMatchesPlainBatch_data() {
     QTest::newRow("llama gqa") << "llama";
     QTest::newRow("llama untied biases") << "llama-bias";
     QTest::newRow("smollm3 NoPE layers") << "smollm3";
+    QTest::newRow("gemma3 sliding and full layers") << "gemma3";
     QTest::newRow("gpt2") << "gpt2";
 }
 
@@ -316,7 +319,19 @@ void TestArchitectures::sharedPromptMatchesPlainBatch_data() {
 // gives the log-probs and gradients of the plain batch of prompt+chosen, prompt+rejected rows.
 void TestArchitectures::sharedPromptMatchesPlainBatch() {
     QFETCH(QString, kind);
-    ModelConfig c = configFor(kind);
+    // Gemma 3: the transformers-made fixture's configuration (sliding and full layers with their
+    // own RoPE, q/k norms, scaled embeddings, soft-capped logits).
+    ModelConfig c = kind == "gemma3" ? [] {
+        std::ifstream in(DPOWB_TEST_DATA "/model/hf/gemma3/config.json");
+        std::stringstream text;
+        text << in.rdbuf();
+        return ModelConfig::fromJson(text.str());
+    }()
+                                     : configFor(kind);
+    if (kind == "gemma3") {
+        QVERIFY(!c.slidingLayers.empty());
+        c.slidingWindow = 160;
+    }
     c.maxPositions = 256;
     // A window shorter than the longest prompt plus the longest response (20 + 140) would send
     // the pairs down the plain path: at 160 the sliding layers' window closes nothing, and the
