@@ -26,6 +26,7 @@
 #include "torch_commands.h"
 #include "store/formats.h"
 #include "train/health.h"
+#include "train/loss_types.h"
 #include "train/presets.h"
 #include "train/trainer.h"
 
@@ -242,20 +243,10 @@ int runTrain(Args& args) {
     c.labelSmoothing = args.getDouble("label-smoothing", c.labelSmoothing);
     c.discopopTau = args.getDouble("discopop-tau", c.discopopTau);
     if (args.has("loss-weights")) {
-        c.lossWeights.clear();
-        const std::string list = args.get("loss-weights", "");
-        size_t start = 0;
-        while (start <= list.size()) {
-            const size_t comma = std::min(list.find(',', start), list.size());
-            const std::string item = list.substr(start, comma - start);
-            try {
-                size_t used = 0;
-                c.lossWeights.push_back(std::stod(item, &used));
-                if (used != item.size()) throw std::invalid_argument(item);
-            } catch (const std::exception&) {
-                throw UsageError{"--loss-weights \"" + list + "\": give numbers separated by commas, one per loss, e.g. 0.8,0.2,1.0"};
-            }
-            start = comma + 1;
+        try {
+            c.lossWeights = train::parseLossWeights(args.get("loss-weights", ""));
+        } catch (const Error& e) {
+            throw UsageError{e.what()};
         }
     }
     c.simpoGamma = args.getDouble("simpo-gamma", c.simpoGamma);

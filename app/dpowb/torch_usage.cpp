@@ -157,7 +157,7 @@ std::string usageText() {
     o << "  --loss-weights W[,W...]           one weight per --loss name (TRL's loss_weights; default 1 each);\n"
          "                                    MPO: --loss sigmoid,bco_pair,sft --loss-weights 0.8,0.2,1\n"
          "  --beta B                          (default " << fmt(d.beta) << "; ORPO's lambda)\n"
-         "  --label-smoothing E               eps of sigmoid (cDPO), robust, exo_pair, aot, aot_unpaired, simpo (default 0)\n"
+         "  --label-smoothing E               eps of " << train::lossNamesWith(&train::LossInfo::labelSmoothing) << " (default 0)\n"
          "  --discopop-tau T                  discopop's temperature (default " << fmt(d.discopopTau) << ")\n"
          "  --simpo-gamma G                   simpo's target margin (default " << fmt(d.simpoGamma) << ")\n"
          "  --reference-free                  log pi_ref = 0\n"

@@ -218,10 +218,7 @@ void TrainConfig::validate() const {
     if (labelSmoothing != 0 && std::none_of(terms.begin(), terms.end(), [](const LossTerm& t) {
             return lossInfo(t.type).labelSmoothing;
         })) {
-        std::string takers;
-        for (const auto& info : lossTypes())
-            if (info.labelSmoothing) takers += std::string(takers.empty() ? "" : ", ") + info.name;
-        fail("--label-smoothing applies to --loss " + takers + " only");
+        fail("--label-smoothing applies to --loss " + lossNamesWith(&LossInfo::labelSmoothing) + " only");
     }
     if (!(discopopTau > 0)) fail("--discopop-tau must be positive");
     if (!(simpoGamma >= 0)) fail("--simpo-gamma must be 0 or more");
@@ -238,13 +235,10 @@ void TrainConfig::validate() const {
     }
     if (fdiv != FDivergence::ReverseKl)
         for (const auto& t : terms)
-            if (!lossInfo(t.type).fDivergence) {
-                std::string takers;
-                for (const auto& info : lossTypes())
-                    if (info.fDivergence) takers += std::string(takers.empty() ? "" : ", ") + info.name;
-                fail("--f-divergence-type " + fDivergenceType + " applies to --loss " + takers + "; " +
-                     toString(t.type) + " has no f-divergence form (use reverse_kl)");
-            }
+            if (!lossInfo(t.type).fDivergence)
+                fail("--f-divergence-type " + fDivergenceType + " applies to --loss " +
+                     lossNamesWith(&LossInfo::fDivergence) + "; " + toString(t.type) +
+                     " has no f-divergence form (use reverse_kl)");
     if (!(fAlphaDivergenceCoef > 0)) fail("--f-alpha-divergence-coef must be positive");
     const bool refFreeLoss = has(LossType::Simpo) || has(LossType::Orpo);
     if (refFreeLoss && (ldAlpha != 1.0 || useWeighting || fdiv != FDivergence::ReverseKl))

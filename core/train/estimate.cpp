@@ -1,27 +1,15 @@
 #include "train/estimate.h"
 
 #include <algorithm>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/text_list.h"
 #include "model/architectures.h"
 
 namespace dpowb::train {
 
 namespace {
-
-std::vector<std::string> targetList(const std::string& modules) {
-    std::vector<std::string> out;
-    std::stringstream in(modules);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        item.erase(0, item.find_first_not_of(" \t"));
-        item.erase(item.find_last_not_of(" \t") + 1);
-        if (!item.empty()) out.push_back(item);
-    }
-    return out;
-}
 
 // Bytes per activation value: bfloat16 runs the forwards under autocast.
 double activationBytes(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
@@ -30,7 +18,7 @@ double activationBytes(const std::string& dtype) { return dtype == "float32" ? 4
 
 int64_t loraParameterCount(const model::ModelConfig& m, const TrainConfig& c) {
     if (c.loraRank <= 0) return 0;
-    const std::vector<std::string> targets = targetList(c.loraTargetModules);
+    const std::vector<std::string> targets = commaListItems(c.loraTargetModules);
     int64_t n = 0;
     for (const model::TensorSlot& slot : model::tensorTable(m)) {
         if (!slot.isProjection()) continue;

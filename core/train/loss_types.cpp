@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/text_list.h"
 
 namespace dpowb::train {
 
@@ -57,26 +58,21 @@ LossType parseLossType(const std::string& name) {
 
 const char* toString(LossType type) { return lossInfo(type).name; }
 
-namespace {
-std::string trimmed(const std::string& s) {
-    const auto b = s.find_first_not_of(" \t");
-    if (b == std::string::npos) return {};
-    return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+std::string lossNamesWith(bool LossInfo::*flag) {
+    std::string out;
+    for (const auto& info : lossTypes())
+        if (info.*flag) out += std::string(out.empty() ? "" : ", ") + info.name;
+    return out;
 }
-}  // namespace
 
 std::vector<LossTerm> parseLossTerms(const std::string& list, const std::vector<double>& weights) {
     std::vector<LossTerm> terms;
-    size_t start = 0;
-    while (start <= list.size()) {
-        const size_t comma = std::min(list.find(',', start), list.size());
-        const std::string name = trimmed(list.substr(start, comma - start));
+    for (const std::string& name : splitCommaList(list)) {
         if (name.empty()) throw Error("--loss \"" + list + "\" has an empty name: list losses as sigmoid,bco_pair,sft");
         const LossType type = parseLossType(name);
         for (const auto& t : terms)
             if (t.type == type) throw Error("--loss names " + name + " twice: give each loss once, with its weight in --loss-weights");
         terms.push_back({type, 1.0});
-        start = comma + 1;
     }
     if (!weights.empty()) {
         if (weights.size() != terms.size())
@@ -103,6 +99,23 @@ std::vector<LossTerm> parseLossTerms(const std::string& list, const std::vector<
         if (n > 1) throw Error("--loss: use simpo or orpo, not both");
     }
     return terms;
+}
+
+std::vector<double> parseLossWeights(const std::string& list) {
+    std::vector<double> weights;
+    for (const std::string& item : splitCommaList(list)) {
+        size_t used = 0;
+        double w = 0;
+        try {
+            w = std::stod(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (item.empty() || used != item.size())
+            throw Error("--loss-weights \"" + list + "\": give numbers separated by commas, one per loss, e.g. 0.8,0.2,1.0");
+        weights.push_back(w);
+    }
+    return weights;
 }
 
 bool needsReference(const std::vector<LossTerm>& terms) {

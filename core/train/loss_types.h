@@ -31,6 +31,8 @@ struct LossInfo {
 const std::vector<LossInfo>& lossTypes();
 const LossInfo& lossInfo(LossType type);
 std::string lossNames(const char* separator = ", ");  // "sigmoid, robust, …"
+// The names of the losses with a flag set, e.g. lossNamesWith(&LossInfo::labelSmoothing).
+std::string lossNamesWith(bool LossInfo::*flag);
 
 // A name of lossTypes(); throws dpowb::Error naming the accepted values.
 LossType parseLossType(const std::string& name);
@@ -46,6 +48,8 @@ struct LossTerm {
 // naming what to change: an unknown name, a repeated one, weights of another count, a weight
 // below zero, SimPO or ORPO next to a loss that needs the reference.
 std::vector<LossTerm> parseLossTerms(const std::string& list, const std::vector<double>& weights = {});
+// "0.8,0.2,1" as --loss-weights gives it; throws dpowb::Error saying the form.
+std::vector<double> parseLossWeights(const std::string& list);
 // True when any term needs the reference model.
 bool needsReference(const std::vector<LossTerm>& terms);
 

@@ -2,10 +2,10 @@
 // --dtype bfloat16 means autocast forwards over them (train/mixed_precision.h), float16 is
 // refused. Every network of a run is loaded the same way (weightOptions). LoRA adapters.
 #include <filesystem>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "common/text_list.h"
 #include "model/hf_cache.h"
 #include "train/run.h"
 
@@ -13,21 +13,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace dpowb::train::detail {
-
-namespace {
-
-std::vector<std::string> splitList(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        auto b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
-        if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-    }
-    return out;
-}
-
-}  // namespace
 
 model::LoadOptions Run::weightOptions() const {
     model::LoadOptions lo;
@@ -64,7 +49,7 @@ void Run::applyLoraAdapters() {
     lora_.rank = cfg_.loraRank;
     lora_.alpha = cfg_.loraAlpha;
     lora_.dropout = cfg_.loraDropout;
-    lora_.targetModules = splitList(cfg_.loraTargetModules);
+    lora_.targetModules = commaListItems(cfg_.loraTargetModules);
     lora_.seed = cfg_.seed;
     setAdapterBase();
     torch::manual_seed(cfg_.seed);
