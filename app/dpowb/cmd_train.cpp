@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/error_text.h"
 #include "common/files.h"
+#include "common/text_list.h"
 #include "model/config.h"
 #include "project_file.h"
 #include "rank_launcher.h"
@@ -259,6 +260,12 @@ int runTrain(Args& args) {
     c.refModelSyncSteps = args.getInt("ref-model-sync-steps", c.refModelSyncSteps);
     if (args.has("reference-free")) c.referenceFree = true, c.precomputeRef = false;
     c.rpoAlpha = args.getDouble("rpo-alpha", c.rpoAlpha);
+    // A preset's RPO α is an sft term: a --loss that names sft itself replaces it (only an
+    // --rpo-alpha given beside it is refused, by the configuration check).
+    if (!args.has("rpo-alpha") && args.has("loss")) {
+        for (const std::string& name : commaListItems(c.loss))
+            if (name == "sft") c.rpoAlpha = 0;
+    }
     c.agreement = args.get("agreement", c.agreement);
     if (args.has("precompute-ref")) c.precomputeRef = true;
     c.sftEpochs = args.getInt("sft-epochs", c.sftEpochs);
