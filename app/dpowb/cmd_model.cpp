@@ -114,6 +114,7 @@ int runScore(cli::Args& args) {
     ro.format = dataFormat;
     ro.map = dataMap;
     ro.allowTokenIds = true;
+    ro.formatOption = "--data-format";
     std::optional<StdinCopy> stdinCopy;
     if (dataPath == "-") stdinCopy.emplace();
     const std::string fileName = dataPath == "-" ? "<stdin>" : dataPath;

@@ -1070,6 +1070,7 @@ struct ParseSpec {
     std::string defaultSplit = "train";
     const ColumnMap* map = nullptr;
     bool allowTokenIds = false;
+    std::string formatOption = "--format";  // ReadOptions::formatOption
 };
 
 // Reads the file record by record in the given (or detected) format; `sink` gets each pair.
@@ -1108,7 +1109,7 @@ std::string parseFile(const std::string& path, const ParseSpec& spec, const Pars
             format = detectFromRecord(r.value);
             if (format.empty()) {
                 std::string what = "cannot tell the format from the fields of the first record (" + fieldList(r.value) +
-                                   "); pass --format (one of " + joinNames(importFormats()) +
+                                   "); pass " + spec.formatOption + " (one of " + joinNames(importFormats()) +
                                    ") or name the columns with --map prompt=COLUMN,chosen=COLUMN,rejected=COLUMN";
                 if (r.row) throw InputError(path, 0, "row " + std::to_string(r.line) + ": " + what);
                 throw InputError(path, r.line, what);
@@ -1199,6 +1200,7 @@ std::string readPairs(const std::string& path, const ReadOptions& options,
     spec.defaultSplit = options.split;
     spec.map = &options.map;
     spec.allowTokenIds = options.allowTokenIds;
+    spec.formatOption = options.formatOption;
     return parseFile(path, spec, [&](Parsed& p, long line, const std::string&) {
         ReadRecord r;
         r.line = line;

@@ -85,6 +85,9 @@ struct ReadOptions {
     ColumnMap map;
     std::string split = "train";  // for records that carry none
     bool allowTokenIds = false;   // accept pre-tokenized records (token-ids)
+    // The caller's option that names a format, for the message when none can be detected
+    // (`dpowb train` and `score` take --data-format).
+    std::string formatOption = "--format";
 };
 struct ReadRecord {
     long line = 0;  // where the record starts: line of a text file, row (1-based) of Parquet

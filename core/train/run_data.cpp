@@ -28,6 +28,7 @@ std::vector<RawPair> readPairsFile(const std::string& path, const TrainConfig& c
     ro.format = cfg.dataFormat.empty() ? "auto" : cfg.dataFormat;
     if (!cfg.dataMap.empty()) ro.map = store::parseColumnMap(cfg.dataMap);
     ro.allowTokenIds = true;
+    ro.formatOption = "--data-format";
     std::vector<RawPair> out;
     store::readPairs(path, ro, [&](store::ReadRecord& r) {
         if (!r.verdict || (*r.verdict != store::Verdict::A && *r.verdict != store::Verdict::B)) {

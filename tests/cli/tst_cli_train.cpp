@@ -206,6 +206,24 @@ void TestCliTrain::combinedLossRun() {
     json result = json::parse(p.readAllStandardOutput().toStdString());
     QCOMPARE(result["steps"].get<int>(), 2);
     QVERIFY(result.contains("nll_loss"));
+
+    // A file whose format cannot be told: the message names train's own option.
+    const QString unknown = dir.filePath("unknown.jsonl");
+    std::ofstream(unknown.toStdString()) << R"({"question": "q", "answer": "a"})" << "\n";
+    p.start(DPOWB_CLI, {"train", "--data", unknown, "--model", "builtin:tiny", "--out", dir.filePath("model3")});
+    QVERIFY(p.waitForFinished(kWaitMs));
+    const QByteArray err3 = p.readAllStandardError();
+    QVERIFY2(p.exitCode() == 1 && err3.contains("unknown.jsonl:1") && err3.contains("pass --data-format"),
+             err3.constData());
+
+    // builtin:tiny's preset adds RPO α 1 (an sft term); a --loss naming sft replaces it rather
+    // than being refused for an option the user did not give.
+    p.start(DPOWB_CLI, {"train", "--data", QString::fromStdString(data), "--model", "builtin:tiny", "--out",
+                        dir.filePath("model2"), "--max-steps", "1", "--sft-epochs", "0", "--batch-size", "4",
+                        "--loss", "sigmoid,sft"});
+    QVERIFY(p.waitForFinished(kWaitMs));
+    const QByteArray err2 = p.readAllStandardError();
+    QVERIFY2(p.exitCode() == 0, err2.constData());
 }
 
 void TestCliTrain::usageErrors() {
